@@ -1,0 +1,334 @@
+"""The search specification: one pydantic model shared by the CLI, the API and the worker.
+
+Every field carries the paper default (ALGORITHMS.md) and a description; unknown fields are
+rejected, so a typo never silently falls back to a default. The API renders validation errors
+as problem details; the CLI prints them; `flatnas search --help` lists every field from here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SpaceName = Literal["nb201", "darts"]
+DatasetName = Literal["cifar10", "cifar100", "imagenet16-120", "synthetic", "digits"]
+
+GRADIENT_METHODS = (
+    "darts",
+    "darts2",
+    "beta-darts",
+    "sdarts-rs",
+    "darts-minus",
+    "pc-darts",
+    "gaea",
+    "milenas",
+    "na-darts",
+)
+SAMPLING_METHODS = ("random", "naswot", "na-rs")
+MethodName = Literal[
+    "darts",
+    "darts2",
+    "beta-darts",
+    "sdarts-rs",
+    "darts-minus",
+    "pc-darts",
+    "gaea",
+    "milenas",
+    "na-darts",
+    "random",
+    "naswot",
+    "na-rs",
+]
+
+# A2M's perturbation radius depends on the space (ALGORITHMS.md §3).
+A2M_DEFAULT_RHO = {"nb201": 1e-2, "darts": 1e-1}
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+
+
+# --- method hyperparameters (ALGORITHMS.md §4-5); one model per method -----------------------
+
+
+class NoParams(StrictModel):
+    pass
+
+
+class Darts2Params(StrictModel):
+    unrolled_eps: float = Field(
+        0.01, gt=0, le=1, description="finite-difference radius ε·‖v‖ of the Hessian term"
+    )
+
+
+class BetaDartsParams(StrictModel):
+    tau: float = Field(0.5, ge=0, le=100, description="β regulariser weight λ_t = τ·epoch")
+
+
+class SdartsRsParams(StrictModel):
+    eps_start: float = Field(0.03, ge=0, le=1, description="uniform noise radius at the first epoch")
+    eps_end: float = Field(0.3, ge=0, le=1, description="uniform noise radius at the last epoch")
+
+
+class DartsMinusParams(StrictModel):
+    beta_start: float = Field(1.0, ge=0, le=10, description="auxiliary skip scale at the first epoch")
+    beta_end: float = Field(0.0, ge=0, le=10, description="auxiliary skip scale at the last epoch")
+
+
+class PcDartsParams(StrictModel):
+    k: int = Field(4, ge=1, le=16, description="partial-channel factor K: each op sees C/K channels")
+    edge_normalization: bool = Field(
+        True, description="learn per-edge weights β (softmax over a node's inputs)"
+    )
+
+
+class GaeaParams(StrictModel):
+    eta: float = Field(0.1, gt=0, le=10, description="exponentiated-gradient step size")
+    level: Literal["single", "bilevel"] = Field(
+        "bilevel",
+        description="single: θ and w on training data (different batches); bilevel: θ on the val half",
+    )
+    clamp_min: float = Field(1e-5, gt=0, lt=0.1, description="floor applied to θ before renormalising")
+
+
+class MilenasParams(StrictModel):
+    lam: float = Field(1.0, ge=0, le=100, description="weight λ of ∇_α L_train in the mixed-level gradient")
+
+
+class NaDartsParams(StrictModel):
+    k: int = Field(4, ge=1, le=64, description="sampled neighbours per step")
+    r: int = Field(1, ge=1, le=14, description="edges edited per neighbour")
+    include_self: bool = Field(True, description="include α itself in the neighbourhood mean")
+
+
+class SamplingParams(StrictModel):
+    num_samples: int = Field(100, ge=1, le=100_000, description="architectures sampled and scored")
+    top_k: int = Field(10, ge=1, le=1000, description="best architectures stored with their scores")
+    naswot_batch: int = Field(128, ge=2, le=1024, description="batch size of the NASWOT kernel")
+
+
+class NaRsParams(SamplingParams):
+    radius: int = Field(1, ge=1, le=3, description="neighbourhood radius d")
+    score: Literal["naswot", "supernet"] = Field(
+        "naswot", description="f: NASWOT score, or accuracy with weights inherited from a trained supernet"
+    )
+    supernet_epochs: int = Field(
+        10, ge=1, le=500, description="epochs of uniform single-path supernet training when score=supernet"
+    )
+    max_neighbours: int = Field(
+        24, ge=1, le=1000, description="neighbours evaluated per architecture (sampled)"
+    )
+
+
+METHOD_PARAMS: dict[str, type[StrictModel]] = {
+    "darts": NoParams,
+    "darts2": Darts2Params,
+    "beta-darts": BetaDartsParams,
+    "sdarts-rs": SdartsRsParams,
+    "darts-minus": DartsMinusParams,
+    "pc-darts": PcDartsParams,
+    "gaea": GaeaParams,
+    "milenas": MilenasParams,
+    "na-darts": NaDartsParams,
+    "random": SamplingParams,
+    "naswot": SamplingParams,
+    "na-rs": NaRsParams,
+}
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+
+class A2MConfig(StrictModel):
+    enabled: bool = Field(True, description="bias the architecture gradient towards flat minima")
+    rho: float | None = Field(
+        None, gt=0, le=10, description="ascent radius ρ; default 1e-2 on nb201, 1e-1 on darts"
+    )
+    eps: float = Field(1e-2, gt=0, le=1, description="central finite-difference radius for H·g")
+    normalize: bool = Field(False, description="ours: α~ = α + ρ·g/‖g‖ (SAM-style) instead of α + ρ·g")
+    freeze_bn_stats: bool = Field(False, description="ours: keep BN running stats fixed in the extra passes")
+
+
+class DatasetConfig(StrictModel):
+    name: DatasetName = Field("cifar10", description="data set")
+    root: str | None = Field(
+        None,
+        description="directory holding the files (cifar*, imagenet16-120) on the machine that runs the search; "
+        "default: $FLATNAS_DATA_ROOT there. Never downloaded",
+    )
+    subset: int | None = Field(None, ge=2, description="use only the first N training images")
+    train_portion: float = Field(
+        0.5, gt=0, lt=1, description="share of the training set for weights; rest for α"
+    )
+    augment: bool = Field(True, description="random crop (pad 4) and horizontal flip on both halves")
+    image_size: int | None = Field(
+        None, ge=4, le=64, description="synthetic/digits only: side of the generated images (default 16)"
+    )
+    num_classes: int | None = Field(None, ge=2, le=1000, description="synthetic only: classes (default 10)")
+    eval_subset: int | None = Field(
+        None, ge=1, description="images of the α half used for per-epoch validation (default: all)"
+    )
+
+
+class SupernetConfig(StrictModel):
+    C: int = Field(16, ge=1, le=256, description="initial channels")
+    N: int | None = Field(None, ge=1, le=20, description="nb201: cells per stage (default 5)")
+    layers: int | None = Field(None, ge=3, le=30, description="darts: cells in the network (default 8)")
+    ops: Literal["default", "darts8"] = Field(
+        "default", description="darts: 'default' is the A2M paper's 7 ops, 'darts8' adds 'none' first"
+    )
+
+
+class OptimConfig(StrictModel):
+    w_lr: float = Field(0.025, gt=0, le=10, description="SGD learning rate of the weights")
+    w_lr_min: float = Field(0.001, ge=0, le=10, description="cosine schedule floor")
+    w_momentum: float = Field(0.9, ge=0, lt=1)
+    w_weight_decay: float = Field(3e-4, ge=0, le=1)
+    grad_clip: float = Field(5.0, gt=0, description="gradient-norm clip on the weights only")
+    arch_lr: float = Field(3e-4, gt=0, le=10, description="Adam learning rate of α")
+    arch_beta1: float = Field(0.5, ge=0, lt=1)
+    arch_beta2: float = Field(0.999, ge=0, lt=1)
+    arch_weight_decay: float = Field(1e-3, ge=0, le=1)
+
+
+class FlatnessConfig(StrictModel):
+    interval: int = Field(
+        5, ge=1, description="compute per-epoch metrics every this many epochs and at the end"
+    )
+    hessian_eigenvalue: bool = Field(True, description="dominant eigenvalue of ∇²_α L_val (power iteration)")
+    a2m_sharpness: bool = Field(True, description="L(α+ρ·g/‖g‖) − L(α)")
+    skip_count: bool = Field(True, description="skip_connect count of the derived genotype")
+    alpha_entropy: bool = Field(True, description="softmax entropy of α per edge")
+    neighbourhood: bool = Field(True, description="end of search: profile at radius 1 and 2")
+    cell_shape: bool = Field(True, description="end of search: cell width and depth")
+    power_iterations: int = Field(20, ge=1, le=500)
+    val_batches: int = Field(2, ge=1, le=100, description="validation batches used by every metric")
+    neighbour_samples: int = Field(
+        32, ge=1, le=1000, description="neighbours evaluated per radius when sampling"
+    )
+
+
+class RuntimeConfig(StrictModel):
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16 autocast on CUDA; fp32 is the reference"
+    )
+    channels_last: bool = Field(False, description="NHWC memory format on CUDA")
+    fused_cells: bool = Field(False, description="one kernel per source node instead of one per edge and op")
+    checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
+
+
+class SearchSpec(StrictModel):
+    name: str = Field("search", min_length=1, max_length=200, description="a label for people")
+    space: SpaceName = Field("nb201", description="search space")
+    method: MethodName = Field("darts", description="base search method")
+    method_params: dict[str, Any] = Field(
+        default_factory=dict, description="the method's hyperparameters; see `flatnas methods`"
+    )
+    a2m: A2MConfig | None = Field(
+        default_factory=A2MConfig,
+        description="Architecture-Aware Minimization; null or enabled=false turns it off",
+    )
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    epochs: int = Field(50, ge=1, le=1000)
+    batch_size: int = Field(64, ge=2, le=4096)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    supernet: SupernetConfig = Field(default_factory=SupernetConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    flatness: FlatnessConfig = Field(default_factory=FlatnessConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=32
+    )
+    priority: int = Field(5, ge=0, le=9, description="queue priority, 9 first")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sampling_methods_default_to_no_a2m(cls, data: Any) -> Any:
+        # A2M perturbs a continuous α; sampling methods have none, so its default is off there.
+        if isinstance(data, dict) and data.get("method") in SAMPLING_METHODS and "a2m" not in data:
+            data = {**data, "a2m": None}
+        return data
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> SearchSpec:
+        params_model = METHOD_PARAMS[self.method]
+        # Validated into the method's model, then stored back in full so a stored spec shows defaults.
+        try:
+            params = params_model.model_validate(self.method_params)
+        except ValidationError as err:
+            raise _prefixed(err, "method_params") from None
+        self.__dict__["method_params"] = params.model_dump()
+        if self.space == "nb201" and self.supernet.layers is not None:
+            raise _field_error(("supernet", "layers"), "applies to space 'darts'; nb201 uses supernet.N")
+        if self.space == "darts" and self.supernet.N is not None:
+            raise _field_error(("supernet", "N"), "applies to space 'nb201'; darts uses supernet.layers")
+        if self.space == "nb201" and self.supernet.ops != "default":
+            raise _field_error(("supernet", "ops"), "applies to space 'darts' only")
+        if self.a2m is not None and self.a2m.enabled and self.method in SAMPLING_METHODS:
+            raise _field_error(
+                ("a2m",), f"cannot be enabled with sampling method '{self.method}'; set a2m to null"
+            )
+        if self.a2m is not None and self.a2m.enabled and self.method == "darts2":
+            raise _field_error(
+                ("a2m",), "A2M is built on first-order gradients; use method 'darts' with a2m, or disable a2m"
+            )
+        if self.dataset.name not in ("synthetic", "digits") and self.dataset.image_size is not None:
+            raise _field_error(("dataset", "image_size"), "applies to 'synthetic' and 'digits' only")
+        if self.dataset.name != "synthetic" and self.dataset.num_classes is not None:
+            raise _field_error(("dataset", "num_classes"), "applies to 'synthetic' only")
+        return self
+
+    # --- derived values the engine uses --------------------------------------------------
+
+    @property
+    def a2m_enabled(self) -> bool:
+        return self.a2m is not None and self.a2m.enabled
+
+    @property
+    def a2m_rho(self) -> float:
+        if self.a2m is not None and self.a2m.rho is not None:
+            return self.a2m.rho
+        return A2M_DEFAULT_RHO[self.space]
+
+    @property
+    def cells_per_stage(self) -> int:
+        return self.supernet.N if self.supernet.N is not None else 5
+
+    @property
+    def layers(self) -> int:
+        return self.supernet.layers if self.supernet.layers is not None else 8
+
+    @property
+    def is_sampling(self) -> bool:
+        return self.method in SAMPLING_METHODS
+
+
+def _prefixed(err: ValidationError, field: str) -> ValidationError:
+    """Re-root a nested model's errors under `field`, so clients see e.g. method_params.tau."""
+    line_errors: list[Any] = [
+        {"type": e["type"], "loc": (field, *e["loc"]), "input": e["input"], "ctx": e.get("ctx", {})}
+        for e in err.errors()
+    ]
+    return ValidationError.from_exception_data("SearchSpec", line_errors)
+
+
+def _field_error(loc: tuple[str, ...], message: str) -> ValidationError:
+    """A cross-field error located at the field it is about."""
+    return ValidationError.from_exception_data(
+        "SearchSpec", [{"type": "value_error", "loc": loc, "input": None, "ctx": {"error": message}}]
+    )
+
+
+def load_spec_file(path: str) -> SearchSpec:
+    """Read a spec from JSON or YAML; validation errors propagate as pydantic.ValidationError."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    text = Path(path).read_text()
+    data = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a spec must be a mapping of fields, got {type(data).__name__}")
+    return SearchSpec.model_validate(data)
