@@ -1,0 +1,6 @@
+"""Shared fixtures live in tests/fixtures/ (one module per layer), registered here."""
+
+pytest_plugins = [
+    "tests.fixtures.database",
+    "tests.fixtures.live_service",
+]
