@@ -1,0 +1,217 @@
+"""SQLAlchemy 2.0 models (DESIGN.md data model).
+
+Constraint names come from one naming convention, so Alembic migrations name them the same on
+SQLite and PostgreSQL. Relationships refuse lazy loads: a query that needs related rows says so.
+Timestamps are timezone-aware UTC on the way out, on both back ends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SEARCH_STATUSES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled")
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+SCOPES = ("read", "submit", "admin")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """DateTime(timezone=True) that always hands back aware UTC (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        # SQLite compares the stored text: keep one format (naive UTC) so ordering is right.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# JSONB on PostgreSQL (indexable containment for tags), JSON text elsewhere.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+class ApiKey(Base):
+    """An API key. The token is `fnas_<id>_<secret>`; only sha256(token) is stored, found by id."""
+
+    __tablename__ = "api_key"
+    __table_args__ = (CheckConstraint(f"scope IN {SCOPES}", name="scope"),)
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    hashed_key: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Search(Base):
+    __tablename__ = "search"
+    __table_args__ = (
+        CheckConstraint(f"status IN {SEARCH_STATUSES}", name="status"),
+        CheckConstraint("priority BETWEEN 0 AND 9", name="priority"),
+        UniqueConstraint("owner_key_id", "idempotency_key"),
+        Index(None, "created_at", "id"),
+        Index(None, "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]]
+    method: Mapped[str] = mapped_column(String(32), index=True)
+    space: Mapped[str] = mapped_column(String(16), index=True)
+    dataset: Mapped[str] = mapped_column(String(32), index=True)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    priority: Mapped[int] = mapped_column(default=5)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # {epoch, step, steps_per_epoch, total_epochs, phase, loss, eta_seconds} (nas_core.reporter.Progress)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    worker: Mapped[str | None] = mapped_column(String(255), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    owner_key_id: Mapped[str | None] = mapped_column(
+        ForeignKey("api_key.id", ondelete="SET NULL"), index=True, default=None
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    # sha256 of the normalised spec, so a replayed Idempotency-Key with another body is refused.
+    request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    owner: Mapped[ApiKey | None] = relationship(lazy="raise")
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class EpochMetric(Base):
+    __tablename__ = "epoch_metric"
+    __table_args__ = (UniqueConstraint("search_id", "epoch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    search_id: Mapped[str] = mapped_column(ForeignKey("search.id", ondelete="CASCADE"))
+    epoch: Mapped[int]
+    train_loss: Mapped[float] = mapped_column(Float)
+    train_acc: Mapped[float] = mapped_column(Float)
+    val_loss: Mapped[float] = mapped_column(Float)
+    val_acc: Mapped[float] = mapped_column(Float)
+    lr: Mapped[float] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float)
+    alphas: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    search: Mapped[Search] = relationship(lazy="raise")
+
+
+class Genotype(Base):
+    __tablename__ = "genotype"
+    __table_args__ = (UniqueConstraint("search_id", "epoch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    search_id: Mapped[str] = mapped_column(ForeignKey("search.id", ondelete="CASCADE"))
+    epoch: Mapped[int]
+    genotype: Mapped[dict[str, Any]]
+    is_best: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_final: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    search: Mapped[Search] = relationship(lazy="raise")
+
+
+class FlatnessMetric(Base):
+    __tablename__ = "flatness_metric"
+    __table_args__ = (Index(None, "search_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    search_id: Mapped[str] = mapped_column(ForeignKey("search.id", ondelete="CASCADE"))
+    epoch: Mapped[int | None] = mapped_column(default=None)  # None: an end-of-search metric
+    kind: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    value: Mapped[Any] = mapped_column(JSONType)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    search: Mapped[Search] = relationship(lazy="raise")
+
+
+class Checkpoint(Base):
+    __tablename__ = "checkpoint"
+    __table_args__ = (UniqueConstraint("search_id", "epoch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    search_id: Mapped[str] = mapped_column(ForeignKey("search.id", ondelete="CASCADE"))
+    epoch: Mapped[int]
+    uri: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    search: Mapped[Search] = relationship(lazy="raise")
+
+
+class Sample(Base):
+    """One scored architecture of a sampling method (random, naswot, na-rs)."""
+
+    __tablename__ = "sample"
+    __table_args__ = (UniqueConstraint("search_id", "rank"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    search_id: Mapped[str] = mapped_column(ForeignKey("search.id", ondelete="CASCADE"))
+    rank: Mapped[int]
+    score: Mapped[float] = mapped_column(Float)
+    genotype: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    search: Mapped[Search] = relationship(lazy="raise")

@@ -1,0 +1,64 @@
+"""API keys. A token reads `fnas_<id>_<secret>`: the id finds the row in O(1), and only the
+sha256 of the whole token is stored. The secret is 256 random bits, so a plain hash (no slow KDF)
+is the right tool: there is nothing to brute-force."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store.models import SCOPES, ApiKey, utcnow
+
+TOKEN_PREFIX = "fnas"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_key(session: Session, name: str, scope: str) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the token, which is shown once and never stored."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope {scope!r} is not one of {', '.join(SCOPES)}")
+    key_id = secrets.token_hex(6)
+    token = f"{TOKEN_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(id=key_id, name=name, scope=scope, hashed_key=hash_token(token))
+    session.add(key)
+    session.flush()
+    return key, token
+
+
+def authenticate(session: Session, token: str) -> ApiKey | None:
+    """The live key for `token`, or None (malformed, unknown, revoked or wrong secret)."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+        return None
+    key = session.get(ApiKey, parts[1])
+    if key is None or key.revoked_at is not None:
+        return None
+    return key if hmac.compare_digest(key.hashed_key, hash_token(token)) else None
+
+
+def list_keys(session: Session, *, include_revoked: bool = False) -> Sequence[ApiKey]:
+    stmt = select(ApiKey).order_by(ApiKey.created_at)
+    if not include_revoked:
+        stmt = stmt.where(ApiKey.revoked_at.is_(None))
+    return list(session.scalars(stmt))
+
+
+def revoke_key(session: Session, key_id: str) -> ApiKey | None:
+    key = session.get(ApiKey, key_id)
+    if key is not None and key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.flush()
+    return key
+
+
+def has_scope(key: ApiKey, needed: str) -> bool:
+    """Scopes are ordered: read < submit < admin."""
+    return SCOPES.index(key.scope) >= SCOPES.index(needed)

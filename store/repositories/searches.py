@@ -1,0 +1,266 @@
+"""The search row: creation, listing, and every state transition.
+
+Transitions are conditional UPDATEs (`... WHERE status IN (allowed)`), so the API and a worker
+racing on one search never both win: the loser sees rowcount 0 and reports a conflict.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from store.models import SEARCH_STATUSES, Search, utcnow
+
+ACTIVE_STATUSES = ("queued", "running", "retrying")
+WAITING_STATUSES = ("queued", "retrying")
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor that this service did not hand out."""
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    status: str | None = None
+    method: str | None = None
+    space: str | None = None
+    dataset: str | None = None
+    tag: str | None = None
+    q: str | None = None  # substring of the name, case-insensitive
+    owner_key_id: str | None = None
+
+
+def create_search(
+    session: Session,
+    *,
+    spec: dict[str, Any],
+    owner_key_id: str | None,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> Search:
+    """Insert a queued search for a validated spec (`SearchSpec.model_dump(mode="json")`)."""
+    search = Search(
+        name=spec["name"],
+        spec=spec,
+        method=spec["method"],
+        space=spec["space"],
+        dataset=spec["dataset"]["name"],
+        tags=list(spec.get("tags", [])),
+        priority=spec.get("priority", 5),
+        status="queued",
+        owner_key_id=owner_key_id,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+    session.add(search)
+    session.flush()
+    return search
+
+
+def get_search(session: Session, search_id: str, *, for_update: bool = False) -> Search | None:
+    stmt = select(Search).where(Search.id == search_id).execution_options(populate_existing=True)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).one_or_none()
+
+
+def get_by_idempotency_key(session: Session, owner_key_id: str, key: str) -> Search | None:
+    stmt = select(Search).where(Search.owner_key_id == owner_key_id, Search.idempotency_key == key)
+    return session.scalars(stmt).one_or_none()
+
+
+def encode_cursor(search: Search) -> str:
+    raw = json.dumps([search.created_at.isoformat(), search.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, search_id = json.loads(raw)
+        when = datetime.fromisoformat(created)
+        if when.tzinfo is None or not isinstance(search_id, str):
+            raise ValueError
+        return when, search_id
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise InvalidCursor(f"cursor {cursor[:40]!r} was not issued by this service") from None
+
+
+def _tag_filter(session: Session, tag: str) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return type_coerce(Search.tags, JSONB).contains([tag])  # JSONB @>
+    each = func.json_each(Search.tags).table_valued("value")
+    return exists(select(1).select_from(each).where(each.c.value == tag))
+
+
+def list_searches(
+    session: Session, filters: SearchFilter, *, limit: int = 50, cursor: str | None = None
+) -> tuple[list[Search], str | None]:
+    """Newest first; returns one page and the cursor of the next page (None on the last page)."""
+    stmt = select(Search)
+    if filters.status:
+        stmt = stmt.where(Search.status == filters.status)
+    if filters.method:
+        stmt = stmt.where(Search.method == filters.method)
+    if filters.space:
+        stmt = stmt.where(Search.space == filters.space)
+    if filters.dataset:
+        stmt = stmt.where(Search.dataset == filters.dataset)
+    if filters.owner_key_id:
+        stmt = stmt.where(Search.owner_key_id == filters.owner_key_id)
+    if filters.tag:
+        stmt = stmt.where(_tag_filter(session, filters.tag))
+    if filters.q:
+        pattern = "%" + filters.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(func.lower(Search.name).like(pattern, escape="\\"))
+    if cursor:
+        created, search_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(Search.created_at < created, and_(Search.created_at == created, Search.id < search_id))
+        )
+    stmt = stmt.order_by(Search.created_at.desc(), Search.id.desc()).limit(limit + 1)
+    rows = list(session.scalars(stmt))
+    page = rows[:limit]
+    return page, (encode_cursor(page[-1]) if len(rows) > limit else None)
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    counts = dict.fromkeys(SEARCH_STATUSES, 0)
+    for status, n in session.execute(select(Search.status, func.count()).group_by(Search.status)):
+        counts[status] = n
+    return counts
+
+
+def queue_depth(session: Session) -> int:
+    """Searches waiting for a worker (queued, or retrying after a worker loss or a retry)."""
+    stmt = select(func.count()).select_from(Search).where(Search.status.in_(WAITING_STATUSES))
+    return int(session.scalar(stmt) or 0)
+
+
+def _transition(session: Session, search_id: str, allowed: tuple[str, ...], **values: Any) -> bool:
+    stmt = (
+        update(Search)
+        .where(Search.id == search_id, Search.status.in_(allowed))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    changed = session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+    session.flush()
+    return changed
+
+
+# --- API-side transitions ---------------------------------------------------------------------
+
+
+def cancel(session: Session, search_id: str) -> str | None:
+    """Cancel: a waiting search stops at once, a running one is asked to stop.
+
+    Returns "cancelled", "cancel_requested", or None when the search is already finished.
+    """
+    if _transition(session, search_id, WAITING_STATUSES, status="cancelled", finished_at=utcnow()):
+        return "cancelled"
+    if _transition(session, search_id, ("running",), cancel_requested=True):
+        return "cancel_requested"
+    return None
+
+
+def request_retry(session: Session, search_id: str) -> bool:
+    """failed|cancelled -> retrying (waiting for a worker, which resumes from the last checkpoint)."""
+    return _transition(
+        session,
+        search_id,
+        ("failed", "cancelled"),
+        status="retrying",
+        cancel_requested=False,
+        error=None,
+        finished_at=None,
+        progress=None,
+    )
+
+
+# --- worker-side transitions ------------------------------------------------------------------
+
+
+def mark_running(session: Session, search_id: str, worker: str) -> Search | None:
+    """A worker takes the search (fresh, retried, or redelivered after a worker loss).
+
+    Returns the search, or None when it must not run (cancelled, finished, or unknown).
+    """
+    now = utcnow()
+    taken = _transition(
+        session,
+        search_id,
+        ("queued", "retrying", "running"),
+        status="running",
+        worker=worker,
+        heartbeat_at=now,
+        attempts=Search.attempts + 1,
+        started_at=func.coalesce(Search.started_at, now),
+    )
+    return get_search(session, search_id) if taken else None
+
+
+def set_progress(session: Session, search_id: str, progress: dict[str, Any]) -> None:
+    """Store the latest progress (nas_core.reporter.Progress as a dict); also a heartbeat."""
+    session.execute(
+        update(Search)
+        .where(Search.id == search_id)
+        .values(progress=progress, heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+
+
+def heartbeat(session: Session, search_id: str) -> None:
+    session.execute(
+        update(Search)
+        .where(Search.id == search_id)
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+
+
+def is_cancel_requested(session: Session, search_id: str) -> bool:
+    row = session.execute(
+        select(Search.cancel_requested, Search.status).where(Search.id == search_id)
+    ).first()
+    return row is None or bool(row.cancel_requested) or row.status == "cancelled"
+
+
+def mark_succeeded(session: Session, search_id: str) -> bool:
+    return _transition(session, search_id, ("running",), status="succeeded", finished_at=utcnow())
+
+
+def mark_failed(session: Session, search_id: str, error: str) -> bool:
+    return _transition(
+        session, search_id, ACTIVE_STATUSES, status="failed", error=error, finished_at=utcnow()
+    )
+
+
+def mark_cancelled(session: Session, search_id: str) -> bool:
+    return _transition(session, search_id, ACTIVE_STATUSES, status="cancelled", finished_at=utcnow())
+
+
+def mark_retrying(session: Session, search_id: str, reason: str | None = None) -> bool:
+    """running -> retrying: its worker was lost; the redelivered task resumes from the last checkpoint."""
+    return _transition(session, search_id, ("running",), status="retrying", error=reason, worker=None)
+
+
+def find_stale_running(session: Session, timeout_s: float) -> list[Search]:
+    """Running searches whose worker has not sent a heartbeat for `timeout_s` seconds."""
+    cutoff = utcnow() - timedelta(seconds=timeout_s)
+    stmt = (
+        select(Search)
+        .where(Search.status == "running", or_(Search.heartbeat_at.is_(None), Search.heartbeat_at < cutoff))
+        .order_by(Search.heartbeat_at)
+    )
+    return list(session.scalars(stmt))

@@ -1,0 +1,55 @@
+"""Service configuration: one pydantic-settings object read once from the environment (and `.env`).
+
+The defaults run the embedded stack (SQLite file + a broker on a SQLite file) with nothing installed;
+`ENV=production` refuses those defaults so a misconfigured deployment fails at start, not at 3 a.m.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+# Passwords that only ever appear in examples; a production URL carrying one is a mistake.
+_DEFAULT_PASSWORDS = frozenset({"", "changethis", "postgres", "password", "secret", "flatnas"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    ENV: Literal["development", "production"] = "development"
+    DATABASE_URL: str = Field("sqlite:///var/flatnas.db", description="SQLAlchemy URL of the results store")
+    BROKER_URL: str = Field("sqla+sqlite:///var/broker.sqlite", description="Celery broker URL")
+    DATA_DIR: Path = Field(Path("var"), description="checkpoints, the embedded database and broker")
+    FLATNAS_DATA_ROOT: str | None = Field(None, description="data sets on worker machines (never downloaded)")
+    DEVICE: Literal["auto", "cpu", "cuda"] = "auto"
+    API_HOST: str = "127.0.0.1"
+    API_PORT: int = Field(8000, ge=1, le=65535)
+    HEARTBEAT_TIMEOUT_S: float = Field(120.0, gt=0, description="a running search silent this long is stale")
+    MAX_BODY_BYTES: int = Field(1 << 20, ge=1024, description="request bodies above this get 413")
+    SSE_POLL_S: float = Field(0.5, gt=0, le=10, description="how often an event stream polls the store")
+    READY_TIMEOUT_S: float = Field(2.0, gt=0, le=30, description="broker connection timeout in /readyz")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production_values(self) -> Settings:
+        if self.ENV != "production":
+            return self
+        problems: list[str] = []
+        db = make_url(self.DATABASE_URL)
+        if db.get_backend_name() == "sqlite":
+            problems.append("DATABASE_URL is SQLite; production needs PostgreSQL (postgresql+psycopg://...)")
+        elif db.password is None or db.password in _DEFAULT_PASSWORDS:
+            problems.append("DATABASE_URL has no password or an example one; set a real secret")
+        if self.BROKER_URL.startswith(("sqla+", "memory://", "filesystem://")):
+            problems.append(
+                f"BROKER_URL {self.BROKER_URL.split(':', 1)[0]}:// is the embedded broker; use redis://"
+            )
+        if problems:
+            raise ValueError("unsafe settings for ENV=production: " + "; ".join(problems))
+        return self
+
+
+settings = Settings()
