@@ -13,16 +13,18 @@ from typing import Any
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from nas_core.reporter import EpochRecord, FlatnessRecord, SampledArchitecture
 from store.models import Checkpoint, EpochMetric, FlatnessMetric, Genotype, Sample, utcnow
 from store.repositories._upsert import upsert
 
 EPOCH_FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "alphas", "extra")
 
 
-def upsert_epoch(session: Session, search_id: str, record: dict[str, Any]) -> int:
-    """Write one epoch (nas_core.reporter.EpochRecord.to_dict(); its `genotype` goes to upsert_genotype)."""
-    values = {name: record.get(name, {} if name in ("alphas", "extra") else None) for name in EPOCH_FIELDS}
-    values.update(search_id=search_id, epoch=int(record["epoch"]), created_at=utcnow())
+def upsert_epoch(session: Session, search_id: str, record: EpochRecord | dict[str, Any]) -> int:
+    """Write one epoch (its `genotype` is stored by upsert_genotype, which the reporter also calls)."""
+    data = record.to_dict() if isinstance(record, EpochRecord) else record
+    values = {name: data.get(name, {} if name in ("alphas", "extra") else None) for name in EPOCH_FIELDS}
+    values.update(search_id=search_id, epoch=int(data["epoch"]), created_at=utcnow())
     return upsert(
         session,
         EpochMetric.__table__,  # type: ignore[arg-type]
@@ -45,9 +47,9 @@ def list_epochs(session: Session, search_id: str, *, after_epoch: int = -1) -> l
 def upsert_genotype(
     session: Session,
     search_id: str,
-    epoch: int,
     genotype: dict[str, Any],
     *,
+    epoch: int,
     is_best: bool = False,
     is_final: bool = False,
 ) -> int:
@@ -108,17 +110,15 @@ def list_genotypes(session: Session, search_id: str, *, after_id: int = 0) -> li
     return list(session.scalars(stmt))
 
 
-def add_flatness(
-    session: Session,
-    search_id: str,
-    *,
-    kind: str,
-    epoch: int | None,
-    params: dict[str, Any],
-    value: Any,
-    seconds: float,
-) -> FlatnessMetric:
+def add_flatness(session: Session, search_id: str, record: FlatnessRecord) -> FlatnessMetric:
     """Record a flatness metric, replacing the one with the same epoch, kind and params."""
+    kind, epoch, params, value, seconds = (
+        record.kind,
+        record.epoch,
+        record.params,
+        record.value,
+        record.seconds,
+    )
     epoch_match = FlatnessMetric.epoch.is_(None) if epoch is None else FlatnessMetric.epoch == epoch
     existing = session.scalars(
         select(FlatnessMetric).where(
@@ -149,7 +149,7 @@ def list_flatness(
     return list(session.scalars(stmt))
 
 
-def record_checkpoint(session: Session, search_id: str, epoch: int, uri: str) -> int:
+def record_checkpoint(session: Session, search_id: str, *, epoch: int, uri: str) -> int:
     return upsert(
         session,
         Checkpoint.__table__,  # type: ignore[arg-type]
@@ -164,12 +164,12 @@ def latest_checkpoint(session: Session, search_id: str) -> Checkpoint | None:
     return session.scalars(stmt.limit(1)).first()
 
 
-def replace_samples(session: Session, search_id: str, samples: Iterable[dict[str, Any]]) -> int:
+def record_samples(session: Session, search_id: str, samples: Iterable[SampledArchitecture]) -> int:
     """Store a sampling method's ranked architectures ({rank, score, genotype}); ranks upsert, and
     ranks beyond the new list are dropped so a rerun's shorter list leaves no stale rows."""
     ranks: list[int] = []
     for sample in samples:
-        rank = int(sample["rank"])
+        rank = int(sample.rank)
         ranks.append(rank)
         upsert(
             session,
@@ -177,8 +177,8 @@ def replace_samples(session: Session, search_id: str, samples: Iterable[dict[str
             {
                 "search_id": search_id,
                 "rank": rank,
-                "score": float(sample["score"]),
-                "genotype": sample["genotype"],
+                "score": float(sample.score),
+                "genotype": sample.genotype,
                 "created_at": utcnow(),
             },
             conflict=("search_id", "rank"),

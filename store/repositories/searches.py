@@ -145,10 +145,12 @@ def queue_depth(session: Session) -> int:
     return int(session.scalar(stmt) or 0)
 
 
-def _transition(session: Session, search_id: str, allowed: tuple[str, ...], **values: Any) -> bool:
+def _transition(
+    session: Session, search_id: str, allowed: tuple[str, ...], *where: Any, **values: Any
+) -> bool:
     stmt = (
         update(Search)
-        .where(Search.id == search_id, Search.status.in_(allowed))
+        .where(Search.id == search_id, Search.status.in_(allowed), *where)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -183,33 +185,17 @@ def request_retry(session: Session, search_id: str) -> bool:
         error=None,
         finished_at=None,
         progress=None,
+        # A fresh heartbeat: the reaper re-enqueues a waiting search only if it stays unclaimed.
+        heartbeat_at=utcnow(),
+        worker=None,
     )
 
 
-# --- worker-side transitions ------------------------------------------------------------------
-
-
-def mark_running(session: Session, search_id: str, worker: str) -> Search | None:
-    """A worker takes the search (fresh, retried, or redelivered after a worker loss).
-
-    Returns the search, or None when it must not run (cancelled, finished, or unknown).
-    """
-    now = utcnow()
-    taken = _transition(
-        session,
-        search_id,
-        ("queued", "retrying", "running"),
-        status="running",
-        worker=worker,
-        heartbeat_at=now,
-        attempts=Search.attempts + 1,
-        started_at=func.coalesce(Search.started_at, now),
-    )
-    return get_search(session, search_id) if taken else None
+# --- worker-side transitions (leases.py guards them with the worker's name) -------------------
 
 
 def set_progress(session: Session, search_id: str, progress: dict[str, Any]) -> None:
-    """Store the latest progress (nas_core.reporter.Progress as a dict); also a heartbeat."""
+    """Store the latest progress (nas_core.reporter.Progress as a dict); it doubles as a heartbeat."""
     session.execute(
         update(Search)
         .where(Search.id == search_id)
@@ -219,48 +205,43 @@ def set_progress(session: Session, search_id: str, progress: dict[str, Any]) -> 
     session.flush()
 
 
-def heartbeat(session: Session, search_id: str) -> None:
-    session.execute(
-        update(Search)
-        .where(Search.id == search_id)
-        .values(heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    session.flush()
-
-
 def is_cancel_requested(session: Session, search_id: str) -> bool:
+    """True when the search should stop: cancel asked for, already cancelled, or deleted."""
     row = session.execute(
         select(Search.cancel_requested, Search.status).where(Search.id == search_id)
     ).first()
     return row is None or bool(row.cancel_requested) or row.status == "cancelled"
 
 
-def mark_succeeded(session: Session, search_id: str) -> bool:
-    return _transition(session, search_id, ("running",), status="succeeded", finished_at=utcnow())
-
-
-def mark_failed(session: Session, search_id: str, error: str) -> bool:
+def mark_succeeded(session: Session, search_id: str, *, worker: str | None = None) -> bool:
     return _transition(
-        session, search_id, ACTIVE_STATUSES, status="failed", error=error, finished_at=utcnow()
+        session, search_id, ("running",), *_held_by(worker), status="succeeded", finished_at=utcnow()
     )
 
 
-def mark_cancelled(session: Session, search_id: str) -> bool:
-    return _transition(session, search_id, ACTIVE_STATUSES, status="cancelled", finished_at=utcnow())
-
-
-def mark_retrying(session: Session, search_id: str, reason: str | None = None) -> bool:
-    """running -> retrying: its worker was lost; the redelivered task resumes from the last checkpoint."""
-    return _transition(session, search_id, ("running",), status="retrying", error=reason, worker=None)
-
-
-def find_stale_running(session: Session, timeout_s: float) -> list[Search]:
-    """Running searches whose worker has not sent a heartbeat for `timeout_s` seconds."""
-    cutoff = utcnow() - timedelta(seconds=timeout_s)
-    stmt = (
-        select(Search)
-        .where(Search.status == "running", or_(Search.heartbeat_at.is_(None), Search.heartbeat_at < cutoff))
-        .order_by(Search.heartbeat_at)
+def mark_failed(session: Session, search_id: str, error: str, *, worker: str | None = None) -> bool:
+    return _transition(
+        session,
+        search_id,
+        ACTIVE_STATUSES,
+        *_held_by(worker),
+        status="failed",
+        error=error,
+        finished_at=utcnow(),
     )
-    return list(session.scalars(stmt))
+
+
+def mark_cancelled(session: Session, search_id: str, *, worker: str | None = None) -> bool:
+    return _transition(
+        session, search_id, ACTIVE_STATUSES, *_held_by(worker), status="cancelled", finished_at=utcnow()
+    )
+
+
+def _held_by(worker: str | None) -> tuple[Any, ...]:
+    return () if worker is None else (Search.worker == worker,)
+
+
+def stale_condition(stale_after_s: float) -> Any:
+    """A heartbeat older than `stale_after_s` seconds (or none at all)."""
+    cutoff = utcnow() - timedelta(seconds=stale_after_s)
+    return or_(Search.heartbeat_at.is_(None), Search.heartbeat_at < cutoff)

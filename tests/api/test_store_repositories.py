@@ -7,24 +7,25 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from nas_core.reporter import EpochRecord, FlatnessRecord, SampledArchitecture
 from store.models import EpochMetric, Genotype, Search, utcnow
-from store.repositories import keys, results, searches
+from store.repositories import keys, leases, results, searches
 from store.repositories.searches import SearchFilter
 from tests.fixtures.database import make_key, make_search
 
 
-def _epoch(epoch: int, val_acc: float) -> dict:
-    return {
-        "epoch": epoch,
-        "train_loss": 2.0 - epoch * 0.1,
-        "train_acc": 0.1 * epoch,
-        "val_loss": 2.1,
-        "val_acc": val_acc,
-        "lr": 0.025,
-        "seconds": 1.5,
-        "alphas": {"cell": [[0.2] * 5] * 6},
-        "genotype": {"ignored": True},
-    }
+def _epoch(epoch: int, val_acc: float) -> EpochRecord:
+    return EpochRecord(
+        epoch=epoch,
+        train_loss=2.0 - epoch * 0.1,
+        train_acc=0.1 * epoch,
+        val_loss=2.1,
+        val_acc=val_acc,
+        lr=0.025,
+        seconds=1.5,
+        alphas={"cell": [[0.2] * 5] * 6},
+        genotype={"ignored": True},
+    )
 
 
 def test_epoch_upsert_never_duplicates(any_session: Session) -> None:
@@ -42,10 +43,10 @@ def test_epoch_upsert_never_duplicates(any_session: Session) -> None:
 
 def test_genotype_flags_move_to_newest(any_session: Session) -> None:
     search = make_search(any_session)
-    results.upsert_genotype(any_session, search.id, 0, {"edges": ["a"]}, is_best=True)
-    results.upsert_genotype(any_session, search.id, 1, {"edges": ["b"]})
-    results.upsert_genotype(any_session, search.id, 2, {"edges": ["c"]}, is_best=True)
-    results.upsert_genotype(any_session, search.id, 2, {"edges": ["c2"]}, is_final=True)
+    results.upsert_genotype(any_session, search.id, epoch=0, genotype={"edges": ["a"]}, is_best=True)
+    results.upsert_genotype(any_session, search.id, epoch=1, genotype={"edges": ["b"]})
+    results.upsert_genotype(any_session, search.id, epoch=2, genotype={"edges": ["c"]}, is_best=True)
+    results.upsert_genotype(any_session, search.id, epoch=2, genotype={"edges": ["c2"]}, is_final=True)
     any_session.expire_all()
     rows = {g.epoch: g for g in any_session.scalars(select(Genotype).where(Genotype.search_id == search.id))}
     assert (rows[0].is_best, rows[2].is_best, rows[2].is_final, rows[2].genotype) == (
@@ -62,21 +63,10 @@ def test_genotype_flags_move_to_newest(any_session: Session) -> None:
 def test_flatness_checkpoint_samples_idempotent(any_session: Session) -> None:
     search = make_search(any_session)
     for value in (3.0, 4.0):  # the same metric written twice (resume): replaced, not duplicated
-        results.add_flatness(
-            any_session,
-            search.id,
-            kind="hessian_eigenvalue",
-            epoch=4,
-            params={"iters": 20},
-            value=value,
-            seconds=0.1,
-        )
-    results.add_flatness(
-        any_session, search.id, kind="neighbourhood", epoch=None, params={"r": 1}, value=[1], seconds=1
-    )
-    results.add_flatness(
-        any_session, search.id, kind="neighbourhood", epoch=None, params={"r": 2}, value=[2], seconds=1
-    )
+        record = FlatnessRecord("hessian_eigenvalue", 4, {"iters": 20}, value, 0.1)
+        results.add_flatness(any_session, search.id, record)
+    results.add_flatness(any_session, search.id, FlatnessRecord("neighbourhood", None, {"r": 1}, [1], 1.0))
+    results.add_flatness(any_session, search.id, FlatnessRecord("neighbourhood", None, {"r": 2}, [2], 1.0))
     rows = results.list_flatness(any_session, search.id)
     assert [(r.kind, r.epoch, r.value) for r in rows] == [
         ("hessian_eigenvalue", 4, 4.0),
@@ -85,48 +75,60 @@ def test_flatness_checkpoint_samples_idempotent(any_session: Session) -> None:
     ]
     assert len(results.list_flatness(any_session, search.id, kind="neighbourhood")) == 2
 
-    results.record_checkpoint(any_session, search.id, 0, "file:///a/0.pt")
-    results.record_checkpoint(any_session, search.id, 1, "file:///a/1.pt")
-    results.record_checkpoint(any_session, search.id, 1, "file:///b/1.pt")
+    results.record_checkpoint(any_session, search.id, epoch=0, uri="file:///a/0.pt")
+    results.record_checkpoint(any_session, search.id, epoch=1, uri="file:///a/1.pt")
+    results.record_checkpoint(any_session, search.id, epoch=1, uri="file:///b/1.pt")
     assert results.latest_checkpoint(any_session, search.id).uri == "file:///b/1.pt"
 
-    samples = [{"rank": i, "score": 10.0 - i, "genotype": {"i": i}} for i in range(3)]
-    results.replace_samples(any_session, search.id, samples)
-    results.replace_samples(any_session, search.id, samples[:2])
+    samples = [SampledArchitecture(genotype={"i": i}, score=10.0 - i, rank=i) for i in range(3)]
+    results.record_samples(any_session, search.id, samples)
+    results.record_samples(any_session, search.id, samples[:2])  # a rerun's shorter list
     assert [(s.rank, s.score) for s in results.list_samples(any_session, search.id)] == [(0, 10.0), (1, 9.0)]
 
 
 def test_state_machine(any_session: Session) -> None:
     search = make_search(any_session)
-    taken = searches.mark_running(any_session, search.id, "w1@host")
+    assert leases.claim(any_session, search.id, worker="w1@host", stale_after_s=60) == leases.CLAIMED
+    taken = searches.get_search(any_session, search.id)
     assert (taken.status, taken.worker, taken.attempts) == ("running", "w1@host", 1)
+    assert leases.claim(any_session, search.id, worker="w2@host", stale_after_s=60) == "held by w1@host"
     assert searches.cancel(any_session, search.id) == "cancel_requested"
     assert searches.is_cancel_requested(any_session, search.id)
-    assert searches.mark_cancelled(any_session, search.id)
+    assert not leases.release_cancelled(any_session, search.id, worker="w2@host")  # not the holder
+    assert leases.release_cancelled(any_session, search.id, worker="w1@host")
     assert not searches.mark_succeeded(any_session, search.id)  # cancelled is final
     assert searches.cancel(any_session, search.id) is None
     assert searches.request_retry(any_session, search.id)
     retried = searches.get_search(any_session, search.id)
     assert (retried.status, retried.cancel_requested, retried.finished_at) == ("retrying", False, None)
-    assert searches.mark_running(any_session, search.id, "w2").attempts == 2
-    assert searches.mark_failed(any_session, search.id, "boom")
+    assert leases.claim(any_session, search.id, worker="w2", stale_after_s=60) == leases.CLAIMED
+    assert searches.get_search(any_session, search.id).attempts == 2
+    assert leases.release_failed(any_session, search.id, worker="w2", error="boom")
     assert searches.get_search(any_session, search.id).error == "boom"
+    assert leases.claim(any_session, search.id, worker="w2", stale_after_s=60) == "already failed"
 
     queued = make_search(any_session)
     assert searches.cancel(any_session, queued.id) == "cancelled"
-    assert searches.mark_running(any_session, queued.id, "w3") is None  # a cancelled search never runs
+    assert leases.claim(any_session, queued.id, worker="w3", stale_after_s=60) == "already cancelled"
 
 
-def test_stale_running(any_session: Session) -> None:
-    fresh, stale = make_search(any_session), make_search(any_session)
-    searches.mark_running(any_session, fresh.id, "w")
-    searches.mark_running(any_session, stale.id, "w")
-    any_session.execute(
-        update(Search).where(Search.id == stale.id).values(heartbeat_at=utcnow() - timedelta(minutes=5))
-    )
-    assert [s.id for s in searches.find_stale_running(any_session, 60)] == [stale.id]
-    assert searches.mark_retrying(any_session, stale.id, "worker lost")
+def test_reaper_and_takeover(any_session: Session) -> None:
+    fresh, stale = make_search(any_session), make_search(any_session, priority=7)
+    for s in (fresh, stale):
+        leases.claim(any_session, s.id, worker="w1", stale_after_s=60)
+    old = utcnow() - timedelta(minutes=5)
+    any_session.execute(update(Search).where(Search.id == stale.id).values(heartbeat_at=old))
+    assert leases.renew(any_session, fresh.id, worker="w1")
+    assert leases.reap_stale(any_session, stale_after_s=60) == [(stale.id, 7)]
+    assert leases.reap_stale(any_session, stale_after_s=60) == []  # re-queued once per timeout
     assert searches.queue_depth(any_session) == 1
+    assert not leases.renew(any_session, stale.id, worker="w1")  # the old holder learns it lost
+    assert leases.claim(any_session, stale.id, worker="w2", stale_after_s=60) == leases.CLAIMED
+    assert not leases.release_succeeded(any_session, stale.id, worker="w1")
+    assert leases.release_succeeded(any_session, stale.id, worker="w2")
+    # a running search whose worker went silent can be taken over directly
+    any_session.execute(update(Search).where(Search.id == fresh.id).values(heartbeat_at=old))
+    assert leases.claim(any_session, fresh.id, worker="w3", stale_after_s=60) == leases.CLAIMED
 
 
 def test_list_filters_and_pagination(any_session: Session) -> None:
