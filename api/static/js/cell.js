@@ -1,0 +1,336 @@
+// Genotypes drawn as cell diagrams in SVG: nodes and op-labelled edges.
+//
+// NB201: one cell, nodes 0-3 on a line, edge i->j for every j>i (6 edges, "none" drawn faint).
+// DARTS: a normal and a reduce cell, inputs c_{k-2} and c_{k-1}, intermediate nodes 0-3 placed in
+// columns by their depth (longest path from an input), and c_{k} collecting the concatenated nodes.
+
+import { h, s } from "./dom.js";
+
+const OP_COLORS = {
+  none: "#9ca3af",
+  skip_connect: "#d97706",
+  max_pool_3x3: "#0891b2",
+  avg_pool_3x3: "#0d9488",
+  sep_conv_3x3: "#2563eb",
+  sep_conv_5x5: "#4338ca",
+  dil_conv_3x3: "#9333ea",
+  dil_conv_5x5: "#c026d3",
+  nor_conv_1x1: "#16a34a",
+  nor_conv_3x3: "#2563eb",
+};
+
+export function opColor(op) {
+  if (OP_COLORS[op]) return OP_COLORS[op];
+  let hash = 0;
+  for (const ch of String(op)) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
+  return `hsl(${hash % 360} 60% 42%)`;
+}
+
+const NB201_TARGETS = [1, 2, 2, 3, 3, 3];
+const NODE_R = 17;
+
+/** The genotype body inside the DESIGN.md document ({space, ops, genotype: {...}}), tolerant of nesting. */
+function bodyOf(doc) {
+  if (!doc) return null;
+  if (doc.genotype && typeof doc.genotype === "object" && !Array.isArray(doc.genotype)) return doc.genotype;
+  return doc;
+}
+
+export function spaceOfGenotype(doc) {
+  const body = bodyOf(doc);
+  if (doc?.space) return doc.space;
+  return body && Array.isArray(body.normal) ? "darts" : "nb201";
+}
+
+/** Edges of one cell as {key, op, from, to} with from/to node ids ("0".."3", "k-2", "k-1", "out"). */
+export function cellEdges(doc, group) {
+  const body = bodyOf(doc);
+  if (!body) return [];
+  if (group === "cell") {
+    return (body.edges || []).map(([op, src], i) => ({
+      key: `cell:${i}`,
+      op,
+      from: String(src),
+      to: String(NB201_TARGETS[i] ?? i + 1),
+    }));
+  }
+  const pairs = body[group] || [];
+  return pairs.map(([op, input], i) => ({
+    key: `${group}:${Math.floor(i / 2)}:${i % 2}`,
+    op,
+    from: dartsNodeId(input),
+    to: String(Math.floor(i / 2)),
+  }));
+}
+
+const dartsNodeId = (input) => (input === 0 ? "k-2" : input === 1 ? "k-1" : String(input - 2));
+
+/**
+ * Keys of `doc`'s edges that differ from `ref`'s (same space). NB201: op changed on the same edge.
+ * DARTS: an (op, input) pair absent from the reference node's two inputs (their order is arbitrary).
+ */
+export function differingEdges(doc, ref) {
+  const out = new Set();
+  if (!doc || !ref || spaceOfGenotype(doc) !== spaceOfGenotype(ref)) return out;
+  const groups = spaceOfGenotype(doc) === "darts" ? ["normal", "reduce"] : ["cell"];
+  for (const g of groups) {
+    const mine = cellEdges(doc, g);
+    const theirs = cellEdges(ref, g);
+    if (g === "cell") {
+      mine.forEach((e, i) => {
+        if (!theirs[i] || theirs[i].op !== e.op) out.add(e.key);
+      });
+      continue;
+    }
+    const pool = new Map();
+    for (const e of theirs) {
+      const k = `${e.to}|${e.from}|${e.op}`;
+      pool.set(k, (pool.get(k) || 0) + 1);
+    }
+    for (const e of mine) {
+      const k = `${e.to}|${e.from}|${e.op}`;
+      if (pool.get(k)) pool.set(k, pool.get(k) - 1);
+      else out.add(e.key);
+    }
+  }
+  return out;
+}
+
+/** A figure with one SVG per cell (and a legend of the ops drawn), or a note when there is none. */
+export function genotypeFigure(doc, { title = "", diff = new Set(), idPrefix = "g" } = {}) {
+  const fig = h("figure", { class: "genotype" });
+  if (title) fig.append(h("figcaption", { class: "genotype-title" }, title));
+  const body = bodyOf(doc);
+  if (!body || (!body.edges && !body.normal)) {
+    fig.append(h("p", { class: "empty" }, "No genotype yet."));
+    return fig;
+  }
+  const space = spaceOfGenotype(doc);
+  const groups = space === "darts" ? ["normal", "reduce"] : ["cell"];
+  const cells = h("div", { class: "cells" });
+  const opsUsed = new Set();
+  for (const g of groups) {
+    const edges = cellEdges(doc, g);
+    edges.forEach((e) => opsUsed.add(e.op));
+    const svg =
+      space === "darts"
+        ? dartsSvg(edges, body[`${g}_concat`] || [2, 3, 4, 5], diff, `${idPrefix}-${g}`)
+        : nb201Svg(edges, diff, `${idPrefix}-${g}`);
+    svg.setAttribute("data-cell", g);
+    const label = space === "darts" ? `${g} cell` : "NB201 cell";
+    svg.setAttribute("aria-label", `${title ? title + ": " : ""}${label}`);
+    cells.append(h("div", { class: "cell" }, h("div", { class: "cell-label" }, label), svg));
+  }
+  fig.append(cells);
+  const text = doc.arch_str || doc.darts_repr;
+  if (text) fig.append(h("code", { class: "arch-str", title: "architecture string" }, text));
+  fig.append(legend([...opsUsed], diff.size > 0, space === "darts"));
+  return fig;
+}
+
+function legend(ops, withDiff, short) {
+  const el = h("ul", { class: "op-legend", "aria-label": "operations" });
+  for (const op of ops.sort()) {
+    const text = short && shortOp(op) !== op ? [h("b", null, shortOp(op)), ` ${op}`] : op;
+    el.append(h("li", null, h("span", { class: "swatch", style: `background:${opColor(op)}` }), text));
+  }
+  if (withDiff) el.append(h("li", { class: "legend-diff" }, h("span", { class: "swatch diff" }), "differs"));
+  return el;
+}
+
+function markerDefs(id) {
+  return s(
+    "defs",
+    null,
+    s(
+      "marker",
+      { id, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" },
+      s("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "context-stroke" }),
+    ),
+  );
+}
+
+function nodeEl(id, x, y, label, kind) {
+  return s(
+    "g",
+    { class: `cell-node node-${kind}`, "data-node": id, transform: `translate(${x},${y})` },
+    s("title", null, `node ${label}`),
+    kind === "io"
+      ? s("rect", { x: -30, y: -NODE_R, width: 60, height: NODE_R * 2, rx: 8 })
+      : s("circle", { r: NODE_R }),
+    s("text", { class: "node-label", "text-anchor": "middle", "dominant-baseline": "central" }, label),
+  );
+}
+
+function edgeEl(e, d, labelAt, markerId, diff, text = e.op) {
+  const differs = diff.has(e.key);
+  const isNone = e.op === "none";
+  const color = isNone ? OP_COLORS.none : opColor(e.op);
+  const g = s("g", {
+    class: `cell-edge${differs ? " edge-diff" : ""}${isNone ? " edge-none" : ""}`,
+    "data-op": e.op,
+    "data-from": e.from,
+    "data-to": e.to,
+    "data-key": e.key,
+  });
+  g.append(s("title", null, `${e.op}: ${e.from} → ${e.to}${differs ? " (differs)" : ""}`));
+  if (differs) g.append(s("path", { class: "edge-halo", d }));
+  g.append(
+    s("path", {
+      class: "edge-line",
+      d,
+      stroke: color,
+      "marker-end": isNone ? null : `url(#${markerId})`,
+    }),
+  );
+  g.append(
+    s(
+      "text",
+      { class: "edge-label", x: labelAt[0], y: labelAt[1], "text-anchor": "middle", "dominant-baseline": "central", fill: color },
+      text,
+    ),
+  );
+  return g;
+}
+
+function nb201Svg(edges, diff, idPrefix) {
+  const W = 600;
+  const H = 290;
+  const cy = 160;
+  const xs = [60, 220, 380, 540];
+  const markerId = `${idPrefix}-arrow`;
+  const svg = s("svg", { class: "cell-diagram", viewBox: `0 0 ${W} ${H}`, role: "img", "data-space": "nb201" });
+  svg.append(markerDefs(markerId));
+  // Arc heights per (from, to): neighbours straight, longer edges arc above or below so labels separate.
+  const bend = { "0-1": 0, "1-2": 0, "2-3": 0, "0-2": -72, "1-3": 72, "0-3": -132 };
+  for (const e of edges) {
+    const a = Number(e.from);
+    const b = Number(e.to);
+    const hgt = bend[`${a}-${b}`] ?? 0;
+    const [x1, x2] = [xs[a], xs[b]];
+    let d;
+    let label;
+    if (hgt === 0) {
+      d = `M ${x1 + NODE_R} ${cy} L ${x2 - NODE_R - 2} ${cy}`;
+      label = [(x1 + x2) / 2, cy - 12];
+    } else {
+      const cx = (x1 + x2) / 2;
+      const ctrlY = cy + 2 * hgt;
+      const [sx, sy] = towards(x1, cy, cx, ctrlY, NODE_R);
+      const [ex, ey] = towards(x2, cy, cx, ctrlY, NODE_R + 2);
+      d = `M ${sx} ${sy} Q ${cx} ${ctrlY} ${ex} ${ey}`;
+      // Beside the arc's apex, not on it, so the line never runs through the text.
+      label = [cx, 0.25 * sy + 0.5 * ctrlY + 0.25 * ey + (hgt < 0 ? -10 : 12)];
+    }
+    svg.append(edgeEl(e, d, label, markerId, diff));
+  }
+  ["0", "1", "2", "3"].forEach((id, i) => svg.append(nodeEl(id, xs[i], cy, id, "inner")));
+  svg.append(s("text", { class: "node-caption", x: xs[0], y: cy + 34, "text-anchor": "middle" }, "input"));
+  svg.append(s("text", { class: "node-caption", x: xs[3], y: cy + 34, "text-anchor": "middle" }, "output"));
+  return svg;
+}
+
+function towards(x, y, tx, ty, dist) {
+  const dx = tx - x;
+  const dy = ty - y;
+  const n = Math.hypot(dx, dy) || 1;
+  return [x + (dx / n) * dist, y + (dy / n) * dist];
+}
+
+// Short labels keep a DARTS cell (up to 8 labelled edges in a small figure) readable; the full
+// name is in each edge's tooltip and in the legend.
+const SHORT = {
+  max_pool_3x3: "max3",
+  avg_pool_3x3: "avg3",
+  skip_connect: "skip",
+  sep_conv_3x3: "sep3",
+  sep_conv_5x5: "sep5",
+  dil_conv_3x3: "dil3",
+  dil_conv_5x5: "dil5",
+  none: "none",
+};
+export const shortOp = (op) => SHORT[op] ?? op;
+
+function dartsSvg(edges, concat, diff, idPrefix) {
+  // Depth of each intermediate node = 1 + max depth of its inputs (inputs have depth 0).
+  const depth = { "k-2": 0, "k-1": 0 };
+  for (let n = 0; n < 4; n++) {
+    const ins = edges.filter((e) => e.to === String(n) && e.op !== "none").map((e) => depth[e.from] ?? 0);
+    depth[String(n)] = 1 + (ins.length ? Math.max(...ins) : 0);
+  }
+  const maxDepth = Math.max(...[0, 1, 2, 3].map((n) => depth[String(n)]));
+  const columns = [];
+  for (const [id, d] of Object.entries(depth)) (columns[d] ||= []).push(id);
+  columns.push(["out"]);
+  const W = 600;
+  const H = 320;
+  const colX = (c) => 45 + c * ((W - 90) / (maxDepth + 1));
+  const pos = {};
+  columns.forEach((ids, c) => {
+    // Barycentre ordering: a node sits near the mean height of its inputs, which removes most crossings.
+    if (c > 0 && ids[0] !== "out") {
+      const bary = (id) => {
+        const ys = edges.filter((e) => e.to === id && pos[e.from]).map((e) => pos[e.from][1]);
+        return ys.length ? ys.reduce((a, b) => a + b, 0) / ys.length : H / 2;
+      };
+      ids.sort((a, b) => bary(a) - bary(b));
+    }
+    const gap = H / (ids.length + 1);
+    ids.forEach((id, i) => (pos[id] = [colX(c), gap * (i + 1)]));
+  });
+
+  const markerId = `${idPrefix}-arrow`;
+  const svg = s("svg", { class: "cell-diagram", viewBox: `0 0 ${W} ${H}`, role: "img", "data-space": "darts" });
+  svg.append(markerDefs(markerId));
+  const outEdges = concat.map((idx) => String(idx - 2)).filter((id) => pos[id]);
+  for (const id of outEdges) {
+    const [x1, y1] = pos[id];
+    const [x2, y2] = pos.out;
+    svg.append(
+      s("path", { class: "concat-edge", d: curve(x1 + NODE_R, y1, x2 - 32, y2), "marker-end": `url(#${markerId})` }),
+    );
+  }
+  // Labels go at the first point along their own edge where they overlap no node and no placed label.
+  const boxes = Object.entries(pos).map(([id, [x, y]]) => box(x, y, id.startsWith("k") || id === "out" ? 62 : 36, 36));
+  for (const e of edges) {
+    const [x1, y1] = pos[e.from];
+    const [x2, y2] = pos[e.to];
+    const sx = x1 + (e.from.startsWith("k") ? 30 : NODE_R);
+    const ex = x2 - NODE_R - 2;
+    const d = curve(sx, y1, ex, y2);
+    const text = shortOp(e.op);
+    const w = text.length * 7 + 6;
+    let best = null;
+    for (const t of [0.5, 0.62, 0.38, 0.74, 0.28, 0.84]) {
+      const lx = bez(sx, sx + (ex - sx) / 2, ex - (ex - sx) / 2, ex, t);
+      const ly = bez(y1, y1, y2, y2, t) - 7;
+      const b = box(lx, ly, w, 14);
+      if (!boxes.some((o) => overlaps(o, b))) {
+        best = [lx, ly, b];
+        break;
+      }
+      best ||= [lx, ly, b];
+    }
+    boxes.push(best[2]);
+    svg.append(edgeEl(e, d, [best[0], best[1]], markerId, diff, text));
+  }
+  for (const [id, [x, y]] of Object.entries(pos)) {
+    const io = id.startsWith("k") || id === "out";
+    const label = id === "out" ? "c_{k}" : io ? `c_{${id}}` : id;
+    svg.append(nodeEl(id, x, y, label, io ? "io" : "inner"));
+  }
+  return svg;
+}
+
+const box = (cx, cy, w, hgt) => ({ x0: cx - w / 2, x1: cx + w / 2, y0: cy - hgt / 2, y1: cy + hgt / 2 });
+const overlaps = (a, b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+
+function curve(x1, y1, x2, y2) {
+  const mx = (x2 - x1) / 2;
+  return `M ${x1} ${y1} C ${x1 + mx} ${y1} ${x2 - mx} ${y2} ${x2} ${y2}`;
+}
+
+function bez(p0, p1, p2, p3, t) {
+  const u = 1 - t;
+  return u * u * u * p0 + 3 * u * u * t * p1 + 3 * u * t * t * p2 + t * t * t * p3;
+}

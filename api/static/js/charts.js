@@ -1,0 +1,78 @@
+// Line charts drawn by the vendored uPlot (window.uPlot, loaded by index.html as a classic script).
+
+import { h, fmtNum } from "./dom.js";
+
+export const PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
+
+/**
+ * A chart that fills its container's width and follows resizes.
+ * series: [{label, color, dash?}] (y series only); data: [xs, ys1, ys2, ...] (null = gap).
+ */
+export function lineChart(container, { title, xLabel = "epoch", yLabel = "", series, data, height = 220, yRange = null }) {
+  const holder = h("div", { class: "chart", role: "img", "aria-label": `${title} chart` });
+  const empty = h("p", { class: "chart-empty" }, "No data yet.");
+  container.append(h("div", { class: "chart-box" }, h("h4", { class: "chart-title" }, title), holder, empty));
+
+  const opts = {
+    width: Math.max(240, container.clientWidth - 8),
+    height,
+    legend: { show: true, live: true },
+    cursor: { drag: { x: true, y: false }, points: { size: 7 } },
+    scales: { x: { time: false }, y: yRange ? { range: yRange } : {} },
+    axes: [
+      { label: xLabel, labelSize: 18, size: 34, grid: { stroke: "#eef0f3" }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] },
+      { label: yLabel, labelSize: 18, size: 52, grid: { stroke: "#eef0f3" }, values: (u, vals) => vals.map((v) => fmtNum(v, 3)) },
+    ],
+    series: [
+      { label: xLabel, value: (u, v) => (v === null || v === undefined ? "–" : String(v)) },
+      ...series.map((sr) => ({
+        label: sr.label,
+        stroke: sr.color,
+        width: sr.width ?? 2,
+        dash: sr.dash,
+        spanGaps: true,
+        points: { show: true, size: 5, fill: sr.color },
+        value: (u, v) => fmtNum(v, 4),
+      })),
+    ],
+  };
+  const plot = new window.uPlot(opts, normalise(data, series.length), holder);
+  const toggleEmpty = (d) => {
+    const hasPoints = d[0] && d[0].length > 0;
+    empty.hidden = hasPoints;
+    holder.classList.toggle("is-empty", !hasPoints);
+  };
+  toggleEmpty(data);
+
+  const observer = new ResizeObserver(() => {
+    const w = Math.max(240, container.clientWidth - 8);
+    if (Math.abs(w - plot.width) > 2) plot.setSize({ width: w, height });
+  });
+  observer.observe(container);
+
+  return {
+    plot,
+    update(next) {
+      plot.setData(normalise(next, series.length));
+      toggleEmpty(next);
+    },
+    destroy() {
+      observer.disconnect();
+      plot.destroy();
+    },
+  };
+}
+
+function normalise(data, n) {
+  const xs = data[0] || [];
+  const out = [xs];
+  for (let i = 1; i <= n; i++) out.push((data[i] || []).map((v) => (typeof v === "number" && Number.isFinite(v) ? v : null)));
+  return out;
+}
+
+/** Accuracy as a percentage whatever the stored scale (fraction or percent). */
+export function asPercent(values) {
+  const finite = values.filter((v) => typeof v === "number");
+  const fractional = finite.length > 0 && finite.every((v) => v <= 1.0000001);
+  return values.map((v) => (typeof v === "number" ? (fractional ? v * 100 : v) : null));
+}

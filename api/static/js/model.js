@@ -1,0 +1,112 @@
+// Reading the API's search, curve and α documents into the few values the views draw.
+// Kept in one place so a change of the API's shapes touches one module.
+
+import { listOf } from "./api.js";
+
+export const STATUSES = ["queued", "running", "retrying", "succeeded", "failed", "cancelled"];
+export const ACTIVE = new Set(["queued", "running", "retrying"]);
+export const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+export const SPACES = ["nb201", "darts"];
+export const DATASETS = ["cifar10", "cifar100", "imagenet16-120", "synthetic", "digits"];
+
+export const specOf = (s) => (s && typeof s.spec === "object" && s.spec) || {};
+
+export function methodOf(s) {
+  return s.method ?? specOf(s).method ?? "?";
+}
+
+export function spaceOf(s) {
+  return s.space ?? specOf(s).space ?? "?";
+}
+
+export function datasetOf(s) {
+  const d = specOf(s).dataset;
+  return s.dataset?.name ?? (typeof s.dataset === "string" ? s.dataset : null) ?? d?.name ?? "?";
+}
+
+export function a2mOf(s) {
+  if (typeof s.a2m_enabled === "boolean") return s.a2m_enabled;
+  const a = specOf(s).a2m;
+  return !!a && a.enabled !== false;
+}
+
+export function tagsOf(s) {
+  return s.tags ?? specOf(s).tags ?? [];
+}
+
+export function nameOf(s) {
+  return s.name ?? specOf(s).name ?? String(s.id);
+}
+
+/** {fraction 0..1, epoch (1-based, for people), totalEpochs, step, steps, phase, eta} */
+export function progressOf(s) {
+  const p = (s && typeof s.progress === "object" && s.progress) || {};
+  const totalEpochs = p.total_epochs ?? specOf(s).epochs ?? null;
+  const steps = p.steps_per_epoch ?? p.total_steps ?? null;
+  const epoch = p.epoch ?? null;
+  const step = p.step ?? 0;
+  let fraction = p.fraction ?? null;
+  if (fraction === null && totalEpochs && epoch !== null) {
+    const within = steps ? Math.min(step / steps, 1) : 0;
+    fraction = (epoch + within) / totalEpochs;
+  }
+  if (s.status === "succeeded") fraction = 1;
+  if (fraction === null) fraction = 0;
+  return {
+    fraction: Math.max(0, Math.min(1, fraction)),
+    epoch: epoch === null ? null : epoch + 1,
+    totalEpochs,
+    step,
+    steps,
+    phase: p.phase ?? null,
+    eta: s.eta_seconds ?? p.eta_seconds ?? null,
+  };
+}
+
+export function bestValAccOf(s) {
+  const v = s.best_val_acc ?? s.best?.val_acc ?? s.summary?.best_val_acc ?? s.metrics?.best_val_acc;
+  return typeof v === "number" ? v : null;
+}
+
+const CURVE_FIELDS = ["train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"];
+
+/** Curves as a list of per-epoch rows sorted by epoch, from a row list or a columnar document. */
+export function curvesOf(body) {
+  let rows = listOf(body, "curves");
+  if (!rows.length && body && Array.isArray(body.epoch)) {
+    rows = body.epoch.map((e, i) => {
+      const row = { epoch: e };
+      for (const f of CURVE_FIELDS) if (Array.isArray(body[f])) row[f] = body[f][i];
+      return row;
+    });
+  }
+  return rows
+    .filter((r) => r && typeof r.epoch === "number")
+    .sort((a, b) => a.epoch - b.epoch);
+}
+
+/** α per epoch: [{epoch, alphas: {group: [[w per op] per edge]}}] sorted by epoch. */
+export function alphasOf(body) {
+  let rows = listOf(body, "alphas");
+  if (!rows.length && body && typeof body === "object" && !Array.isArray(body)) {
+    // {"0": {...}, "1": {...}} keyed by epoch
+    const keys = Object.keys(body).filter((k) => /^\d+$/.test(k));
+    rows = keys.map((k) => ({ epoch: Number(k), alphas: body[k] }));
+  }
+  return rows
+    .map((r) => ({ epoch: r.epoch, alphas: r.alphas ?? r.alpha ?? r.values ?? {} }))
+    .filter((r) => typeof r.epoch === "number" && r.alphas && typeof r.alphas === "object")
+    .sort((a, b) => a.epoch - b.epoch);
+}
+
+export function flatnessOf(body) {
+  return listOf(body, "flatness", "metrics").filter((r) => r && r.kind);
+}
+
+/** The ops vocabulary: the genotype's own list, else the space's default. */
+export function opsOf(genotype, space) {
+  if (genotype && Array.isArray(genotype.ops)) return genotype.ops;
+  if (space === "darts")
+    return ["max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"];
+  return ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"];
+}

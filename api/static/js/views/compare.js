@@ -1,0 +1,205 @@
+// Compare searches: curves overlaid, genotypes side by side with differing edges, barrier matrix.
+
+import { get, getOptional, listOf } from "../api.js";
+import { h, errorText, fmtNum } from "../dom.js";
+import { nameOf, curvesOf, methodOf, a2mOf, spaceOf, datasetOf } from "../model.js";
+import { lineChart, asPercent, PALETTE } from "../charts.js";
+import { genotypeFigure, differingEdges, spaceOfGenotype } from "../cell.js";
+import { statusBadge } from "./list.js";
+import { compareUrl, navigate, searchUrl } from "../router.js";
+
+const MAX_COMPARE = 8;
+
+export async function render(root) {
+  const ids = (new URLSearchParams(location.search).get("ids") || "").split(",").map((x) => x.trim()).filter(Boolean).slice(0, MAX_COMPARE);
+  const charts = [];
+  const page = h("div", { class: "page" }, h("div", { class: "page-head" }, h("h1", null, "Compare searches")));
+  root.append(page);
+
+  const picker = await searchPicker(ids);
+  page.append(picker);
+  if (ids.length < 2) {
+    page.append(h("div", { class: "card" }, h("p", { class: "empty" }, "Pick two or more searches above (or tick them in the searches list) to compare them.")));
+    if (!ids.length) return () => {};
+  }
+
+  let loaded;
+  try {
+    loaded = await Promise.all(
+      ids.map(async (id) => {
+        const base = `/searches/${encodeURIComponent(id)}`;
+        const [search, curves, genotype] = await Promise.all([
+          get(base),
+          getOptional(`${base}/curves`).catch(() => null),
+          getOptional(`${base}/genotype?which=best`).then((g) => g ?? getOptional(`${base}/genotype`)).catch(() => null),
+        ]);
+        return { id, search, curves: curvesOf(curves), genotype };
+      }),
+    );
+  } catch (err) {
+    page.append(h("div", { class: "card error-box" }, `Could not load: ${errorText(err)}`));
+    return () => {};
+  }
+  loaded.forEach((x, i) => (x.color = PALETTE[i % PALETTE.length]));
+
+  // Summary table
+  page.append(
+    h(
+      "section",
+      { class: "card section" },
+      h("h2", null, "Searches"),
+      h(
+        "table",
+        { class: "compact compare-table" },
+        h("thead", null, h("tr", null, ["", "Name", "Status", "Method", "Space", "Dataset", "Epochs", "Best val acc"].map((t) => h("th", { scope: "col" }, t)))),
+        h(
+          "tbody",
+          null,
+          loaded.map((x) => {
+            const accs = asPercent(x.curves.map((r) => r.val_acc ?? null)).filter((v) => v !== null);
+            return h(
+              "tr",
+              { "data-id": x.id },
+              h("td", null, h("span", { class: "swatch", style: `background:${x.color}` })),
+              h("td", null, h("a", { href: searchUrl(x.id), "data-link": "" }, nameOf(x.search))),
+              h("td", null, statusBadge(x.search.status)),
+              h("td", null, methodOf(x.search), a2mOf(x.search) ? h("span", { class: "badge a2m" }, "A2M") : null),
+              h("td", null, spaceOf(x.search)),
+              h("td", null, datasetOf(x.search)),
+              h("td", { class: "num" }, String(x.curves.length)),
+              h("td", { class: "num" }, accs.length ? `${Math.max(...accs).toFixed(2)}%` : "–"),
+            );
+          }),
+        ),
+      ),
+    ),
+  );
+
+  // Curves overlaid: one series per search on a shared epoch axis.
+  const curvesEl = h("div", { class: "curves three-col" });
+  page.append(h("section", { class: "card section" }, h("h2", null, "Curves"), curvesEl));
+  const maxEpoch = Math.max(0, ...loaded.map((x) => x.curves.length ? x.curves[x.curves.length - 1].epoch + 1 : 0));
+  const xs = Array.from({ length: maxEpoch }, (_, i) => i + 1);
+  const column = (x, f) => {
+    const byEpoch = new Map(x.curves.map((r) => [r.epoch + 1, r[f]]));
+    return xs.map((e) => byEpoch.get(e) ?? null);
+  };
+  const series = loaded.map((x) => ({ label: nameOf(x.search), color: x.color }));
+  const specs = [
+    ["Validation accuracy", "%", (x) => asPercent(column(x, "val_acc"))],
+    ["Validation loss", "cross-entropy", (x) => column(x, "val_loss")],
+    ["Train loss", "cross-entropy", (x) => column(x, "train_loss")],
+  ];
+  for (const [title, yLabel, fn] of specs) {
+    const cell = h("div", { class: "chart-cell", "data-chart": title });
+    curvesEl.append(cell);
+    charts.push(lineChart(cell, { title, yLabel, series, data: [xs, ...loaded.map(fn)], height: 230 }));
+  }
+
+  // Genotypes side by side: an edge is highlighted where this search disagrees with any other.
+  const genoEl = h("div", { class: "geno-row" });
+  page.append(
+    h(
+      "section",
+      { class: "card section" },
+      h("div", { class: "section-head" }, h("h2", null, "Best genotypes"), h("span", { class: "muted small" }, "edges that differ between the searches are outlined in red")),
+      genoEl,
+    ),
+  );
+  for (const x of loaded) {
+    const diff = new Set();
+    for (const y of loaded) {
+      if (y === x || !x.genotype || !y.genotype || spaceOfGenotype(x.genotype) !== spaceOfGenotype(y.genotype)) continue;
+      differingEdges(x.genotype, y.genotype).forEach((k) => diff.add(k));
+    }
+    genoEl.append(h("div", { class: "geno-col", "data-id": x.id, style: `--accent:${x.color}` }, genotypeFigure(x.genotype, { title: nameOf(x.search), diff, idPrefix: `cmp-${x.id}` })));
+  }
+
+  page.append(await barrierSection(loaded));
+
+  return () => charts.forEach((c) => c.destroy());
+}
+
+async function searchPicker(ids) {
+  const chosen = new Set(ids);
+  let items = [];
+  try {
+    items = listOf(await get("/searches?limit=50"), "searches");
+  } catch {
+    /* the picker stays empty; ids in the URL still work */
+  }
+  const boxes = items.map((s) =>
+    h(
+      "label",
+      { class: "pick" },
+      h("input", { type: "checkbox", value: String(s.id), checked: chosen.has(String(s.id)) }),
+      h("span", null, nameOf(s)),
+      h("span", { class: "muted small" }, ` ${methodOf(s)}${a2mOf(s) ? "+A2M" : ""} · ${spaceOf(s)} · ${s.status}`),
+    ),
+  );
+  const form = h(
+    "form",
+    {
+      class: "picker",
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        const next = [...form.querySelectorAll("input:checked")].map((i) => i.value);
+        navigate(next.length ? compareUrl(next) : "/dashboard/compare");
+      },
+    },
+    h("div", { class: "pick-list" }, boxes.length ? boxes : h("p", { class: "muted" }, "No searches yet.")),
+    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Compare selected")),
+  );
+  return h("details", { class: "card picker-card", open: ids.length < 2 }, h("summary", null, `Choose searches (${ids.length} selected)`), form);
+}
+
+/** Barrier matrix from the barrier jobs the API has computed for these searches (when it serves them). */
+async function barrierSection(loaded) {
+  const section = h("section", { class: "card section", "data-section": "barriers" }, h("h2", null, "Barrier matrix"));
+  const ids = loaded.map((x) => String(x.id));
+  let records = [];
+  try {
+    const body = await getOptional(`/barriers?search_ids=${ids.map(encodeURIComponent).join(",")}`);
+    records = listOf(body, "barriers");
+  } catch {
+    records = [];
+  }
+  const value = (r) => {
+    const res = r.result || r.value || r;
+    return res.accuracy_barrier ?? res.acc_barrier ?? res.barrier ?? res.loss_barrier ?? null;
+  };
+  const cell = new Map();
+  for (const r of records) {
+    const a = String(r.a?.search_id ?? r.a ?? r.search_a ?? "");
+    const b = String(r.b?.search_id ?? r.b ?? r.search_b ?? "");
+    const v = value(r);
+    if (typeof v === "number") {
+      cell.set(`${a}|${b}`, v);
+      cell.set(`${b}|${a}`, v);
+    }
+  }
+  if (!cell.size) {
+    section.append(h("p", { class: "empty" }, "No barriers computed between these searches yet (POST /barriers computes one)."));
+    return section;
+  }
+  section.append(
+    h(
+      "table",
+      { class: "compact barrier-matrix" },
+      h("thead", null, h("tr", null, h("th"), loaded.map((x) => h("th", { scope: "col" }, nameOf(x.search))))),
+      h(
+        "tbody",
+        null,
+        loaded.map((x) =>
+          h(
+            "tr",
+            null,
+            h("th", { scope: "row" }, nameOf(x.search)),
+            loaded.map((y) => h("td", { class: "num" }, x === y ? "0" : cell.has(`${x.id}|${y.id}`) ? fmtNum(cell.get(`${x.id}|${y.id}`), 4) : "–")),
+          ),
+        ),
+      ),
+    ),
+  );
+  return section;
+}

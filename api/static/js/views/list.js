@@ -1,0 +1,317 @@
+// Searches list: filters, search box, live progress (SSE for running searches plus a light refresh).
+
+import { get, getOptional, listOf, nextCursorOf, openEventStream, ApiError } from "../api.js";
+import { h, clear, fmtAcc, fmtDuration, fmtTime, fmtTimeTitle, errorText, debounce } from "../dom.js";
+import { STATUSES, SPACES, DATASETS, ACTIVE, methodOf, spaceOf, datasetOf, a2mOf, tagsOf, nameOf, progressOf, bestValAccOf } from "../model.js";
+import { searchUrl, compareUrl, navigate } from "../router.js";
+
+const REFRESH_MS = 4000;
+// Browsers allow ~6 HTTP/1.1 connections per host; streams beyond this would starve page requests.
+const MAX_STREAMS = 3;
+const FILTERS = ["status", "method", "space", "dataset", "tag", "q"];
+
+let methodNames = null;
+
+export async function loadMethodNames() {
+  if (methodNames) return methodNames;
+  try {
+    const body = await getOptional("/methods");
+    const names = listOf(body, "methods").map((m) => (typeof m === "string" ? m : m.name)).filter(Boolean);
+    if (names.length) methodNames = names;
+  } catch {
+    /* the filter falls back to free text below */
+  }
+  return methodNames || [];
+}
+
+export function statusBadge(status, cancelRequested = false) {
+  const text = cancelRequested && ACTIVE.has(status) ? `${status} · cancelling` : status;
+  return h("span", { class: `badge status status-${status}`, "data-status": status }, text);
+}
+
+export function methodCell(s) {
+  return h("span", { class: "method" }, methodOf(s), a2mOf(s) ? h("span", { class: "badge a2m", title: "Architecture-Aware Minimization on" }, "A2M") : null);
+}
+
+export function progressBar(s, { compact = false } = {}) {
+  const p = progressOf(s);
+  const pct = Math.round(p.fraction * 1000) / 10;
+  const parts = [];
+  if (p.epoch !== null && p.totalEpochs) parts.push(`epoch ${Math.min(p.epoch, p.totalEpochs)}/${p.totalEpochs}`);
+  if (!compact && p.steps && s.status === "running") parts.push(`step ${p.step}/${p.steps}`);
+  if (!compact && p.phase && s.status === "running") parts.push(p.phase);
+  if (ACTIVE.has(s.status) && p.eta !== null) parts.push(`ETA ${fmtDuration(p.eta)}`);
+  if (s.status === "succeeded") parts.push("done");
+  return h(
+    "div",
+    { class: "progress-cell" },
+    h(
+      "div",
+      { class: `progress progress-${s.status}`, role: "progressbar", "aria-label": `progress of ${nameOf(s)}`, "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(pct) },
+      h("div", { class: "progress-bar", style: `width:${pct}%` }),
+    ),
+    h("div", { class: "progress-text" }, parts.join(" · ") || (s.status === "queued" ? "waiting for a worker" : "")),
+  );
+}
+
+export async function render(root, _params, { setLive }) {
+  const query = new URLSearchParams(location.search);
+  const filters = Object.fromEntries(FILTERS.map((f) => [f, query.get(f) || ""]));
+  const highlight = query.get("new");
+  const selected = new Set();
+  const rows = new Map(); // id -> {search, tr}
+  const streams = new Map(); // id -> stream
+  let cursor = null;
+  let stopped = false;
+  let inFlight = false;
+
+  const methods = await loadMethodNames();
+  const tbody = h("tbody");
+  const status = h("p", { class: "list-status muted", role: "status", "aria-live": "polite" });
+  const compareBtn = h("button", { type: "button", class: "btn", disabled: true, onclick: () => navigate(compareUrl([...selected])) }, "Compare selected");
+  const moreBtn = h("button", { type: "button", class: "btn", hidden: true, onclick: () => refresh({ more: true }) }, "Load more");
+
+  const select = (name, label, options) =>
+    h(
+      "label",
+      { class: "filter" },
+      h("span", null, label),
+      h(
+        "select",
+        { name, "data-filter": name, onchange: (ev) => setFilter(name, ev.target.value) },
+        h("option", { value: "" }, "all"),
+        options.map((o) => h("option", { value: o, selected: filters[name] === o }, o)),
+      ),
+    );
+  const qInput = h("input", { type: "search", name: "q", value: filters.q, placeholder: "name or tag", "aria-label": "Search by name or tag" });
+  qInput.addEventListener("input", debounce(() => setFilter("q", qInput.value.trim()), 300));
+  const tagInput = h("input", { type: "text", name: "tag", value: filters.tag, placeholder: "any", size: 10 });
+  tagInput.addEventListener("input", debounce(() => setFilter("tag", tagInput.value.trim()), 300));
+
+  root.append(
+    h(
+      "section",
+      { class: "page" },
+      h(
+        "div",
+        { class: "page-head" },
+        h("h1", null, "Searches"),
+        h("div", { class: "page-actions" }, compareBtn, h("a", { class: "btn btn-primary", href: "/dashboard/submit", "data-link": "" }, "New search")),
+      ),
+      h(
+        "div",
+        { class: "toolbar", role: "search" },
+        h("label", { class: "filter filter-q" }, h("span", null, "Search"), qInput),
+        select("status", "Status", STATUSES),
+        methods.length
+          ? select("method", "Method", methods)
+          : h("label", { class: "filter" }, h("span", null, "Method"), h("input", { type: "text", name: "method", value: filters.method, size: 10, onchange: (ev) => setFilter("method", ev.target.value.trim()) })),
+        select("space", "Space", SPACES),
+        select("dataset", "Dataset", DATASETS),
+        h("label", { class: "filter" }, h("span", null, "Tag"), tagInput),
+      ),
+      h(
+        "div",
+        { class: "card table-card" },
+        h(
+          "table",
+          { class: "searches", "aria-label": "Searches" },
+          h(
+            "thead",
+            null,
+            h(
+              "tr",
+              null,
+              h("th", { scope: "col", class: "col-check" }, h("span", { class: "sr-only" }, "Select")),
+              ["Name", "Status", "Method", "Space", "Dataset", "Progress", "Best val acc", "Started", "Finished"].map((t) => h("th", { scope: "col" }, t)),
+            ),
+          ),
+          tbody,
+        ),
+      ),
+      h("div", { class: "list-foot" }, status, moreBtn),
+    ),
+  );
+
+  function setFilter(name, value) {
+    filters[name] = value;
+    const q = new URLSearchParams();
+    for (const f of FILTERS) if (filters[f]) q.set(f, filters[f]);
+    history.replaceState(null, "", `${location.pathname}${q.toString() ? "?" + q : ""}`);
+    cursor = null;
+    refresh({ reset: true });
+  }
+
+  function matchesClientSide(s) {
+    // The API filters; this keeps rows consistent while live updates change a row's status.
+    if (filters.status && s.status !== filters.status) return false;
+    if (filters.q) {
+      const needle = filters.q.toLowerCase();
+      const hay = [nameOf(s), String(s.id), ...tagsOf(s)].join(" ").toLowerCase();
+      if (!hay.includes(needle)) return false;
+    }
+    return true;
+  }
+
+  function rowFor(s) {
+    const id = String(s.id);
+    const check = h("input", {
+      type: "checkbox",
+      "aria-label": `select ${nameOf(s)} for comparison`,
+      checked: selected.has(id),
+      onchange: (ev) => {
+        if (ev.target.checked) selected.add(id);
+        else selected.delete(id);
+        compareBtn.disabled = selected.size < 2;
+        compareBtn.textContent = selected.size >= 2 ? `Compare ${selected.size}` : "Compare selected";
+      },
+    });
+    const tags = tagsOf(s);
+    const best = bestValAccOf(s);
+    return h(
+      "tr",
+      { "data-id": id, "data-status": s.status, class: id === highlight ? "row-new" : "" },
+      h("td", { class: "col-check" }, check),
+      h("td", { class: "col-name" }, h("a", { href: searchUrl(id), "data-link": "" }, nameOf(s)), tags.length ? h("div", { class: "tags" }, tags.map((t) => h("span", { class: "tag" }, t))) : null),
+      h("td", null, statusBadge(s.status, s.cancel_requested)),
+      h("td", null, methodCell(s)),
+      h("td", null, spaceOf(s)),
+      h("td", null, datasetOf(s)),
+      h("td", { class: "col-progress" }, progressBar(s)),
+      h("td", { class: "num", "data-col": "best" }, best === null ? "–" : fmtAcc(best)),
+      h("td", { title: fmtTimeTitle(s.started_at) }, fmtTime(s.started_at)),
+      h("td", { title: fmtTimeTitle(s.finished_at) }, fmtTime(s.finished_at)),
+    );
+  }
+
+  function upsertRow(s, { prepend = false } = {}) {
+    const id = String(s.id);
+    const existing = rows.get(id);
+    const tr = rowFor(s);
+    if (existing) existing.tr.replaceWith(tr);
+    else if (prepend) tbody.prepend(tr);
+    else tbody.append(tr);
+    rows.set(id, { search: s, tr });
+  }
+
+  const refreshOne = new Map();
+  function scheduleRowRefresh(id) {
+    if (!refreshOne.has(id)) {
+      refreshOne.set(
+        id,
+        debounce(async () => {
+          try {
+            const s = await get(`/searches/${encodeURIComponent(id)}`);
+            if (!stopped && rows.has(id)) upsertRow(s);
+          } catch {
+            /* the periodic refresh catches up */
+          }
+        }, 700),
+      );
+    }
+    refreshOne.get(id)();
+  }
+
+  function onEvent(id, type, data) {
+    const entry = rows.get(id);
+    if (!entry || !data || typeof data !== "object") return scheduleRowRefresh(id);
+    const s = { ...entry.search };
+    if (data.status) s.status = data.status;
+    const prog = data.progress ?? (typeof data.step === "number" || type === "progress" ? data : null);
+    if (prog && typeof prog === "object") s.progress = { ...(s.progress || {}), ...prog };
+    if (typeof data.eta_seconds === "number") s.eta_seconds = data.eta_seconds;
+    upsertRow(s);
+    if (type !== "progress") scheduleRowRefresh(id);
+  }
+
+  function reconcileStreams() {
+    const active = [...rows.values()].filter((r) => ACTIVE.has(r.search.status)).map((r) => String(r.search.id));
+    const wanted = new Set(active.slice(0, MAX_STREAMS));
+    for (const [id, st] of streams) {
+      if (!wanted.has(id)) {
+        st.stop();
+        streams.delete(id);
+      }
+    }
+    for (const id of wanted) {
+      if (streams.has(id)) continue;
+      streams.set(
+        id,
+        openEventStream(`/searches/${encodeURIComponent(id)}/events`, (type, data) => onEvent(id, type, data), {
+          shouldReconnect: () => !stopped && ACTIVE.has(rows.get(id)?.search.status),
+          onState: (st) => setLive(streams.size ? st : null),
+        }),
+      );
+    }
+    if (!streams.size) setLive(null);
+  }
+
+  async function refresh({ reset = false, more = false } = {}) {
+    if (inFlight || stopped) return;
+    inFlight = true;
+    try {
+      const q = new URLSearchParams();
+      for (const f of FILTERS) if (filters[f]) q.set(f, filters[f]);
+      q.set("limit", "50");
+      if (more && cursor) q.set("cursor", cursor);
+      const body = await get(`/searches?${q}`);
+      const items = listOf(body, "searches").filter(matchesClientSide);
+      if (reset) {
+        clear(tbody);
+        rows.clear();
+      }
+      if (!more) {
+        // Keep the table in the server's newest-first order; rows no longer returned are dropped.
+        const seen = new Set(items.map((s) => String(s.id)));
+        for (const [id, r] of rows) {
+          if (!seen.has(id) && !r.loadedMore) {
+            r.tr.remove();
+            rows.delete(id);
+          }
+        }
+        items.forEach((s) => upsertRow(s));
+        items.forEach((s) => tbody.append(rows.get(String(s.id)).tr));
+        cursor = nextCursorOf(body);
+      } else {
+        items.forEach((s) => {
+          upsertRow(s);
+          rows.get(String(s.id)).loadedMore = true;
+        });
+        cursor = nextCursorOf(body);
+      }
+      moreBtn.hidden = !cursor;
+      status.textContent = rows.size ? `${rows.size} search${rows.size === 1 ? "" : "es"} · updated ${new Date().toLocaleTimeString()}` : "";
+      if (!rows.size) {
+        clear(tbody);
+        const anyFilter = FILTERS.some((f) => filters[f]);
+        tbody.append(
+          h(
+            "tr",
+            { class: "empty-row" },
+            h("td", { colspan: "10" }, anyFilter ? "No searches match these filters." : h("span", null, "No searches yet. ", h("a", { href: "/dashboard/submit", "data-link": "" }, "Submit the first one"), ".")),
+          ),
+        );
+      } else {
+        tbody.querySelector(".empty-row")?.remove();
+      }
+      reconcileStreams();
+    } catch (err) {
+      status.textContent = `Could not load searches: ${errorText(err)}`;
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) stopped = true;
+    } finally {
+      inFlight = false;
+    }
+  }
+
+  await refresh({ reset: true });
+  const timer = setInterval(() => {
+    if (document.visibilityState === "visible") refresh();
+  }, REFRESH_MS);
+
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+    for (const st of streams.values()) st.stop();
+    streams.clear();
+  };
+}

@@ -1,0 +1,324 @@
+// One search: live curves, α heatmaps, current and best cell diagrams, flatness, spec, actions.
+
+import { get, getOptional, post, download, openEventStream, ApiError } from "../api.js";
+import { h, clear, fmtDuration, fmtTime, fmtTimeTitle, fmtAcc, errorText, toast, debounce, pretty } from "../dom.js";
+import { ACTIVE, TERMINAL, specOf, spaceOf, datasetOf, nameOf, curvesOf, alphasOf, flatnessOf, opsOf, bestValAccOf } from "../model.js";
+import { lineChart, asPercent } from "../charts.js";
+import { genotypeFigure } from "../cell.js";
+import { alphaHeatmaps } from "../heatmap.js";
+import { flatnessPanels } from "../flatness.js";
+import { statusBadge, methodCell, progressBar } from "./list.js";
+import { compareUrl } from "../router.js";
+
+const POLL_MS = 8000;
+
+export async function render(root, { id }, { setLive }) {
+  const base = `/searches/${encodeURIComponent(id)}`;
+  let search;
+  try {
+    search = await get(base);
+  } catch (err) {
+    root.append(
+      h("div", { class: "card" }, h("h1", null, err instanceof ApiError && err.status === 404 ? "Search not found" : "Could not load the search"), h("p", null, errorText(err)), h("a", { href: "/dashboard", "data-link": "" }, "Back to searches")),
+    );
+    return () => {};
+  }
+
+  let stopped = false;
+  const sig = { curves: "", alphas: "", genos: "", flat: "" };
+  let charts = [];
+  let flatCharts = [];
+
+  const headEl = h("div", { class: "page-head search-head" });
+  const progressEl = h("div", { class: "search-progress card" });
+  const errorEl = h("div", { class: "error-box", role: "alert", hidden: true });
+  const curvesEl = h("div", { class: "curves two-col" });
+  const genoEl = h("div", { class: "genotypes two-col" });
+  const alphaEl = h("div");
+  const flatEl = h("div");
+  const specEl = h("div");
+
+  const section = (title, body, extra = null, id2 = "") =>
+    h("section", { class: "card section", "aria-labelledby": `h-${id2}` }, h("div", { class: "section-head" }, h("h2", { id: `h-${id2}` }, title), extra), body);
+
+  root.append(
+    h(
+      "div",
+      { class: "page" },
+      h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "/dashboard", "data-link": "" }, "Searches"), " / ", h("span", null, nameOf(search))),
+      headEl,
+      progressEl,
+      errorEl,
+      section("Training curves", curvesEl, null, "curves"),
+      section("Architecture", genoEl, null, "arch"),
+      section("α evolution", alphaEl, h("span", { class: "muted small" }, "softmax weight of each op on each edge, per epoch"), "alpha"),
+      section("Flatness", flatEl, null, "flat"),
+      section("Spec", specEl, null, "spec"),
+    ),
+  );
+
+  // --- header, progress, error --------------------------------------------------------------------
+
+  function renderHead() {
+    clear(headEl);
+    const s = search;
+    const canCancel = ACTIVE.has(s.status) && !s.cancel_requested;
+    const canRetry = s.status === "failed" || s.status === "cancelled";
+    headEl.append(
+      h(
+        "div",
+        { class: "title-block" },
+        h("h1", null, nameOf(s), " ", statusBadge(s.status, s.cancel_requested)),
+        h(
+          "div",
+          { class: "meta-line" },
+          methodCell(s),
+          h("span", { class: "sep" }, "·"),
+          h("span", null, spaceOf(s)),
+          h("span", { class: "sep" }, "·"),
+          h("span", null, datasetOf(s)),
+          h("span", { class: "sep" }, "·"),
+          h("code", { class: "muted", title: "search id" }, String(s.id)),
+        ),
+      ),
+      h(
+        "div",
+        { class: "page-actions" },
+        h("button", { type: "button", class: "btn btn-danger", "data-action": "cancel", disabled: !canCancel, onclick: () => act("cancel") }, "Cancel"),
+        h("button", { type: "button", class: "btn", "data-action": "retry", disabled: !canRetry, onclick: () => act("retry") }, "Retry"),
+        h("button", { type: "button", class: "btn", "data-action": "download-genotype", onclick: () => dl(`${base}/genotype`, `${safeName(s)}-genotype.json`) }, "Genotype JSON"),
+        h("button", { type: "button", class: "btn", "data-action": "download-curves", onclick: () => dl(`${base}/curves?format=csv`, `${safeName(s)}-curves.csv`) }, "Curves CSV"),
+        h("a", { class: "btn btn-ghost", href: compareUrl([String(s.id)]), "data-link": "" }, "Compare…"),
+      ),
+    );
+  }
+
+  function renderProgress() {
+    clear(progressEl);
+    const s = search;
+    const best = bestValAccOf(s);
+    const started = s.started_at ? new Date(s.started_at) : null;
+    const ended = s.finished_at ? new Date(s.finished_at) : null;
+    const elapsed = started ? ((ended || new Date()) - started) / 1000 : null;
+    const facts = [
+      ["created", h("span", { title: fmtTimeTitle(s.created_at) }, fmtTime(s.created_at))],
+      ["started", h("span", { title: fmtTimeTitle(s.started_at) }, fmtTime(s.started_at))],
+      ["finished", h("span", { title: fmtTimeTitle(s.finished_at) }, fmtTime(s.finished_at))],
+      ["elapsed", fmtDuration(elapsed)],
+      ["worker", s.worker || "–"],
+      ["best val acc", best === null ? "–" : fmtAcc(best)],
+    ];
+    progressEl.append(
+      progressBar(s),
+      h("dl", { class: "facts" }, facts.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", null, v)))),
+    );
+    const err = s.error;
+    errorEl.hidden = !err;
+    clear(errorEl);
+    if (err) {
+      const text = typeof err === "string" ? err : err.message || err.detail || pretty(err);
+      const trace = typeof err === "object" ? err.traceback || err.trace : null;
+      errorEl.append(h("h2", null, "Error"), h("p", { class: "error-text" }, text));
+      if (trace) errorEl.append(h("details", null, h("summary", null, "Traceback"), h("pre", null, trace)));
+    }
+  }
+
+  async function act(action) {
+    try {
+      await post(`${base}/${action}`);
+      toast(action === "cancel" ? "Cancellation requested." : "Search re-queued; it resumes from its last checkpoint.", "ok");
+      await refreshSearch();
+      startStream();
+    } catch (err) {
+      toast(`${action} failed: ${errorText(err)}`, "error");
+    }
+  }
+
+  async function dl(path, name) {
+    try {
+      const saved = await download(path, name);
+      toast(`Downloaded ${saved}`, "ok");
+    } catch (err) {
+      toast(err instanceof ApiError && err.status === 404 ? "Nothing to download yet." : `Download failed: ${errorText(err)}`, "error");
+    }
+  }
+
+  // --- curves -------------------------------------------------------------------------------------
+
+  function drawCurves(rows) {
+    const key = JSON.stringify(rows.map((r) => [r.epoch, r.val_acc, r.train_loss]));
+    if (key === sig.curves && charts.length) return;
+    sig.curves = key;
+    const xs = rows.map((r) => r.epoch + 1);
+    const pick = (f) => rows.map((r) => r[f] ?? null);
+    const acc = asPercent([...pick("train_acc"), ...pick("val_acc")]);
+    const lossData = [xs, pick("train_loss"), pick("val_loss")];
+    const accData = [xs, acc.slice(0, rows.length), acc.slice(rows.length)];
+    if (charts.length) {
+      charts[0].update(lossData);
+      charts[1].update(accData);
+      return;
+    }
+    clear(curvesEl);
+    const a = h("div", { class: "chart-cell", "data-chart": "loss" });
+    const b = h("div", { class: "chart-cell", "data-chart": "accuracy" });
+    curvesEl.append(a, b);
+    charts = [
+      lineChart(a, { title: "Loss", yLabel: "cross-entropy", series: [{ label: "train", color: "#2563eb" }, { label: "val", color: "#dc2626" }], data: lossData }),
+      lineChart(b, { title: "Accuracy", yLabel: "%", series: [{ label: "train", color: "#2563eb" }, { label: "val", color: "#dc2626" }], data: accData }),
+    ];
+  }
+
+  // --- genotypes, α, flatness ------------------------------------------------------------------------
+
+  async function loadGenotypes(rows) {
+    const last = rows.length ? rows[rows.length - 1] : null;
+    let current = last && last.genotype && typeof last.genotype === "object" ? last.genotype : null;
+    if (!current && last) current = await getOptional(`${base}/genotype?epoch=${last.epoch}`).catch(() => null);
+    if (!current) current = await getOptional(`${base}/genotype`).catch(() => null);
+    const best = await getOptional(`${base}/genotype?which=best`).catch(() => null);
+    return { current, best, lastEpoch: last ? last.epoch : null };
+  }
+
+  function drawGenotypes({ current, best, lastEpoch }) {
+    const key = JSON.stringify([current, best]);
+    if (key === sig.genos) return;
+    sig.genos = key;
+    clear(genoEl);
+    const done = TERMINAL.has(search.status);
+    const curEpoch = current?.epoch ?? lastEpoch;
+    const curTitle = `${done ? "Final" : "Current"}${curEpoch !== null && curEpoch !== undefined ? ` (epoch ${curEpoch + 1})` : ""}`;
+    const bestTitle = `Best${best?.epoch !== null && best?.epoch !== undefined ? ` (epoch ${best.epoch + 1})` : ""}`;
+    genoEl.append(
+      h("div", { class: "geno-col", "data-genotype": "current" }, genotypeFigure(current, { title: curTitle, idPrefix: "cur" })),
+      h(
+        "div",
+        { class: "geno-col", "data-genotype": "best" },
+        genotypeFigure(best, { title: bestTitle, idPrefix: "best" }),
+        best ? h("button", { type: "button", class: "btn btn-small", onclick: () => dl(`${base}/genotype?which=best`, `${safeName(search)}-best-genotype.json`) }, "Download best genotype") : null,
+      ),
+    );
+  }
+
+  function drawAlphas(body, genotype) {
+    const rows = alphasOf(body);
+    const key = JSON.stringify(rows.map((r) => r.epoch));
+    if (key === sig.alphas && rows.length) return;
+    sig.alphas = key;
+    clear(alphaEl);
+    alphaEl.append(alphaHeatmaps(rows, opsOf(genotype, spaceOf(search))));
+  }
+
+  function drawFlatness(body) {
+    const recs = flatnessOf(body);
+    const key = JSON.stringify(recs.map((r) => [r.kind, r.epoch, r.value])) + search.status;
+    if (key === sig.flat) return;
+    sig.flat = key;
+    flatCharts.forEach((c) => c.destroy());
+    clear(flatEl);
+    const { root: panel, draw } = flatnessPanels(recs, { running: !TERMINAL.has(search.status) });
+    flatEl.append(panel);
+    flatCharts = draw();
+  }
+
+  function drawSpec() {
+    clear(specEl);
+    const spec = specOf(search);
+    const rows = [];
+    const walk = (prefix, v) => {
+      if (v && typeof v === "object" && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(prefix ? `${prefix}.${k}` : k, x);
+      else rows.push([prefix, Array.isArray(v) ? v.join(", ") || "[]" : v === null ? "null" : String(v)]);
+    };
+    const main = ["name", "space", "method", "epochs", "batch_size", "seed", "priority", "tags"];
+    for (const k of main) if (k in spec) walk(k, spec[k]);
+    for (const k of ["a2m", "dataset", "supernet", "method_params"]) if (k in spec) walk(k, spec[k]);
+    specEl.append(
+      h("dl", { class: "spec-grid" }, rows.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", null, v)))),
+      h("details", null, h("summary", null, "Full spec (JSON)"), h("pre", { class: "json" }, pretty(spec))),
+    );
+  }
+
+  // --- refresh + live -------------------------------------------------------------------------------
+
+  async function refreshSearch() {
+    search = await get(base);
+    renderHead();
+    renderProgress();
+  }
+
+  async function refreshAll() {
+    if (stopped) return;
+    try {
+      const [s, curves, alphas, flat] = await Promise.all([
+        get(base),
+        getOptional(`${base}/curves`).catch(() => null),
+        getOptional(`${base}/alphas`).catch(() => null),
+        getOptional(`${base}/flatness`).catch(() => null),
+      ]);
+      if (stopped) return;
+      search = s;
+      renderHead();
+      renderProgress();
+      const rows = curvesOf(curves);
+      drawCurves(rows);
+      const genos = await loadGenotypes(rows);
+      if (stopped) return;
+      drawGenotypes(genos);
+      drawAlphas(alphas, genos.current || genos.best);
+      drawFlatness(flat);
+    } catch (err) {
+      toast(`Refresh failed: ${errorText(err)}`, "error");
+    }
+  }
+
+  const refreshSoon = debounce(refreshAll, 600);
+  let stream = null;
+
+  function onEvent(type, data) {
+    if (data && typeof data === "object") {
+      const prog = data.progress ?? (type === "progress" || typeof data.step === "number" ? data : null);
+      if (prog && typeof prog === "object") {
+        search = { ...search, progress: { ...(search.progress || {}), ...prog } };
+        if (typeof data.eta_seconds === "number") search.eta_seconds = data.eta_seconds;
+      }
+      if (data.status && data.status !== search.status) search = { ...search, status: data.status };
+      renderProgress();
+    }
+    if (type !== "progress" && type !== "heartbeat") refreshSoon();
+  }
+
+  function startStream() {
+    if (stream || stopped || TERMINAL.has(search.status)) return;
+    stream = openEventStream(`${base}/events`, onEvent, {
+      shouldReconnect: () => !stopped && !TERMINAL.has(search.status),
+      onState: (st) => {
+        setLive(st);
+        if (st === "closed") {
+          stream = null;
+          refreshSoon();
+        }
+      },
+    });
+  }
+
+  renderHead();
+  renderProgress();
+  drawSpec();
+  await refreshAll();
+  startStream();
+  const poll = setInterval(() => {
+    if (!stopped && document.visibilityState === "visible" && !TERMINAL.has(search.status)) refreshAll();
+  }, POLL_MS);
+
+  return () => {
+    stopped = true;
+    clearInterval(poll);
+    stream?.stop();
+    charts.forEach((c) => c.destroy());
+    flatCharts.forEach((c) => c.destroy());
+  };
+}
+
+function safeName(s) {
+  return String(nameOf(s)).replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 60) || String(s.id);
+}
