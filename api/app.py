@@ -1,0 +1,65 @@
+"""The FastAPI application: `create_app()` builds one (tests pass their own settings);
+`app` is the one uvicorn serves (`uvicorn api.app:app`), configured from the environment."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from api.errors import install_problem_handlers, problem_openapi
+from api.metrics import LatencyMiddleware, build_registry
+from api.middleware import BodySizeLimitMiddleware
+from api.routes import events, results, searches, system
+from store.db import Database
+from store.settings import Settings
+
+DESCRIPTION = """Submit neural-architecture searches (DARTS family, with Architecture-Aware
+Minimization), follow them live, and download their genotypes, curves and flatness metrics.
+
+Authenticate with an API key (`flatnas keys create NAME --scope read|submit|admin`) sent as
+`Authorization: Bearer <key>` or `X-API-Key: <key>`. Errors are RFC 9457 problem details."""
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    if settings is None:
+        from store.settings import settings as configured
+
+        settings = configured
+    database = database or Database(settings.DATABASE_URL)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(title="flatnas", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.database = database
+    registry, latency = build_registry(database)
+    app.state.metrics_registry = registry
+
+    install_problem_handlers(app)
+    for module in (searches, results, events, system):
+        app.include_router(module.router)
+
+    # Outermost last: the size limit answers before routing; latency sees the final status.
+    app.add_middleware(LatencyMiddleware, histogram=latency)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_openapi(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    from api.dashboard import mount_dashboard
+
+    mount_dashboard(app)
+    return app
+
+
+app = create_app()

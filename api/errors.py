@@ -1,0 +1,275 @@
+"""RFC 9457 problem details for every error the API returns.
+
+Domain errors carry their HTTP status; one set of handlers renders them, FastAPI's validation
+errors, Starlette's HTTP errors (404/405) and unexpected exceptions as `application/problem+json`
+with `type, title, status, detail, instance` and, for bad input, `errors: [{field, message,
+allowed?}]` where `field` reads like `method_params.tau`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://flatnas.dev/problems/"
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="dotted path of the offending field, e.g. method_params.tau")
+    message: str
+    allowed: list[Any] | None = Field(None, description="the values that would be accepted, when finite")
+    location: str | None = Field(None, description="body, query, path or header")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details document."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(Exception):
+    """A domain error: its status, a stable type slug, and a sentence for people."""
+
+    status = 500
+    slug = "internal-error"
+    title = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+        self.extensions = extensions
+
+
+class BadRequest(ProblemError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class Unauthorized(ProblemError):
+    status, slug, title = 401, "unauthorized", "Missing or invalid API key"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="flatnas"'})
+
+
+class Forbidden(ProblemError):
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(ProblemError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(ProblemError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(ProblemError):
+    status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+class ValidationProblem(ProblemError):
+    status, slug, title = 422, "validation-error", "Invalid request"
+
+
+class ServiceUnavailable(ProblemError):
+    status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+def problem_response(
+    request_path: str | None,
+    status: int,
+    *,
+    slug: str,
+    title: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        type=PROBLEM_BASE + slug,
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request_path,
+        errors=errors,
+    ).model_dump(exclude_none=True)
+    body.update(extensions or {})  # RFC 9457 extension members
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+# --- pydantic errors -> field errors ------------------------------------------------------------
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _allowed(error: dict[str, Any]) -> list[Any] | None:
+    ctx = error.get("ctx") or {}
+    if error["type"] in ("literal_error", "enum") and "expected" in ctx:
+        return _QUOTED.findall(str(ctx["expected"])) or None
+    return None
+
+
+def _message(error: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "value_error" and "error" in (error.get("ctx") or {}):
+        return str(error["ctx"]["error"])  # our own cross-field messages, without "Value error, "
+    return str(error["msg"])
+
+
+def field_errors(errors: list[dict[str, Any]], *, known_fields: Any = None) -> list[FieldError]:
+    """pydantic error dicts -> FieldErrors. `known_fields(path) -> list[str] | None` lists the
+    fields allowed next to an unknown one."""
+    out = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        location = loc[0] if loc and loc[0] in ("body", "query", "path", "header", "cookie") else None
+        path = loc[1:] if location else loc
+        allowed = _allowed(error)
+        if error["type"] == "extra_forbidden" and known_fields is not None and location in (None, "body"):
+            allowed = known_fields(path[:-1])
+        out.append(
+            FieldError(
+                field=".".join(path) or "(body)", message=_message(error), allowed=allowed, location=location
+            )
+        )
+    return out
+
+
+def spec_fields_at(path: list[str]) -> list[str] | None:
+    """The field names of the SearchSpec section at `path` (e.g. ["dataset"]), for unknown-field errors."""
+    from nas_core.spec import SearchSpec
+
+    model: Any = SearchSpec
+    for part in path:
+        if part == "method_params":
+            return None  # depends on the method; the error message names it
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return None
+    return sorted(model.model_fields)
+
+
+# --- handlers -------------------------------------------------------------------------------------
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _domain(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(
+            request.url.path,
+            exc.status,
+            slug=exc.slug,
+            title=exc.title,
+            detail=exc.detail,
+            errors=exc.errors,
+            headers=exc.headers,
+            extensions=exc.extensions,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = field_errors(list(exc.errors()), known_fields=spec_fields_at)
+        fields = ", ".join(e.field for e in errors[:5])
+        return problem_response(
+            request.url.path,
+            422,
+            slug=ValidationProblem.slug,
+            title=ValidationProblem.title,
+            detail=f"{len(errors)} invalid field(s): {fields}",
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        phrase = HTTPStatus(exc.status_code).phrase
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+        if exc.status_code == 404 and detail is None:
+            detail = f"no route {request.url.path}"
+        elif exc.status_code == 405 and detail is None:
+            allow = (exc.headers or {}).get("Allow", "")
+            detail = f"{request.method} is not allowed on {request.url.path}; allowed: {allow}"
+        return problem_response(
+            request.url.path,
+            exc.status_code,
+            slug=phrase.lower().replace(" ", "-"),
+            title=phrase,
+            detail=detail or phrase,
+            headers=dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(ValidationError)
+    async def _response_validation(request: Request, exc: ValidationError) -> JSONResponse:
+        log.error("invalid data in %s: %s", request.url.path, exc)
+        return problem_response(
+            request.url.path,
+            500,
+            slug="internal-error",
+            title="Internal server error",
+            detail="invalid stored data",
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            request.url.path,
+            500,
+            slug="internal-error",
+            title="Internal server error",
+            detail=f"{type(exc).__name__}; see the server log",
+        )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for a route's error statuses (the app's openapi() then files
+    every 4xx/5xx body under application/problem+json)."""
+    return {status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses}
+
+
+def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite a generated OpenAPI document so every error response is a problem+json Problem."""
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = {PROBLEM_JSON: {"schema": ref}}
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in components["Problem"].pop("$defs", {}).items():
+        components.setdefault(name, sub)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema

@@ -1,0 +1,145 @@
+"""What a search produced: genotype (downloadable), curves (JSON or CSV), α, flatness, samples."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import ReadKey, SessionDep
+from api.errors import BadRequest, FieldError, NotFound, problem_responses
+from api.routes.searches import load_search
+from api.schemas import (
+    CURVE_COLUMNS,
+    AlphasEpoch,
+    AlphasOut,
+    CurvesOut,
+    EpochOut,
+    FlatnessOut,
+    FlatnessPage,
+    SampleOut,
+    SamplesOut,
+    genotype_document,
+)
+from store.repositories import results
+
+router = APIRouter(prefix="/searches/{search_id}", tags=["results"])
+
+READ_ERRORS = problem_responses(401, 403, 404, 422)
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:60] or "search"
+
+
+@router.get(
+    "/genotype",
+    summary="The derived genotype as a downloadable JSON document",
+    responses={200: {"description": "genotype JSON (DESIGN.md)", "content": {"application/json": {}}}}
+    | problem_responses(400, 401, 403, 404, 422),
+)
+def get_genotype(
+    search_id: str,
+    session: SessionDep,
+    key: ReadKey,
+    which: Annotated[
+        Literal["best", "final"] | None,
+        Query(
+            description="best (highest validation accuracy so far) or final; default: final, else best, else newest"
+        ),
+    ] = None,
+    epoch: Annotated[int | None, Query(ge=0, description="the genotype derived at this epoch")] = None,
+) -> Response:
+    search = load_search(session, search_id)
+    if which is not None and epoch is not None:
+        raise BadRequest(
+            "give ?which or ?epoch, not both",
+            errors=[FieldError(field="epoch", message="cannot be combined with which", location="query")],
+        )
+    row = results.get_genotype(session, search_id, which=which, epoch=epoch)
+    if row is None:
+        wanted = f"at epoch {epoch}" if epoch is not None else (f"marked {which}" if which else "yet")
+        raise NotFound(f"search {search_id} ({search.status}) has no genotype {wanted}")
+    label = (
+        f"epoch{row.epoch}"
+        if epoch is not None
+        else (which or ("final" if row.is_final else f"epoch{row.epoch}"))
+    )
+    filename = f"{_slug(search.name)}-{search.id[:8]}-{label}.genotype.json"
+    return JSONResponse(genotype_document(row, search), headers=_attachment(filename))
+
+
+@router.get(
+    "/curves",
+    summary="Per-epoch losses, accuracies, learning rate and time (JSON, or CSV with ?format=csv)",
+    response_model=CurvesOut,
+    responses={200: {"content": {"text/csv": {}}}} | READ_ERRORS,
+)
+def get_curves(
+    search_id: str,
+    session: SessionDep,
+    key: ReadKey,
+    format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+) -> Response:
+    search = load_search(session, search_id)
+    rows = [EpochOut.of(r) for r in results.list_epochs(session, search_id)]
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CURVE_COLUMNS)
+        for row in rows:
+            writer.writerow([getattr(row, c) for c in CURVE_COLUMNS])
+        filename = f"{_slug(search.name)}-{search.id[:8]}-curves.csv"
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=_attachment(filename))
+    return JSONResponse(CurvesOut(search_id=search_id, items=rows).model_dump(mode="json"))
+
+
+@router.get("/alphas", summary="Architecture mixing weights α per epoch", responses=READ_ERRORS)
+def get_alphas(
+    search_id: str,
+    session: SessionDep,
+    key: ReadKey,
+    epoch: Annotated[int | None, Query(ge=0, description="only this epoch")] = None,
+) -> AlphasOut:
+    load_search(session, search_id)
+    rows = results.list_epochs(session, search_id)
+    if epoch is not None:
+        rows = [r for r in rows if r.epoch == epoch]
+    items = [AlphasEpoch(epoch=r.epoch, alphas=r.alphas, extra=r.extra) for r in rows]
+    return AlphasOut(search_id=search_id, items=items)
+
+
+@router.get("/flatness", summary="Flatness metrics (per epoch and end of search)", responses=READ_ERRORS)
+def get_flatness(
+    search_id: str,
+    session: SessionDep,
+    key: ReadKey,
+    kind: Annotated[
+        str | None, Query(max_length=64, description="only this metric, e.g. hessian_eigenvalue")
+    ] = None,
+) -> FlatnessPage:
+    load_search(session, search_id)
+    rows = results.list_flatness(session, search_id, kind=kind)
+    return FlatnessPage(search_id=search_id, items=[FlatnessOut.of(r) for r in rows])
+
+
+@router.get(
+    "/samples", summary="Scored architectures of a sampling method, best first", responses=READ_ERRORS
+)
+def get_samples(
+    search_id: str,
+    session: SessionDep,
+    key: ReadKey,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+) -> SamplesOut:
+    load_search(session, search_id)
+    rows = results.list_samples(session, search_id, limit=limit)
+    return SamplesOut(search_id=search_id, items=[SampleOut.of(r) for r in rows])

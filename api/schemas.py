@@ -1,0 +1,204 @@
+"""Response bodies. Request bodies are nas_core.spec.SearchSpec itself (one source of truth)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from store.models import EpochMetric, FlatnessMetric, Genotype, Sample, Search, utcnow
+
+
+class ProgressOut(BaseModel):
+    epoch: int | None = Field(None, description="0-based epoch being run")
+    step: int | None = Field(None, description="steps done in this epoch")
+    steps_per_epoch: int | None = None
+    total_epochs: int | None = None
+    phase: str | None = Field(None, description="train | eval | flatness | score")
+    loss: float | None = None
+    eta_seconds: float | None = None
+    fraction: float | None = Field(None, description="share of the whole search done, 0..1")
+
+
+class SearchSummary(BaseModel):
+    id: str
+    name: str
+    status: str = Field(description="queued | running | retrying | succeeded | failed | cancelled")
+    cancel_requested: bool
+    method: str
+    space: str
+    dataset: str
+    tags: list[str]
+    priority: int
+    progress: ProgressOut | None
+    eta_seconds: float | None
+    best_val_acc: float | None = Field(None, description="highest per-epoch validation accuracy so far")
+    error: str | None
+    worker: str | None
+    attempts: int
+    stale: bool = Field(
+        description="running, but its worker has sent no heartbeat within HEARTBEAT_TIMEOUT_S"
+    )
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    owner_key_id: str | None
+
+
+class SearchDetail(SearchSummary):
+    spec: dict[str, Any] = Field(description="the full normalised spec, defaults filled in")
+    links: dict[str, str]
+
+
+class SearchPage(BaseModel):
+    items: list[SearchSummary]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+
+
+def _progress(search: Search) -> ProgressOut | None:
+    if not search.progress:
+        return None
+    p = {k: v for k, v in search.progress.items() if k in ProgressOut.model_fields}
+    epoch, step, spe, total = (p.get(k) for k in ("epoch", "step", "steps_per_epoch", "total_epochs"))
+    if None not in (epoch, step, spe, total) and spe and total:
+        p["fraction"] = min(1.0, (epoch + step / spe) / total)
+    return ProgressOut(**p)
+
+
+def search_summary(
+    search: Search, *, best_val_acc: float | None, heartbeat_timeout_s: float
+) -> dict[str, Any]:
+    progress = _progress(search)
+    stale = search.status == "running" and (
+        search.heartbeat_at is None or utcnow() - search.heartbeat_at > timedelta(seconds=heartbeat_timeout_s)
+    )
+    return {
+        "id": search.id,
+        "name": search.name,
+        "status": search.status,
+        "cancel_requested": search.cancel_requested,
+        "method": search.method,
+        "space": search.space,
+        "dataset": search.dataset,
+        "tags": list(search.tags or []),
+        "priority": search.priority,
+        "progress": progress,
+        "eta_seconds": progress.eta_seconds if progress and search.status == "running" else None,
+        "best_val_acc": best_val_acc,
+        "error": search.error,
+        "worker": search.worker,
+        "attempts": search.attempts,
+        "stale": stale,
+        "created_at": search.created_at,
+        "started_at": search.started_at,
+        "finished_at": search.finished_at,
+        "heartbeat_at": search.heartbeat_at,
+        "owner_key_id": search.owner_key_id,
+    }
+
+
+def search_detail(search: Search, *, best_val_acc: float | None, heartbeat_timeout_s: float) -> SearchDetail:
+    base = f"/searches/{search.id}"
+    links = {
+        name: f"{base}/{name}" for name in ("genotype", "curves", "alphas", "flatness", "samples", "events")
+    }
+    links.update(self=base, cancel=f"{base}/cancel", retry=f"{base}/retry")
+    return SearchDetail(
+        **search_summary(search, best_val_acc=best_val_acc, heartbeat_timeout_s=heartbeat_timeout_s),
+        spec=search.spec,
+        links=links,
+    )
+
+
+class CancelOut(BaseModel):
+    id: str
+    status: str
+    cancel_requested: bool
+    detail: str
+
+
+class EpochOut(BaseModel):
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    seconds: float
+
+    @classmethod
+    def of(cls, row: EpochMetric) -> EpochOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+CURVE_COLUMNS = tuple(EpochOut.model_fields)
+
+
+class CurvesOut(BaseModel):
+    search_id: str
+    items: list[EpochOut]
+
+
+class AlphasEpoch(BaseModel):
+    epoch: int
+    alphas: dict[str, Any] = Field(description="softmax mixing weights per α group: [edge][op]")
+    extra: dict[str, Any] = Field(description="method-specific values, e.g. PC-DARTS edge weights β")
+
+
+class AlphasOut(BaseModel):
+    search_id: str
+    items: list[AlphasEpoch]
+
+
+class FlatnessOut(BaseModel):
+    epoch: int | None = Field(description="null for end-of-search metrics")
+    kind: str
+    params: dict[str, Any]
+    value: Any
+    seconds: float
+
+    @classmethod
+    def of(cls, row: FlatnessMetric) -> FlatnessOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class FlatnessPage(BaseModel):
+    search_id: str
+    items: list[FlatnessOut]
+
+
+class SampleOut(BaseModel):
+    rank: int
+    score: float
+    genotype: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: Sample) -> SampleOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class SamplesOut(BaseModel):
+    search_id: str
+    items: list[SampleOut]
+
+
+def genotype_document(row: Genotype, search: Search) -> dict[str, Any]:
+    """The downloadable genotype JSON (DESIGN.md): the stored document plus where it came from."""
+    doc = dict(row.genotype)
+    doc.setdefault("space", search.space)
+    doc["epoch"] = row.epoch
+    doc["search_id"] = search.id
+    doc["is_best"] = row.is_best
+    doc["is_final"] = row.is_final
+    return doc
+
+
+class MethodsOut(BaseModel):
+    items: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,96 @@
+"""API test fixtures: the app on the session's PostgreSQL database (emptied after each test), keys
+of every scope, and the enqueue call recorded instead of sent. Enqueue is replaced ONLY here: the
+integration tests run a real broker and worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from store.db import Database
+from store.settings import Settings
+from tests.fixtures.database import make_key
+
+
+@dataclass
+class Enqueued:
+    calls: list[tuple[str, int]] = field(default_factory=list)
+    fail_with: Exception | None = None
+    # status of each search as a separate session saw it at enqueue time (proves commit-before-enqueue)
+    seen_status: list[str | None] = field(default_factory=list)
+
+
+@pytest.fixture
+def api_settings(pg_url: str) -> Settings:
+    return Settings(
+        DATABASE_URL=pg_url,
+        BROKER_URL="redis://127.0.0.1:6379/15",
+        SSE_POLL_S=0.05,
+        READY_TIMEOUT_S=1.0,
+        HEARTBEAT_TIMEOUT_S=60,
+    )
+
+
+@pytest.fixture
+def database(api_settings: Settings, pg_clean: Engine) -> Iterator[Database]:
+    db = Database(api_settings.DATABASE_URL)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def enqueued(monkeypatch: pytest.MonkeyPatch, database: Database) -> Enqueued:
+    import worker.enqueue
+    from store.repositories.searches import get_search
+
+    record = Enqueued()
+
+    def fake_enqueue(search_id: str, priority: int = 5) -> None:
+        with database.sessionmaker() as other:
+            row = get_search(other, search_id)
+            record.seen_status.append(row.status if row else None)
+        if record.fail_with is not None:
+            raise record.fail_with
+        record.calls.append((search_id, priority))
+
+    monkeypatch.setattr(worker.enqueue, "enqueue_search", fake_enqueue)
+    return record
+
+
+@pytest.fixture
+def app(api_settings: Settings, database: Database, enqueued: Enqueued) -> FastAPI:
+    from api.app import create_app
+
+    return create_app(api_settings, database=database)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@dataclass
+class Keys:
+    read: dict[str, str]
+    submit: dict[str, str]
+    other: dict[str, str]  # a second submit key
+    admin: dict[str, str]
+    ids: dict[str, str]
+
+
+@pytest.fixture
+def keys(database: Database) -> Keys:
+    """Authorization headers for a key of each scope (committed)."""
+    headers, ids = {}, {}
+    with database.session() as session:
+        for name, scope in (("read", "read"), ("submit", "submit"), ("other", "submit"), ("admin", "admin")):
+            key, token = make_key(session, scope, name)
+            headers[name] = {"Authorization": f"Bearer {token}"}
+            ids[name] = key.id
+    return Keys(**headers, ids=ids)
