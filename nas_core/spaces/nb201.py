@@ -15,6 +15,7 @@ from nas_core.genotype import NB201_EDGES, NB201_OPS, Genotype, validate
 from nas_core.ops import ReLUConvBN, build_op
 from nas_core.spaces.base import SearchSpace, Supernet
 from nas_core.spaces.mixed import MixedOp, check_weights, op_masks
+from nas_core.spaces.nb201_fused import fused_cell_forward
 
 
 class ResNetBasicBlock(nn.Module):
@@ -106,15 +107,22 @@ class NB201Supernet(NB201Network, Supernet):
         self.groups = ("cell",)
         #: see nas_core.spaces.mixed: None = skip zero-weight ops only when the check costs no sync.
         self.skip_zero_ops: bool | None = None
-        self.fused = fused and partial_channels == 1  # the fused path has no partial channels
+        self.partial_channels = partial_channels
+        #: the fused fast path (nas_core.spaces.nb201_fused); same parameters, switchable any time.
+        #: It has no partial channels and skips no zero-weight op: those cases use the plain path.
+        self.fused = fused
 
     def forward(self, x: torch.Tensor, weights: Sequence[torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
         check_weights(weights, [(len(NB201_EDGES), len(NB201_OPS))], self.groups)
         (w,) = weights
-        (used,) = op_masks(weights, self.skip_zero_ops)
+        fused = self.fused and self.partial_channels == 1
+        # The fused path evaluates every op; zero weights contribute exactly nothing there.
+        (used,) = [None] if fused else op_masks(weights, self.skip_zero_ops)
         h = self.stem(x)
         for cell in self.cells:
-            if isinstance(cell, SearchCell):
+            if isinstance(cell, SearchCell) and fused:
+                h = fused_cell_forward(cell, h, w, self.aux_skip_scale)
+            elif isinstance(cell, SearchCell):
                 h = cell(h, w, used, self.aux_skip_scale)
             else:
                 h = cell(h)

@@ -270,3 +270,36 @@ def test_darts_aux_skip_reduces_on_stride_two_edges() -> None:
         states.append(total)
     assert out.shape == (2, 4 * 2 * C, 4, 4)
     assert torch.allclose(out, torch.cat(states[2:], 1), atol=1e-6)
+
+
+@pytest.mark.parametrize("aux", [0.0, 0.7])
+def test_fused_nb201_cells_equal_the_plain_path(aux: float) -> None:
+    torch.manual_seed(0)
+    space = get_space("nb201")
+    plain = space.build_supernet(C, 1, CLASSES)
+    fused = get_space(SearchSpec(runtime={"fused_cells": True})).build_supernet(C, 1, CLASSES)
+    assert fused.fused and set(fused.state_dict()) == set(plain.state_dict())
+    fused.load_state_dict(plain.state_dict())  # a checkpoint of either path loads into the other
+    x, y = batch(4)
+    alpha = torch.randn(6, 5)
+    results = []
+    for net in (plain, fused):
+        net.aux_skip_scale = aux
+        w = torch.softmax(alpha, -1).requires_grad_(True)
+        logits = net(x, [w])
+        F.cross_entropy(logits, y).backward()
+        grads = {k: p.grad for k, p in net.named_parameters()}
+        results.append((logits, w.grad, grads, {k: b.clone() for k, b in net.named_buffers()}))
+    (lp, wp, gp, bp), (lf, wf, gf, bf) = results
+    torch.testing.assert_close(lf, lp, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(wf, wp, rtol=1e-4, atol=1e-7)
+    for k in gp:
+        assert (gp[k] is None) == (gf[k] is None), k
+        if gp[k] is not None:
+            torch.testing.assert_close(gf[k], gp[k], rtol=1e-4, atol=1e-6, msg=k)
+    for k in bp:  # BN running statistics land in the same per-op buffers
+        torch.testing.assert_close(bf[k], bp[k], rtol=1e-4, atol=1e-6, msg=k)
+    # Eval mode (running statistics) and one-hot weights without grad agree too.
+    plain.eval(), fused.eval()
+    g = space.one_hot(NB201_G)
+    torch.testing.assert_close(fused(x, g), plain(x, g), rtol=1e-5, atol=1e-6)

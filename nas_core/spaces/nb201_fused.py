@@ -1,0 +1,80 @@
+"""The fused NB201 cell (PERFORMANCE.md lever 1): same function, same parameters, fewer kernels.
+
+All edges leaving a node see the same input, so per source node: one ReLU; one convolution whose
+output channels stack every outgoing edge's 1×1 (zero-padded to 3×3) and 3×3 kernels; one
+affine-free BN over the stacked channels (BN is per channel, so this equals the per-op BNs); one
+avg-pool shared by every edge; and one matrix product that applies every edge's mixing weights
+(skip, pool, its two convs, plus DARTS−'s β on the skip) to produce all outgoing edge outputs.
+
+It reads the plain cell's parameters and BN buffers in place (stacked on the fly), so a checkpoint
+loads into either path and `supernet.fused` can be switched at any time. Running statistics are
+written back to the per-op BN buffers, so both paths leave the same state.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nas_core.genotype import NB201_EDGES, NB201_OPS
+
+SKIP, CONV1, CONV3, POOL = (
+    NB201_OPS.index(op) for op in ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+)
+#: For each source node, the edges leaving it (row indices into w and cell.edges).
+OUT_EDGES = [[e for e, (_, s) in enumerate(NB201_EDGES) if s == j] for j in range(3)]
+
+
+def _stacked_bn(bns: list[nn.BatchNorm2d], y: torch.Tensor, training: bool) -> torch.Tensor:
+    first = bns[0]
+    use_batch_stats = training or not first.track_running_stats
+    tracking = first.track_running_stats
+    mean = torch.cat([b.running_mean for b in bns]) if tracking else None
+    var = torch.cat([b.running_var for b in bns]) if tracking else None
+    weight = torch.cat([b.weight for b in bns]) if first.affine else None
+    bias = torch.cat([b.bias for b in bns]) if first.affine else None
+    out = F.batch_norm(y, mean, var, weight, bias, use_batch_stats, first.momentum or 0.0, first.eps)
+    if training and tracking:
+        if first.momentum is None:
+            raise ValueError("fused cells need BN with a fixed momentum (momentum=None is cumulative)")
+        with torch.no_grad():
+            n = first.num_features
+            torch._foreach_copy_([b.running_mean for b in bns], list(mean.split(n)))
+            torch._foreach_copy_([b.running_var for b in bns], list(var.split(n)))
+            torch._foreach_add_([b.num_batches_tracked for b in bns], 1)
+    return out
+
+
+def fused_cell_forward(cell: nn.Module, x: torch.Tensor, w: torch.Tensor, aux_scale: float) -> torch.Tensor:
+    """The output of an nb201 SearchCell (no partial channels) with mixing weights w (6×5)."""
+    B, C, H, W = x.shape
+    partial: list[torch.Tensor | None] = [None, None, None, None]  # running sums of nodes 1..3
+    nodes = [x]
+    for j, out_edges in enumerate(OUT_EDGES):
+        src = nodes[j]
+        E = len(out_edges)
+        edges = [cell.edges[e] for e in out_edges]
+        conv1 = [edge.ops[CONV1] for edge in edges]
+        conv3 = [edge.ops[CONV3] for edge in edges]
+        # Per edge its 1×1 (embedded in a 3×3) then its 3×3 kernel: (2E·C, C, 3, 3).
+        k1 = F.pad(torch.stack([op.conv.weight for op in conv1]), (1, 1, 1, 1))
+        k3 = torch.stack([op.conv.weight for op in conv3])
+        kernel = torch.stack([k1, k3], dim=1).reshape(2 * E * C, C, 3, 3)
+        y = F.conv2d(F.relu(src), kernel, padding=1)
+        bns = [bn for pair in zip(conv1, conv3, strict=True) for bn in (pair[0].bn, pair[1].bn)]
+        y = _stacked_bn(bns, y, cell.training)
+        pool = F.avg_pool2d(src, 3, 1, 1, count_include_pad=False)
+        z = torch.cat([src.unsqueeze(1), pool.unsqueeze(1), y.view(B, 2 * E, C, H, W)], dim=1)
+        # Mixing matrix (E, 2 + 2E): shared skip and pool columns, then each edge's own two convs.
+        we = w[out_edges]
+        own = we[:, [CONV1, CONV3]].unsqueeze(1) * torch.eye(E, dtype=w.dtype, device=w.device).unsqueeze(-1)
+        mix = torch.cat(
+            [(we[:, SKIP] + aux_scale).unsqueeze(1), we[:, POOL].unsqueeze(1), own.reshape(E, 2 * E)], 1
+        )
+        out = torch.matmul(mix.to(z.dtype), z.view(B, 2 + 2 * E, C * H * W)).view(B, E, C, H, W)
+        for i, e in enumerate(out_edges):
+            target = NB201_EDGES[e][0]
+            partial[target] = out[:, i] if partial[target] is None else partial[target] + out[:, i]
+        nodes.append(partial[j + 1])
+    return partial[3]
