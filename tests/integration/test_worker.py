@@ -1,0 +1,203 @@
+"""The worker's task body, leases and reaper against a real migrated PostgreSQL and the real engine.
+
+These run `worker.tasks.execute_search` in-process (no broker), so they pin down what one task does
+with the database; tests/integration/test_end_to_end.py drives the same code through Celery.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.models import Checkpoint, EpochMetric, Genotype, Search, utcnow
+from store.repositories import leases
+from tests.fixtures.database import make_search
+from worker.tasks import execute_search
+
+pytestmark = pytest.mark.integration
+
+NO_FLATNESS = {
+    "hessian_eigenvalue": False,
+    "a2m_sharpness": False,
+    "skip_count": False,
+    "alpha_entropy": False,
+    "neighbourhood": False,
+    "cell_shape": False,
+}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    # The shared test machine has two busy cores: torch's default of one thread per core spins
+    # against every other process (30x slower here), so these in-process runs use one thread.
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def factory(pg_clean: Engine) -> Iterator[sessionmaker[Session]]:
+    yield sessionmaker(pg_clean, expire_on_commit=False)
+
+
+def _new_search(factory: sessionmaker[Session], **overrides: object) -> str:
+    with factory() as session:
+        search = make_search(session, **overrides)
+        session.commit()
+        return search.id
+
+
+def _row(factory: sessionmaker[Session], search_id: str) -> Search:
+    with factory() as session:
+        search = session.get(Search, search_id)
+        assert search is not None
+        return search
+
+
+def _set(factory: sessionmaker[Session], search_id: str, **values: object) -> None:
+    with factory() as session:
+        session.execute(update(Search).where(Search.id == search_id).values(**values))
+        session.commit()
+
+
+def test_task_runs_a_search_and_writes_every_result(factory: sessionmaker[Session], tmp_path: Path) -> None:
+    search_id = _new_search(
+        factory, epochs=3, a2m=None, flatness={**NO_FLATNESS, "skip_count": True, "interval": 1}
+    )
+    outcome = execute_search(
+        search_id, worker="w1@test", session_factory=factory, data_dir=tmp_path, device="cpu"
+    )
+    assert outcome == "succeeded"
+    search = _row(factory, search_id)
+    assert (search.status, search.worker, search.error, search.attempts) == ("succeeded", "w1@test", None, 1)
+    assert search.finished_at is not None and search.started_at is not None
+    assert search.progress is not None and search.progress["total_epochs"] == 3
+    with factory() as session:
+        epochs = session.scalars(
+            select(EpochMetric.epoch).where(EpochMetric.search_id == search_id).order_by(EpochMetric.epoch)
+        ).all()
+        genotypes = session.scalars(select(Genotype).where(Genotype.search_id == search_id)).all()
+        checkpoints = session.scalars(select(Checkpoint).where(Checkpoint.search_id == search_id)).all()
+    assert list(epochs) == [0, 1, 2]
+    assert sorted(g.epoch for g in genotypes) == [0, 1, 2]
+    final = [g for g in genotypes if g.is_final]
+    assert len(final) == 1 and final[0].epoch == 2
+    assert final[0].genotype["search_id"] == search_id  # the worker tells the engine whose genotype it is
+    assert sorted(c.epoch for c in checkpoints) == [0, 1, 2]
+    assert all(Path(c.uri).is_file() and str(tmp_path / "searches" / search_id) in c.uri for c in checkpoints)
+
+    # A redelivered message for a finished search does nothing.
+    again = execute_search(search_id, worker="w2@test", session_factory=factory, data_dir=tmp_path)
+    assert again == "skipped: already succeeded"
+
+
+def test_task_records_a_clear_error_when_the_data_is_missing(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-cifar-here"
+    search_id = _new_search(factory, dataset={"name": "cifar10", "root": str(missing), "subset": 64})
+    outcome = execute_search(
+        search_id, worker="w1@test", session_factory=factory, data_dir=tmp_path, device="cpu"
+    )
+    search = _row(factory, search_id)
+    assert outcome == "failed" and search.status == "failed"
+    assert search.error is not None and str(missing) in search.error
+
+
+def test_task_stops_within_a_step_when_cancel_is_requested(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    search_id = _new_search(
+        factory,
+        epochs=200,
+        a2m=None,
+        flatness=NO_FLATNESS,
+        dataset={"name": "digits", "subset": 256, "image_size": 8},
+    )
+    asked_at: list[float] = []
+
+    def cancel_after_first_epoch() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with factory() as session:
+                if session.scalar(select(func.count()).where(EpochMetric.search_id == search_id)):
+                    break
+            time.sleep(0.05)
+        _set(factory, search_id, cancel_requested=True)
+        asked_at.append(time.monotonic())
+
+    canceller = threading.Thread(target=cancel_after_first_epoch)
+    canceller.start()
+    outcome = execute_search(
+        search_id, worker="w1@test", session_factory=factory, data_dir=tmp_path, device="cpu"
+    )
+    stopped_at = time.monotonic()
+    canceller.join()
+    search = _row(factory, search_id)
+    assert outcome == "cancelled" and search.status == "cancelled"
+    assert search.progress is not None and search.progress["epoch"] < 5
+    # The reporter polls at most every 0.5 s and a step here takes well under a second.
+    assert stopped_at - asked_at[0] < 3.0
+
+
+def test_cancel_requested_while_no_worker_holds_it_is_settled_by_the_next_run(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    search_id = _new_search(factory)
+    _set(factory, search_id, status="running", cancel_requested=True, heartbeat_at=None, worker=None)
+    outcome = execute_search(search_id, worker="w1@test", session_factory=factory, data_dir=tmp_path)
+    # The claim takes it (its worker is gone) and the run stops at its first cancellation poll.
+    assert outcome == "cancelled"
+    assert _row(factory, search_id).status == "cancelled"
+
+
+def test_a_fresh_lease_held_by_another_worker_is_respected(factory: sessionmaker[Session]) -> None:
+    search_id = _new_search(factory)
+    with factory.begin() as session:
+        assert leases.claim(session, search_id, worker="a", stale_after_s=5) == leases.CLAIMED
+    with factory.begin() as session:
+        assert leases.claim(session, search_id, worker="b", stale_after_s=5) == "held by a"
+        assert leases.renew(session, search_id, worker="a") is True
+        assert leases.renew(session, search_id, worker="b") is False
+    # The holder goes silent: its lease expires and another worker takes over.
+    _set(factory, search_id, heartbeat_at=utcnow() - timedelta(seconds=10))
+    with factory.begin() as session:
+        assert leases.claim(session, search_id, worker="b", stale_after_s=5) == leases.CLAIMED
+        assert leases.renew(session, search_id, worker="a") is False  # a learns it lost the search
+        assert leases.release_succeeded(session, search_id, worker="a") is False
+    search = _row(factory, search_id)
+    assert (search.status, search.worker, search.attempts) == ("running", "b", 2)
+
+
+def test_reaper_requeues_silent_searches_once(factory: sessionmaker[Session]) -> None:
+    silent = _new_search(factory, priority=7)
+    alive = _new_search(factory)
+    waiting = _new_search(factory)
+    old = utcnow() - timedelta(seconds=30)
+    _set(factory, silent, status="running", worker="gone", heartbeat_at=old)
+    _set(factory, alive, status="running", worker="here", heartbeat_at=utcnow())
+    with factory.begin() as session:
+        assert leases.reap_stale(session, stale_after_s=5) == [(silent, 7)]
+    search = _row(factory, silent)
+    assert (search.status, search.worker) == ("retrying", None)
+    with factory.begin() as session:  # a second sweep (or a second worker's reaper) finds nothing
+        assert leases.reap_stale(session, stale_after_s=5) == []
+    # Still unclaimed a full timeout later: its message was lost too, so it is queued once more.
+    _set(factory, silent, heartbeat_at=old)
+    with factory.begin() as session:
+        assert leases.reap_stale(session, stale_after_s=5) == [(silent, 7)]
+    assert _row(factory, waiting).status == "queued"  # queued searches are the broker's business
+    with factory() as session:
+        assert (
+            session.scalar(select(func.count()).select_from(Search).where(Search.status == "retrying")) == 1
+        )

@@ -1,0 +1,85 @@
+"""The Celery application: one queue of searches, one search per worker process.
+
+Only the broker URL differs between the embedded stack (kombu's SQLAlchemy transport on a SQLite
+file, no server) and production (Redis). Search state lives in the database, so there is no result
+backend. Messages are acknowledged only when a task ends (acks_late) and given back when the worker
+process dies (reject_on_worker_lost); the heartbeat reaper (worker/reaper.py) covers brokers that
+never redeliver an unacknowledged message, such as the SQLAlchemy transport after a kill -9.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+
+from store.settings import settings
+
+#: Queue every search goes to. FLATNAS_QUEUE lets concurrent test runs share one Redis safely.
+QUEUE = os.environ.get("FLATNAS_QUEUE", "gpu")
+TASK_NAME = "flatnas.run_search"
+
+
+def _transport_options(broker_url: str) -> dict[str, Any]:
+    if broker_url.startswith(("redis://", "rediss://")):
+        # Ten priority lists popped in order, so priority really orders the queue (0 pops first on
+        # Redis; worker.enqueue maps the spec's "9 first" onto that). The visibility timeout only
+        # decides when Redis redelivers an unacknowledged message; a redelivered copy of a search
+        # that is still running finds a fresh lease and does nothing (worker.tasks).
+        return {"priority_steps": list(range(10)), "sep": ":", "queue_order_strategy": "priority"}
+    if broker_url.startswith("sqla+"):
+        # The SQLAlchemy transport polls; half a second keeps submit-to-start latency low.
+        return {"polling_interval": 0.5}
+    return {}
+
+
+def _ensure_sqlite_dir(broker_url: str) -> None:
+    # `sqla+sqlite:///var/broker.sqlite` is relative to the working directory; SQLite creates the
+    # file but not its folder.
+    prefix = "sqla+sqlite:///"
+    if broker_url.startswith(prefix):
+        path = broker_url[len(prefix) :]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_app(broker_url: str) -> Celery:
+    _ensure_sqlite_dir(broker_url)
+    app = Celery("flatnas", broker=broker_url, include=["worker.tasks"])
+    app.conf.update(
+        task_default_queue=QUEUE,
+        task_routes={TASK_NAME: {"queue": QUEUE}},
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # One message reserved at a time: a worker busy with a long search must not hold the next one.
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        result_backend=None,
+        task_queue_max_priority=9,
+        task_default_priority=5,
+        broker_transport_options=_transport_options(broker_url),
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        accept_content=["json"],
+    )
+    return app
+
+
+celery_app = create_app(settings.BROKER_URL)
+
+
+@worker_ready.connect
+def _start_reaper(sender: Any = None, **_: Any) -> None:
+    from worker.reaper import start_reaper
+
+    start_reaper()
+
+
+@worker_shutdown.connect
+def _stop_reaper(sender: Any = None, **_: Any) -> None:
+    from worker.reaper import stop_reaper
+
+    stop_reaper()

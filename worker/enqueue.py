@@ -1,0 +1,33 @@
+"""Put a search on the queue. The API calls this after its transaction commits, passing only the id.
+
+It sends the task by name, so the API process never imports the worker's task module (nor torch).
+"""
+
+from __future__ import annotations
+
+from worker.app import QUEUE, TASK_NAME, celery_app
+
+MAX_PRIORITY = 9
+
+
+def broker_priority(priority: int, broker_url: str) -> int:
+    """Map the spec's priority (0..9, 9 runs first) onto the broker's own convention.
+
+    Redis pops its lowest-numbered priority list first; AMQP brokers serve the highest number
+    first; the SQLAlchemy transport ignores priority (first in, first out).
+    """
+    if not 0 <= priority <= MAX_PRIORITY:
+        raise ValueError(f"priority={priority!r}: allowed are integers 0..{MAX_PRIORITY} (9 runs first)")
+    if broker_url.startswith(("redis://", "rediss://")):
+        return MAX_PRIORITY - priority
+    return priority
+
+
+def enqueue_search(search_id: str, priority: int = 5) -> None:
+    """Queue `flatnas.run_search(search_id)`; the worker re-reads everything else from the database."""
+    celery_app.send_task(
+        TASK_NAME,
+        args=[str(search_id)],
+        queue=QUEUE,
+        priority=broker_priority(priority, celery_app.conf.broker_url),
+    )

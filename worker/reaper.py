@@ -1,0 +1,83 @@
+"""The heartbeat reaper: searches whose worker went silent are re-queued and resume from a checkpoint.
+
+Brokers differ in what they do with the message of a worker killed mid-task: Redis gives it back
+only after its visibility timeout (an hour by default), kombu's SQLAlchemy transport never does.
+So every worker also sweeps, when it starts and then periodically: a search in `running` or
+`retrying` whose heartbeat is older than HEARTBEAT_TIMEOUT_S goes to `retrying` and is enqueued
+again. The state change is a conditional update, so two sweeping workers re-queue a search once;
+a redelivered duplicate is harmless anyway, because the task claims a lease before running.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from store.db import default_database
+from store.repositories import leases
+from store.settings import settings
+from worker.enqueue import enqueue_search
+from worker.reporter import SessionFactory, in_transaction
+
+log = logging.getLogger(__name__)
+
+
+def reap_stale_searches(
+    session_factory: SessionFactory | None = None, *, timeout_s: float | None = None
+) -> list[tuple[str, int]]:
+    """Mark silent searches `retrying` and enqueue them again; returns (id, priority) of each."""
+    session_factory = session_factory or default_database().sessionmaker
+    timeout_s = timeout_s if timeout_s is not None else settings.HEARTBEAT_TIMEOUT_S
+    reaped: list[tuple[str, int]] = in_transaction(
+        session_factory, lambda s: leases.reap_stale(s, stale_after_s=timeout_s)
+    )
+    # Enqueued only after the commit, so a worker that picks a message up finds `retrying`.
+    for search_id, priority in reaped:
+        log.warning("search %s: worker silent for over %.0f s, re-queued to resume", search_id, timeout_s)
+        enqueue_search(search_id, priority)
+    return reaped
+
+
+def sweep_interval(timeout_s: float) -> float:
+    return max(1.0, min(60.0, timeout_s / 2))
+
+
+class _Reaper:
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="flatnas-reaper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        interval = sweep_interval(settings.HEARTBEAT_TIMEOUT_S)
+        while True:
+            try:
+                reap_stale_searches()
+            except Exception:  # the database may be briefly away; the next sweep retries
+                log.warning("reaper sweep failed", exc_info=True)
+            if self._stop.wait(interval):
+                return
+
+
+_reaper = _Reaper()
+
+
+def start_reaper() -> None:
+    """Sweep now and then every HEARTBEAT_TIMEOUT_S / 2 (at most a minute) in a daemon thread."""
+    _reaper.start()
+
+
+def stop_reaper() -> None:
+    _reaper.stop()

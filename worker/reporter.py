@@ -1,0 +1,152 @@
+"""The database-backed reporter: what a search tells the world, written as rows.
+
+Every callback commits its own short transaction (the reporter is the edge, repositories only
+flush), so the API sees an epoch the moment it ends and a crash loses at most the write in flight.
+Progress is throttled; so is the cancellation poll, which the engine calls between every step.
+A background heartbeat thread keeps the lease fresh while a long step runs and notices when the
+lease was taken away (the reaper gave the search to another worker), which stops this run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from nas_core.reporter import EpochRecord, FlatnessRecord, Progress, SampledArchitecture, SearchInfo
+from store.repositories import leases, results
+from store.repositories import searches as repo
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+SessionFactory = Callable[[], Session]
+
+
+def in_transaction(session_factory: SessionFactory, work: Callable[[Session], T]) -> T:
+    """Run `work` in one session and commit it; roll back and re-raise on error."""
+    with session_factory() as session:
+        try:
+            result = work(session)
+            session.commit()
+            return result
+        except BaseException:
+            session.rollback()
+            raise
+
+
+class Heartbeat:
+    """Refreshes the search's lease every `interval` seconds from a daemon thread."""
+
+    def __init__(self, session_factory: SessionFactory, search_id: str, worker: str, interval: float):
+        self._session_factory = session_factory
+        self._search_id = search_id
+        self._worker = worker
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{search_id}", daemon=True)
+        self.lease_lost = False
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._interval + 5)
+
+    def beat(self) -> None:
+        held = in_transaction(
+            self._session_factory, lambda s: leases.renew(s, self._search_id, worker=self._worker)
+        )
+        if not held:
+            self.lease_lost = True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.beat()
+            except Exception:  # a database blip must not kill the thread; the next beat retries
+                log.warning("heartbeat for search %s failed", self._search_id, exc_info=True)
+
+
+class DatabaseReporter:
+    """Implements nas_core.reporter.Reporter for one search, on behalf of one worker."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        search_id: str,
+        *,
+        heartbeat: Heartbeat | None = None,
+        progress_interval: float = 0.5,
+        cancel_poll_interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._session_factory = session_factory
+        self._search_id = search_id
+        self._heartbeat = heartbeat
+        self._progress_interval = progress_interval
+        self._cancel_poll_interval = cancel_poll_interval
+        self._clock = clock
+        self._last_progress_write = float("-inf")
+        self._last_cancel_poll = float("-inf")
+        self._cancel_requested = False
+
+    def _write(self, work: Callable[[Session], Any]) -> Any:
+        return in_transaction(self._session_factory, work)
+
+    def on_start(self, info: SearchInfo) -> None:
+        progress = {
+            "epoch": info.start_epoch,
+            "step": 0,
+            "steps_per_epoch": info.steps_per_epoch,
+            "total_epochs": info.total_epochs,
+            "phase": "train",
+            "device": info.device,
+            "num_params": info.num_params,
+        }
+        self._write(lambda s: repo.set_progress(s, self._search_id, progress))
+        self._last_progress_write = self._clock()
+
+    def on_progress(self, progress: Progress) -> None:
+        now = self._clock()
+        if now - self._last_progress_write < self._progress_interval:
+            return
+        self._last_progress_write = now
+        self._write(lambda s: repo.set_progress(s, self._search_id, asdict(progress)))
+
+    def on_epoch(self, record: EpochRecord) -> None:
+        self._write(lambda s: results.upsert_epoch(s, self._search_id, record))
+
+    def on_genotype(self, genotype: dict[str, Any], *, epoch: int, is_best: bool, is_final: bool) -> None:
+        self._write(
+            lambda s: results.upsert_genotype(
+                s, self._search_id, genotype, epoch=epoch, is_best=is_best, is_final=is_final
+            )
+        )
+
+    def on_flatness(self, record: FlatnessRecord) -> None:
+        self._write(lambda s: results.add_flatness(s, self._search_id, record))
+
+    def on_checkpoint(self, epoch: int, path: str) -> None:
+        self._write(lambda s: results.record_checkpoint(s, self._search_id, epoch=epoch, uri=path))
+
+    def on_samples(self, samples: list[SampledArchitecture]) -> None:
+        self._write(lambda s: results.record_samples(s, self._search_id, samples))
+
+    def should_stop(self) -> bool:
+        if self._heartbeat is not None and self._heartbeat.lease_lost:
+            return True
+        if self._cancel_requested:
+            return True
+        now = self._clock()
+        if now - self._last_cancel_poll >= self._cancel_poll_interval:
+            self._last_cancel_poll = now
+            self._cancel_requested = self._write(lambda s: repo.is_cancel_requested(s, self._search_id))
+        return self._cancel_requested
