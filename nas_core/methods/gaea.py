@@ -16,18 +16,21 @@ log(clamp_min) and ignored.
 
 Levels: "bilevel" takes the architecture step on the validation half (as DARTS); "single" takes it
 on training data, a different batch than the weight step's. The loop reads `arch_batch_source`
-("val" | "train") to decide which half ctx.x_val/ctx.y_val are drawn from; nothing else changes.
+("val" | "train") to decide which half ctx.x_val/ctx.y_val are drawn from, and confirms it with
+ctx.extra["arch_batch_source"]; nothing else changes. A loop that does not confirm gets a warning
+(once) that the search is running bilevel.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from nas_core.methods.base import ArchMethod
+from nas_core.methods.base import ArchMethod, StepContext
 from nas_core.spaces.base import SearchSpace
 
 
@@ -38,10 +41,23 @@ class Gaea(ArchMethod):
         super().__init__(space, params)
         dropped = ("none",) if space.name == "nb201" else ()
         self._allowed = torch.tensor([op not in dropped for op in space.ops])
+        self._warned_level = False
 
     @property
     def arch_batch_source(self) -> str:
         return "train" if self.params["level"] == "single" else "val"
+
+    def begin_step(self, ctx: StepContext) -> None:
+        super().begin_step(ctx)
+        source = ctx.extra.get("arch_batch_source", "val")
+        if source != self.arch_batch_source and not self._warned_level:
+            warnings.warn(
+                f"gaea level={self.params['level']!r} wants the architecture batch from the "
+                f"{self.arch_batch_source!r} half, but the loop supplied {source!r}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self._warned_level = True
 
     def _mask(self, like: torch.Tensor) -> torch.Tensor:
         return self._allowed.to(device=like.device, dtype=like.dtype)
@@ -68,7 +84,9 @@ class Gaea(ArchMethod):
             for phi, grad_phi in zip(alphas, grads, strict=True):
                 theta = torch.exp(phi) * self._mask(phi)
                 # ∇_θ L = ∇_φ L / θ; the masked column has θ = 0 and gradient 0, so divide safely.
-                grad_theta = torch.where(theta > 0, grad_phi / theta.clamp_min(1e-30), torch.zeros_like(theta))
+                grad_theta = torch.where(
+                    theta > 0, grad_phi / theta.clamp_min(1e-30), torch.zeros_like(theta)
+                )
                 phi.copy_(torch.log(exponentiated_step(theta, grad_theta, eta, floor, self._mask(phi))))
                 phi.grad = None
         optimizer.zero_grad(set_to_none=True)
