@@ -14,8 +14,15 @@ from pydantic import BaseModel
 
 from nas_core.methods.a2m import A2M
 from nas_core.methods.base import ArchMethod
+from nas_core.methods.beta_darts import BetaDarts
 from nas_core.methods.darts import Darts
 from nas_core.methods.darts2 import Darts2
+from nas_core.methods.darts_minus import DartsMinus
+from nas_core.methods.gaea import Gaea
+from nas_core.methods.milenas import Milenas
+from nas_core.methods.na_darts import NaDarts
+from nas_core.methods.pc_darts import PcDarts
+from nas_core.methods.sdarts_rs import SdartsRs
 from nas_core.spaces.base import SearchSpace
 from nas_core.spec import METHOD_PARAMS, SearchSpec
 
@@ -43,6 +50,73 @@ METHODS: dict[str, MethodInfo] = {
         Darts2,
         "second-order DARTS: α gradient through one unrolled SGD step of w (finite-difference Hessian term)",
         supports_a2m=False,
+    ),
+    "beta-darts": _info(
+        "beta-darts",
+        BetaDarts,
+        "β-DARTS: L_val + λ_t·mean_edges logsumexp(α), λ_t = τ·epoch (keeps α's softmax from saturating)",
+        supports_a2m=True,
+    ),
+    "sdarts-rs": _info(
+        "sdarts-rs",
+        SdartsRs,
+        "SDARTS-RS: weights trained under softmax(α) + U(−ε_t, ε_t), ε_t linear 0.03 → 0.3",
+        supports_a2m=True,
+    ),
+    "darts-minus": _info(
+        "darts-minus",
+        DartsMinus,
+        "DARTS−: an auxiliary skip from each edge's source node, scaled by β_t decaying linearly 1 → 0",
+        supports_a2m=True,
+    ),
+    "pc-darts": _info(
+        "pc-darts",
+        PcDarts,
+        "PC-DARTS: ops see C/K channels (K=4) and edges are normalised per node by softmax(β)",
+        supports_a2m=True,
+    ),
+    "gaea": _info(
+        "gaea",
+        Gaea,
+        "GAEA: exponentiated gradient θ ← θ·exp(−η·g) on the simplex, single-level or bilevel "
+        "(A2M perturbs log θ; nb201 drops 'none')",
+        supports_a2m=True,
+    ),
+    "milenas": _info(
+        "milenas",
+        Milenas,
+        "MiLeNAS: mixed-level gradient ∇_α L_val + λ·∇_α L_train",
+        supports_a2m=True,
+    ),
+    "na-darts": _info(
+        "na-darts",
+        NaDarts,
+        "NA-DARTS (our reconstruction): mean L_val over K sampled neighbours of α (top-op swaps on r edges) "
+        "and α itself",
+        supports_a2m=True,
+    ),
+    "random": _info(
+        "random",
+        None,
+        "random search with weight sharing: N uniform architectures ranked by accuracy with weights "
+        "inherited from a single-path supernet",
+        supports_a2m=False,
+        kind="sampling",
+    ),
+    "naswot": _info(
+        "naswot",
+        None,
+        "training-free: N uniform architectures ranked by the NASWOT score log|det K| of their ReLU codes",
+        supports_a2m=False,
+        kind="sampling",
+    ),
+    "na-rs": _info(
+        "na-rs",
+        None,
+        "neighbourhood-aware random search: rank by the mean of f (NASWOT or supernet accuracy) over "
+        "the radius-d neighbourhood",
+        supports_a2m=False,
+        kind="sampling",
     ),
 }
 

@@ -51,7 +51,9 @@ class PcDarts(ArchMethod):
         alphas = super().init_alphas(generator, device)
         if self.edge_normalization:
             self.betas = [
-                (1e-3 * torch.randn(len(self.space.edges), generator=generator)).to(device).requires_grad_(True)
+                (1e-3 * torch.randn(len(self.space.edges), generator=generator))
+                .to(device)
+                .requires_grad_(True)
                 for _ in self.space.groups
             ]
         return alphas
