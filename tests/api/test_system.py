@@ -1,0 +1,78 @@
+"""Health, readiness against the real database and Redis, Prometheus metrics, the method catalogue."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.app import create_app
+from nas_core.spec import METHOD_PARAMS
+from store.db import Database
+from store.repositories import leases, results
+from store.settings import Settings
+from tests.api.conftest import Keys
+from tests.api.test_results import _epoch
+from tests.api.test_searches import TINY
+
+
+def test_health_and_readiness(client: TestClient, api_settings: Settings, database: Database) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "checks": {}}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+    broken = api_settings.model_copy(update={"BROKER_URL": "redis://127.0.0.1:1/0", "READY_TIMEOUT_S": 0.5})
+    with TestClient(create_app(broken, database=database)) as other:
+        resp = other.get("/readyz")
+    assert resp.status_code == 503 and resp.headers["content-type"] == "application/problem+json"
+    body = resp.json()
+    assert body["checks"]["database"] == "ok" and body["checks"]["broker"].startswith("unreachable")
+    assert "broker" in body["detail"]
+
+
+def _samples(text: str) -> dict[tuple[str, tuple], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def test_metrics(client: TestClient, keys: Keys, database: Database) -> None:
+    ids = [client.post("/searches", json=TINY, headers=keys.submit).json()["id"] for _ in range(3)]
+    client.post(f"/searches/{ids[0]}/cancel", headers=keys.submit)
+    with database.session() as s:
+        leases.claim(s, ids[1], worker="w", stale_after_s=60)
+        for epoch in (0, 1, 2):  # 3.5 s, 4.5 s, 5.5 s
+            results.upsert_epoch(s, ids[1], _epoch(epoch))
+    client.get(f"/searches/{ids[1]}", headers=keys.read)
+
+    resp = client.get("/metrics")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+    m = _samples(resp.text)
+    assert m[("flatnas_searches", (("state", "cancelled"),))] == 1
+    assert m[("flatnas_searches", (("state", "running"),))] == 1
+    assert m[("flatnas_searches", (("state", "queued"),))] == 1
+    assert m[("flatnas_queue_depth", ())] == 1
+    assert m[("flatnas_epoch_duration_seconds_count", ())] == 3
+    assert m[("flatnas_epoch_duration_seconds_sum", ())] == 3.5 + 4.5 + 5.5
+    assert m[("flatnas_epoch_duration_seconds_bucket", (("le", "5.0"),))] == 2
+    assert m[("flatnas_epoch_duration_seconds_bucket", (("le", "2.5"),))] == 0
+    latency = (
+        "flatnas_http_request_duration_seconds_count",
+        (("method", "GET"), ("route", "/searches/{search_id}"), ("status", "200")),
+    )
+    assert m[latency] == 1  # labelled by the route template, not the id
+    posted = (
+        "flatnas_http_request_duration_seconds_count",
+        (("method", "POST"), ("route", "/searches"), ("status", "201")),
+    )
+    assert m[posted] == 3
+
+
+def test_methods(client: TestClient, keys: Keys) -> None:
+    assert client.get("/methods").status_code == 401
+    items = client.get("/methods", headers=keys.read).json()["items"]
+    by_name = {m["name"]: m for m in items}
+    assert "darts" in by_name and set(by_name) <= set(METHOD_PARAMS)
+    assert {"kind", "summary", "supports_a2m", "params"} <= set(by_name["darts"])
