@@ -152,7 +152,9 @@ def validate(g: Genotype, *, space: str | None = None, ops: Sequence[str] | None
             if not 0 <= pair[1] < node:
                 raise GenotypeError(f"{field}: input {pair[1]} for node {node}; allowed: 0..{node - 1}")
             if i % 2 == 1 and pair[1] == pairs[i - 1][1]:
-                raise GenotypeError(f"{field}: node {node} reads input {pair[1]} twice; its inputs must differ")
+                raise GenotypeError(
+                    f"{field}: node {node} reads input {pair[1]} twice; its inputs must differ"
+                )
         concat = getattr(g, f"{cell}_concat")
         if tuple(concat) != DARTS_CONCAT:
             raise GenotypeError(f"genotype.{cell}_concat: {list(concat)}; allowed: {list(DARTS_CONCAT)}")
@@ -229,13 +231,17 @@ def parse_darts_repr(text: str, ops: Sequence[str] = DARTS_OPS) -> Genotype:
     except SyntaxError as err:
         raise GenotypeError(f"darts_repr: not valid Genotype(...) text: {err.msg}") from None
     if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id == "Genotype"):
-        raise GenotypeError("darts_repr: must be a call Genotype(normal=..., normal_concat=..., reduce=..., ...)")
+        raise GenotypeError(
+            "darts_repr: must be a call Genotype(normal=..., normal_concat=..., reduce=..., ...)"
+        )
     if tree.args:
-        raise GenotypeError("darts_repr: use keyword arguments normal=, normal_concat=, reduce=, reduce_concat=")
-    fields = {kw.arg: _literal(str(kw.arg), kw.value) for kw in tree.keywords}
+        raise GenotypeError(
+            "darts_repr: use keyword arguments normal=, normal_concat=, reduce=, reduce_concat="
+        )
+    fields = {str(kw.arg): _literal(str(kw.arg), kw.value) for kw in tree.keywords}
     expected = {"normal", "normal_concat", "reduce", "reduce_concat"}
     if set(fields) != expected:
-        raise GenotypeError(f"darts_repr: fields {sorted(k for k in fields if k)}; expected {sorted(expected)}")
+        raise GenotypeError(f"darts_repr: fields {sorted(fields)}; expected {sorted(expected)}")
     return _darts_from_fields(fields, ops, "darts_repr")
 
 
@@ -274,7 +280,9 @@ def _darts_from_fields(fields: Mapping[str, Any], ops: Sequence[str], prefix: st
 # --- JSON -----------------------------------------------------------------------------------
 
 
-def genotype_to_json(g: Genotype, *, epoch: int | None = None, search_id: str | None = None) -> dict[str, Any]:
+def genotype_to_json(
+    g: Genotype, *, epoch: int | None = None, search_id: str | None = None
+) -> dict[str, Any]:
     validate(g)
     out: dict[str, Any] = {"space": g.space, "ops": list(g.ops or default_ops(g.space))}
     if g.space == "nb201":
@@ -321,7 +329,9 @@ def genotype_from_json(d: Mapping[str, Any]) -> Genotype:
         unknown = set(body) - {"edges"}
         if unknown:
             raise GenotypeError(f"genotype: unknown fields {sorted(unknown)} for nb201; allowed: ['edges']")
-        g = validate(Genotype(space="nb201", ops=tuple(ops), edges=_pairs("genotype.edges", body.get("edges"))))
+        g = validate(
+            Genotype(space="nb201", ops=tuple(ops), edges=_pairs("genotype.edges", body.get("edges")))
+        )
     else:
         unknown = set(body) - {"normal", "normal_concat", "reduce", "reduce_concat"}
         if unknown:

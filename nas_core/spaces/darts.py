@@ -182,17 +182,17 @@ class DartsSpace(SearchSpace):
         candidates = [i for i, op in enumerate(self.ops) if op != "none"]
         cells = {}
         for group, w in zip(self.groups, weights, strict=True):
-            rows = w.detach().float().cpu()[:, candidates].tolist()
-            pairs = []
+            rows: list[list[float]] = w.detach().float().cpu()[:, candidates].tolist()
+            pairs: list[tuple[str, int]] = []
             start = 0
             for node in range(2, 2 + DARTS_STEPS):
-                incoming = rows[start : start + node]
+                strength = [max(row) for row in rows[start : start + node]]
                 # Rank inputs by their strongest non-none op; sorted() is stable, so ties keep the
                 # lower input first (as DARTS does).
-                kept = sorted(range(node), key=lambda j, inc=incoming: -max(inc[j]))[:2]
+                kept = sorted(range(node), key=lambda j: -strength[j])[:2]
                 for j in kept:
-                    best = max(range(len(candidates)), key=lambda k, row=incoming[j]: (row[k], -k))
-                    pairs.append((self.ops[candidates[best]], j))
+                    row = rows[start + j]
+                    pairs.append((self.ops[candidates[row.index(max(row))]], j))
                 start += node
             cells[group] = tuple(pairs)
         return Genotype(
@@ -227,7 +227,7 @@ class DartsSpace(SearchSpace):
         candidates = [op for op in self.ops if op != "none"]
         cells = {}
         for group in self.groups:
-            pairs = []
+            pairs: list[tuple[str, int]] = []
             for node in range(2, 2 + DARTS_STEPS):
                 inputs = torch.randperm(node, generator=generator)[:2].tolist()
                 picks = torch.randint(len(candidates), (2,), generator=generator).tolist()

@@ -41,13 +41,12 @@ class SearchCell(nn.Module):
     ) -> torch.Tensor:
         nodes = [x]
         for target in (1, 2, 3):
-            total = None
-            for e, (t, source) in enumerate(NB201_EDGES):
-                if t != target:
-                    continue
-                y = self.edges[e](nodes[source], w[e], None if used is None else used[e], aux_scale)
-                total = y if total is None else total + y
-            nodes.append(total)
+            inputs = [
+                self.edges[e](nodes[source], w[e], None if used is None else used[e], aux_scale)
+                for e, (t, source) in enumerate(NB201_EDGES)
+                if t == target
+            ]
+            nodes.append(sum(inputs[1:], inputs[0]))
         return nodes[3]
 
 

@@ -13,11 +13,18 @@ written back to the per-op BN buffers, so both paths leave the same state.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nas_core.genotype import NB201_EDGES, NB201_OPS
+from nas_core.ops import ReLUConvBN
+
+if TYPE_CHECKING:
+    from nas_core.spaces.mixed import MixedOp
+    from nas_core.spaces.nb201 import SearchCell
 
 SKIP, CONV1, CONV3, POOL = (
     NB201_OPS.index(op) for op in ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -28,25 +35,26 @@ OUT_EDGES = [[e for e, (_, s) in enumerate(NB201_EDGES) if s == j] for j in rang
 
 def _stacked_bn(bns: list[nn.BatchNorm2d], y: torch.Tensor, training: bool) -> torch.Tensor:
     first = bns[0]
-    use_batch_stats = training or not first.track_running_stats
     tracking = first.track_running_stats
-    mean = torch.cat([b.running_mean for b in bns]) if tracking else None
-    var = torch.cat([b.running_var for b in bns]) if tracking else None
+    means: list[torch.Tensor] = [b.running_mean for b in bns] if tracking else []  # type: ignore[misc]
+    variances: list[torch.Tensor] = [b.running_var for b in bns] if tracking else []  # type: ignore[misc]
+    mean = torch.cat(means) if tracking else None
+    var = torch.cat(variances) if tracking else None
     weight = torch.cat([b.weight for b in bns]) if first.affine else None
     bias = torch.cat([b.bias for b in bns]) if first.affine else None
-    out = F.batch_norm(y, mean, var, weight, bias, use_batch_stats, first.momentum or 0.0, first.eps)
-    if training and tracking:
+    out = F.batch_norm(y, mean, var, weight, bias, training or not tracking, first.momentum or 0.0, first.eps)
+    if training and mean is not None and var is not None:
         if first.momentum is None:
             raise ValueError("fused cells need BN with a fixed momentum (momentum=None is cumulative)")
         with torch.no_grad():
             n = first.num_features
-            torch._foreach_copy_([b.running_mean for b in bns], list(mean.split(n)))
-            torch._foreach_copy_([b.running_var for b in bns], list(var.split(n)))
-            torch._foreach_add_([b.num_batches_tracked for b in bns], 1)
+            torch._foreach_copy_(means, list(mean.split(n)))
+            torch._foreach_copy_(variances, list(var.split(n)))
+            torch._foreach_add_([b.num_batches_tracked for b in bns], 1)  # type: ignore[misc]
     return out
 
 
-def fused_cell_forward(cell: nn.Module, x: torch.Tensor, w: torch.Tensor, aux_scale: float) -> torch.Tensor:
+def fused_cell_forward(cell: SearchCell, x: torch.Tensor, w: torch.Tensor, aux_scale: float) -> torch.Tensor:
     """The output of an nb201 SearchCell (no partial channels) with mixing weights w (6×5)."""
     B, C, H, W = x.shape
     partial: list[torch.Tensor | None] = [None, None, None, None]  # running sums of nodes 1..3
@@ -54,9 +62,9 @@ def fused_cell_forward(cell: nn.Module, x: torch.Tensor, w: torch.Tensor, aux_sc
     for j, out_edges in enumerate(OUT_EDGES):
         src = nodes[j]
         E = len(out_edges)
-        edges = [cell.edges[e] for e in out_edges]
-        conv1 = [edge.ops[CONV1] for edge in edges]
-        conv3 = [edge.ops[CONV3] for edge in edges]
+        edges: list[MixedOp] = [cell.edges[e] for e in out_edges]  # type: ignore[misc]
+        conv1: list[ReLUConvBN] = [edge.ops[CONV1] for edge in edges]  # type: ignore[misc]
+        conv3: list[ReLUConvBN] = [edge.ops[CONV3] for edge in edges]  # type: ignore[misc]
         # Per edge its 1×1 (embedded in a 3×3) then its 3×3 kernel: (2E·C, C, 3, 3).
         k1 = F.pad(torch.stack([op.conv.weight for op in conv1]), (1, 1, 1, 1))
         k3 = torch.stack([op.conv.weight for op in conv3])
@@ -75,6 +83,9 @@ def fused_cell_forward(cell: nn.Module, x: torch.Tensor, w: torch.Tensor, aux_sc
         out = torch.matmul(mix.to(z.dtype), z.view(B, 2 + 2 * E, C * H * W)).view(B, E, C, H, W)
         for i, e in enumerate(out_edges):
             target = NB201_EDGES[e][0]
-            partial[target] = out[:, i] if partial[target] is None else partial[target] + out[:, i]
-        nodes.append(partial[j + 1])
-    return partial[3]
+            so_far = partial[target]
+            partial[target] = out[:, i] if so_far is None else so_far + out[:, i]
+        node = partial[j + 1]
+        assert node is not None  # every edge into node j+1 leaves a node ≤ j, all done by now
+        nodes.append(node)
+    return nodes[3]
