@@ -67,11 +67,16 @@ def _skipping_zero_ops(supernet: nn.Module) -> Iterator[None]:
         yield
         return
     previous = supernet.skip_zero_ops
-    supernet.skip_zero_ops = True
+    setattr(supernet, "skip_zero_ops", True)  # noqa: B010 (a plain attribute, not an nn.Module field)
     try:
         yield
     finally:
-        supernet.skip_zero_ops = previous
+        setattr(supernet, "skip_zero_ops", previous)  # noqa: B010
+
+
+def batch_params(batches: Batches) -> dict[str, int]:
+    """How much data a metric used, for its record's params."""
+    return {"val_batches": len(batches), "val_images": sum(int(y.shape[0]) for _, y in batches)}
 
 
 def move_batches(batches: Batches, device: torch.device | str) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -18,6 +18,7 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from typing import Any
 
 from nas_core.genotype import DARTS_CELLS, NB201_EDGES, Edge, Genotype, GenotypeError, default_ops
 from nas_core.genotype import DARTS_STEPS as DARTS_NODES
@@ -328,7 +329,8 @@ def _darts_valid(g: Genotype) -> bool:
 def _with_pair(g: Genotype, cell: str, index: int, pair: Edge) -> Genotype:
     pairs = list(getattr(g, cell))
     pairs[index] = pair
-    return replace(g, **{cell: tuple(pairs)})
+    changes: dict[str, Any] = {cell: tuple(pairs)}
+    return replace(g, **changes)
 
 
 def _require_space(g: Genotype, space: str) -> None:

@@ -79,21 +79,18 @@ def path_barrier(
     end_a, end_b = evaluate(a), evaluate(b)
     acc_mid = 0.5 * (end_a.acc + end_b.acc)
     loss_mid = 0.5 * (end_a.loss + end_b.loss)
-    per_path = []
+    per_path: list[dict[str, Any]] = []
+    acc_barriers: list[float] = []
+    loss_barriers: list[float] = []
     for path in paths:
         results = [evaluate(g) for g in path]
         accs = [r.acc for r in results]
         losses = [r.loss for r in results]
+        acc_barriers.append(acc_mid - min(accs))
+        loss_barriers.append(max(losses) - loss_mid)
         per_path.append(
-            {
-                "acc": accs,
-                "loss": losses,
-                "acc_barrier": acc_mid - min(accs),
-                "loss_barrier": max(losses) - loss_mid,
-            }
+            {"acc": accs, "loss": losses, "acc_barrier": acc_barriers[-1], "loss_barrier": loss_barriers[-1]}
         )
-    acc_barriers = [p["acc_barrier"] for p in per_path]
-    loss_barriers = [p["loss_barrier"] for p in per_path]
     return {
         "distance": edit_distance(a, b),
         "paths": len(per_path),

@@ -1,0 +1,194 @@
+"""What the search loop calls: per-epoch and end-of-search flatness metrics as `FlatnessRecord`s.
+
+The engine builds a `FlatnessContext` and calls `epoch_metrics` every `spec.flatness.interval`
+epochs and at the last epoch, and `final_metrics` once with the final genotype. Each metric is
+switched by its `spec.flatness` flag, uses only the first `spec.flatness.val_batches` validation
+batches (fixed, so epochs are comparable), and records its own wall time. The supernet's BN
+buffers and train/eval modes are restored afterwards (evaluation.batch_stat_mode), and α is
+never modified, so computing a metric does not change the search.
+
+Records (value; params):
+- hessian_eigenvalue: dominant eigenvalue of ∇²_α L_val (float); iterations, val_batches,
+  val_images, seed, history (estimate per iteration), residual ‖Hv−λv‖/|λ|.
+- a2m_sharpness: L(α+ρ·g/‖g‖) − L(α) (float); rho, val_batches, val_images, loss,
+  perturbed_loss, grad_norm.
+- skip_count: skip_connect edges of the derived genotype's normal cell (nb201: its one cell)
+  (int); cell, per_cell.
+- alpha_entropy: mean per-edge entropy of the op distribution in nats (float); max (log |O|),
+  per_edge {group: [...]}.
+- neighbourhood (end, one per radius 1 and 2): landscape.neighbourhood_profile's dict; radius,
+  max_samples, val_batches, val_images, seed.
+- cell_shape (end): {cell: {width, width_c, depth, skip_count}}; C.
+L_val(α) is the cross-entropy of the supernet under the method's mixing weights
+(`method.mixing_weights`: softmax for DARTS, θ for GAEA, edge-normalised for PC-DARTS), averaged
+over the fixed batches, as ALGORITHMS.md §6 and RobustDARTS define it. It is deliberately *not*
+`method.arch_loss`: that adds method-specific terms (β-DARTS's regulariser, MiLeNAS's train
+loss), which would make the numbers incomparable across methods, and some methods keep per-step
+state in it (NA-DARTS caches the step's neighbours), which a metric must not disturb.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import torch
+from torch import nn
+
+from nas_core.flatness.alpha import a2m_sharpness, alpha_entropy, hessian_power_iteration
+from nas_core.flatness.evaluation import ArchitectureEvaluator, batch_params, batch_stat_mode, move_batches
+from nas_core.flatness.geometry import cell_shape, skip_count
+from nas_core.flatness.landscape import neighbourhood_profile
+from nas_core.genotype import Genotype
+from nas_core.methods.base import ArchMethod
+from nas_core.reporter import FlatnessRecord
+from nas_core.spaces.base import SearchSpace, Supernet
+from nas_core.spec import SearchSpec
+
+T = TypeVar("T")
+NEIGHBOURHOOD_RADII = (1, 2)
+
+
+@dataclass
+class FlatnessContext:
+    supernet: Supernet
+    space: SearchSpace
+    method: ArchMethod
+    alphas: list[torch.Tensor]
+    val_batches: list[tuple[torch.Tensor, torch.Tensor]]  # the engine's fixed validation batches
+    criterion: nn.Module
+    spec: SearchSpec
+    device: str | torch.device
+
+
+def epoch_metrics(ctx: FlatnessContext, epoch: int) -> list[FlatnessRecord]:
+    """α-space metrics at `epoch` (0-based), each gated by its spec.flatness switch."""
+    cfg = ctx.spec.flatness
+    records = []
+    batches = metric_batches(ctx)
+    data = batch_params(batches)
+    loss_fn = _val_loss_fn(ctx, batches)
+    if cfg.hessian_eigenvalue:
+        generator = torch.Generator().manual_seed(ctx.spec.seed)
+        with batch_stat_mode(ctx.supernet):
+            result, seconds = timed(
+                ctx.device,
+                lambda: hessian_power_iteration(loss_fn, ctx.alphas, cfg.power_iterations, generator),
+            )
+        params = {
+            "iterations": cfg.power_iterations,
+            **data,
+            "seed": ctx.spec.seed,
+            "history": result.history,
+            "residual": result.residual,
+        }
+        records.append(FlatnessRecord("hessian_eigenvalue", epoch, params, result.eigenvalue, seconds))
+    if cfg.a2m_sharpness:
+        rho = ctx.spec.a2m_rho
+        with batch_stat_mode(ctx.supernet):
+            sharp, seconds = timed(ctx.device, lambda: a2m_sharpness(loss_fn, ctx.alphas, rho))
+        params = {
+            "rho": rho,
+            **data,
+            "loss": sharp.loss,
+            "perturbed_loss": sharp.perturbed_loss,
+            "grad_norm": sharp.grad_norm,
+        }
+        records.append(FlatnessRecord("a2m_sharpness", epoch, params, sharp.value, seconds))
+    if cfg.skip_count:
+        start = time.perf_counter()
+        counts = skip_count(ctx.space.derive(ctx.method.genotype_weights(ctx.alphas)))
+        cell = "normal" if "normal" in counts else "cell"
+        params = {"cell": cell, "per_cell": counts}
+        records.append(FlatnessRecord("skip_count", epoch, params, counts[cell], time.perf_counter() - start))
+    if cfg.alpha_entropy:
+        start = time.perf_counter()
+        with torch.no_grad():
+            entropy = alpha_entropy(ctx.method.mixing_weights(ctx.alphas), ctx.space.groups)
+        params = {"max": entropy["max"], "per_edge": entropy["per_edge"]}
+        records.append(
+            FlatnessRecord("alpha_entropy", epoch, params, entropy["mean"], time.perf_counter() - start)
+        )
+    return records
+
+
+def final_metrics(ctx: FlatnessContext, genotype: Genotype) -> list[FlatnessRecord]:
+    """End-of-search metrics of `genotype`: neighbourhood profiles (radius 1, 2) and cell shape."""
+    cfg = ctx.spec.flatness
+    records = []
+    if cfg.neighbourhood:
+        evaluator = ArchitectureEvaluator(
+            ctx.supernet, ctx.space, metric_batches(ctx), ctx.criterion, ctx.device
+        )
+        for radius in NEIGHBOURHOOD_RADII:
+            records.append(
+                neighbourhood_record(evaluator, genotype, radius, cfg.neighbour_samples, ctx.spec.seed)
+            )
+    if cfg.cell_shape:
+        start = time.perf_counter()
+        shape = cell_shape(genotype, ctx.spec.supernet.C)
+        for cell, count in skip_count(genotype).items():
+            shape[cell]["skip_count"] = count
+        records.append(
+            FlatnessRecord("cell_shape", None, {"C": ctx.spec.supernet.C}, shape, time.perf_counter() - start)
+        )
+    return records
+
+
+def neighbourhood_record(
+    evaluator: ArchitectureEvaluator,
+    genotype: Genotype,
+    radius: int,
+    max_samples: int,
+    seed: int,
+    epoch: int | None = None,
+) -> FlatnessRecord:
+    """One timed neighbourhood profile as a record (also for on-demand jobs on stored genotypes).
+
+    The neighbour sample is drawn from Random(seed, radius), so a repeat gives the same neighbours.
+    """
+    rng = random.Random(f"{seed}:{radius}")
+    profile, seconds = timed(
+        evaluator.device, lambda: neighbourhood_profile(evaluator, genotype, radius, max_samples, rng)
+    )
+    params = {
+        "radius": radius,
+        "max_samples": max_samples,
+        **batch_params(evaluator.batches),
+        "seed": seed,
+    }
+    return FlatnessRecord("neighbourhood", epoch, params, profile, seconds)
+
+
+def metric_batches(ctx: FlatnessContext) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    if not ctx.val_batches:
+        raise ValueError("val_batches: the flatness context has no validation batches")
+    return move_batches(ctx.val_batches[: ctx.spec.flatness.val_batches], ctx.device)
+
+
+def _val_loss_fn(
+    ctx: FlatnessContext, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]
+) -> Callable[[Sequence[torch.Tensor]], torch.Tensor]:
+    """α -> L_val on the fixed batches under the method's mixing (see the module docstring)."""
+
+    def loss_fn(alphas: Sequence[torch.Tensor]) -> torch.Tensor:
+        weights = ctx.method.mixing_weights(alphas)
+        losses = [ctx.criterion(ctx.supernet(x, weights), y) for x, y in batches]
+        return torch.stack(losses).mean()
+
+    return loss_fn
+
+
+def timed(device: str | torch.device, fn: Callable[[], T]) -> tuple[T, float]:
+    """fn() and its wall seconds; CUDA work is synchronised so the time covers the kernels."""
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = fn()
+    if cuda:
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - start
