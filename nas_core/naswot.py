@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas_core.genotype import Genotype
+from nas_core.genotype import Genotype, genotype_from_json
+from nas_core.spaces import get_space
 from nas_core.spaces.base import SearchSpace
 
 
@@ -92,9 +93,6 @@ def score_genotype_json(
     seed: int = 0,
 ) -> float:
     """NASWOT score of any stored genotype (the JSON of DESIGN.md), in its own space."""
-    from nas_core.genotype import genotype_from_json
-    from nas_core.spaces import get_space
-
     genotype = genotype_from_json(dict(genotype_json))
     space = get_space(genotype.space)
     return score_genotype(genotype, space, x, C=C, depth=depth, num_classes=num_classes, seed=seed)

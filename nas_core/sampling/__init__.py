@@ -1,0 +1,5 @@
+"""Sampling-based and training-free searches: random, naswot, na-rs (ALGORITHMS.md §5)."""
+
+from nas_core.sampling.search import run_sampling
+
+__all__ = ["run_sampling"]
