@@ -255,14 +255,23 @@ class EpochBatches:
     """
 
     def __init__(
-        self, data: SearchData, batch_size: int, generator: torch.Generator, *, augment: bool
+        self,
+        data: SearchData,
+        batch_size: int,
+        generator: torch.Generator,
+        *,
+        augment: bool,
+        arch_source: str = "val",
     ) -> None:
         self.data, self.batch_size, self.augment = data, batch_size, augment
+        # Single-level methods (GAEA level=single) take α's batch from the weight half instead,
+        # walked in its own permutation so it differs from the weight step's batch.
+        self.arch_set = data.val if arch_source == "val" else data.train
         self.steps = steps_per_epoch(len(data.train), batch_size)
         total = self.steps * batch_size
         device = data.train.images.device
         self.train_index = _cycled_permutation(len(data.train), total, generator).to(device)
-        self.val_index = _cycled_permutation(len(data.val), total, generator).to(device)
+        self.val_index = _cycled_permutation(len(self.arch_set), total, generator).to(device)
         # Two halves × (offset pair, flip) per image.
         self.offsets = torch.randint(0, 2 * PAD + 1, (2, total, 2), generator=generator).to(device)
         self.flips = (torch.rand((2, total), generator=generator) < 0.5).to(device)
@@ -275,7 +284,7 @@ class EpochBatches:
         sl = slice(step * self.batch_size, (step + 1) * self.batch_size)
         out = []
         for half, (subset, index) in enumerate(
-            ((self.data.train, self.train_index[sl]), (self.data.val, self.val_index[sl]))
+            ((self.data.train, self.train_index[sl]), (self.arch_set, self.val_index[sl]))
         ):
             x = subset.images[index]
             if self.augment:

@@ -1,0 +1,286 @@
+"""Command line: `python -m nas_core search SPEC --out DIR` and `python -m nas_core methods`.
+
+The top-level `flatnas` command delegates `flatnas search` and `flatnas methods` here through
+`main(argv)`. A search writes into DIR: genotype.json ({"best": ..., "final": ...}, each in the
+DESIGN.md genotype JSON form), curves.csv, alphas.json, flatness.json and checkpoints/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import signal
+import sys
+import types
+import typing
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from nas_core.reporter import EpochRecord, FlatnessRecord, Progress, SampledArchitecture, SearchInfo
+from nas_core.spec import SearchSpec
+
+CURVE_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+EXIT_OK, EXIT_FAILED, EXIT_BAD_SPEC, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+# --- help text generated from the spec --------------------------------------------------------
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return "|".join(str(a) for a in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        return "|".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(annotation))
+    if origin is not None:
+        return getattr(origin, "__name__", str(origin))
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def spec_field_lines(model: type[BaseModel] = SearchSpec, prefix: str = "") -> Iterator[str]:
+    """One line per spec field (nested sections flattened to dotted names) with type and default."""
+    for name, info in model.model_fields.items():
+        nested = _nested_model(info.annotation)
+        dotted = f"{prefix}{name}"
+        if nested is not None:
+            yield f"  {dotted}: {info.description or 'section'}" + (
+                " (may be null)" if type(None) in typing.get_args(info.annotation) else ""
+            )
+            yield from spec_field_lines(nested, dotted + ".")
+            continue
+        default = info.get_default(call_default_factory=True)
+        shown = json.dumps(default, ensure_ascii=False) if default is not None else "null"
+        line = f"  {dotted} ({_type_name(info.annotation)}, default {shown})"
+        yield line + (f": {info.description}" if info.description else "")
+
+
+def build_parser(prog: str = "python -m nas_core") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="flatnas search engine: DARTS-family NAS with A2M"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    search = sub.add_parser(
+        "search",
+        help="run one search locally from a spec file",
+        description="Run one search from a JSON or YAML spec; results and checkpoints go to --out.",
+        epilog="spec fields (JSON/YAML keys; nested sections as dotted names):\n"
+        + "\n".join(spec_field_lines())
+        + "\n\nmethod_params depend on the method: see the `methods` command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    search.add_argument("spec", help="spec file (.json, .yaml or .yml)")
+    search.add_argument("--out", required=True, help="output directory (created; holds checkpoints too)")
+    search.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
+    search.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    search.add_argument("--no-progress", action="store_true", help="no progress bar (logs per epoch instead)")
+    methods = sub.add_parser("methods", help="list the search methods and their parameters")
+    methods.add_argument("--json", action="store_true", help="print the full description as JSON")
+    return parser
+
+
+# --- the CLI's reporter -----------------------------------------------------------------------
+
+
+class FileReporter:
+    """Progress bar on stderr; results rewritten into the output directory after every epoch."""
+
+    def __init__(self, out: Path, *, progress: bool = True) -> None:
+        self.out, self.progress = out, progress
+        self.epochs: list[EpochRecord] = []
+        self.flatness: list[FlatnessRecord] = []
+        self.genotypes: dict[str, dict[str, Any]] = {}
+        self.stop_requested = False
+        self.bar: Any = None
+        self.steps = 1
+
+    def on_start(self, info: SearchInfo) -> None:
+        self.steps = info.steps_per_epoch
+        if self.progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=info.total_epochs * info.steps_per_epoch,
+                initial=info.start_epoch * info.steps_per_epoch,
+                unit="step",
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
+        self._log(
+            f"{info.method} on {info.space} ({info.num_params:,} weights, {info.device}); "
+            f"{info.total_epochs} epochs × {info.steps_per_epoch} steps"
+            + (f", resuming at epoch {info.start_epoch}" if info.start_epoch else "")
+        )
+
+    def on_progress(self, progress: Progress) -> None:
+        if self.bar is None:
+            return
+        self.bar.n = progress.epoch * self.steps + progress.step
+        loss = f"{progress.loss:.3f}" if progress.loss is not None else "-"
+        self.bar.set_postfix_str(
+            f"epoch {progress.epoch + 1}/{progress.total_epochs} {progress.phase} loss {loss}"
+        )
+
+    def on_epoch(self, record: EpochRecord) -> None:
+        self.epochs.append(record)
+        self._log(
+            f"epoch {record.epoch}: train {record.train_loss:.3f}/{record.train_acc:.3f} "
+            f"val {record.val_loss:.3f}/{record.val_acc:.3f} lr {record.lr:.4f} {record.seconds:.1f}s"
+        )
+        self.write_curves(self.epochs)
+
+    def on_genotype(self, genotype: dict[str, Any], *, epoch: int, is_best: bool, is_final: bool) -> None:
+        if is_best:
+            self.genotypes["best"] = genotype
+        if is_final:
+            self.genotypes["final"] = genotype
+        if self.genotypes:
+            _write_json(self.out / "genotype.json", self.genotypes)
+
+    def on_flatness(self, record: FlatnessRecord) -> None:
+        self.flatness.append(record)
+        self.write_flatness(self.flatness)
+
+    def on_checkpoint(self, epoch: int, path: str) -> None:
+        pass
+
+    def on_samples(self, samples: list[SampledArchitecture]) -> None:
+        _write_json(self.out / "samples.json", [asdict(s) for s in samples])
+
+    def should_stop(self) -> bool:
+        return self.stop_requested
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    # --- files ---
+
+    def write_curves(self, epochs: Sequence[EpochRecord]) -> None:
+        with (self.out / "curves.csv").open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(CURVE_FIELDS)
+            for r in epochs:
+                writer.writerow([getattr(r, k) for k in CURVE_FIELDS])
+        _write_json(
+            self.out / "alphas.json",
+            {"epochs": [{"epoch": r.epoch, "weights": r.alphas, "genotype": r.genotype} for r in epochs]},
+        )
+
+    def write_flatness(self, records: Sequence[FlatnessRecord]) -> None:
+        _write_json(self.out / "flatness.json", [asdict(r) for r in records])
+
+    def _log(self, message: str) -> None:
+        if self.bar is not None:
+            self.bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def _print_spec_errors(path: str, err: ValidationError) -> None:
+    print(f"{path}: invalid spec", file=sys.stderr)
+    for e in err.errors():
+        loc = ".".join(str(part) for part in e["loc"]) or "(spec)"
+        print(f"  {loc}: {e['msg']} (got {e.get('input')!r})", file=sys.stderr)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from nas_core.checkpoint import CheckpointError
+    from nas_core.data import DatasetError
+    from nas_core.methods import MethodUnavailable
+    from nas_core.reporter import SearchCancelled, SearchDiverged
+    from nas_core.search import DeviceUnavailable, run_search
+    from nas_core.spec import load_spec_file
+
+    try:
+        spec = load_spec_file(args.spec)
+    except ValidationError as err:
+        _print_spec_errors(args.spec, err)
+        return EXIT_BAD_SPEC
+    except (OSError, ValueError) as err:
+        print(f"{args.spec}: {err}", file=sys.stderr)
+        return EXIT_BAD_SPEC
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "spec.json", spec.model_dump(mode="json"))
+    reporter = FileReporter(out, progress=not args.no_progress)
+
+    def request_stop(signum: int, frame: Any) -> None:
+        # First Ctrl-C stops cleanly between steps (the last checkpoint stays valid); the second kills.
+        reporter.stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        result = run_search(spec, reporter, device=args.device, workdir=out, resume=args.resume)
+    except SearchCancelled as err:
+        reporter.close()
+        print(f"stopped: {err}; continue with --resume", file=sys.stderr)
+        return EXIT_CANCELLED
+    except SearchDiverged as err:
+        reporter.close()
+        print(f"failed: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except (DatasetError, CheckpointError, MethodUnavailable, DeviceUnavailable) as err:
+        reporter.close()
+        print(f"failed: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    reporter.close()
+    if hasattr(result, "epochs"):  # the full history, including epochs run before a resume
+        reporter.write_curves(result.epochs)
+        reporter.write_flatness(result.flatness)
+        _write_json(out / "genotype.json", {"best": result.best_genotype, "final": result.final_genotype})
+        alphas = json.loads((out / "alphas.json").read_text())
+        alphas["final_raw"] = [a.tolist() for a in result.alphas]
+        _write_json(out / "alphas.json", alphas)
+        best = result.best_genotype
+        print(f"best genotype (epoch {result.best_epoch}): {best.get('arch_str') or best.get('darts_repr')}")
+    print(f"results in {out}")
+    return EXIT_OK
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from nas_core.methods import describe_methods
+
+    described = describe_methods()
+    if args.json:
+        print(json.dumps(described, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for m in described:
+        print(f"{m['name']} ({m['kind']}{', A2M' if m['supports_a2m'] else ''}): {m['summary']}")
+        for pname, prop in m["params"].get("properties", {}).items():
+            print(f"    {pname} (default {json.dumps(prop.get('default'))}): {prop.get('description', '')}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "search":
+        return cmd_search(args)
+    return cmd_methods(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

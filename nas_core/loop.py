@@ -1,0 +1,296 @@
+"""The bilevel loop (ALGORITHMS.md §2): the state of a search and one epoch of it.
+
+Per step: the method's α gradient on an architecture batch and its α update, then one SGD step of
+the weights on a weight batch with the *updated* α (grad-norm clip on the weights only). Losses
+and accuracies accumulate on the device; the host reads them only at progress points and at the
+end of the epoch, which is also where NaN/inf is detected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas_core.data import EpochBatches, SearchData
+from nas_core.methods import build_method
+from nas_core.methods.base import ArchMethod, StepContext
+from nas_core.reporter import Progress, Reporter, SearchCancelled, SearchDiverged
+from nas_core.spaces.base import SearchSpace, Supernet
+from nas_core.spec import SearchSpec
+
+PROGRESS_REPORTS_PER_EPOCH = 20
+
+
+@dataclass
+class SearchState:
+    """Everything that evolves during a search; a checkpoint is its state_dict at an epoch boundary."""
+
+    spec: SearchSpec
+    space: SearchSpace
+    method: ArchMethod
+    supernet: Supernet
+    alphas: list[torch.Tensor]
+    w_optimizer: torch.optim.SGD
+    a_optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.CosineAnnealingLR
+    data: SearchData
+    data_generator: torch.Generator  # CPU: split order, permutations, augmentation
+    method_generator: torch.Generator  # on the device: the method's own randomness
+    criterion: nn.Module
+    device: torch.device
+    next_epoch: int = 0
+    best_val_loss: float = math.inf
+    best_epoch: int = -1
+    best_genotype: dict[str, Any] | None = None
+
+    @property
+    def arch_parameters(self) -> list[torch.Tensor]:
+        return [*self.alphas, *self.method.extra_parameters()]
+
+    def weight_parameters(self) -> list[torch.Tensor]:
+        return [p for p in self.supernet.parameters() if p.requires_grad]
+
+    def lr(self) -> float:
+        return float(self.w_optimizer.param_groups[0]["lr"])
+
+    def mixing_weights(self) -> list[torch.Tensor]:
+        with torch.no_grad():
+            return [w.detach() for w in self.method.mixing_weights(self.alphas)]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "supernet": self.supernet.state_dict(),
+            "alphas": [a.detach().cpu().clone() for a in self.alphas],
+            "extra_parameters": [p.detach().cpu().clone() for p in self.method.extra_parameters()],
+            "method": self.method.state_dict(),
+            "w_optimizer": self.w_optimizer.state_dict(),
+            "a_optimizer": self.a_optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "data_generator": self.data_generator.get_state(),
+            "method_generator": self.method_generator.get_state(),
+            "next_epoch": self.next_epoch,
+            "best": {
+                "val_loss": self.best_val_loss,
+                "epoch": self.best_epoch,
+                "genotype": self.best_genotype,
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.supernet.load_state_dict(state["supernet"])
+        with torch.no_grad():
+            for live, saved in zip(
+                self.arch_parameters, [*state["alphas"], *state["extra_parameters"]], strict=True
+            ):
+                live.copy_(saved)
+        self.method.load_state_dict(state["method"])
+        self.w_optimizer.load_state_dict(state["w_optimizer"])
+        self.a_optimizer.load_state_dict(state["a_optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.data_generator.set_state(state["data_generator"])
+        self.method_generator.set_state(state["method_generator"])
+        self.next_epoch = int(state["next_epoch"])
+        best = state["best"]
+        self.best_val_loss, self.best_epoch, self.best_genotype = (
+            best["val_loss"],
+            best["epoch"],
+            best["genotype"],
+        )
+
+
+def build_state(spec: SearchSpec, space: SearchSpace, data: SearchData, device: torch.device) -> SearchState:
+    """A fresh search: seeded init of w and α, the paper's optimizers and schedule."""
+    torch.manual_seed(spec.seed)  # supernet init draws from the global generator
+    method = build_method(spec, space)
+    depth = spec.cells_per_stage if spec.space == "nb201" else spec.layers
+    partial = int(spec.method_params.get("k", 1)) if spec.method == "pc-darts" else 1
+    supernet = space.build_supernet(spec.supernet.C, depth, data.num_classes, partial_channels=partial)
+    supernet = supernet.to(device)
+    if device.type == "cuda" and spec.runtime.channels_last:
+        supernet = supernet.to(memory_format=torch.channels_last)
+    alpha_generator = torch.Generator().manual_seed(spec.seed)
+    alphas = method.init_alphas(alpha_generator, device)
+    opt = spec.optim
+    w_optimizer = torch.optim.SGD(
+        [p for p in supernet.parameters() if p.requires_grad],
+        lr=opt.w_lr,
+        momentum=opt.w_momentum,
+        weight_decay=opt.w_weight_decay,
+    )
+    a_optimizer = torch.optim.Adam(
+        [*alphas, *method.extra_parameters()],
+        lr=opt.arch_lr,
+        betas=(opt.arch_beta1, opt.arch_beta2),
+        weight_decay=opt.arch_weight_decay,
+    )
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        w_optimizer, T_max=spec.epochs, eta_min=opt.w_lr_min
+    )
+    method_generator = torch.Generator(device=device).manual_seed(spec.seed + 2)
+    return SearchState(
+        spec=spec,
+        space=space,
+        method=method,
+        supernet=supernet,
+        alphas=alphas,
+        w_optimizer=w_optimizer,
+        a_optimizer=a_optimizer,
+        scheduler=scheduler,
+        data=data,
+        data_generator=torch.Generator().manual_seed(spec.seed + 1),
+        method_generator=method_generator,
+        criterion=nn.CrossEntropyLoss(),
+        device=device,
+    )
+
+
+def autocast(state: SearchState) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast on CUDA when asked; fp32 (the reference path) everywhere else."""
+    if state.device.type == "cuda" and state.spec.runtime.precision == "bf16":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _to_memory_format(state: SearchState, x: torch.Tensor) -> torch.Tensor:
+    if state.device.type == "cuda" and state.spec.runtime.channels_last:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+@dataclass
+class EpochTotals:
+    loss: float
+    acc: float
+    seconds: float
+
+
+class StepClock:
+    """Wall time per step across the whole run (for the ETA); resumed runs start counting afresh."""
+
+    def __init__(self, total_steps: int, done_before: int) -> None:
+        self.start, self.total, self.done_before, self.done = time.perf_counter(), total_steps, done_before, 0
+
+    def tick(self) -> None:
+        self.done += 1
+
+    def eta(self) -> float | None:
+        if self.done == 0:
+            return None
+        per_step = (time.perf_counter() - self.start) / self.done
+        return per_step * (self.total - self.done_before - self.done)
+
+
+def train_epoch(
+    state: SearchState,
+    epoch: int,
+    reporter: Reporter,
+    clock: StepClock,
+    *,
+    step_hook: Callable[[int], None] | None = None,
+) -> EpochTotals:
+    """One epoch of the bilevel loop; returns the mean train loss and accuracy of the weight steps."""
+    spec, method, supernet = state.spec, state.method, state.supernet
+    started = time.perf_counter()
+    supernet.train()
+    method.on_epoch_start(epoch, spec.epochs, supernet)
+    arch_source = getattr(method, "arch_batch_source", "val")
+    batches = EpochBatches(
+        state.data,
+        spec.batch_size,
+        state.data_generator,
+        augment=spec.dataset.augment,
+        arch_source=arch_source,
+    )
+    steps = len(batches)
+    every = max(1, steps // PROGRESS_REPORTS_PER_EPOCH)
+    loss_sum = torch.zeros((), device=state.device)
+    correct = torch.zeros((), device=state.device, dtype=torch.long)
+    weight_params = state.weight_parameters()
+    last_loss: float | None = None
+    for step in range(steps):
+        if reporter.should_stop():
+            raise SearchCancelled(f"cancelled at epoch {epoch}, step {step}")
+        x_train, y_train, x_val, y_val = batches.batch(step)
+        ctx = StepContext(
+            supernet=supernet,
+            space=state.space,
+            criterion=state.criterion,
+            x_train=_to_memory_format(state, x_train),
+            y_train=y_train,
+            x_val=_to_memory_format(state, x_val),
+            y_val=y_val,
+            epoch=epoch,
+            total_epochs=spec.epochs,
+            step=step,
+            weight_optimizer=state.w_optimizer,
+            generator=state.method_generator,
+            extra={"arch_batch_source": arch_source},
+        )
+        method.begin_step(ctx)
+        with autocast(state):
+            grads = method.arch_grad(lambda a, ctx=ctx: method.arch_loss(ctx, a), state.alphas)
+        method.arch_update(state.alphas, grads, state.a_optimizer)
+
+        mixing = method.train_weights(ctx, state.alphas)
+        state.w_optimizer.zero_grad(set_to_none=True)
+        with autocast(state):
+            logits = supernet(ctx.x_train, mixing)
+            loss = state.criterion(logits, y_train)
+        loss.backward()
+        nn.utils.clip_grad_norm_(weight_params, spec.optim.grad_clip)
+        state.w_optimizer.step()
+
+        loss_sum += loss.detach().float()
+        correct += (logits.detach().argmax(dim=1) == y_train).sum()
+        clock.tick()
+        if step_hook is not None:
+            step_hook(step)
+        if (step + 1) % every == 0 or step + 1 == steps:
+            # The one host sync between epochs' ends: progress and the divergence check share it.
+            last_loss = float(loss_sum) / (step + 1)
+            if not math.isfinite(last_loss):
+                raise SearchDiverged(epoch, step, "training")
+            reporter.on_progress(
+                Progress(
+                    epoch, step + 1, steps, spec.epochs, "train", loss=last_loss, eta_seconds=clock.eta()
+                )
+            )
+    if not all(torch.isfinite(a).all() for a in state.arch_parameters):
+        raise SearchDiverged(epoch, steps - 1, "architecture")
+    n = steps * spec.batch_size
+    return EpochTotals(float(loss_sum) / steps, float(correct) / n, time.perf_counter() - started)
+
+
+@torch.no_grad()
+def evaluate(
+    state: SearchState,
+    batches: list[tuple[torch.Tensor, torch.Tensor]],
+    weights: list[torch.Tensor] | None = None,
+) -> tuple[float, float]:
+    """Supernet loss and accuracy on fixed batches (eval mode), with α's mixing weights by default."""
+    weights = state.mixing_weights() if weights is None else weights
+    state.supernet.eval()
+    loss_sum = torch.zeros((), device=state.device)
+    correct = torch.zeros((), device=state.device, dtype=torch.long)
+    count = 0
+    try:
+        for x, y in batches:
+            with autocast(state):
+                logits = state.supernet(_to_memory_format(state, x), weights)
+            loss_sum += state.criterion(logits.float(), y) * y.shape[0]
+            correct += (logits.argmax(dim=1) == y).sum()
+            count += int(y.shape[0])
+    finally:
+        state.supernet.train()
+    return float(loss_sum) / max(count, 1), float(correct) / max(count, 1)
+
+
+def iter_epochs(state: SearchState) -> Iterator[int]:
+    return iter(range(state.next_epoch, state.spec.epochs))

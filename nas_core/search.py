@@ -1,0 +1,222 @@
+"""run_search: one search from a spec, reported through one Reporter (the engine's entry point).
+
+Fresh or resumed, the order per epoch is: train (loop.train_epoch), evaluate on the architecture
+half, derive the genotype, flatness metrics, report, checkpoint. The checkpoint is the last thing
+an epoch does, so everything that consumed randomness in the epoch is captured by it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nas_core.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    restore_global_rng,
+    save_checkpoint,
+)
+from nas_core.data import load_search_data
+from nas_core.genotype import genotype_to_json
+from nas_core.loop import SearchState, StepClock, build_state, evaluate, train_epoch
+from nas_core.reporter import EpochRecord, FlatnessRecord, Progress, Reporter, SearchDiverged, SearchInfo
+from nas_core.spaces import get_space
+from nas_core.spec import SearchSpec
+
+log = logging.getLogger(__name__)
+
+# Fields that do not change what a search computes; a resume may differ in them.
+_RESUME_IGNORED_FIELDS = ("name", "tags", "priority")
+
+
+@dataclass
+class SearchResult:
+    best_genotype: dict[str, Any]  # genotype JSON of the epoch with the lowest supernet val loss
+    best_epoch: int
+    final_genotype: dict[str, Any]  # genotype JSON after the last epoch
+    epochs: list[EpochRecord]  # every epoch, including those run before a resume
+    flatness: list[FlatnessRecord]
+    alphas: list[torch.Tensor]  # raw α after the last epoch (CPU)
+    workdir: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class DeviceUnavailable(RuntimeError):
+    """The requested device does not exist on this machine."""
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceUnavailable(
+            f"device '{device}' requested but CUDA is not available here; use cpu or auto"
+        )
+    return resolved
+
+
+def run_search(
+    spec: SearchSpec, reporter: Reporter, *, device: str = "cpu", workdir: str | Path, resume: bool = False
+) -> SearchResult:
+    """Run (or resume) the search `spec` describes; see the module docstring for the order of work."""
+    workdir = Path(workdir)
+    if spec.is_sampling:
+        from nas_core.sampling import run_sampling  # written by the methods engineer; only needed here
+
+        return run_sampling(spec, reporter, device=device, workdir=workdir, resume=resume)
+
+    dev = resolve_device(device)
+    space = get_space(spec)
+    data = load_search_data(spec.dataset, seed=spec.seed, device=dev)
+    state = build_state(spec, space, data, dev)
+    history: list[EpochRecord] = []
+    flatness: list[FlatnessRecord] = []
+    if resume and (path := latest_checkpoint(workdir)) is not None:
+        body = load_checkpoint(path)
+        _check_same_search(spec, body, path)
+        state.load_state_dict(body["state"])
+        restore_global_rng(body["rng"])
+        history = [EpochRecord(**r) for r in body["history"]]
+        flatness = [FlatnessRecord(**r) for r in body["flatness"]]
+
+    eval_batches = data.eval_batches(spec.batch_size, spec.dataset.eval_subset)
+    steps = math.ceil(len(data.train) / spec.batch_size)
+    reporter.on_start(
+        SearchInfo(
+            space=spec.space,
+            method=state.method.name,
+            ops=list(space.ops),
+            total_epochs=spec.epochs,
+            steps_per_epoch=steps,
+            start_epoch=state.next_epoch,
+            device=str(dev),
+            num_params=sum(p.numel() for p in state.supernet.parameters()),
+        )
+    )
+    clock = StepClock(spec.epochs * steps, state.next_epoch * steps)
+    hooks = _flatness_hooks(spec)
+    for epoch in range(state.next_epoch, spec.epochs):
+        epoch_started, lr = time.perf_counter(), state.lr()
+        totals = train_epoch(state, epoch, reporter, clock)
+        reporter.on_progress(Progress(epoch, steps, steps, spec.epochs, "eval", eta_seconds=clock.eta()))
+        val_loss, val_acc = evaluate(state, eval_batches)
+        if not math.isfinite(val_loss):
+            raise SearchDiverged(epoch, steps - 1, "validation")
+        state.scheduler.step()
+        genotype = _genotype(state, epoch)
+        is_best = val_loss < state.best_val_loss
+        if is_best:
+            state.best_val_loss, state.best_epoch, state.best_genotype = val_loss, epoch, genotype
+        record = EpochRecord(
+            epoch=epoch,
+            train_loss=totals.loss,
+            train_acc=totals.acc,
+            val_loss=val_loss,
+            val_acc=val_acc,
+            lr=lr,
+            seconds=0.0,
+            alphas=_alpha_table(state),
+            genotype=genotype,
+            extra={"train_seconds": totals.seconds},
+        )
+        if hooks is not None and ((epoch + 1) % spec.flatness.interval == 0 or epoch + 1 == spec.epochs):
+            reporter.on_progress(Progress(epoch, steps, steps, spec.epochs, "flatness"))
+            for fr in hooks.epoch_metrics(_flatness_context(hooks, state, eval_batches), epoch):
+                flatness.append(fr)
+                reporter.on_flatness(fr)
+        record.seconds = time.perf_counter() - epoch_started
+        history.append(record)
+        reporter.on_epoch(record)
+        reporter.on_genotype(genotype, epoch=epoch, is_best=is_best, is_final=False)
+        state.next_epoch = epoch + 1
+        if (epoch + 1) % spec.runtime.checkpoint_every == 0 or epoch + 1 == spec.epochs:
+            payload = {
+                "state": state.state_dict(),
+                "history": [r.to_dict() for r in history],
+                "flatness": [asdict(r) for r in flatness],
+                "spec": spec.model_dump(mode="json"),
+            }
+            reporter.on_checkpoint(epoch, str(save_checkpoint(workdir, epoch, payload)))
+
+    final_epoch = spec.epochs - 1
+    final = _genotype(state, final_epoch)
+    if hooks is not None:
+        reporter.on_progress(Progress(final_epoch, steps, steps, spec.epochs, "flatness"))
+        ctx = _flatness_context(hooks, state, eval_batches)
+        for fr in hooks.final_metrics(ctx, state.space.derive(state.method.genotype_weights(state.alphas))):
+            flatness.append(fr)
+            reporter.on_flatness(fr)
+    reporter.on_genotype(final, epoch=final_epoch, is_best=state.best_epoch == final_epoch, is_final=True)
+    assert state.best_genotype is not None
+    return SearchResult(
+        best_genotype=state.best_genotype,
+        best_epoch=state.best_epoch,
+        final_genotype=final,
+        epochs=history,
+        flatness=flatness,
+        alphas=[a.detach().cpu().clone() for a in state.alphas],
+        workdir=workdir,
+    )
+
+
+def _genotype(state: SearchState, epoch: int) -> dict[str, Any]:
+    genotype = state.space.derive(state.method.genotype_weights(state.alphas))
+    search_id = os.environ.get("FLATNAS_SEARCH_ID")
+    return genotype_to_json(genotype, epoch=epoch, search_id=search_id)
+
+
+def _alpha_table(state: SearchState) -> dict[str, list[list[float]]]:
+    return {
+        name: w.float().cpu().tolist()
+        for name, w in zip(state.space.groups, state.mixing_weights(), strict=True)
+    }
+
+
+def _check_same_search(spec: SearchSpec, body: dict[str, Any], path: Path) -> None:
+    saved = {k: v for k, v in body["spec"].items() if k not in _RESUME_IGNORED_FIELDS}
+    current = {k: v for k, v in spec.model_dump(mode="json").items() if k not in _RESUME_IGNORED_FIELDS}
+    changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if changed:
+        raise CheckpointError(
+            f"cannot resume from {path}: the spec differs in {', '.join(changed)}; "
+            "resume with the spec the checkpoint was written with, or use a new output directory"
+        )
+
+
+def _flatness_hooks(spec: SearchSpec) -> Any:
+    """nas_core.flatness.hooks if installed and any metric is switched on; else None."""
+    f = spec.flatness
+    if not any(
+        (f.hessian_eigenvalue, f.a2m_sharpness, f.skip_count, f.alpha_entropy, f.neighbourhood, f.cell_shape)
+    ):
+        return None
+    try:
+        from nas_core.flatness import hooks
+    except ModuleNotFoundError as err:
+        if err.name is not None and err.name.startswith("nas_core.flatness"):
+            log.warning("nas_core.flatness.hooks is not available; flatness metrics are skipped")
+            return None
+        raise
+    return hooks
+
+
+def _flatness_context(hooks: Any, state: SearchState, eval_batches: list[Any]) -> Any:
+    return hooks.FlatnessContext(
+        supernet=state.supernet,
+        space=state.space,
+        method=state.method,
+        alphas=[a.detach().clone() for a in state.alphas],
+        val_batches=eval_batches[: state.spec.flatness.val_batches],
+        criterion=state.criterion,
+        spec=state.spec,
+        device=state.device,
+    )
