@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -128,14 +129,14 @@ def problem_response(
 _QUOTED = re.compile(r"'([^']*)'")
 
 
-def _allowed(error: dict[str, Any]) -> list[Any] | None:
+def _allowed(error: Mapping[str, Any]) -> list[Any] | None:
     ctx = error.get("ctx") or {}
     if error["type"] in ("literal_error", "enum") and "expected" in ctx:
         return _QUOTED.findall(str(ctx["expected"])) or None
     return None
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: Mapping[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown field"
     if error["type"] == "value_error" and "error" in (error.get("ctx") or {}):
@@ -143,7 +144,7 @@ def _message(error: dict[str, Any]) -> str:
     return str(error["msg"])
 
 
-def field_errors(errors: list[dict[str, Any]], *, known_fields: Any = None) -> list[FieldError]:
+def field_errors(errors: Sequence[Mapping[str, Any]], *, known_fields: Any = None) -> list[FieldError]:
     """pydantic error dicts -> FieldErrors. `known_fields(path) -> list[str] | None` lists the
     fields allowed next to an unknown one."""
     out = []
@@ -252,10 +253,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries for a route's error statuses (the app's openapi() then files
-    every 4xx/5xx body under application/problem+json)."""
-    return {status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses}
+def problem_responses(
+    *statuses: int, extra: Mapping[int | str, dict[str, Any]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for a route's error statuses, plus `extra` success responses
+    (the app's openapi() then files every 4xx/5xx body under application/problem+json)."""
+    responses: dict[int | str, dict[str, Any]] = dict(extra or {})
+    responses.update(
+        {status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses}
+    )
+    return responses
 
 
 def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:

@@ -127,8 +127,9 @@ async def _stream(
     "/searches/{search_id}/events",
     summary="Server-sent events: progress, epoch, genotype, flatness and status as they happen",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "an event stream"}}
-    | problem_responses(401, 403, 404),
+    responses=problem_responses(
+        401, 403, 404, extra={200: {"content": {"text/event-stream": {}}, "description": "an event stream"}}
+    ),
 )
 async def search_events(
     search_id: str,

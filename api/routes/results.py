@@ -43,8 +43,14 @@ def _slug(name: str) -> str:
 @router.get(
     "/genotype",
     summary="The derived genotype as a downloadable JSON document",
-    responses={200: {"description": "genotype JSON (DESIGN.md)", "content": {"application/json": {}}}}
-    | problem_responses(400, 401, 403, 404, 422),
+    responses=problem_responses(
+        400,
+        401,
+        403,
+        404,
+        422,
+        extra={200: {"description": "genotype JSON (DESIGN.md)", "content": {"application/json": {}}}},
+    ),
 )
 def get_genotype(
     search_id: str,
@@ -81,7 +87,7 @@ def get_genotype(
     "/curves",
     summary="Per-epoch losses, accuracies, learning rate and time (JSON, or CSV with ?format=csv)",
     response_model=CurvesOut,
-    responses={200: {"content": {"text/csv": {}}}} | READ_ERRORS,
+    responses=problem_responses(401, 403, 404, 422, extra={200: {"content": {"text/csv": {}}}}),
 )
 def get_curves(
     search_id: str,

@@ -87,8 +87,15 @@ def _replay(session: Session, owner: str, idempotency_key: str, request_hash: st
     "",
     status_code=201,
     summary="Submit a search",
-    responses={200: {"model": SearchDetail, "description": "Idempotent replay: the search created earlier"}}
-    | problem_responses(401, 403, 409, 413, 422, 503),
+    responses=problem_responses(
+        401,
+        403,
+        409,
+        413,
+        422,
+        503,
+        extra={200: {"model": SearchDetail, "description": "Idempotent replay: the search created earlier"}},
+    ),
 )
 def create_search(
     spec: SearchSpec,
@@ -189,8 +196,13 @@ def get_search(search_id: str, session: SessionDep, key: ReadKey, settings: Sett
 @router.post(
     "/{search_id}/cancel",
     summary="Cancel: a waiting search stops at once, a running one within one step",
-    responses={202: {"model": CancelOut, "description": "Running: the worker has been asked to stop"}}
-    | problem_responses(401, 403, 404, 409),
+    responses=problem_responses(
+        401,
+        403,
+        404,
+        409,
+        extra={202: {"model": CancelOut, "description": "Running: the worker has been asked to stop"}},
+    ),
 )
 def cancel_search(search_id: str, response: Response, session: SessionDep, key: SubmitKey) -> CancelOut:
     search = load_search(session, search_id)

@@ -1,0 +1,123 @@
+"""`flatnas up`: the embedded service in one command.
+
+Migrates DATABASE_URL, makes sure there is a way in (on a database without keys it creates an
+admin key and prints it once), then runs the API (uvicorn) and one worker (Celery, queue `gpu`,
+one search at a time) as child processes. The children get their own process group, so Ctrl-C
+reaches only this process, which forwards exactly one SIGINT (a second one would turn Celery's
+warm shutdown into a cold one). If either child dies, the other is stopped and `up` exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from store import migrate
+from store.db import Database
+from store.repositories import keys
+
+GRACE_S = 20.0
+
+
+def api_command(host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "api.app:app", "--host", host, "--port", str(port)]
+
+
+def worker_command(queue: str) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "worker.app:celery_app", "worker",
+        "-Q", queue, "--concurrency", "1", "--pool", "solo", "-n", "flatnas-worker@%h", "--loglevel", "INFO",
+    ]  # fmt: skip
+
+
+def ensure_admin_key(url: str) -> str | None:
+    """On a database with no live key, create an admin key; returns its token (else None)."""
+    database = Database(url)
+    try:
+        with database.session() as session:
+            if keys.list_keys(session):
+                return None
+            _, token = keys.create_key(session, "admin (created by flatnas up)", "admin")
+            return token
+    finally:
+        database.dispose()
+
+
+def up(args: argparse.Namespace) -> int:
+    from store import settings as settings_module
+
+    settings = settings_module.settings
+    Path(settings.DATA_DIR).mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.DATABASE_URL)
+    host = args.host or settings.API_HOST
+    port = args.port or settings.API_PORT
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base = f"http://{shown_host}:{port}"
+
+    token = ensure_admin_key(settings.DATABASE_URL)
+    print(f"flatnas: database {settings.DATABASE_URL} migrated; broker {settings.BROKER_URL}", flush=True)
+    if token:
+        print(
+            "flatnas: no API keys yet, so an admin key was created. Shown only now:\n\n"
+            f"    {token}\n\n"
+            f"flatnas: export FLATNAS_API_KEY={token}",
+            flush=True,
+        )
+    else:
+        print("flatnas: create an API key with: flatnas keys create NAME --scope submit", flush=True)
+
+    children: dict[str, subprocess.Popen[bytes]] = {
+        "api": subprocess.Popen(api_command(host, port), start_new_session=True)
+    }
+    if not args.no_worker:
+        from worker.app import QUEUE
+
+        children["worker"] = subprocess.Popen(worker_command(QUEUE), start_new_session=True)
+    print(f"flatnas: API and dashboard at {base}/  (OpenAPI docs: {base}/docs); Ctrl-C stops", flush=True)
+    return supervise(children)
+
+
+def supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
+    """Wait for Ctrl-C/SIGTERM (stop all, exit 0) or a child's death (stop the rest, exit non-zero)."""
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        while not stopping:
+            dead = {name: p.returncode for name, p in children.items() if p.poll() is not None}
+            if dead:
+                for name, code in dead.items():
+                    print(f"flatnas: the {name} process exited with code {code}; stopping", file=sys.stderr)
+                stop(children)
+                return next((code for code in dead.values() if code), 1)
+            time.sleep(0.3)
+        print(
+            "flatnas: stopping (waiting for the worker to hand back its search)", file=sys.stderr, flush=True
+        )
+        stop(children)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    for p in children.values():
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGINT)
+    deadline = time.monotonic() + GRACE_S
+    for p in children.values():
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()

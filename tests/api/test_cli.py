@@ -1,0 +1,147 @@
+"""The `flatnas` command: keys on a database, and `flatnas up` as a user runs it (real uvicorn and
+Celery worker on SQLite and the embedded broker), driven by the client commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.cli import main
+from store import settings as settings_module
+from store.db import Database
+from store.repositories import keys
+from store.settings import Settings
+
+FLATNAS = [sys.executable, "-m", "api.cli"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_keys_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    monkeypatch.setattr(settings_module, "settings", Settings(DATABASE_URL=url))
+    assert main(["keys", "create", "ci bot", "--scope", "read"]) == 0
+    out = capsys.readouterr().out
+    token = next(word for word in out.split() if word.startswith("fnas_"))
+    database = Database(url)
+    with database.session() as session:
+        key = keys.authenticate(session, token)
+        assert (key.name, key.scope) == ("ci bot", "read")
+    assert main(["keys", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert key.id in listing and "ci bot" in listing and token not in listing
+    assert main(["keys", "revoke", key.id]) == 0
+    with database.session() as session:
+        assert keys.authenticate(session, token) is None
+    assert main(["keys", "revoke", "nope"]) == 1
+    database.dispose()
+    with pytest.raises(SystemExit):
+        main(["keys", "create", "x", "--scope", "root"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(tmp_path: Path, port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'flatnas.db'}",
+        "BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
+        "DATA_DIR": str(tmp_path / "var"),
+        "API_PORT": str(port),
+        "FLATNAS_QUEUE": f"flatnas_cli_{os.getpid()}",
+        "FLATNAS_URL": f"http://127.0.0.1:{port}",
+        "DEVICE": "cpu",
+        "PYTHONPATH": str(REPO),
+    }
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "flatnas up exited early"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("the service did not become ready")
+
+
+@pytest.mark.integration
+def test_up_runs_a_search_end_to_end(tmp_path: Path) -> None:
+    port = _free_port()
+    env = _env(tmp_path, port)
+    up = subprocess.Popen(
+        [*FLATNAS, "up"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        _wait_healthy(env["FLATNAS_URL"], up)
+        banner = ""
+        while "Ctrl-C" not in banner:
+            banner += up.stdout.readline()
+        env["FLATNAS_API_KEY"] = next(w for w in banner.split() if w.startswith("fnas_"))
+
+        spec = tmp_path / "tiny.yaml"
+        spec.write_text(
+            "name: cli tiny\nepochs: 1\nbatch_size: 16\n"
+            "dataset: {name: synthetic, subset: 32, image_size: 8}\nsupernet: {C: 4, N: 1}\n"
+            "flatness: {hessian_eigenvalue: false, neighbourhood: false, a2m_sharpness: false}\n"
+        )
+        submitted = subprocess.run(
+            [*FLATNAS, "submit", str(spec)], env=env, capture_output=True, text=True, check=True
+        )
+        search_id = submitted.stdout.split()[1]
+        waited = subprocess.run(
+            [*FLATNAS, "wait", search_id, "--interval", "0.5", "--timeout", "120"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        assert "succeeded" in waited.stdout
+        out = tmp_path / "g.json"
+        subprocess.run(
+            [*FLATNAS, "genotype", search_id, "--out", str(out)], env=env, check=True, capture_output=True
+        )
+        doc = json.loads(out.read_text())
+        assert (doc["search_id"], doc["space"], len(doc["genotype"]["edges"])) == (search_id, "nb201", 6)
+        listed = subprocess.run(
+            [*FLATNAS, "list"], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        assert search_id in listed and "succeeded" in listed
+
+        bad = tmp_path / "bad.json"
+        bad.write_text('{"dataset": {"name": "mnist"}}')
+        refused = subprocess.run([*FLATNAS, "submit", str(bad)], env=env, capture_output=True, text=True)
+        assert refused.returncode == 1 and "dataset.name" in refused.stderr and "cifar10" in refused.stderr
+    finally:
+        up.send_signal(signal.SIGINT)  # Ctrl-C: both children stop, `up` exits 0
+        code = up.wait(timeout=60)
+    assert code == 0
+
+
+def test_up_exits_non_zero_when_a_child_dies(tmp_path: Path) -> None:
+    port = _free_port()
+    with socket.socket() as taken:  # the API cannot bind: uvicorn exits, so must `up`
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        env = _env(tmp_path, port)
+        result = subprocess.run(
+            [*FLATNAS, "up", "--no-worker"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode != 0
+    assert "the api process exited" in result.stderr
+    assert "fnas_" in result.stdout  # the first run still created and printed an admin key
