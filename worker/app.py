@@ -30,9 +30,11 @@ def _transport_options(broker_url: str) -> dict[str, Any]:
         # decides when Redis redelivers an unacknowledged message; a redelivered copy of a search
         # that is still running finds a fresh lease and does nothing (worker.tasks).
         return {"priority_steps": list(range(10)), "sep": ":", "queue_order_strategy": "priority"}
-    if broker_url.startswith("sqla+"):
-        # The SQLAlchemy transport polls; half a second keeps submit-to-start latency low.
-        return {"polling_interval": 0.5}
+    if broker_url.startswith("sqla+sqlite"):
+        # kombu's SQLAlchemy transport hands its options to create_engine (so no polling_interval
+        # here: it polls every second). The API and the worker both write the broker file: wait
+        # for the lock rather than fail with "database is locked".
+        return {"connect_args": {"timeout": 30}}
     return {}
 
 

@@ -102,6 +102,8 @@ class DatabaseReporter:
         return in_transaction(self._session_factory, work)
 
     def on_start(self, info: SearchInfo) -> None:
+        how = f"resumed at epoch {info.start_epoch}" if info.start_epoch else "started"
+        log.info("search %s: %s of %d on %s", self._search_id, how, info.total_epochs, info.device)
         progress = {
             "epoch": info.start_epoch,
             "step": 0,
