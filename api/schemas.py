@@ -57,7 +57,7 @@ class SearchPage(BaseModel):
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
 
 
-def _progress(search: Search) -> ProgressOut | None:
+def progress_of(search: Search) -> ProgressOut | None:
     if not search.progress:
         return None
     p = {k: v for k, v in search.progress.items() if k in ProgressOut.model_fields}
@@ -70,7 +70,7 @@ def _progress(search: Search) -> ProgressOut | None:
 def search_summary(
     search: Search, *, best_val_acc: float | None, heartbeat_timeout_s: float
 ) -> dict[str, Any]:
-    progress = _progress(search)
+    progress = progress_of(search)
     stale = search.status == "running" and (
         search.heartbeat_at is None or utcnow() - search.heartbeat_at > timedelta(seconds=heartbeat_timeout_s)
     )

@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import DatabaseDep, ReadKey, SessionDep, SettingsDep
 from api.errors import problem_responses
 from api.routes.searches import load_search
-from api.schemas import EpochOut, FlatnessOut, _progress
+from api.schemas import EpochOut, FlatnessOut, progress_of
 from store.db import Database
 from store.models import TERMINAL_STATUSES
 from store.repositories import results, searches
@@ -69,7 +69,7 @@ def _poll(
         search = searches.get_search(session, search_id)
         if search is None:
             return None, []
-        progress = _progress(search)
+        progress = progress_of(search)
         state = {
             "status": search.status,
             "cancel_requested": search.cancel_requested,

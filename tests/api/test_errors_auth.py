@@ -129,3 +129,13 @@ def test_openapi_declares_problem_responses(client: TestClient) -> None:
     assert "SearchSpec" in schema["components"]["schemas"]
     assert {"HTTPBearer", "APIKeyHeader"} <= set(schema["components"]["securitySchemes"])
     assert "text/csv" in schema["paths"]["/searches/{search_id}/curves"]["get"]["responses"]["200"]["content"]
+
+
+def test_unexpected_errors_are_problems_too(app, client: TestClient) -> None:
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    body = _problem(client.get("/boom"), 500)
+    assert body["title"] == "Internal server error"
+    assert "secret internals" not in body["detail"]  # the log has it, the client does not

@@ -135,9 +135,9 @@ export async function download(path, fallbackName) {
  * data (or the raw string). Reconnects with backoff after the stream ends or fails, sending
  * Last-Event-ID, unless `shouldReconnect()` says the search is over.
  */
-export function openEventStream(path, onEvent, { shouldReconnect = () => true, onState = () => {} } = {}) {
+export function openEventStream(path, onEvent, { shouldReconnect = () => true, onState = () => {}, lastEventId = null } = {}) {
   const controller = new AbortController();
-  let lastId = null;
+  let lastId = lastEventId;
   let stopped = false;
   let delay = 1000;
 

@@ -144,7 +144,8 @@ function markerDefs(id) {
     null,
     s(
       "marker",
-      { id, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" },
+      // User-space units: the arrowhead keeps its size when a differing edge is drawn thicker.
+      { id, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "11", markerHeight: "11", markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
       s("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "context-stroke" }),
     ),
   );

@@ -39,6 +39,7 @@ export function lineChart(container, { title, xLabel = "epoch", yLabel = "", ser
   const plot = new window.uPlot(opts, normalise(data, series.length), holder);
   const toggleEmpty = (d) => {
     const hasPoints = d[0] && d[0].length > 0;
+    holder.dataset.points = String(d[0] ? d[0].length : 0); // what is drawn, for tests and debugging
     empty.hidden = hasPoints;
     holder.classList.toggle("is-empty", !hasPoints);
   };

@@ -60,11 +60,14 @@ export function flatnessPanels(records, { running = false } = {}) {
     grid.append(box);
     const cost = recs.reduce((a, r) => a + (r.seconds || 0), 0);
     charts.push(() => {
+      const ys = data.slice(1).flat().filter((v) => typeof v === "number");
       const c = lineChart(box, {
         title,
         series: names.map((n, i) => ({ label: n === "value" ? kind : n, color: PALETTE[i % PALETTE.length] })),
         data,
         height: 170,
+        // Counts are small integers: start at zero with a little headroom instead of uPlot's auto range.
+        yRange: kind === "skip_count" ? [0, Math.max(2, ...ys) + 1] : null,
       });
       box.append(h("p", { class: "muted small" }, `computed ${recs.length}× · ${fmtDuration(cost)} total`));
       return c;
@@ -72,7 +75,7 @@ export function flatnessPanels(records, { running = false } = {}) {
   }
 
   const nb = records.filter((r) => NEIGHBOURHOOD_KINDS.includes(r.kind));
-  grid.append(nb.length ? neighbourhoodPanel(nb[nb.length - 1]) : notYet("Neighbourhood profile", whenAbsent));
+  grid.append(nb.length ? neighbourhoodPanel(nb) : notYet("Neighbourhood profile", whenAbsent));
   const shape = records.filter((r) => SHAPE_KINDS.includes(r.kind));
   grid.append(shape.length ? shapePanel(shape[shape.length - 1]) : notYet("Cell width / depth", whenAbsent));
 
@@ -92,32 +95,49 @@ export function flatnessPanels(records, { running = false } = {}) {
   return { root, draw: () => charts.map((make) => make()) };
 }
 
-function neighbourhoodPanel(rec) {
-  const v = rec.value;
-  let rows = [];
-  if (Array.isArray(v)) rows = v.filter((x) => x && typeof x === "object").map((x, i) => [x.radius ?? i + 1, x]);
-  else if (v && typeof v === "object") {
-    const src = v.radii && typeof v.radii === "object" && !Array.isArray(v.radii) ? v.radii : v;
-    rows = Object.entries(src).filter(([, x]) => x && typeof x === "object" && !Array.isArray(x));
-  }
+/**
+ * Neighbourhood profile: one record per radius, value {radius, evaluated, centre: {acc, loss},
+ * acc: {mean, min, max, std}, loss: {...}, acc_drop_mean, acc_drop_max, loss_rise_mean, ...}.
+ * Unknown shapes fall back to their JSON.
+ */
+function neighbourhoodPanel(recs) {
   const panel = h("div", { class: "flat-table", "data-kind": "neighbourhood" }, h("h4", { class: "chart-title" }, "Neighbourhood profile"));
+  const rows = recs
+    .filter((r) => r.value && typeof r.value === "object" && !Array.isArray(r.value))
+    .map((r) => ({ radius: r.value.radius ?? r.params?.radius ?? "?", v: r.value, seconds: r.seconds }))
+    .sort((a, b) => a.radius - b.radius);
   if (!rows.length) {
-    panel.append(h("pre", null, JSON.stringify(v, null, 1)));
+    panel.append(h("pre", null, recs.map((r) => JSON.stringify(r.value)).join("\n")));
     return panel;
   }
-  const cols = [...new Set(rows.flatMap(([, x]) => Object.keys(x).filter((k) => typeof x[k] === "number" && k !== "radius")))];
+  const stat = (o, k) => (o && typeof o === "object" ? o[k] : undefined);
+  const cols = [
+    ["neighbours", (v) => v.evaluated],
+    ["mean acc", (v) => stat(v.acc, "mean")],
+    ["± std", (v) => stat(v.acc, "std")],
+    ["min acc", (v) => stat(v.acc, "min")],
+    ["acc drop (mean / max)", (v) => (v.acc_drop_mean === undefined ? undefined : `${fmtNum(v.acc_drop_mean, 3)} / ${fmtNum(v.acc_drop_max, 3)}`)],
+    ["loss rise (mean)", (v) => v.loss_rise_mean],
+  ];
   panel.append(
     h(
       "table",
       { class: "compact" },
-      h("thead", null, h("tr", null, h("th", { scope: "col" }, "radius"), cols.map((c) => h("th", { scope: "col" }, c.replaceAll("_", " "))))),
-      h("tbody", null, rows.map(([r, x]) => h("tr", null, h("th", { scope: "row" }, String(r).replace(/^radius_?/, "")), cols.map((c) => h("td", null, fmtNum(x[c], 4)))))),
+      h("thead", null, h("tr", null, h("th", { scope: "col" }, "radius"), cols.map(([c]) => h("th", { scope: "col", class: "num" }, c)))),
+      h("tbody", null, rows.map(({ radius, v }) => h("tr", null, h("th", { scope: "row" }, String(radius)), cols.map(([, f]) => h("td", { class: "num" }, typeof f(v) === "string" ? f(v) : fmtNum(f(v), 3)))))),
     ),
   );
-  const center = v && typeof v === "object" && !Array.isArray(v) ? (v.center ?? v.self ?? v.base) : null;
-  if (center !== null && center !== undefined) panel.append(h("p", { class: "muted small" }, `architecture itself: ${JSON.stringify(center)}`));
-  panel.append(h("p", { class: "muted small" }, `${fmtDuration(rec.seconds)} to compute`));
+  const centre = rows[0].v.centre;
+  const cost = rows.reduce((a, r) => a + (r.seconds || 0), 0);
+  const centreText = centre && typeof centre === "object" ? `architecture itself: acc ${fmtNum(centre.acc, 3)}, loss ${fmtNum(centre.loss, 3)} · ` : "";
+  panel.append(h("p", { class: "muted small" }, `${centreText}${fmtDuration(cost)} to compute`));
   return panel;
+}
+
+function tileLabel(key, C) {
+  const k = key.replace(/^cell /, "");
+  if (k.endsWith("width_c")) return `${k.slice(0, -7)}width / C`;
+  return k.replaceAll("_", " ") + (C && k.endsWith("width") ? ` (C=${C})` : "");
 }
 
 function shapePanel(rec) {
@@ -127,13 +147,14 @@ function shapePanel(rec) {
     else if (val && typeof val === "object") for (const [k, x] of Object.entries(val)) walk(prefix ? `${prefix} ${k}` : k, x);
   };
   walk("", rec.value);
+  const C = rec.params?.C;
   const panel = h("div", { class: "flat-tiles", "data-kind": "cell_shape" }, h("h4", { class: "chart-title" }, "Cell width / depth"));
   panel.append(
     h(
       "div",
       { class: "tiles" },
       tiles.map(([k, v]) =>
-        h("div", { class: "tile" }, h("div", { class: "tile-value" }, fmtNum(v, 3)), h("div", { class: "tile-label" }, k.replaceAll("_", " "))),
+        h("div", { class: "tile" }, h("div", { class: "tile-value" }, fmtNum(v, 3)), h("div", { class: "tile-label" }, tileLabel(k, C))),
       ),
     ),
   );

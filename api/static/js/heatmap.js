@@ -62,19 +62,14 @@ export function alphaHeatmaps(rows, ops) {
   }
   const groups = Object.keys(rows[rows.length - 1].alphas).filter((g) => g !== "betas" && g !== "beta");
   const tip = h("div", { class: "heat-tip", role: "tooltip", hidden: true });
-  root.append(
-    h(
-      "div",
-      { class: "alpha-key" },
-      h("span", { class: "colorbar-label" }, "weight 0"),
-      h("span", { class: "colorbar", "aria-hidden": "true" }),
-      h("span", { class: "colorbar-label" }, "1"),
-      h("span", { class: "muted" }, `· ${rows.length} epoch${rows.length === 1 ? "" : "s"}, left to right`),
-    ),
-  );
   for (const g of groups) {
     const last = rows[rows.length - 1].alphas[g];
     if (!Array.isArray(last) || !Array.isArray(last[0])) continue;
+    // Colour spans this group's observed range: early in a search every weight sits near 1/|ops|,
+    // and a fixed 0..1 scale would paint it one flat colour.
+    const all = rows.flatMap((r) => (Array.isArray(r.alphas[g]) ? r.alphas[g].flatMap((edge) => toWeights(edge)) : []));
+    const range = [Math.min(...all), Math.max(...all)];
+    if (range[1] - range[0] < 1e-6) range[1] = range[0] + 1e-6;
     const labels = edgeLabels(g, last.length);
     const grid = h("div", { class: "heat-grid", "data-group": g });
     // One line per target node (its incoming edges), each starting with the op names of the rows.
@@ -88,16 +83,27 @@ export function alphaHeatmaps(rows, ops) {
         lineTarget = target;
       }
       const series = rows.map((r) => (Array.isArray(r.alphas[g]?.[e]) ? toWeights(r.alphas[g][e]) : null));
-      line.append(edgePanel(labels[e], series, rows.map((r) => r.epoch), ops, tip));
+      line.append(edgePanel(labels[e], series, rows.map((r) => r.epoch), ops, tip, range));
     }
-    if (groups.length > 1 || g !== "cell") root.append(h("h4", { class: "sub" }, `${g} cell`));
-    root.append(grid);
+    const title = groups.length > 1 || g !== "cell" ? `${g} cell` : "";
+    root.append(
+      h(
+        "div",
+        { class: "alpha-key" },
+        title ? h("h4", { class: "sub" }, title) : null,
+        h("span", { class: "colorbar-label" }, `weight ${range[0].toFixed(3)}`),
+        h("span", { class: "colorbar", "aria-hidden": "true" }),
+        h("span", { class: "colorbar-label" }, range[1].toFixed(3)),
+        h("span", { class: "muted" }, `· ${rows.length} epoch${rows.length === 1 ? "" : "s"}, left to right · hover for values`),
+      ),
+      grid,
+    );
   }
   root.append(tip);
   return root;
 }
 
-function edgePanel(label, series, epochs, ops, tip) {
+function edgePanel(label, series, epochs, ops, tip, [lo, hi]) {
   const nOps = Math.max(...series.filter(Boolean).map((r) => r.length), ops.length);
   const cssW = PANEL_W;
   const rowH = ROW_H;
@@ -111,7 +117,7 @@ function edgePanel(label, series, epochs, ops, tip) {
   const colW = cssW / series.length;
   series.forEach((w, c) => {
     for (let r = 0; r < nOps; r++) {
-      ctx.fillStyle = w ? colorFor(w[r] ?? 0) : "#f3f4f6";
+      ctx.fillStyle = w ? colorFor(((w[r] ?? 0) - lo) / (hi - lo)) : "#f3f4f6";
       ctx.fillRect(c * colW, r * rowH, Math.ceil(colW), rowH);
     }
   });

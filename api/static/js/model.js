@@ -8,6 +8,9 @@ export const ACTIVE = new Set(["queued", "running", "retrying"]);
 export const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 export const SPACES = ["nb201", "darts"];
 export const DATASETS = ["cifar10", "cifar100", "imagenet16-120", "synthetic", "digits"];
+// nas_core/spec.py's method names: shown at once, replaced by GET /methods when it answers.
+export const METHOD_NAMES = ["darts", "darts2", "beta-darts", "sdarts-rs", "darts-minus", "pc-darts", "gaea", "milenas", "na-darts", "random", "naswot", "na-rs"];
+export const SAMPLING_METHODS = new Set(["random", "naswot", "na-rs"]);
 
 export const specOf = (s) => (s && typeof s.spec === "object" && s.spec) || {};
 

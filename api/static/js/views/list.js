@@ -2,15 +2,20 @@
 
 import { get, getOptional, listOf, nextCursorOf, openEventStream, ApiError } from "../api.js";
 import { h, clear, fmtAcc, fmtDuration, fmtTime, fmtTimeTitle, errorText, debounce } from "../dom.js";
-import { STATUSES, SPACES, DATASETS, ACTIVE, methodOf, spaceOf, datasetOf, a2mOf, tagsOf, nameOf, progressOf, bestValAccOf } from "../model.js";
+import { STATUSES, SPACES, DATASETS, METHOD_NAMES, ACTIVE, methodOf, spaceOf, datasetOf, a2mOf, tagsOf, nameOf, progressOf, bestValAccOf } from "../model.js";
 import { searchUrl, compareUrl, navigate } from "../router.js";
 
 const REFRESH_MS = 4000;
 // Browsers allow ~6 HTTP/1.1 connections per host; streams beyond this would starve page requests.
 const MAX_STREAMS = 3;
+// The list needs progress and status only: a Last-Event-ID past any epoch and row id
+// (`<epoch>.<genotype id>.<flatness id>`, api/routes/events.py) skips the replay of past results.
+const SKIP_HISTORY_ID = "999999999.999999999999.999999999999";
 const FILTERS = ["status", "method", "space", "dataset", "tag", "q"];
 
 let methodNames = null;
+// The list's summaries carry no spec; whether A2M is on is read once per search from its detail.
+const a2mKnown = new Map();
 
 export async function loadMethodNames() {
   if (methodNames) return methodNames;
@@ -65,7 +70,6 @@ export async function render(root, _params, { setLive }) {
   let stopped = false;
   let inFlight = false;
 
-  const methods = await loadMethodNames();
   const tbody = h("tbody");
   const status = h("p", { class: "list-status muted", role: "status", "aria-live": "polite" });
   const compareBtn = h("button", { type: "button", class: "btn", disabled: true, onclick: () => navigate(compareUrl([...selected])) }, "Compare selected");
@@ -103,9 +107,7 @@ export async function render(root, _params, { setLive }) {
         { class: "toolbar", role: "search" },
         h("label", { class: "filter filter-q" }, h("span", null, "Search"), qInput),
         select("status", "Status", STATUSES),
-        methods.length
-          ? select("method", "Method", methods)
-          : h("label", { class: "filter" }, h("span", null, "Method"), h("input", { type: "text", name: "method", value: filters.method, size: 10, onchange: (ev) => setFilter("method", ev.target.value.trim()) })),
+        select("method", "Method", methodNames || METHOD_NAMES),
         select("space", "Space", SPACES),
         select("dataset", "Dataset", DATASETS),
         h("label", { class: "filter" }, h("span", null, "Tag"), tagInput),
@@ -186,12 +188,31 @@ export async function render(root, _params, { setLive }) {
 
   function upsertRow(s, { prepend = false } = {}) {
     const id = String(s.id);
+    if (typeof s.a2m_enabled !== "boolean" && !s.spec) {
+      if (a2mKnown.has(id)) s = { ...s, a2m_enabled: a2mKnown.get(id) };
+      else learnA2m(id);
+    }
     const existing = rows.get(id);
     const tr = rowFor(s);
     if (existing) existing.tr.replaceWith(tr);
     else if (prepend) tbody.prepend(tr);
     else tbody.append(tr);
     rows.set(id, { search: s, tr });
+  }
+
+  const learning = new Set();
+  async function learnA2m(id) {
+    if (learning.has(id)) return;
+    learning.add(id);
+    try {
+      const detail = await get(`/searches/${encodeURIComponent(id)}`);
+      a2mKnown.set(id, a2mOf(detail));
+      if (!stopped && rows.has(id)) upsertRow({ ...rows.get(id).search, a2m_enabled: a2mKnown.get(id) });
+    } catch {
+      /* the badge stays off; the next refresh tries again */
+    } finally {
+      learning.delete(id);
+    }
   }
 
   const refreshOne = new Map();
@@ -239,6 +260,7 @@ export async function render(root, _params, { setLive }) {
         id,
         openEventStream(`/searches/${encodeURIComponent(id)}/events`, (type, data) => onEvent(id, type, data), {
           shouldReconnect: () => !stopped && ACTIVE.has(rows.get(id)?.search.status),
+          lastEventId: SKIP_HISTORY_ID,
           onState: (st) => setLive(streams.size ? st : null),
         }),
       );
@@ -303,6 +325,12 @@ export async function render(root, _params, { setLive }) {
     }
   }
 
+  // The method filter starts from the spec's names; the service's own list replaces it when it answers.
+  loadMethodNames().then((names) => {
+    const sel = root.querySelector('select[data-filter="method"]');
+    if (stopped || !sel || !names.length) return;
+    sel.replaceChildren(h("option", { value: "" }, "all"), ...names.map((o) => h("option", { value: o, selected: filters.method === o }, o)));
+  });
   await refresh({ reset: true });
   const timer = setInterval(() => {
     if (document.visibilityState === "visible") refresh();

@@ -4,10 +4,15 @@
 
 import { getOptional, post, listOf, ApiError } from "../api.js";
 import { h, errorText, toast } from "../dom.js";
-import { SPACES, DATASETS } from "../model.js";
+import { SPACES, DATASETS, METHOD_NAMES, SAMPLING_METHODS } from "../model.js";
 import { navigate } from "../router.js";
 
-const FALLBACK_METHODS = ["darts", "darts2", "beta-darts", "sdarts-rs", "darts-minus", "pc-darts", "gaea", "milenas", "na-darts", "random", "naswot", "na-rs"].map((name) => ({ name, kind: ["random", "naswot", "na-rs"].includes(name) ? "sampling" : "gradient", supports_a2m: !["random", "naswot", "na-rs", "darts2"].includes(name) }));
+// Used only when GET /methods is unavailable: names from the spec, A2M off where the spec refuses it.
+const FALLBACK_METHODS = METHOD_NAMES.map((name) => ({
+  name,
+  kind: SAMPLING_METHODS.has(name) ? "sampling" : "gradient",
+  supports_a2m: !SAMPLING_METHODS.has(name) && name !== "darts2",
+}));
 
 let fieldSeq = 0;
 
