@@ -207,6 +207,13 @@ def epoch_duration_histogram(session: Session, bounds: Sequence[float]) -> tuple
     return [int(v) for v in row[: len(bounds)]], int(row[-2]), float(row[-1])
 
 
-def epoch_count(session: Session, search_id: str) -> int:
-    stmt = select(func.count()).select_from(EpochMetric).where(EpochMetric.search_id == search_id)
-    return int(session.scalar(stmt) or 0)
+def best_val_acc(session: Session, search_ids: Sequence[str]) -> dict[str, float]:
+    """Highest per-epoch validation accuracy of each search that has epochs (one query per page)."""
+    if not search_ids:
+        return {}
+    stmt = (
+        select(EpochMetric.search_id, func.max(EpochMetric.val_acc))
+        .where(EpochMetric.search_id.in_(list(search_ids)))
+        .group_by(EpochMetric.search_id)
+    )
+    return {search_id: float(best) for search_id, best in session.execute(stmt)}
