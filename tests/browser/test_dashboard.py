@@ -1,0 +1,267 @@
+"""The dashboard in real headless Chromium against the live service (API + a real Celery worker).
+
+A user enters their key once, submits a tiny NB201 search from the form, watches the list update
+without reloading, opens the search page (curves, cell diagram, α heatmaps, flatness), downloads the
+genotype, and compares two searches. A bad value comes back from the API as a problem document and
+is shown at the field it names. Screenshots of every page go to tests/artifacts/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("playwright.sync_api")
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+NB201_TARGETS = [1, 2, 2, 3, 3, 3]  # edge order of an NB201 genotype: 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2
+SEARCH_TIMEOUT_MS = 150_000
+
+# A second, cheaper search submitted over the API so the compare page has two to overlay.
+BASELINE_SPEC: dict[str, Any] = {
+    "space": "nb201",
+    "method": "darts",
+    "a2m": None,
+    "dataset": {"name": "digits", "subset": 128},
+    "epochs": 2,
+    "batch_size": 16,
+    "supernet": {"C": 4, "N": 1},
+    "flatness": {"neighbourhood": False, "hessian_eigenvalue": False},
+    "tags": ["browser-test"],
+}
+
+
+# The machine is shared; a page waiting on a busy API may take longer than Playwright's 5 s default.
+expect.set_options(timeout=20_000)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: `make services` (scripts/ensure_services.sh) installs Debian's chromium"
+        )
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def enter_key(page: Page, base_url: str, key: str) -> None:
+    """First visit: the key gate asks for the key once; afterwards the list loads."""
+    page.goto(f"{base_url}/")
+    page.get_by_label("API key", exact=True).first.fill(key)
+    page.get_by_role("button", name="Save key").click()
+    expect(page.get_by_role("heading", name="Searches")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('flatnas.apiKey')") == key
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+
+
+def painted_pixels(page: Page, selector: str, rgb: tuple[int, int, int]) -> int:
+    """Pixels of `selector`'s canvas within a small distance of `rgb`: proof something was drawn."""
+    return page.eval_on_selector(
+        selector,
+        """(canvas, [r, g, b]) => {
+            const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4)
+                if (d[i + 3] > 200 && Math.abs(d[i] - r) + Math.abs(d[i + 1] - g) + Math.abs(d[i + 2] - b) < 60) n++;
+            return n;
+        }""",
+        list(rgb),
+    )
+
+
+def test_bad_values_are_shown_at_their_fields(live_service: Any, page: Page) -> None:
+    enter_key(page, live_service.base_url, live_service.api_key)
+    page.get_by_role("link", name="New search").first.click()
+    name = f"invalid-{secrets.token_hex(3)}"
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Epochs").fill("0")
+    page.locator("details.advanced > summary").click()
+    page.get_by_label("Initial channels (C)").fill("999")
+    page.get_by_role("button", name="Submit search").click()
+
+    # The messages are the API's own, for the fields it names.
+    bad = {"name": name, "epochs": 0, "supernet": {"C": 999}}
+    with live_service.client() as client:
+        problem = client.post("/searches", json=bad).json()
+    expected = {e["field"]: e["message"] for e in problem["errors"]}
+    assert set(expected) == {"epochs", "supernet.C"}
+    for field, message in expected.items():
+        box = page.locator(f'.field[data-field="{field}"]')
+        expect(box.locator(".field-error")).to_have_text(message)
+        expect(box.locator("input")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator('.field[data-field="name"] .field-error')).to_have_text("")
+    shot(page, "submit-errors")
+    with live_service.client() as client:
+        assert client.get("/searches", params={"q": name}).json()["items"] == []
+
+
+def test_submit_watch_inspect_download_compare(live_service: Any, page: Page, tmp_path: Path) -> None:
+    base = live_service.base_url
+    enter_key(page, base, live_service.api_key)
+
+    # --- submit a tiny search from the form (advanced section for the tiny sizes) ---------------
+    name = f"browser-{secrets.token_hex(3)}"
+    page.get_by_role("link", name="New search").first.click()
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Search space").select_option("nb201")
+    page.get_by_label("Method").select_option("darts")
+    expect(page.get_by_label("Architecture-Aware Minimization (A2M)")).to_be_checked()
+    page.get_by_label("Dataset").select_option("digits")
+    page.get_by_label("Epochs").fill("3")
+    page.locator("details.advanced > summary").click()
+    page.get_by_label("Batch size").fill("16")
+    page.get_by_label("Initial channels (C)").fill("4")
+    page.get_by_label("Cells per stage (N)").fill("1")
+    page.get_by_label("Seed").fill("1")
+    page.get_by_label("Training subset (images)").fill("192")
+    page.get_by_label("Tags").fill("browser-test, tiny")
+    page.get_by_role("button", name="Submit search").click()
+
+    # Back on the list, with the new row; mark the window to prove nothing reloads from here on.
+    new_row = page.locator("table.searches tbody tr", has_text=name)
+    expect(new_row).to_have_count(1)
+    page.evaluate("window.__noReload = 'still-here'")
+    search_id = new_row.get_attribute("data-id")
+    assert search_id
+    row = page.locator(f'table.searches tr[data-id="{search_id}"]')
+    with live_service.client() as client:
+        stored = client.get(f"/searches/{search_id}").json()
+        baseline = client.post("/searches", json={**BASELINE_SPEC, "name": f"{name}-baseline"}).json()
+    assert stored["spec"]["supernet"] == {**stored["spec"]["supernet"], "C": 4, "N": 1}
+    assert stored["spec"]["dataset"]["subset"] == 192 and stored["spec"]["tags"] == ["browser-test", "tiny"]
+    expect(row.locator(".badge.a2m")).to_be_visible()
+
+    # --- the list updates live: status and progress change with no reload ----------------------
+    expect(row).to_have_attribute("data-status", "running", timeout=60_000)
+    expect(row.locator('[role="progressbar"]')).not_to_have_attribute("aria-valuenow", "0", timeout=60_000)
+    expect(row.locator(".progress-text")).to_contain_text("epoch", timeout=30_000)
+    shot(page, "list-live")
+    # The baseline, submitted elsewhere, appears without a reload too.
+    expect(page.locator("table.searches tbody tr", has_text=f"{name}-baseline")).to_have_count(
+        1, timeout=15_000
+    )
+    assert page.evaluate("window.__noReload") == "still-here"
+
+    # --- the search page: live curves, cell diagram, α, flatness --------------------------------
+    row.get_by_role("link", name=name, exact=True).click()
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+    assert page.evaluate("window.__noReload") == "still-here"  # client-side navigation
+    status = page.locator(".search-head h1 .badge.status")
+    expect(status).to_have_attribute("data-status", "succeeded", timeout=SEARCH_TIMEOUT_MS)
+    assert page.evaluate("window.__noReload") == "still-here"
+
+    loss = page.locator('[data-chart="loss"] .chart')
+    expect(loss).to_have_attribute("data-points", "3", timeout=15_000)
+    expect(page.locator('[data-chart="accuracy"] .chart')).to_have_attribute("data-points", "3")
+    assert painted_pixels(page, '[data-chart="loss"] canvas', (37, 99, 235)) > 100  # train: #2563eb
+    assert painted_pixels(page, '[data-chart="loss"] canvas', (220, 38, 38)) > 100  # val: #dc2626
+
+    with live_service.client() as client:
+        curves = client.get(f"/searches/{search_id}/curves").json()["items"]
+        last_epoch = curves[-1]["epoch"]
+        current = client.get(f"/searches/{search_id}/genotype", params={"epoch": last_epoch}).json()
+        final = client.get(f"/searches/{search_id}/genotype").json()
+    assert [c["epoch"] for c in curves] == [0, 1, 2]
+    cell = page.locator('[data-genotype="current"] svg.cell-diagram[data-cell="cell"]')
+    expect(cell.locator("g.cell-node")).to_have_count(4)
+    expect(cell.locator("g.cell-edge")).to_have_count(6)
+    drawn = cell.locator("g.cell-edge").evaluate_all(
+        "els => els.map(e => [e.dataset.key, e.dataset.op, e.dataset.from, e.dataset.to])"
+    )
+    wanted = [
+        [f"cell:{i}", op, str(src), str(NB201_TARGETS[i])]
+        for i, (op, src) in enumerate(current["genotype"]["edges"])
+    ]
+    assert drawn == wanted
+    labels = cell.locator("g.cell-edge:not(.edge-none) text.edge-label").evaluate_all(
+        "els => els.map(e => e.textContent)"
+    )
+    assert labels == [op for op, _ in current["genotype"]["edges"] if op != "none"]
+    expect(page.locator('[data-genotype="best"] svg.cell-diagram g.cell-edge')).to_have_count(6)
+    expect(page.locator('.heat-grid[data-group="cell"] canvas.heat')).to_have_count(6)
+    expect(page.locator('.flat-chart[data-kind="hessian_eigenvalue"] .chart')).to_have_attribute(
+        "data-points", "1"
+    )
+    expect(page.locator('[data-kind="neighbourhood"] tbody tr')).to_have_count(2)
+    expect(page.locator('[data-kind="cell_shape"] .tile').first).to_be_visible()
+    shot(page, "search")
+
+    # --- download the genotype JSON (an authenticated fetch saved as a file) --------------------
+    with page.expect_download() as info:
+        page.locator('[data-action="download-genotype"]').click()
+    download = info.value
+    assert download.suggested_filename.endswith(".genotype.json")
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    assert json.loads(saved.read_text()) == final
+    assert final["space"] == "nb201" and final["search_id"] == search_id and final["arch_str"].startswith("|")
+
+    # --- compare the two searches --------------------------------------------------------------
+    with live_service.client() as client:
+        for _ in range(120):
+            if client.get(f"/searches/{baseline['id']}").json()["status"] == "succeeded":
+                break
+            page.wait_for_timeout(1000)
+        other = client.get(f"/searches/{baseline['id']}/genotype", params={"which": "best"}).json()
+        mine = client.get(f"/searches/{search_id}/genotype", params={"which": "best"}).json()
+    page.get_by_role("link", name="Searches").first.click()
+    for sid in (search_id, baseline["id"]):
+        page.locator(f'table.searches tr[data-id="{sid}"] input[type="checkbox"]').check()
+    expect(page.locator(f'table.searches tr[data-id="{baseline["id"]}"]')).to_have_attribute(
+        "data-status", "succeeded"
+    )
+    shot(page, "list")
+    page.get_by_role("button", name="Compare 2").click()
+    expect(page.get_by_role("heading", name="Compare searches")).to_be_visible()
+    expect(page.locator('[data-chart="Validation accuracy"] .chart')).to_have_attribute("data-points", "3")
+    columns = page.locator(".geno-row .geno-col")
+    expect(columns).to_have_count(2)
+    differing = {
+        i
+        for i, (a, b) in enumerate(zip(mine["genotype"]["edges"], other["genotype"]["edges"], strict=True))
+        if a != b
+    }
+    for sid in (search_id, baseline["id"]):
+        keys = page.locator(f'.geno-col[data-id="{sid}"] g.cell-edge.edge-diff').evaluate_all(
+            "els => els.map(e => e.dataset.key)"
+        )
+        assert sorted(keys) == sorted(f"cell:{i}" for i in differing)
+    shot(page, "compare")
+    assert page.evaluate("window.__noReload") == "still-here"
