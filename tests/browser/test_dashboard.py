@@ -210,10 +210,10 @@ def test_submit_watch_inspect_download_compare(live_service: Any, page: Page, tm
         for i, (op, src) in enumerate(current["genotype"]["edges"])
     ]
     assert drawn == wanted
-    labels = cell.locator("g.cell-edge:not(.edge-none) text.edge-label").evaluate_all(
-        "els => els.map(e => e.textContent)"
+    labels = cell.locator("text.edge-label").evaluate_all(
+        "els => els.map(e => [e.dataset.key, e.lastChild.textContent])"
     )
-    assert labels == [op for op, _ in current["genotype"]["edges"] if op != "none"]
+    assert labels == [[f"cell:{i}", op] for i, (op, _) in enumerate(current["genotype"]["edges"])]
     expect(page.locator('[data-genotype="best"] svg.cell-diagram g.cell-edge')).to_have_count(6)
     expect(page.locator('.heat-grid[data-group="cell"] canvas.heat')).to_have_count(6)
     expect(page.locator('.flat-chart[data-kind="hessian_eigenvalue"] .chart')).to_have_attribute(

@@ -163,6 +163,10 @@ function nodeEl(id, x, y, label, kind) {
   );
 }
 
+/**
+ * An edge as its line group (`g.cell-edge`) and its label (`text.edge-label`, same data-key). They
+ * go in separate layers so every label is painted above every line and node.
+ */
 function edgeEl(e, d, labelAt, markerId, diff, text = e.op) {
   const differs = diff.has(e.key);
   const isNone = e.op === "none";
@@ -184,14 +188,39 @@ function edgeEl(e, d, labelAt, markerId, diff, text = e.op) {
       "marker-end": isNone ? null : `url(#${markerId})`,
     }),
   );
-  g.append(
-    s(
-      "text",
-      { class: "edge-label", x: labelAt[0], y: labelAt[1], "text-anchor": "middle", "dominant-baseline": "central", fill: color },
-      text,
-    ),
+  const label = s(
+    "text",
+    {
+      class: `edge-label${differs ? " label-diff" : ""}${isNone ? " label-none" : ""}`,
+      "data-key": e.key,
+      "data-op": e.op,
+      x: labelAt[0],
+      y: labelAt[1],
+      "text-anchor": "middle",
+      "dominant-baseline": "central",
+      fill: color,
+    },
+    s("title", null, `${e.op}: ${e.from} → ${e.to}`),
+    text,
   );
-  return g;
+  return [g, label];
+}
+
+/** Layers in paint order: lines, then nodes, then labels. */
+function layers(svg) {
+  const lines = s("g", { class: "layer-edges" });
+  const nodes = s("g", { class: "layer-nodes" });
+  const labels = s("g", { class: "layer-labels" });
+  svg.append(lines, nodes, labels);
+  return {
+    edge([g, label]) {
+      lines.append(g);
+      labels.append(label);
+    },
+    node: (el) => nodes.append(el),
+    line: (el) => lines.append(el),
+    text: (el) => labels.append(el),
+  };
 }
 
 function nb201Svg(edges, diff, idPrefix) {
@@ -202,6 +231,7 @@ function nb201Svg(edges, diff, idPrefix) {
   const markerId = `${idPrefix}-arrow`;
   const svg = s("svg", { class: "cell-diagram", viewBox: `0 0 ${W} ${H}`, role: "img", "data-space": "nb201" });
   svg.append(markerDefs(markerId));
+  const layer = layers(svg);
   // Arc heights per (from, to): neighbours straight, longer edges arc above or below so labels separate.
   const bend = { "0-1": 0, "1-2": 0, "2-3": 0, "0-2": -72, "1-3": 72, "0-3": -132 };
   for (const e of edges) {
@@ -223,11 +253,11 @@ function nb201Svg(edges, diff, idPrefix) {
       // Beside the arc's apex, not on it, so the line never runs through the text.
       label = [cx, 0.25 * sy + 0.5 * ctrlY + 0.25 * ey + (hgt < 0 ? -10 : 12)];
     }
-    svg.append(edgeEl(e, d, label, markerId, diff));
+    layer.edge(edgeEl(e, d, label, markerId, diff));
   }
-  ["0", "1", "2", "3"].forEach((id, i) => svg.append(nodeEl(id, xs[i], cy, id, "inner")));
-  svg.append(s("text", { class: "node-caption", x: xs[0], y: cy + 34, "text-anchor": "middle" }, "input"));
-  svg.append(s("text", { class: "node-caption", x: xs[3], y: cy + 34, "text-anchor": "middle" }, "output"));
+  ["0", "1", "2", "3"].forEach((id, i) => layer.node(nodeEl(id, xs[i], cy, id, "inner")));
+  layer.text(s("text", { class: "node-caption", x: xs[0], y: cy + 34, "text-anchor": "middle" }, "input"));
+  layer.text(s("text", { class: "node-caption", x: xs[3], y: cy + 34, "text-anchor": "middle" }, "output"));
   return svg;
 }
 
@@ -277,19 +307,22 @@ function dartsSvg(edges, concat, diff, idPrefix) {
       ids.sort((a, b) => bary(a) - bary(b));
     }
     const gap = H / (ids.length + 1);
-    ids.forEach((id, i) => (pos[id] = [colX(c), gap * (i + 1)]));
+    // A lone node alternates above and below the middle, so a chain 0->1->2->3 does not sit on one
+    // line that longer edges would run straight through.
+    const lone = ids.length === 1 && ids[0] !== "out" ? (c % 2 ? -1 : 1) * 42 : 0;
+    ids.forEach((id, i) => (pos[id] = [colX(c), gap * (i + 1) + lone]));
   });
 
+  const depthOf = (id) => (id === "out" ? maxDepth + 1 : depth[id]);
   const markerId = `${idPrefix}-arrow`;
   const svg = s("svg", { class: "cell-diagram", viewBox: `0 0 ${W} ${H}`, role: "img", "data-space": "darts" });
   svg.append(markerDefs(markerId));
+  const layer = layers(svg);
   const outEdges = concat.map((idx) => String(idx - 2)).filter((id) => pos[id]);
   for (const id of outEdges) {
     const [x1, y1] = pos[id];
     const [x2, y2] = pos.out;
-    svg.append(
-      s("path", { class: "concat-edge", d: curve(x1 + NODE_R, y1, x2 - 32, y2), "marker-end": `url(#${markerId})` }),
-    );
+    layer.line(s("path", { class: "concat-edge", d: curve(x1 + NODE_R, y1, x2 - 32, y2), "marker-end": `url(#${markerId})` }));
   }
   // Labels go at the first point along their own edge where they overlap no node and no placed label.
   const boxes = Object.entries(pos).map(([id, [x, y]]) => box(x, y, id.startsWith("k") || id === "out" ? 62 : 36, 36));
@@ -298,13 +331,16 @@ function dartsSvg(edges, concat, diff, idPrefix) {
     const [x2, y2] = pos[e.to];
     const sx = x1 + (e.from.startsWith("k") ? 30 : NODE_R);
     const ex = x2 - NODE_R - 2;
-    const d = curve(sx, y1, ex, y2);
+    // An edge that skips columns bows away from the middle, around the nodes it passes.
+    const span = depthOf(e.to) - depthOf(e.from);
+    const bow = span > 1 ? Math.sign(y1 - H / 2 || 1) * 34 * (span - 1) : 0;
+    const d = curve(sx, y1, ex, y2, bow);
     const text = shortOp(e.op);
     const w = text.length * 7 + 6;
     let best = null;
     for (const t of [0.5, 0.62, 0.38, 0.74, 0.28, 0.84]) {
       const lx = bez(sx, sx + (ex - sx) / 2, ex - (ex - sx) / 2, ex, t);
-      const ly = bez(y1, y1, y2, y2, t) - 7;
+      const ly = bez(y1, y1 + bow, y2 + bow, y2, t) - 7;
       const b = box(lx, ly, w, 14);
       if (!boxes.some((o) => overlaps(o, b))) {
         best = [lx, ly, b];
@@ -313,12 +349,12 @@ function dartsSvg(edges, concat, diff, idPrefix) {
       best ||= [lx, ly, b];
     }
     boxes.push(best[2]);
-    svg.append(edgeEl(e, d, [best[0], best[1]], markerId, diff, text));
+    layer.edge(edgeEl(e, d, [best[0], best[1]], markerId, diff, text));
   }
   for (const [id, [x, y]] of Object.entries(pos)) {
     const io = id.startsWith("k") || id === "out";
     const label = id === "out" ? "c_{k}" : io ? `c_{${id}}` : id;
-    svg.append(nodeEl(id, x, y, label, io ? "io" : "inner"));
+    layer.node(nodeEl(id, x, y, label, io ? "io" : "inner"));
   }
   return svg;
 }
@@ -326,9 +362,9 @@ function dartsSvg(edges, concat, diff, idPrefix) {
 const box = (cx, cy, w, hgt) => ({ x0: cx - w / 2, x1: cx + w / 2, y0: cy - hgt / 2, y1: cy + hgt / 2 });
 const overlaps = (a, b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
 
-function curve(x1, y1, x2, y2) {
+function curve(x1, y1, x2, y2, bow = 0) {
   const mx = (x2 - x1) / 2;
-  return `M ${x1} ${y1} C ${x1 + mx} ${y1} ${x2 - mx} ${y2} ${x2} ${y2}`;
+  return `M ${x1} ${y1} C ${x1 + mx} ${y1 + bow} ${x2 - mx} ${y2 + bow} ${x2} ${y2}`;
 }
 
 function bez(p0, p1, p2, p3, t) {

@@ -10,7 +10,7 @@ const REFRESH_MS = 4000;
 const MAX_STREAMS = 3;
 // The list needs progress and status only: a Last-Event-ID past any epoch and row id
 // (`<epoch>.<genotype id>.<flatness id>`, api/routes/events.py) skips the replay of past results.
-const SKIP_HISTORY_ID = "999999999.999999999999.999999999999";
+const SKIP_HISTORY_ID = "2147483647.2147483647.2147483647"; // int4 max: row ids are 32-bit
 const FILTERS = ["status", "method", "space", "dataset", "tag", "q"];
 
 let methodNames = null;
@@ -66,6 +66,12 @@ export async function render(root, _params, { setLive }) {
   const selected = new Set();
   const rows = new Map(); // id -> {search, tr}
   const streams = new Map(); // id -> stream
+  const streamStates = new Map(); // id -> "open" | "reconnecting" | "closed"
+  // The header dot is green while any stream is open, amber while all of them are reconnecting.
+  const showLive = () => {
+    const states = [...streamStates.values()];
+    setLive(states.includes("open") ? "open" : states.includes("reconnecting") ? "reconnecting" : null);
+  };
   let cursor = null;
   let stopped = false;
   let inFlight = false;
@@ -252,6 +258,7 @@ export async function render(root, _params, { setLive }) {
       if (!wanted.has(id)) {
         st.stop();
         streams.delete(id);
+        streamStates.delete(id);
       }
     }
     for (const id of wanted) {
@@ -261,11 +268,14 @@ export async function render(root, _params, { setLive }) {
         openEventStream(`/searches/${encodeURIComponent(id)}/events`, (type, data) => onEvent(id, type, data), {
           shouldReconnect: () => !stopped && ACTIVE.has(rows.get(id)?.search.status),
           lastEventId: SKIP_HISTORY_ID,
-          onState: (st) => setLive(streams.size ? st : null),
+          onState: (st) => {
+            streamStates.set(id, st);
+            showLive();
+          },
         }),
       );
     }
-    if (!streams.size) setLive(null);
+    showLive();
   }
 
   async function refresh({ reset = false, more = false } = {}) {
