@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Task
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from nas_core.reporter import SearchCancelled, SearchDiverged
@@ -80,6 +81,10 @@ def execute_search(
             outcome, error = "cancelled", None
         except SearchDiverged as err:
             outcome, error = "failed", str(err)
+        except OperationalError:
+            # The database went away: not the search's fault. Celery retries the task, which
+            # re-claims the search (same worker name) and resumes from the last checkpoint.
+            raise
         except Exception as err:
             log.exception("search %s failed on %s", search_id, worker)
             outcome, error = "failed", f"{type(err).__name__}: {err}"
@@ -101,7 +106,16 @@ def _release(session: Session, search_id: str, worker: str, outcome: str, error:
     return leases.release_failed(session, search_id, worker=worker, error=error or "unknown error")
 
 
-@celery_app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+@celery_app.task(
+    name=TASK_NAME,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=30,
+)
 def run_search_task(self: Task, search_id: str) -> str:
     worker = self.request.hostname or socket.gethostname()
     return execute_search(search_id, worker=worker)

@@ -201,3 +201,17 @@ def test_reaper_requeues_silent_searches_once(factory: sessionmaker[Session]) ->
         assert (
             session.scalar(select(func.count()).select_from(Search).where(Search.status == "retrying")) == 1
         )
+
+
+def test_an_unreachable_database_makes_celery_retry_instead_of_losing_the_search(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    from tests.fixtures.live_service import free_port
+    from worker.tasks import run_search_task
+
+    nowhere = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
+    with pytest.raises(OperationalError):
+        execute_search("any-id", worker="w1@test", session_factory=sessionmaker(nowhere), data_dir=tmp_path)
+    assert OperationalError in run_search_task.autoretry_for
+    assert run_search_task.acks_late and run_search_task.reject_on_worker_lost
