@@ -128,14 +128,17 @@ def final_metrics(ctx: FlatnessContext, genotype: Genotype) -> list[FlatnessReco
                 neighbourhood_record(evaluator, genotype, radius, cfg.neighbour_samples, ctx.spec.seed)
             )
     if cfg.cell_shape:
-        start = time.perf_counter()
-        shape = cell_shape(genotype, ctx.spec.supernet.C)
-        for cell, count in skip_count(genotype).items():
-            shape[cell]["skip_count"] = count
-        records.append(
-            FlatnessRecord("cell_shape", None, {"C": ctx.spec.supernet.C}, shape, time.perf_counter() - start)
-        )
+        records.append(cell_shape_record(genotype, ctx.spec.supernet.C))
     return records
+
+
+def cell_shape_record(genotype: Genotype, C: int, epoch: int | None = None) -> FlatnessRecord:
+    """Width (C units and channels), depth and skip count per cell, as one record."""
+    start = time.perf_counter()
+    shape: dict[str, dict[str, float]] = cell_shape(genotype, C)
+    for cell, count in skip_count(genotype).items():
+        shape[cell]["skip_count"] = count
+    return FlatnessRecord("cell_shape", epoch, {"C": C}, shape, time.perf_counter() - start)
 
 
 def neighbourhood_record(

@@ -1,30 +1,79 @@
 """On-demand flatness jobs for the service (POST /barriers, metrics of a stored genotype).
 
-The worker rebuilds a `FlatnessContext` from a search's checkpoint (supernet weights, α, method,
-its fixed validation batches) exactly as the engine does during the search, then calls:
+The worker rebuilds the search's state from one of its checkpoints with `context_from_checkpoint`
+(supernet weights, α, the method, the fixed validation batches: what the engine hands the hooks),
+then calls:
 
-- `final_metrics(ctx, genotype)` (hooks) for a stored genotype's neighbourhood profile and cell shape;
+- `neighbourhood_records(ctx, genotype)` for a stored genotype's neighbourhood profile (radius 1
+  and 2) and cell shape;
 - `barrier_records(ctx, a, b, max_paths=N, alphas_a=..., alphas_b=...)` for one pair;
 - `barrier_matrix_record(ctx, genotypes, max_paths=N)` for a set of genotypes.
 
 Every architecture is evaluated with `ctx.supernet`'s shared weights (for two searches, the
 caller picks whose supernet judges both). The α-line barrier needs both α's to belong to that
-supernet, so it is computed only when the caller passes them. Records have epoch None and are
-stored like the search's own flatness rows.
+supernet (e.g. `checkpoint_alphas` of two epochs of one search), so it is computed only when the
+caller passes them. Records have epoch None and are stored like the search's own flatness rows.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
+from nas_core.checkpoint import load_checkpoint
+from nas_core.data import load_search_data
 from nas_core.flatness.evaluation import ArchitectureEvaluator, batch_params
-from nas_core.flatness.hooks import FlatnessContext, metric_batches, timed
+from nas_core.flatness.hooks import (
+    FlatnessContext,
+    cell_shape_record,
+    metric_batches,
+    neighbourhood_record,
+    timed,
+)
 from nas_core.flatness.landscape import alpha_line_barrier, barrier_matrix, path_barrier
 from nas_core.genotype import Genotype
+from nas_core.loop import build_state
 from nas_core.reporter import FlatnessRecord
+from nas_core.spaces import get_space
+from nas_core.spec import SearchSpec
+
+
+def context_from_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> FlatnessContext:
+    """The search state saved in checkpoint `path`, as the hooks see it during that search.
+
+    Reads the checkpoint's own spec and its data set (the data must be reachable as for the
+    search: spec.dataset.root or FLATNAS_DATA_ROOT), so the validation batches are the same.
+    """
+    body = load_checkpoint(path)
+    spec = SearchSpec.model_validate(body["spec"])
+    dev = torch.device(device)
+    data = load_search_data(spec.dataset, seed=spec.seed, device=dev)
+    state = build_state(spec, get_space(spec), data, dev)
+    state.load_state_dict(body["state"])
+    batches = data.eval_batches(spec.batch_size, spec.dataset.eval_subset)[: spec.flatness.val_batches]
+    alphas = [a.detach().clone() for a in state.alphas]
+    return FlatnessContext(
+        state.supernet, state.space, state.method, alphas, batches, state.criterion, spec, dev
+    )
+
+
+def checkpoint_alphas(path: str | Path, *, device: str | torch.device = "cpu") -> list[torch.Tensor]:
+    """α saved in checkpoint `path` (one tensor per α group), for the α-line barrier."""
+    return [a.to(device) for a in load_checkpoint(path)["state"]["alphas"]]
+
+
+def neighbourhood_records(
+    ctx: FlatnessContext, genotype: Genotype, *, radii: Sequence[int] = (1, 2), max_samples: int | None = None
+) -> list[FlatnessRecord]:
+    """kind "neighbourhood" per radius (max_samples default spec.flatness.neighbour_samples) and
+    kind "cell_shape", whatever the spec's end-of-search switches say (the caller asked)."""
+    samples = max_samples if max_samples is not None else ctx.spec.flatness.neighbour_samples
+    evaluator = evaluator_for(ctx)
+    records = [neighbourhood_record(evaluator, genotype, r, samples, ctx.spec.seed) for r in radii]
+    return [*records, cell_shape_record(genotype, ctx.spec.supernet.C)]
 
 
 def evaluator_for(ctx: FlatnessContext) -> ArchitectureEvaluator:
