@@ -215,3 +215,61 @@ class Sample(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     search: Mapped[Search] = relationship(lazy="raise")
+
+
+LANDSCAPE_KINDS = ("barrier", "barrier_matrix", "neighbourhood")
+LANDSCAPE_ROLES = ("a", "b", "member", "supernet", "target")
+
+
+class LandscapeJob(Base):
+    """An on-demand landscape computation (ALGORITHMS.md §6) run by a worker like a search:
+    a barrier between two architectures, a barrier matrix of several searches, or the
+    neighbourhood profile of a stored genotype. `params` holds the request with every reference
+    already resolved (genotype JSON snapshots, the supernet checkpoint's search), so a job's
+    result does not depend on when it runs."""
+
+    __tablename__ = "landscape_job"
+    __table_args__ = (
+        CheckConstraint(f"status IN {SEARCH_STATUSES}", name="status"),
+        CheckConstraint(f"kind IN {LANDSCAPE_KINDS}", name="kind"),
+        Index(None, "kind", "created_at"),
+        Index(None, "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    kind: Mapped[str] = mapped_column(String(32))
+    # The search whose final checkpoint supplies the shared weights.
+    supernet_search_id: Mapped[str] = mapped_column(ForeignKey("search.id", ondelete="CASCADE"), index=True)
+    params: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    result: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    worker: Mapped[str | None] = mapped_column(String(255), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    owner_key_id: Mapped[str | None] = mapped_column(
+        ForeignKey("api_key.id", ondelete="SET NULL"), index=True, default=None
+    )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class LandscapeJobSearch(Base):
+    """Which searches a landscape job involves and how (a, b, member of a matrix, supernet,
+    target of a neighbourhood job): what `GET /barriers?search_id=` filters on."""
+
+    __tablename__ = "landscape_job_search"
+    __table_args__ = (
+        CheckConstraint(f"role IN {LANDSCAPE_ROLES}", name="role"),
+        Index(None, "search_id", "job_id"),
+    )
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("landscape_job.id", ondelete="CASCADE"), primary_key=True)
+    search_id: Mapped[str] = mapped_column(ForeignKey("search.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     MAX_BODY_BYTES: int = Field(1 << 20, ge=1024, description="request bodies above this get 413")
     SSE_POLL_S: float = Field(0.5, gt=0, le=10, description="how often an event stream polls the store")
     READY_TIMEOUT_S: float = Field(2.0, gt=0, le=30, description="broker connection timeout in /readyz")
+    FLATNAS_QUEUE: str = Field(
+        "gpu",
+        min_length=1,
+        max_length=200,
+        description="the Celery queue workers consume and the API enqueues to (searches and landscape jobs)",
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe_production_values(self) -> Settings:

@@ -110,6 +110,20 @@ def list_genotypes(session: Session, search_id: str, *, after_id: int = 0) -> li
     return list(session.scalars(stmt))
 
 
+def latest_ids(session: Session, search_id: str) -> tuple[int, int, int]:
+    """(newest epoch or -1, highest genotype row id or 0, highest flatness row id or 0) of a search."""
+    epoch = session.scalar(select(func.max(EpochMetric.epoch)).where(EpochMetric.search_id == search_id))
+    genotype_id = session.scalar(select(func.max(Genotype.id)).where(Genotype.search_id == search_id))
+    flatness_id = session.scalar(
+        select(func.max(FlatnessMetric.id)).where(FlatnessMetric.search_id == search_id)
+    )
+    return (
+        -1 if epoch is None else int(epoch),
+        0 if genotype_id is None else int(genotype_id),
+        0 if flatness_id is None else int(flatness_id),
+    )
+
+
 def add_flatness(session: Session, search_id: str, record: FlatnessRecord) -> FlatnessMetric:
     """Record a flatness metric, replacing the one with the same epoch, kind and params."""
     kind, epoch, params, value, seconds = (

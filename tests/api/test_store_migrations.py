@@ -15,7 +15,8 @@ from store.db import make_engine
 from store.models import Base
 from tests.fixtures.database import create_test_database, drop_test_database
 
-EXPECTED_TABLES = {"api_key", "search", "epoch_metric", "genotype", "flatness_metric", "checkpoint", "sample"}
+INITIAL_TABLES = {"api_key", "search", "epoch_metric", "genotype", "flatness_metric", "checkpoint", "sample"}
+EXPECTED_TABLES = INITIAL_TABLES | {"landscape_job", "landscape_job_search"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -39,6 +40,17 @@ def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
                 MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
             )
         assert drift == []
+
+        # 0002 down: only the landscape tables go; the search tables and their rows stay.
+        migrate.downgrade(empty_url, "0001")
+        assert migrate.current_revision(empty_url) == "0001"
+        with engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) == INITIAL_TABLES | {"alembic_version"}
+        migrate.upgrade(empty_url, "0002")
+        with engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) == EXPECTED_TABLES | {"alembic_version"}
+            checks = {c["name"] for c in inspect(conn).get_check_constraints("landscape_job")}
+        assert {"ck_landscape_job_kind", "ck_landscape_job_status"} <= checks
 
         migrate.downgrade(empty_url, "base")
         assert migrate.current_revision(empty_url) is None
