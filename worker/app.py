@@ -9,7 +9,6 @@ never redeliver an unacknowledged message, such as the SQLAlchemy transport afte
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,11 @@ from celery.signals import worker_ready, worker_shutdown
 
 from store.settings import settings
 
-#: Queue every search goes to. FLATNAS_QUEUE lets concurrent test runs share one Redis safely.
-QUEUE = os.environ.get("FLATNAS_QUEUE", "gpu")
+#: Queue every job goes to (settings.FLATNAS_QUEUE): concurrent test runs share one Redis safely.
+QUEUE = settings.FLATNAS_QUEUE
 TASK_NAME = "flatnas.run_search"
+#: Barrier, barrier-matrix and neighbourhood jobs (worker/landscape.py), on the same queue.
+LANDSCAPE_TASK_NAME = "flatnas.run_barrier"
 
 
 def _transport_options(broker_url: str) -> dict[str, Any]:
@@ -50,10 +51,10 @@ def _ensure_sqlite_dir(broker_url: str) -> None:
 
 def create_app(broker_url: str) -> Celery:
     _ensure_sqlite_dir(broker_url)
-    app = Celery("flatnas", broker=broker_url, include=["worker.tasks"])
+    app = Celery("flatnas", broker=broker_url, include=["worker.tasks", "worker.landscape"])
     app.conf.update(
         task_default_queue=QUEUE,
-        task_routes={TASK_NAME: {"queue": QUEUE}},
+        task_routes={TASK_NAME: {"queue": QUEUE}, LANDSCAPE_TASK_NAME: {"queue": QUEUE}},
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         # One message reserved at a time: a worker busy with a long search must not hold the next one.

@@ -1,11 +1,12 @@
-"""Put a search on the queue. The API calls this after its transaction commits, passing only the id.
+"""Put a search (or a landscape job) on the queue. The API calls this after its transaction commits,
+passing only the id.
 
 It sends the task by name, so the API process never imports the worker's task module (nor torch).
 """
 
 from __future__ import annotations
 
-from worker.app import QUEUE, TASK_NAME, celery_app
+from worker.app import LANDSCAPE_TASK_NAME, QUEUE, TASK_NAME, celery_app
 
 MAX_PRIORITY = 9
 
@@ -28,6 +29,16 @@ def enqueue_search(search_id: str, priority: int = 5) -> None:
     celery_app.send_task(
         TASK_NAME,
         args=[str(search_id)],
+        queue=QUEUE,
+        priority=broker_priority(priority, celery_app.conf.broker_url),
+    )
+
+
+def enqueue_landscape_job(job_id: str, priority: int = 5) -> None:
+    """Queue `flatnas.run_barrier(job_id)` (barrier, barrier matrix or neighbourhood job)."""
+    celery_app.send_task(
+        LANDSCAPE_TASK_NAME,
+        args=[str(job_id)],
         queue=QUEUE,
         priority=broker_priority(priority, celery_app.conf.broker_url),
     )

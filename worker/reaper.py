@@ -14,9 +14,9 @@ import logging
 import threading
 
 from store.db import default_database
-from store.repositories import leases
+from store.repositories import landscape, leases
 from store.settings import settings
-from worker.enqueue import enqueue_search
+from worker.enqueue import enqueue_landscape_job, enqueue_search
 from worker.reporter import SessionFactory, in_transaction
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,21 @@ def reap_stale_searches(
     for search_id, priority in reaped:
         log.warning("search %s: worker silent for over %.0f s, re-queued to resume", search_id, timeout_s)
         enqueue_search(search_id, priority)
+    return reaped
+
+
+def reap_stale_landscape_jobs(
+    session_factory: SessionFactory | None = None, *, timeout_s: float | None = None
+) -> list[str]:
+    """The same for barrier/neighbourhood jobs: silent ones go to `retrying` and are enqueued again."""
+    session_factory = session_factory or default_database().sessionmaker
+    timeout_s = timeout_s if timeout_s is not None else settings.HEARTBEAT_TIMEOUT_S
+    reaped: list[str] = in_transaction(
+        session_factory, lambda s: landscape.reap_stale(s, stale_after_s=timeout_s)
+    )
+    for job_id in reaped:
+        log.warning("landscape job %s: worker silent for over %.0f s, re-queued", job_id, timeout_s)
+        enqueue_landscape_job(job_id)
     return reaped
 
 
@@ -65,6 +80,7 @@ class _Reaper:
         while True:
             try:
                 reap_stale_searches()
+                reap_stale_landscape_jobs()
             except Exception:  # the database may be briefly away; the next sweep retries
                 log.warning("reaper sweep failed", exc_info=True)
             if self._stop.wait(interval):

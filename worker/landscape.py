@@ -1,0 +1,240 @@
+"""The landscape task: run one barrier, barrier-matrix or neighbourhood job (`flatnas.run_barrier`).
+
+Same discipline as searches (worker/tasks.py): the task gets only the job id, claims the job with
+a lease (a duplicate delivery of a job that is held or finished does nothing), keeps the lease with
+a heartbeat thread while it computes, and stores the result with a write guarded by its worker name,
+so the result is stored once. Bad input (a missing checkpoint, an unreadable genotype) fails the job
+with the reason; a database outage is retried by Celery.
+
+The shared weights and the fixed validation batches come from the supernet search's checkpoint
+(nas_core.flatness.jobs.context_from_checkpoint). The α-line barrier's α's are the raw α of the
+checkpoints at the two genotypes' epochs; without such a checkpoint, log of the mixing weights
+stored per epoch stands in (exact for softmax mixing: log p differs from α by a per-edge constant,
+which interpolation and softmax both ignore); `alpha_source` in the result says which was used.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+import torch
+from celery import Task
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from nas_core.flatness import jobs
+from nas_core.genotype import genotype_from_json
+from nas_core.reporter import FlatnessRecord
+from nas_core.search import resolve_device
+from store.db import default_database
+from store.models import Checkpoint, EpochMetric
+from store.repositories import landscape, results
+from store.settings import settings
+from worker.app import LANDSCAPE_TASK_NAME, celery_app
+from worker.reporter import Heartbeat, SessionFactory, in_transaction
+from worker.tasks import heartbeat_interval
+
+log = logging.getLogger(__name__)
+
+
+class JobFailed(Exception):
+    """The job cannot be computed as asked; the message is stored as its error."""
+
+
+class JobHeartbeat(Heartbeat):
+    """Heartbeat for a landscape job's lease (worker.reporter.Heartbeat renews a search's)."""
+
+    def beat(self) -> None:
+        held = in_transaction(
+            self._session_factory, lambda s: landscape.renew(s, self._search_id, worker=self._worker)
+        )
+        if not held:
+            self.lease_lost = True
+
+
+def execute_landscape_job(
+    job_id: str,
+    *,
+    worker: str,
+    session_factory: SessionFactory | None = None,
+    device: str | None = None,
+    heartbeat_timeout_s: float | None = None,
+) -> str:
+    """Claim, compute and finish one landscape job; returns the outcome or why nothing was done."""
+    session_factory = session_factory or default_database().sessionmaker
+    timeout_s = heartbeat_timeout_s if heartbeat_timeout_s is not None else settings.HEARTBEAT_TIMEOUT_S
+    claimed = in_transaction(
+        session_factory, lambda s: landscape.claim(s, job_id, worker=worker, stale_after_s=timeout_s)
+    )
+    if claimed != landscape.CLAIMED:
+        log.info("landscape job %s not run by %s: %s", job_id, worker, claimed)
+        return f"skipped: {claimed}"
+    job = in_transaction(session_factory, lambda s: landscape.get_job(s, job_id))
+    assert job is not None
+    kind, params, search_id = job.kind, dict(job.params), job.supernet_search_id
+    log.info("landscape job %s (%s) started on %s", job_id, kind, worker)
+
+    def progress(phase: str, **extra: Any) -> None:
+        in_transaction(
+            session_factory,
+            lambda s: landscape.set_progress(s, job_id, {"phase": phase, **extra}, worker=worker),
+        )
+
+    records: list[FlatnessRecord] = []
+    with JobHeartbeat(session_factory, job_id, worker, heartbeat_interval(timeout_s)) as beat:
+        try:
+            progress("loading")
+            uri = in_transaction(
+                session_factory,
+                lambda s: _checkpoint_uri(s, search_id, params["supernet"]["checkpoint_epoch"]),
+            )
+            dev = resolve_device(device or settings.DEVICE)
+            ctx = jobs.context_from_checkpoint(uri, device=dev)
+            progress("evaluating")
+            if kind == "barrier":
+                result = _barrier(session_factory, ctx, params, search_id, dev)
+            elif kind == "barrier_matrix":
+                result = _matrix(ctx, params)
+            else:
+                result, records = _neighbourhood(ctx, params)
+            outcome, error = "succeeded", None
+        except OperationalError:
+            raise  # the database went away: Celery retries, the same worker name re-claims the job
+        except Exception as err:
+            log.exception("landscape job %s failed on %s", job_id, worker)
+            outcome, error, result = "failed", f"{type(err).__name__}: {err}", None
+    if beat.lease_lost:
+        log.warning(
+            "landscape job %s: %s lost its lease; leaving the outcome to the new holder", job_id, worker
+        )
+        return "lease lost"
+
+    def finish(session: Session) -> bool:
+        if outcome == "failed":
+            return landscape.mark_failed(session, job_id, error or "unknown error", worker=worker)
+        assert result is not None
+        # Flatness rows and the result in one transaction: both are written, or neither.
+        if not landscape.mark_succeeded(session, job_id, result, worker=worker):
+            return False
+        for record in records:
+            results.add_flatness(session, search_id, record)
+        return True
+
+    return outcome if in_transaction(session_factory, finish) else "lease lost"
+
+
+def _checkpoint_uri(session: Session, search_id: str, epoch: int) -> str:
+    row = session.scalars(
+        select(Checkpoint).where(Checkpoint.search_id == search_id, Checkpoint.epoch == epoch)
+    ).first()
+    if row is None or not Path(row.uri).is_file():
+        where = "no checkpoint row" if row is None else f"its file {row.uri} is missing on this worker"
+        raise JobFailed(f"supernet search {search_id}: checkpoint of epoch {epoch}: {where}")
+    return row.uri
+
+
+def _alphas(
+    session_factory: SessionFactory, search_id: str, epoch: int, groups: tuple[str, ...], dev: torch.device
+) -> tuple[list[torch.Tensor], str]:
+    def read(session: Session) -> tuple[str | None, dict[str, Any] | None]:
+        ckpt = session.scalars(
+            select(Checkpoint).where(Checkpoint.search_id == search_id, Checkpoint.epoch == epoch)
+        ).first()
+        row = session.scalars(
+            select(EpochMetric).where(EpochMetric.search_id == search_id, EpochMetric.epoch == epoch)
+        ).first()
+        return (ckpt.uri if ckpt else None), (row.alphas if row else None)
+
+    uri, table = in_transaction(session_factory, read)
+    if uri is not None and Path(uri).is_file():
+        return jobs.checkpoint_alphas(uri, device=dev), "checkpoint"
+    if table and all(g in table for g in groups):
+        weights = [torch.tensor(table[g], dtype=torch.float32, device=dev) for g in groups]
+        return [w.clamp_min(1e-12).log() for w in weights], "epoch_metric"
+    raise JobFailed(f"search {search_id}: no α stored for epoch {epoch} (no checkpoint, no epoch row)")
+
+
+def _barrier(
+    session_factory: SessionFactory, ctx: Any, params: dict[str, Any], search_id: str, dev: torch.device
+) -> dict[str, Any]:
+    a = genotype_from_json(params["a"]["genotype"])
+    b = genotype_from_json(params["b"]["genotype"])
+    line = params.get("alpha_line")
+    alphas: dict[str, Any] = {}
+    source = None
+    if line:
+        groups = tuple(ctx.space.groups)
+        alphas["alphas_a"], src_a = _alphas(session_factory, search_id, line["epoch_a"], groups, dev)
+        alphas["alphas_b"], src_b = _alphas(session_factory, search_id, line["epoch_b"], groups, dev)
+        source = src_a if src_a == src_b else f"{src_a}/{src_b}"
+    records = {r.kind: r for r in jobs.barrier_records(ctx, a, b, max_paths=params["paths"], **alphas)}
+    path = records["barrier"]
+    out: dict[str, Any] = {
+        "barrier": path.value,
+        "params": path.params,
+        "seconds": path.seconds,
+        "alpha_line_barrier": None,
+        "supernet": params["supernet"],
+    }
+    if "alpha_line_barrier" in records:
+        rec = records["alpha_line_barrier"]
+        out["alpha_line_barrier"] = {
+            **rec.value,
+            "params": rec.params,
+            "seconds": rec.seconds,
+            "alpha_source": source,
+            **line,
+        }
+    return out
+
+
+def _matrix(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+    genotypes = [genotype_from_json(m["genotype"]) for m in params["members"]]
+    record = jobs.barrier_matrix_record(ctx, genotypes, max_paths=params["paths"])
+    return {
+        "search_ids": params["search_ids"],
+        "matrix": record.value,
+        "params": record.params,
+        "seconds": record.seconds,
+        "supernet": params["supernet"],
+    }
+
+
+def _neighbourhood(ctx: Any, params: dict[str, Any]) -> tuple[dict[str, Any], list[FlatnessRecord]]:
+    genotype = genotype_from_json(params["genotype"])
+    computed = jobs.neighbourhood_records(
+        ctx, genotype, radii=params["radius"], max_samples=params["samples"]
+    )
+    # Stored as the search's flatness rows at the genotype's epoch, marked on-demand, so they
+    # never replace the end-of-search rows (epoch null) and a repeat of the job replaces its own.
+    origin = {"which": params["which"], "genotype_epoch": params["epoch"], "source": "on_demand"}
+    records = [
+        FlatnessRecord(r.kind, params["epoch"], {**r.params, **origin}, r.value, r.seconds) for r in computed
+    ]
+    result = {
+        "records": [
+            {"kind": r.kind, "epoch": r.epoch, "params": r.params, "value": r.value, "seconds": r.seconds}
+            for r in records
+        ],
+        "supernet": params["supernet"],
+    }
+    return result, records
+
+
+@celery_app.task(
+    name=LANDSCAPE_TASK_NAME,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=30,
+)
+def run_barrier_task(self: Task, job_id: str) -> str:
+    worker = self.request.hostname or socket.gethostname()
+    return execute_landscape_job(job_id, worker=worker)
