@@ -27,6 +27,7 @@ class SearchSummary(BaseModel):
     status: str = Field(description="queued | running | retrying | succeeded | failed | cancelled")
     cancel_requested: bool
     method: str
+    a2m_enabled: bool = Field(description="Architecture-Aware Minimization is on for this search")
     space: str
     dataset: str
     tags: list[str]
@@ -67,6 +68,12 @@ def progress_of(search: Search) -> ProgressOut | None:
     return ProgressOut(**p)
 
 
+def a2m_enabled(spec: dict[str, Any] | None) -> bool:
+    """As SearchSpec.a2m_enabled, read from the stored (normalised) spec without re-validating it."""
+    a2m = (spec or {}).get("a2m")
+    return isinstance(a2m, dict) and bool(a2m.get("enabled", True))
+
+
 def search_summary(
     search: Search, *, best_val_acc: float | None, heartbeat_timeout_s: float
 ) -> dict[str, Any]:
@@ -80,6 +87,7 @@ def search_summary(
         "status": search.status,
         "cancel_requested": search.cancel_requested,
         "method": search.method,
+        "a2m_enabled": a2m_enabled(search.spec),
         "space": search.space,
         "dataset": search.dataset,
         "tags": list(search.tags or []),

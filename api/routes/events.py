@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -31,6 +31,11 @@ from store.repositories import results, searches
 router = APIRouter(tags=["results"])
 
 KEEPALIVE_S = 15.0
+INT4_MAX = 2**31 - 1
+
+
+def _clamp(value: int, low: int) -> int:
+    return max(low, min(INT4_MAX, value))
 
 
 @dataclass
@@ -42,12 +47,15 @@ class Position:
     flatness_id: int = 0
 
     @classmethod
-    def parse(cls, last_event_id: str | None) -> Position:
+    def parse(cls, last_event_id: str | None) -> Position | None:
+        """The position an event id names, or None when absent or foreign. Parts are clamped to
+        what the columns hold (int4): a larger value compared with an int4 column is an error on
+        PostgreSQL, and means "past everything" anyway."""
         try:
             epoch, genotype_id, flatness_id = (int(part) for part in (last_event_id or "").split("."))
-            return cls(epoch, genotype_id, flatness_id)
         except ValueError:
-            return cls()  # absent or foreign: replay from the start
+            return None
+        return cls(_clamp(epoch, -1), _clamp(genotype_id, 0), _clamp(flatness_id, 0))
 
     def __str__(self) -> str:
         return f"{self.epoch}.{self.genotype_id}.{self.flatness_id}"
@@ -90,6 +98,12 @@ def _poll(
             position.flatness_id = max(position.flatness_id, f.id)
             events.append(("flatness", FlatnessOut.of(f).model_dump(), str(position)))
         return state, events
+
+
+def _tip(database: Database, search_id: str) -> Position:
+    """The position after every row written so far (an event stream without history starts here)."""
+    with database.sessionmaker() as session:
+        return Position(*results.latest_ids(session, search_id))
 
 
 async def _stream(
@@ -141,11 +155,20 @@ async def search_events(
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", max_length=100, description="resume after this event")
     ] = None,
+    history: Annotated[
+        bool,
+        Query(
+            description="false: skip the replay of epochs, genotypes and flatness rows written before "
+            "connecting (progress and status still come); a Last-Event-ID takes precedence"
+        ),
+    ] = True,
 ) -> StreamingResponse:
     await run_in_threadpool(load_search, session, search_id)
     # The stream polls with short sessions of its own; do not pin this one's connection meanwhile.
     await run_in_threadpool(session.close)
     position = Position.parse(last_event_id)
+    if position is None:
+        position = Position() if history else await run_in_threadpool(_tip, database, search_id)
     return StreamingResponse(
         _stream(request, database, search_id, position, settings.SSE_POLL_S),
         media_type="text/event-stream",

@@ -23,6 +23,9 @@ class Enqueued:
     fail_with: Exception | None = None
     # status of each search as a separate session saw it at enqueue time (proves commit-before-enqueue)
     seen_status: list[str | None] = field(default_factory=list)
+    # landscape jobs (POST /barriers, /barriers/matrix, .../flatness/neighbourhood), with their status then
+    jobs: list[str] = field(default_factory=list)
+    seen_job_status: list[str | None] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -58,7 +61,18 @@ def enqueued(monkeypatch: pytest.MonkeyPatch, database: Database) -> Enqueued:
             raise record.fail_with
         record.calls.append((search_id, priority))
 
+    def fake_enqueue_job(job_id: str, priority: int = 5) -> None:
+        from store.repositories.landscape import get_job
+
+        with database.sessionmaker() as other:
+            row = get_job(other, job_id)
+            record.seen_job_status.append(row.status if row else None)
+        if record.fail_with is not None:
+            raise record.fail_with
+        record.jobs.append(job_id)
+
     monkeypatch.setattr(worker.enqueue, "enqueue_search", fake_enqueue)
+    monkeypatch.setattr(worker.enqueue, "enqueue_landscape_job", fake_enqueue_job)
     return record
 
 

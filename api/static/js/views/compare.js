@@ -164,18 +164,22 @@ async function barrierSection(loaded) {
   } catch {
     records = [];
   }
-  const value = (r) => {
-    const res = r.result || r.value || r;
-    return res.accuracy_barrier ?? res.acc_barrier ?? res.barrier ?? res.loss_barrier ?? null;
-  };
+  // GET /barriers: jobs newest first; a pair's newest succeeded value wins. Mean accuracy barrier
+  // over shortest edit paths: result.barrier (kind barrier) or result.matrix (kind barrier_matrix).
   const cell = new Map();
+  const put = (a, b, v) => {
+    if (typeof v !== "number" || !a || !b || a === b || cell.has(`${a}|${b}`)) return;
+    cell.set(`${a}|${b}`, v);
+    cell.set(`${b}|${a}`, v);
+  };
   for (const r of records) {
-    const a = String(r.a?.search_id ?? r.a ?? r.search_a ?? "");
-    const b = String(r.b?.search_id ?? r.b ?? r.search_b ?? "");
-    const v = value(r);
-    if (typeof v === "number") {
-      cell.set(`${a}|${b}`, v);
-      cell.set(`${b}|${a}`, v);
+    if (r.status !== "succeeded" || !r.result) continue;
+    if (r.kind === "barrier_matrix") {
+      const sids = (r.search_ids || []).map(String);
+      const m = r.result.matrix?.acc_barrier_mean || [];
+      sids.forEach((a, i) => sids.forEach((b, j) => put(a, b, m[i]?.[j])));
+    } else {
+      put(String(r.a?.search_id ?? ""), String(r.b?.search_id ?? ""), r.result.barrier?.acc_barrier_mean);
     }
   }
   if (!cell.size) {

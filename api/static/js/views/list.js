@@ -8,14 +8,9 @@ import { searchUrl, compareUrl, navigate } from "../router.js";
 const REFRESH_MS = 4000;
 // Browsers allow ~6 HTTP/1.1 connections per host; streams beyond this would starve page requests.
 const MAX_STREAMS = 3;
-// The list needs progress and status only: a Last-Event-ID past any epoch and row id
-// (`<epoch>.<genotype id>.<flatness id>`, api/routes/events.py) skips the replay of past results.
-const SKIP_HISTORY_ID = "2147483647.2147483647.2147483647"; // int4 max: row ids are 32-bit
 const FILTERS = ["status", "method", "space", "dataset", "tag", "q"];
 
 let methodNames = null;
-// The list's summaries carry no spec; whether A2M is on is read once per search from its detail.
-const a2mKnown = new Map();
 
 export async function loadMethodNames() {
   if (methodNames) return methodNames;
@@ -194,31 +189,12 @@ export async function render(root, _params, { setLive }) {
 
   function upsertRow(s, { prepend = false } = {}) {
     const id = String(s.id);
-    if (typeof s.a2m_enabled !== "boolean" && !s.spec) {
-      if (a2mKnown.has(id)) s = { ...s, a2m_enabled: a2mKnown.get(id) };
-      else learnA2m(id);
-    }
     const existing = rows.get(id);
     const tr = rowFor(s);
     if (existing) existing.tr.replaceWith(tr);
     else if (prepend) tbody.prepend(tr);
     else tbody.append(tr);
     rows.set(id, { search: s, tr });
-  }
-
-  const learning = new Set();
-  async function learnA2m(id) {
-    if (learning.has(id)) return;
-    learning.add(id);
-    try {
-      const detail = await get(`/searches/${encodeURIComponent(id)}`);
-      a2mKnown.set(id, a2mOf(detail));
-      if (!stopped && rows.has(id)) upsertRow({ ...rows.get(id).search, a2m_enabled: a2mKnown.get(id) });
-    } catch {
-      /* the badge stays off; the next refresh tries again */
-    } finally {
-      learning.delete(id);
-    }
   }
 
   const refreshOne = new Map();
@@ -265,9 +241,9 @@ export async function render(root, _params, { setLive }) {
       if (streams.has(id)) continue;
       streams.set(
         id,
-        openEventStream(`/searches/${encodeURIComponent(id)}/events`, (type, data) => onEvent(id, type, data), {
+        // The list needs progress and status only: history=false skips the replay of past results.
+        openEventStream(`/searches/${encodeURIComponent(id)}/events?history=false`, (type, data) => onEvent(id, type, data), {
           shouldReconnect: () => !stopped && ACTIVE.has(rows.get(id)?.search.status),
-          lastEventId: SKIP_HISTORY_ID,
           onState: (st) => {
             streamStates.set(id, st);
             showLive();
