@@ -29,12 +29,13 @@ typecheck: install
 	$(BIN)/mypy
 
 ## test: install, start PostgreSQL/Redis if needed, lint, type-check, run every test
+# Tiny test networks run fastest on one thread per process (the suite starts several processes).
 test: install services lint typecheck
-	$(BIN)/pytest
+	OMP_NUM_THREADS=1 $(BIN)/pytest
 
 ## unit: the fast library tests only
 unit: install
-	$(BIN)/pytest -m "not integration and not browser"
+	OMP_NUM_THREADS=1 $(BIN)/pytest -m "not integration and not browser"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var tests/artifacts
