@@ -163,7 +163,7 @@ def _barrier(
 ) -> dict[str, Any]:
     a = genotype_from_json(params["a"]["genotype"])
     b = genotype_from_json(params["b"]["genotype"])
-    line = params.get("alpha_line")
+    line: dict[str, Any] | None = params.get("alpha_line")
     alphas: dict[str, Any] = {}
     source = None
     if line:
@@ -180,7 +180,7 @@ def _barrier(
         "alpha_line_barrier": None,
         "supernet": params["supernet"],
     }
-    if "alpha_line_barrier" in records:
+    if line and "alpha_line_barrier" in records:
         rec = records["alpha_line_barrier"]
         out["alpha_line_barrier"] = {
             **rec.value,

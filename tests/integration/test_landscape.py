@@ -1,0 +1,140 @@
+"""Flatness through the whole service: a tiny A2M search's flatness rows served by the API, then a
+barrier job and an on-demand neighbourhood job run by the real worker process (`flatnas.run_barrier`
+on the same queue), their results served by the API. Plus the task's lease discipline in-process:
+idempotent, and a clear failure on bad input."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from store.db import Database
+from store.repositories import landscape, results
+from tests.fixtures.database import make_search
+from tests.fixtures.live_service import LiveService
+from tests.integration.test_end_to_end import submit, tiny_spec, wait_for
+from worker.landscape import execute_landscape_job
+
+pytestmark = pytest.mark.integration
+
+EPOCH_KINDS = {"hessian_eigenvalue", "a2m_sharpness", "skip_count", "alpha_entropy"}
+END_KINDS = {"neighbourhood", "cell_shape"}
+
+
+def wait_for_job(client: httpx.Client, path: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(path).json()
+        if body["status"] in ("succeeded", "failed"):
+            return dict(body)
+        assert time.monotonic() < deadline, f"{path} still {body['status']}: {body}"
+        time.sleep(0.1)
+
+
+def test_a2m_search_flatness_rows_then_barrier_and_neighbourhood_jobs(live_service: LiveService) -> None:
+    flatness = {"interval": 1, "power_iterations": 3, "neighbour_samples": 4, "val_batches": 1}
+    spec = tiny_spec(name="a2m-flat", epochs=2, seed=3, a2m={"enabled": True}, flatness=flatness)
+    with live_service.client() as client:
+        search_id = submit(client, spec)
+        detail = wait_for(client, search_id, {"succeeded", "failed"}, timeout=120)
+        assert detail["status"] == "succeeded", (detail, live_service.logs())
+        assert detail["a2m_enabled"] is True
+
+        rows = client.get(f"/searches/{search_id}/flatness").json()["items"]
+        per_epoch = {(r["kind"], r["epoch"]) for r in rows if r["epoch"] is not None}
+        assert per_epoch == {(kind, epoch) for kind in EPOCH_KINDS for epoch in (0, 1)}, rows
+        assert {r["kind"] for r in rows if r["epoch"] is None} == END_KINDS
+        assert all(r["seconds"] >= 0 for r in rows)
+        hessian = client.get(f"/searches/{search_id}/flatness", params={"kind": "hessian_eigenvalue"}).json()
+        assert [r["epoch"] for r in hessian["items"]] == [0, 1]
+        assert all(isinstance(r["value"], float) for r in hessian["items"])
+        radii = [r["value"]["radius"] for r in rows if r["kind"] == "neighbourhood"]
+        assert sorted(radii) == [1, 2]
+
+        # The barrier between the search's best and final genotypes, judged by its own weights.
+        resp = client.post(
+            "/barriers", json={"a": {"search_id": search_id, "which": "best"}, "b": {"search_id": search_id}}
+        )
+        assert resp.status_code == 202, resp.text
+        job = wait_for_job(client, resp.headers["Location"])
+        assert job["status"] == "succeeded", (job, live_service.logs())
+        result = job["result"]
+        barrier = result["barrier"]
+        assert barrier["distance"] == _hamming(job["params"]["a"]["genotype"], job["params"]["b"]["genotype"])
+        assert barrier["paths"] >= 1 and len(barrier["per_path"]) == barrier["paths"]
+        # Per path: ½(acc(a)+acc(b)) − min acc on the path, from the path's own curve.
+        mid = 0.5 * (barrier["a"]["acc"] + barrier["b"]["acc"])
+        expected = [mid - min(p["acc"]) for p in barrier["per_path"]]
+        assert barrier["acc_barrier_max"] == pytest.approx(max(expected))
+        line = result["alpha_line_barrier"]
+        assert line is not None and line["alpha_source"] == "checkpoint"
+        assert (line["epoch_a"], line["epoch_b"]) == (job["a"]["epoch"], job["b"]["epoch"])
+        assert line["t"][0] == 0.0 and line["t"][-1] == 1.0 and line["loss_barrier"] >= 0
+        assert job["worker"] and job["attempts"] == 1 and job["finished_at"]
+        listed = client.get("/barriers", params={"search_id": search_id}).json()["items"]
+        assert [j["id"] for j in listed] == [job["id"]]
+
+        # On demand: the best genotype's radius-1 neighbourhood, also stored as flatness rows.
+        resp = client.post(
+            f"/searches/{search_id}/flatness/neighbourhood", json={"which": "best", "radius": [1]}
+        )
+        assert resp.status_code == 202, resp.text
+        job = wait_for_job(client, resp.headers["Location"])
+        assert job["status"] == "succeeded", (job, live_service.logs())
+        best_epoch = job["params"]["epoch"]
+        on_demand = [
+            r
+            for r in client.get(f"/searches/{search_id}/flatness").json()["items"]
+            if r["params"].get("source") == "on_demand"
+        ]
+        assert {(r["kind"], r["epoch"]) for r in on_demand} == {
+            ("neighbourhood", best_epoch),
+            ("cell_shape", best_epoch),
+        }
+        assert [r["value"] for r in on_demand if r["kind"] == "neighbourhood"] == [
+            r["value"] for r in job["result"]["records"] if r["kind"] == "neighbourhood"
+        ]
+
+
+def _hamming(a: dict[str, Any], b: dict[str, Any]) -> int:
+    return sum(x != y for x, y in zip(a["genotype"]["edges"], b["genotype"]["edges"], strict=True))
+
+
+def test_task_is_idempotent_and_fails_clearly_on_a_missing_checkpoint(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    database = Database(sqlite_url)
+    try:
+        with database.session() as s:
+            search_id = make_search(s).id
+            results.record_checkpoint(s, search_id, epoch=1, uri=str(tmp_path / "gone.pt"))
+            job_id = landscape.create_job(
+                s,
+                kind="neighbourhood",
+                supernet_search_id=search_id,
+                params={"supernet": {"search_id": search_id, "checkpoint_epoch": 1}},
+                links=[(search_id, "target")],
+                owner_key_id=None,
+            ).id
+        outcome = execute_landscape_job(
+            job_id, worker="w1", session_factory=database.sessionmaker, device="cpu"
+        )
+        assert outcome == "failed"
+        with database.sessionmaker() as s:
+            job = landscape.get_job(s, job_id)
+            assert job is not None and job.status == "failed" and job.result is None
+            assert "checkpoint of epoch 1" in (job.error or "") and "gone.pt" in (job.error or "")
+        # A redelivered message finds the job finished and does nothing.
+        again = execute_landscape_job(
+            job_id, worker="w2", session_factory=database.sessionmaker, device="cpu"
+        )
+        assert again == "skipped: already failed"
+        assert execute_landscape_job("nope", worker="w1", session_factory=database.sessionmaker) == (
+            "skipped: unknown job"
+        )
+    finally:
+        database.dispose()
