@@ -49,3 +49,13 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEVICE", "tpu")
     with pytest.raises(ValidationError, match="DEVICE"):
         Settings(_env_file=None)
+
+
+def test_queue_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLATNAS_QUEUE", raising=False)
+    assert Settings(_env_file=None).FLATNAS_QUEUE == "gpu"
+    monkeypatch.setenv("FLATNAS_QUEUE", "gpu-a100")
+    assert Settings(_env_file=None).FLATNAS_QUEUE == "gpu-a100"
+    monkeypatch.setenv("FLATNAS_QUEUE", "")
+    with pytest.raises(ValidationError, match="FLATNAS_QUEUE"):
+        Settings(_env_file=None)
