@@ -19,9 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from nas_core.data import load_search_data
 from nas_core.genotype import Genotype, genotype_from_json
 from nas_core.spaces import get_space
 from nas_core.spaces.base import SearchSpace
+from nas_core.spec import DatasetConfig
 
 
 @torch.no_grad()
@@ -63,9 +65,9 @@ def score_genotype(
     seed: int = 0,
 ) -> float:
     """NASWOT score of a genotype's discrete network, initialised from `seed` (reproducible)."""
-    # Module init draws from the global RNG; fork it so scoring never perturbs the caller's stream.
-    devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    # Module init draws from the global CPU RNG (the network is built on the CPU, then moved); fork
+    # it so scoring never perturbs the caller's stream.
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = space.build_network(genotype, C, depth, num_classes).to(x.device)
     return naswot_score(network, x)
@@ -96,3 +98,22 @@ def score_genotype_json(
     genotype = genotype_from_json(dict(genotype_json))
     space = get_space(genotype.space)
     return score_genotype(genotype, space, x, C=C, depth=depth, num_classes=num_classes, seed=seed)
+
+
+def score_genotype_on_dataset(
+    genotype_json: Mapping[str, Any],
+    dataset: DatasetConfig,
+    *,
+    C: int = 16,
+    depth: int | None = None,
+    batch_size: int = 128,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> float:
+    """NASWOT score of a stored genotype on a seeded batch of `dataset`'s weight half (§5 defaults:
+    B=128, no augmentation; the paper-size network: C=16, N=5 cells per stage or 8 layers)."""
+    data = load_search_data(dataset, seed=seed, device=device)
+    x = naswot_batch(data.train.images, data.normalize, batch_size, seed)
+    if depth is None:
+        depth = 5 if genotype_json.get("space") == "nb201" else 8
+    return score_genotype_json(genotype_json, x, C=C, depth=depth, num_classes=data.num_classes, seed=seed)

@@ -12,7 +12,7 @@ import torch
 from nas_core.data import load_search_data
 from nas_core.flatness.geometry import edit_distance, genotype_key
 from nas_core.genotype import DARTS_V2, genotype_from_json, genotype_to_json
-from nas_core.naswot import naswot_batch, score_genotype, score_genotype_json
+from nas_core.naswot import naswot_batch, score_genotype, score_genotype_json, score_genotype_on_dataset
 from nas_core.reporter import NullReporter, SearchCancelled
 from nas_core.sampling import run_sampling
 from nas_core.sampling.neighbours import neighbour_ball
@@ -210,6 +210,18 @@ def test_naswot_of_a_genotype_json(genotype) -> None:
         score_genotype(genotype, space, x.flip(0), C=4, depth=depth, num_classes=3, seed=7), rel=1e-9
     )
     assert torch.isfinite(torch.tensor(direct))
+
+
+def test_naswot_of_a_genotype_on_a_dataset_uses_a_seeded_unaugmented_batch() -> None:
+    dataset = SearchSpec.model_validate(
+        {"dataset": {"name": "synthetic", "subset": 32, "image_size": 8, "num_classes": 3}}
+    ).dataset
+    genotype = NB201.random_genotype(torch.Generator().manual_seed(3))
+    data = load_search_data(dataset, seed=1)
+    x = naswot_batch(data.train.images, data.normalize, 16, 1)
+    expected = score_genotype(genotype, NB201, x, C=4, depth=1, num_classes=3, seed=1)
+    got = score_genotype_on_dataset(genotype_to_json(genotype), dataset, C=4, depth=1, batch_size=16, seed=1)
+    assert got == expected
 
 
 def test_naswot_batch_rejects_more_images_than_available() -> None:
