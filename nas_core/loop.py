@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,8 +234,12 @@ def train_epoch(
             extra={"arch_batch_source": arch_source},
         )
         method.begin_step(ctx)
+
+        def arch_loss(alphas: Sequence[torch.Tensor], ctx: StepContext = ctx) -> torch.Tensor:
+            return method.arch_loss(ctx, alphas)
+
         with autocast(state):
-            grads = method.arch_grad(lambda a, ctx=ctx: method.arch_loss(ctx, a), state.alphas)
+            grads = method.arch_grad(arch_loss, state.alphas)
         method.arch_update(state.alphas, grads, state.a_optimizer)
 
         mixing = method.train_weights(ctx, state.alphas)
@@ -290,7 +294,3 @@ def evaluate(
     finally:
         state.supernet.train()
     return float(loss_sum) / max(count, 1), float(correct) / max(count, 1)
-
-
-def iter_epochs(state: SearchState) -> Iterator[int]:
-    return iter(range(state.next_epoch, state.spec.epochs))

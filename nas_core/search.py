@@ -24,7 +24,7 @@ from nas_core.checkpoint import (
     restore_global_rng,
     save_checkpoint,
 )
-from nas_core.data import load_search_data
+from nas_core.data import load_search_data, steps_per_epoch
 from nas_core.genotype import genotype_to_json
 from nas_core.loop import SearchState, StepClock, build_state, evaluate, train_epoch
 from nas_core.reporter import EpochRecord, FlatnessRecord, Progress, Reporter, SearchDiverged, SearchInfo
@@ -89,7 +89,7 @@ def run_search(
         flatness = [FlatnessRecord(**r) for r in body["flatness"]]
 
     eval_batches = data.eval_batches(spec.batch_size, spec.dataset.eval_subset)
-    steps = math.ceil(len(data.train) / spec.batch_size)
+    steps = steps_per_epoch(len(data.train), spec.batch_size)
     reporter.on_start(
         SearchInfo(
             space=spec.space,

@@ -38,7 +38,7 @@ class A2M(ArchMethod):
         self.base, self.rho, self.eps = base, rho, eps
         self.normalize, self.freeze_bn_stats = normalize, freeze_bn_stats
         self.name = f"{base.name}+a2m"
-        self.ctx: StepContext | None = None
+        self._step_ctx: StepContext | None = None  # set by begin_step; None when used on a plain closure
 
     def arch_grad(self, loss_fn: LossFn, alphas: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         grad = self.base.arch_grad
@@ -58,7 +58,7 @@ class A2M(ArchMethod):
     @contextmanager
     def _bn_frozen(self) -> Iterator[None]:
         """Optionally keep BN running statistics as the first pass left them (ours; off by default)."""
-        supernet: Supernet | None = self.ctx.supernet if self.ctx is not None else None
+        supernet: Supernet | None = self._step_ctx.supernet if self._step_ctx is not None else None
         if not self.freeze_bn_stats or supernet is None:
             yield
             return
@@ -90,7 +90,7 @@ class A2M(ArchMethod):
         self.base.on_epoch_start(epoch, total_epochs, supernet)
 
     def begin_step(self, ctx: StepContext) -> None:
-        self.ctx = ctx
+        self._step_ctx = ctx
         self.base.begin_step(ctx)
 
     def arch_loss(self, ctx: StepContext, alphas: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -112,6 +112,6 @@ class A2M(ArchMethod):
 
     def __getattr__(self, name: str) -> Any:
         # Method-specific attributes (e.g. a schedule's current value) read through to the base.
-        if name == "base":
+        if name in ("base", "_step_ctx"):
             raise AttributeError(name)
         return getattr(self.base, name)

@@ -65,7 +65,7 @@ class Darts2(ArchMethod):
         return list(torch.autograd.grad(self._train_loss(ctx, leaves), leaves))
 
     def _sgd_direction(
-        self, ctx: StepContext, params: list[torch.Tensor], alphas: Sequence[torch.Tensor]
+        self, ctx: StepContext, params: Sequence[torch.Tensor], alphas: Sequence[torch.Tensor]
     ) -> tuple[float, list[torch.Tensor]]:
         """ξ and the direction d of the optimizer's next step (w' = w − ξ·d), as torch SGD computes it."""
         if ctx.weight_optimizer is None:

@@ -1,0 +1,147 @@
+"""Seconds per search step and per epoch, at the paper's settings, on whatever device is here.
+
+    python benchmarks/search_step.py                       # DARTS and DARTS+A2M on nb201
+    python benchmarks/search_step.py --methods all --steps 3
+    python benchmarks/search_step.py --space darts --precision bf16 --fused
+
+Each method runs the real loop (nas_core.loop.train_epoch) on 32×32 synthetic data held on the
+device, batch 64, C=16, N=5 (nb201) or 8 layers (darts). After `--warmup` steps, the next `--steps`
+are timed (with a device sync at each step boundary, for the measurement only). "passes" counts
+supernet forward calls per step. The epoch figure is 391 steps (CIFAR-10's 25 000-image weight half
+at batch 64) plus one evaluation of the 25 000-image architecture half.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from nas_core.data import load_search_data
+from nas_core.loop import StepClock, build_state, evaluate, train_epoch
+from nas_core.methods import METHODS
+from nas_core.reporter import NullReporter
+from nas_core.search import resolve_device
+from nas_core.spaces import get_space
+from nas_core.spec import DatasetConfig, SearchSpec
+
+CIFAR_HALF = 25_000
+
+
+def machine(device: torch.device) -> str:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in cpuinfo.read_text().splitlines()
+            if ln.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    parts = [f"CPU {cpu} ({torch.get_num_threads()} torch threads)", f"torch {torch.__version__}"]
+    if device.type == "cuda":
+        parts.append(f"GPU {torch.cuda.get_device_name(device)}")
+    return ", ".join(parts)
+
+
+def method_list(text: str) -> list[str]:
+    if text != "all":
+        return [m.strip() for m in text.split(",") if m.strip()]
+    names = []
+    for name, info in METHODS.items():
+        if info.kind != "gradient":
+            continue
+        names.append(name)
+        if info.supports_a2m:
+            names.append(f"{name}+a2m")
+    return names
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench(entry: str, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+    method, _, wrapper = entry.partition("+")
+    supernet = {"C": args.C, "N": 5} if args.space == "nb201" else {"C": args.C, "layers": 8}
+    spec = SearchSpec(
+        space=args.space,
+        method=method,
+        a2m={"enabled": True} if wrapper == "a2m" else None,
+        batch_size=args.batch,
+        epochs=50,
+        supernet=supernet,
+        runtime={"precision": args.precision, "fused_cells": args.fused, "channels_last": args.channels_last},
+    )
+    total = args.warmup + args.steps
+    data_cfg = DatasetConfig(name="synthetic", subset=2 * args.batch * total, image_size=32, num_classes=10)
+    data = load_search_data(data_cfg, seed=0, device=device)
+    state = build_state(spec, get_space(spec), data, device)
+
+    passes = [0]
+    handle = state.supernet.register_forward_pre_hook(lambda *_: passes.__setitem__(0, passes[0] + 1))
+    marks: dict[int, tuple[float, int]] = {}
+
+    def mark(step: int) -> None:
+        sync(device)
+        marks[step] = (time.perf_counter(), passes[0])
+
+    train_epoch(state, 0, NullReporter(), StepClock(total, 0), step_hook=mark)
+    handle.remove()
+    (t0, p0), (t1, p1) = marks[args.warmup - 1], marks[total - 1]
+    step_s = (t1 - t0) / args.steps
+
+    eval_batches = data.eval_batches(args.batch)[:2]
+    evaluate(state, eval_batches[:1])
+    sync(device)
+    start = time.perf_counter()
+    evaluate(state, eval_batches)
+    sync(device)
+    eval_batch_s = (time.perf_counter() - start) / len(eval_batches)
+    steps_per_epoch = -(-CIFAR_HALF // args.batch)
+    return {
+        "passes": (p1 - p0) / args.steps,
+        "step_s": step_s,
+        "epoch_s": steps_per_epoch * (step_s + eval_batch_s),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per method (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1)")
+    parser.add_argument(
+        "--methods", default="darts,darts+a2m", help="comma list (name or name+a2m), or 'all'"
+    )
+    parser.add_argument("--space", default="nb201", choices=("nb201", "darts"))
+    parser.add_argument("--fused", action="store_true", help="runtime.fused_cells")
+    parser.add_argument(
+        "--precision", default="fp32", choices=("fp32", "bf16"), help="bf16 autocast (CUDA only)"
+    )
+    parser.add_argument("--channels-last", action="store_true", help="NHWC memory format (CUDA only)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--C", type=int, default=16)
+    args = parser.parse_args()
+    if args.warmup < 1 or args.steps < 1:
+        parser.error("--warmup and --steps must be at least 1")
+    device = resolve_device(args.device)
+    print(machine(device))
+    print(
+        f"space {args.space}, batch {args.batch}, C={args.C}, 32x32 synthetic on {device}, "
+        f"precision {args.precision}, fused {args.fused}, {args.steps} timed steps after {args.warmup} warm-up"
+    )
+    print(f"{'method':<22} {'passes/step':>11} {'s/step':>9} {'s/epoch':>9}")
+    for entry in method_list(args.methods):
+        r = bench(entry, args, device)
+        print(f"{entry:<22} {r['passes']:>11.1f} {r['step_s']:>9.4f} {r['epoch_s']:>9.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
