@@ -7,6 +7,7 @@ architecture parameters move, the search reports each epoch and the genotypes se
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import torch
 
 from nas_core.genotype import genotype_from_json, genotype_to_json
 from nas_core.methods import METHODS, build_method, describe_methods
+from nas_core.methods.gaea import Gaea
 from nas_core.reporter import NullReporter
 from nas_core.search import run_search
 from nas_core.spaces import get_space
@@ -119,3 +121,14 @@ def test_invalid_method_params_name_the_field() -> None:
         SearchSpec.model_validate({"method": "gaea", "method_params": {"eta": -1}})
     with pytest.raises(ValueError, match="method_params.k"):
         SearchSpec.model_validate({"method": "pc-darts", "method_params": {"k": 0}})
+
+
+def test_gaea_single_level_gets_its_architecture_batch_from_the_training_half(tmp_path: Path) -> None:
+    """The loop honours Gaea.arch_batch_source and confirms it; an unconfirmed source would warn."""
+    spec = tiny_spec("gaea", "nb201", a2m=False)
+    spec = spec.model_copy(update={"method_params": {**spec.method_params, "level": "single"}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = run_search(spec, NullReporter(), device="cpu", workdir=tmp_path)
+    start = Gaea(get_space(spec), spec.method_params).init_alphas(torch.Generator(), torch.device("cpu"))
+    assert float((result.alphas[0] - start[0].detach()).abs().max()) > 1e-5
