@@ -85,6 +85,12 @@ def build_parser(prog: str = "python -m nas_core") -> argparse.ArgumentParser:
     search.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
     search.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     search.add_argument("--no-progress", action="store_true", help="no progress bar (logs per epoch instead)")
+    search.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for torch (default: torch's choice); 1 avoids stalls on a busy shared CPU",
+    )
     methods = sub.add_parser("methods", help="list the search methods and their parameters")
     methods.add_argument("--json", action="store_true", help="print the full description as JSON")
     return parser
@@ -220,6 +226,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         print(f"{args.spec}: {err}", file=sys.stderr)
         return EXIT_BAD_SPEC
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "spec.json", spec.model_dump(mode="json"))
