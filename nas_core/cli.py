@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from nas_core.flatness.export import flatness_records_to_json
 from nas_core.reporter import EpochRecord, FlatnessRecord, Progress, SampledArchitecture, SearchInfo
 from nas_core.spec import SearchSpec
 
@@ -185,7 +186,8 @@ class FileReporter:
         )
 
     def write_flatness(self, records: Sequence[FlatnessRecord]) -> None:
-        _write_json(self.out / "flatness.json", [asdict(r) for r in records])
+        # The shared export turns NaN/inf (a diverging Hessian estimate) into null: valid JSON.
+        _write_json(self.out / "flatness.json", flatness_records_to_json(records))
 
     def _log(self, message: str) -> None:
         if self.bar is not None:

@@ -45,7 +45,9 @@ def test_search_on_the_tiny_example_writes_every_file(
     assert genotypes["best"]["epoch"] == int(best_epoch)
     alphas = json.loads((out / "alphas.json").read_text())
     assert len(alphas["epochs"]) == 3 and len(alphas["final_raw"][0]) == 6
-    kinds = {r["kind"] for r in json.loads((out / "flatness.json").read_text())}
+    flatness = json.loads((out / "flatness.json").read_text())
+    kinds = {r["kind"] for r in flatness["records"]}
+    assert set(flatness["kinds"]) == kinds
     assert "skip_count" in kinds
     assert (out / "checkpoints" / "epoch_0002.pt").is_file()
     assert "best genotype" in capsys.readouterr().out

@@ -20,7 +20,10 @@ def test_defaults_are_the_paper_settings() -> None:
 
 
 def test_unknown_fields_are_rejected_where_they_stand() -> None:
-    assert error_locs({"epoch": 3, "dataset": {"name": "digits", "rot": 1}}) == [("dataset", "rot"), ("epoch",)]
+    assert error_locs({"epoch": 3, "dataset": {"name": "digits", "rot": 1}}) == [
+        ("dataset", "rot"),
+        ("epoch",),
+    ]
 
 
 def test_method_params_are_validated_and_filled_with_defaults() -> None:
