@@ -108,14 +108,20 @@ class SamplingParams(StrictModel):
     naswot_batch: int = Field(128, ge=2, le=1024, description="batch size of the NASWOT kernel")
 
 
-class NaRsParams(SamplingParams):
-    radius: int = Field(1, ge=1, le=3, description="neighbourhood radius d")
+class RandomParams(SamplingParams):
     score: Literal["naswot", "supernet"] = Field(
-        "naswot", description="f: NASWOT score, or accuracy with weights inherited from a trained supernet"
+        "supernet", description="f: NASWOT score, or accuracy with weights inherited from a trained supernet"
     )
     supernet_epochs: int = Field(
         10, ge=1, le=500, description="epochs of uniform single-path supernet training when score=supernet"
     )
+
+
+class NaRsParams(RandomParams):
+    score: Literal["naswot", "supernet"] = Field(
+        "naswot", description="f: NASWOT score, or accuracy with weights inherited from a trained supernet"
+    )
+    radius: int = Field(1, ge=1, le=3, description="neighbourhood radius d")
     max_neighbours: int = Field(
         24, ge=1, le=1000, description="neighbours evaluated per architecture (sampled)"
     )
@@ -131,7 +137,7 @@ METHOD_PARAMS: dict[str, type[StrictModel]] = {
     "gaea": GaeaParams,
     "milenas": MilenasParams,
     "na-darts": NaDartsParams,
-    "random": SamplingParams,
+    "random": RandomParams,
     "naswot": SamplingParams,
     "na-rs": NaRsParams,
 }
@@ -259,6 +265,11 @@ class SearchSpec(StrictModel):
         except ValidationError as err:
             raise _prefixed(err, "method_params") from None
         self.__dict__["method_params"] = params.model_dump()
+        nb201_edges = 6
+        if self.space == "nb201" and self.method == "na-darts" and self.method_params["r"] > nb201_edges:
+            raise _field_error(
+                ("method_params", "r"), f"must be at most {nb201_edges} on nb201 (its edge count)"
+            )
         if self.space == "nb201" and self.supernet.layers is not None:
             raise _field_error(("supernet", "layers"), "applies to space 'darts'; nb201 uses supernet.N")
         if self.space == "darts" and self.supernet.N is not None:

@@ -5,7 +5,7 @@ keep the best under a score f:
 - `naswot`: f = the NASWOT score of the untrained discrete network (training-free).
 - `random`: random search with weight sharing: f = accuracy with weights inherited from a supernet
   trained by uniform single-path sampling (our choice: ranking by NASWOT would make it `naswot`).
-  Its `score` and `supernet_epochs` default as for `na-rs` ("supernet", 10) unless set.
+  Its `score` ("supernet") and `supernet_epochs` (10) are method parameters, as for `na-rs`.
 - `na-rs`: f as `score` says, and an architecture ranks by the mean of f over itself and its
   radius-d neighbourhood (at most `max_neighbours`, sampled; see sampling.neighbours).
 
@@ -48,7 +48,7 @@ from nas_core.sampling.scorers import CachedScorer, naswot_scorer, single_path_s
 from nas_core.search import SearchResult, resolve_device
 from nas_core.spaces import get_space
 from nas_core.spaces.base import SearchSpace, Supernet
-from nas_core.spec import NaRsParams, SearchSpec
+from nas_core.spec import SearchSpec
 
 SCORES_FILE = "sampling_scores.json"
 #: Images of the architecture half that inherited accuracy is measured on, when eval_subset is unset.
@@ -66,15 +66,6 @@ class Scored:
     neighbours: int  # neighbours averaged (0 unless na-rs)
 
 
-def _setting(spec: SearchSpec, field: str) -> Any:
-    """A method parameter; `random` shares na-rs's f settings, with supernet accuracy as its default."""
-    if field in spec.method_params:
-        return spec.method_params[field]
-    if spec.method == "random" and field == "score":
-        return "supernet"
-    return NaRsParams.model_fields[field].default
-
-
 def run_sampling(
     spec: SearchSpec, reporter: Reporter, *, device: str = "cpu", workdir: str | Path, resume: bool = False
 ) -> SearchResult:
@@ -86,8 +77,8 @@ def run_sampling(
     dev = resolve_device(device)
     space = get_space(spec)
     data = load_search_data(spec.dataset, seed=spec.seed, device=dev)
-    score_kind = "naswot" if spec.method == "naswot" else _setting(spec, "score")
-    epochs = int(_setting(spec, "supernet_epochs")) if score_kind == "supernet" else 0
+    score_kind = "naswot" if spec.method == "naswot" else spec.method_params["score"]
+    epochs = int(spec.method_params["supernet_epochs"]) if score_kind == "supernet" else 0
     n = int(spec.method_params["num_samples"])
     depth = spec.cells_per_stage if spec.space == "nb201" else spec.layers
 
@@ -217,7 +208,6 @@ def _score_all(
     for s in scored:  # already-known points seed the cache, so a resume re-scores nothing
         f.cache.setdefault(genotype_key(genotype_from_json(s.genotype)), s.point_score)
     neighbourhood = spec.method == "na-rs"
-    radius, max_neighbours = int(_setting(spec, "radius")), int(_setting(spec, "max_neighbours"))
     started = last_save = time.perf_counter()
     done_before = len(scored)
     for index in range(len(scored), n):
@@ -230,7 +220,8 @@ def _score_all(
         if neighbourhood:
             # One RNG per architecture: its neighbours do not depend on what was scored before.
             rng = random.Random(spec.seed * 1_000_003 + index)
-            members += [f(g) for g in neighbour_ball(genotype, radius, max_neighbours, rng)]
+            radius, cap = int(spec.method_params["radius"]), int(spec.method_params["max_neighbours"])
+            members += [f(g) for g in neighbour_ball(genotype, radius, cap, rng)]
         # -inf is a legitimate worst score (a singular NASWOT kernel); NaN means something broke.
         score = sum(members) / len(members)
         if math.isnan(score):

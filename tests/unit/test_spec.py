@@ -35,3 +35,15 @@ def test_cross_field_errors_name_the_field() -> None:
     assert error_locs({"space": "nb201", "supernet": {"layers": 5}}) == [("supernet", "layers")]
     assert error_locs({"method": "naswot", "a2m": {"enabled": True}}) == [("a2m",)]
     assert SearchSpec(method="naswot").a2m is None
+
+
+def test_random_search_scores_with_the_supernet_by_default() -> None:
+    assert SearchSpec(method="random").method_params["score"] == "supernet"
+    assert SearchSpec(method="na-rs").method_params["score"] == "naswot"
+
+
+def test_na_darts_edits_at_most_every_nb201_edge() -> None:
+    assert error_locs({"space": "nb201", "method": "na-darts", "method_params": {"r": 7}}) == [
+        ("method_params", "r")
+    ]
+    assert SearchSpec(space="darts", method="na-darts", method_params={"r": 7}).method_params["r"] == 7
