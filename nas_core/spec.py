@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 SpaceName = Literal["nb201", "darts"]
 DatasetName = Literal["cifar10", "cifar100", "imagenet16-120", "synthetic", "digits"]
@@ -229,7 +237,9 @@ class SearchSpec(StrictModel):
     space: SpaceName = Field("nb201", description="search space")
     method: MethodName = Field("darts", description="base search method")
     method_params: dict[str, Any] = Field(
-        default_factory=dict, description="the method's hyperparameters; see `flatnas methods`"
+        default_factory=dict,
+        validate_default=True,
+        description="the method's hyperparameters; see `flatnas methods`",
     )
     a2m: A2MConfig | None = Field(
         default_factory=A2MConfig,
@@ -256,15 +266,18 @@ class SearchSpec(StrictModel):
             data = {**data, "a2m": None}
         return data
 
+    @field_validator("method_params")
+    @classmethod
+    def _validate_method_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # A field validator (not an after-model check) so these errors come with every other field's;
+        # pydantic nests them under method_params. Stored in full so a stored spec shows the defaults.
+        method = info.data.get("method")
+        if method is None:  # the method itself is invalid and reported; nothing to check against
+            return value
+        return METHOD_PARAMS[method].model_validate(value).model_dump()
+
     @model_validator(mode="after")
     def _check_consistency(self) -> SearchSpec:
-        params_model = METHOD_PARAMS[self.method]
-        # Validated into the method's model, then stored back in full so a stored spec shows defaults.
-        try:
-            params = params_model.model_validate(self.method_params)
-        except ValidationError as err:
-            raise _prefixed(err, "method_params") from None
-        self.__dict__["method_params"] = params.model_dump()
         nb201_edges = 6
         if self.space == "nb201" and self.method == "na-darts" and self.method_params["r"] > nb201_edges:
             raise _field_error(
@@ -313,15 +326,6 @@ class SearchSpec(StrictModel):
     @property
     def is_sampling(self) -> bool:
         return self.method in SAMPLING_METHODS
-
-
-def _prefixed(err: ValidationError, field: str) -> ValidationError:
-    """Re-root a nested model's errors under `field`, so clients see e.g. method_params.tau."""
-    line_errors: list[Any] = [
-        {"type": e["type"], "loc": (field, *e["loc"]), "input": e["input"], "ctx": e.get("ctx", {})}
-        for e in err.errors()
-    ]
-    return ValidationError.from_exception_data("SearchSpec", line_errors)
 
 
 def _field_error(loc: tuple[str, ...], message: str) -> ValidationError:

@@ -47,3 +47,8 @@ def test_na_darts_edits_at_most_every_nb201_edge() -> None:
         ("method_params", "r")
     ]
     assert SearchSpec(space="darts", method="na-darts", method_params={"r": 7}).method_params["r"] == 7
+
+
+def test_method_param_errors_come_with_the_other_field_errors() -> None:
+    locs = error_locs({"method": "beta-darts", "method_params": {"tau": -1}, "dataset": {"name": "digitz"}})
+    assert sorted(locs) == [("dataset", "name"), ("method_params", "tau")]
