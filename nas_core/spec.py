@@ -7,7 +7,7 @@ as problem details; the CLI prints them; `flatnas search --help` lists every fie
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -22,32 +22,13 @@ from pydantic import (
 SpaceName = Literal["nb201", "darts"]
 DatasetName = Literal["cifar10", "cifar100", "imagenet16-120", "synthetic", "digits"]
 
-GRADIENT_METHODS = (
-    "darts",
-    "darts2",
-    "beta-darts",
-    "sdarts-rs",
-    "darts-minus",
-    "pc-darts",
-    "gaea",
-    "milenas",
-    "na-darts",
-)
-SAMPLING_METHODS = ("random", "naswot", "na-rs")
-MethodName = Literal[
-    "darts",
-    "darts2",
-    "beta-darts",
-    "sdarts-rs",
-    "darts-minus",
-    "pc-darts",
-    "gaea",
-    "milenas",
-    "na-darts",
-    "random",
-    "naswot",
-    "na-rs",
+GradientMethodName = Literal[
+    "darts", "darts2", "beta-darts", "sdarts-rs", "darts-minus", "pc-darts", "gaea", "milenas", "na-darts"
 ]
+SamplingMethodName = Literal["random", "naswot", "na-rs"]
+MethodName = Literal[GradientMethodName, SamplingMethodName]  # a Literal of Literals flattens
+GRADIENT_METHODS: tuple[str, ...] = get_args(GradientMethodName)
+SAMPLING_METHODS: tuple[str, ...] = get_args(SamplingMethodName)
 
 # A2M's perturbation radius depends on the space (ALGORITHMS.md §3).
 A2M_DEFAULT_RHO = {"nb201": 1e-2, "darts": 1e-1}
