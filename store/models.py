@@ -94,7 +94,32 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class Search(Base):
+class LeasedRunColumns:
+    """The state and lease columns of anything a worker runs (a search, a landscape job): its
+    status, progress, error, the holding worker and its heartbeat, attempts, timestamps and owner.
+    store/repositories/_lease.py claims, renews and reaps rows of either table through them."""
+
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    # Search: {epoch, step, steps_per_epoch, total_epochs, phase, loss, eta_seconds}
+    # (nas_core.reporter.Progress); landscape job: {phase, ...}.
+    progress: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    worker: Mapped[str | None] = mapped_column(String(255), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    owner_key_id: Mapped[str | None] = mapped_column(
+        ForeignKey("api_key.id", ondelete="SET NULL"), index=True, default=None
+    )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class Search(LeasedRunColumns, Base):
     __tablename__ = "search"
     __table_args__ = (
         CheckConstraint(f"status IN {SEARCH_STATUSES}", name="status"),
@@ -112,29 +137,12 @@ class Search(Base):
     dataset: Mapped[str] = mapped_column(String(32), index=True)
     tags: Mapped[list[Any]] = mapped_column(default=list)
     priority: Mapped[int] = mapped_column(default=5)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    # {epoch, step, steps_per_epoch, total_epochs, phase, loss, eta_seconds} (nas_core.reporter.Progress)
-    progress: Mapped[dict[str, Any] | None] = mapped_column(default=None)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
-    worker: Mapped[str | None] = mapped_column(String(255), default=None)
-    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
-    attempts: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(default=None)
-    finished_at: Mapped[datetime | None] = mapped_column(default=None)
-    owner_key_id: Mapped[str | None] = mapped_column(
-        ForeignKey("api_key.id", ondelete="SET NULL"), index=True, default=None
-    )
     idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
     # sha256 of the normalised spec, so a replayed Idempotency-Key with another body is refused.
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
     owner: Mapped[ApiKey | None] = relationship(lazy="raise")
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
 
 
 class EpochMetric(Base):
@@ -221,7 +229,7 @@ LANDSCAPE_KINDS = ("barrier", "barrier_matrix", "neighbourhood")
 LANDSCAPE_ROLES = ("a", "b", "member", "supernet", "target")
 
 
-class LandscapeJob(Base):
+class LandscapeJob(LeasedRunColumns, Base):
     """An on-demand landscape computation (ALGORITHMS.md §6) run by a worker like a search:
     a barrier between two architectures, a barrier matrix of several searches, or the
     neighbourhood profile of a stored genotype. `params` holds the request with every reference
@@ -241,23 +249,7 @@ class LandscapeJob(Base):
     # The search whose final checkpoint supplies the shared weights.
     supernet_search_id: Mapped[str] = mapped_column(ForeignKey("search.id", ondelete="CASCADE"), index=True)
     params: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), default="queued")
-    progress: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(default=None)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
-    worker: Mapped[str | None] = mapped_column(String(255), default=None)
-    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
-    attempts: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(default=None)
-    finished_at: Mapped[datetime | None] = mapped_column(default=None)
-    owner_key_id: Mapped[str | None] = mapped_column(
-        ForeignKey("api_key.id", ondelete="SET NULL"), index=True, default=None
-    )
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
 
 
 class LandscapeJobSearch(Base):

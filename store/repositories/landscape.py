@@ -8,16 +8,15 @@ claim cannot overwrite the outcome.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from store.models import LandscapeJob, LandscapeJobSearch, utcnow
+from store.repositories import _lease
 
-CLAIMED = "claimed"
-WAITING_STATUSES = ("queued", "retrying")
+CLAIMED = _lease.CLAIMED
 ACTIVE_STATUSES = ("queued", "running", "retrying")
 #: Roles that name the architectures compared (the supernet only judges them).
 COMPARED_ROLES = ("a", "b", "member")
@@ -92,59 +91,19 @@ def links_of(session: Session, job_ids: Sequence[str]) -> dict[str, list[tuple[s
     return out
 
 
-def _stale(stale_after_s: float) -> Any:
-    cutoff = utcnow() - timedelta(seconds=stale_after_s)
-    return or_(LandscapeJob.heartbeat_at.is_(None), LandscapeJob.heartbeat_at < cutoff)
-
-
 def _update(session: Session, job_id: str, *where: Any, **values: Any) -> bool:
-    stmt = (
-        update(LandscapeJob)
-        .where(LandscapeJob.id == job_id, *where)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    changed = session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
-    session.flush()
-    return changed
+    return _lease.update_row(session, LandscapeJob, job_id, *where, **values)
 
 
 def claim(session: Session, job_id: str, *, worker: str, stale_after_s: float) -> str:
-    """Take the job for `worker` (waiting, or running but silent, or running under this name).
-    Returns CLAIMED, or why not ("held by ...", "already succeeded", "unknown job")."""
-    now = utcnow()
-    taken = _update(
-        session,
-        job_id,
-        or_(
-            LandscapeJob.status.in_(WAITING_STATUSES),
-            (LandscapeJob.status == "running") & or_(LandscapeJob.worker == worker, _stale(stale_after_s)),
-        ),
-        status="running",
-        worker=worker,
-        heartbeat_at=now,
-        attempts=LandscapeJob.attempts + 1,
-        started_at=func.coalesce(LandscapeJob.started_at, now),
-    )
-    if taken:
-        return CLAIMED
-    row = session.execute(
-        select(LandscapeJob.status, LandscapeJob.worker).where(LandscapeJob.id == job_id)
-    ).first()
-    if row is None:
-        return "unknown job"
-    return f"held by {row.worker}" if row.status == "running" else f"already {row.status}"
+    """Take the job for `worker` (see _lease.claim). Returns CLAIMED, or why not
+    ("held by ...", "already succeeded", "unknown job")."""
+    return _lease.claim(session, LandscapeJob, job_id, worker=worker, stale_after_s=stale_after_s, noun="job")
 
 
 def renew(session: Session, job_id: str, *, worker: str) -> bool:
     """Heartbeat; False when `worker` no longer holds the job."""
-    return _update(
-        session,
-        job_id,
-        LandscapeJob.status == "running",
-        LandscapeJob.worker == worker,
-        heartbeat_at=utcnow(),
-    )
+    return _lease.renew(session, LandscapeJob, job_id, worker=worker)
 
 
 def set_progress(session: Session, job_id: str, progress: dict[str, Any], *, worker: str) -> bool:
@@ -185,15 +144,9 @@ def mark_failed(session: Session, job_id: str, error: str, *, worker: str | None
 
 
 def reap_stale(session: Session, *, stale_after_s: float) -> list[str]:
-    """Running or retrying jobs silent for `stale_after_s` go to `retrying` (re-queued at most
-    once per timeout: the heartbeat is reset); returns their ids for enqueueing after commit."""
-    stmt = (
-        update(LandscapeJob)
-        .where(LandscapeJob.status.in_(("running", "retrying")), _stale(stale_after_s))
-        .values(status="retrying", worker=None, heartbeat_at=utcnow())
-        .returning(LandscapeJob.id)
-        .execution_options(synchronize_session=False)
-    )
-    reaped = [row.id for row in session.execute(stmt)]
-    session.flush()
-    return reaped
+    """Running or retrying jobs silent for `stale_after_s` go to `retrying` (see _lease.reap_stale);
+    returns their ids for enqueueing after commit."""
+    return [
+        row.id
+        for row in _lease.reap_stale(session, LandscapeJob, LandscapeJob.id, stale_after_s=stale_after_s)
+    ]

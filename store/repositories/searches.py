@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, type_coerce, update
@@ -18,9 +18,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from store.models import SEARCH_STATUSES, Search, utcnow
+from store.repositories import _lease
 
 ACTIVE_STATUSES = ("queued", "running", "retrying")
-WAITING_STATUSES = ("queued", "retrying")
+WAITING_STATUSES = _lease.WAITING_STATUSES
 
 
 class InvalidCursor(ValueError):
@@ -239,9 +240,3 @@ def mark_cancelled(session: Session, search_id: str, *, worker: str | None = Non
 
 def _held_by(worker: str | None) -> tuple[Any, ...]:
     return () if worker is None else (Search.worker == worker,)
-
-
-def stale_condition(stale_after_s: float) -> Any:
-    """A heartbeat older than `stale_after_s` seconds (or none at all)."""
-    cutoff = utcnow() - timedelta(seconds=stale_after_s)
-    return or_(Search.heartbeat_at.is_(None), Search.heartbeat_at < cutoff)
