@@ -1,8 +1,8 @@
 """The landscape task: run one barrier, barrier-matrix or neighbourhood job (`flatnas.run_barrier`).
 
-Same discipline as searches (worker/tasks.py): the task gets only the job id, claims the job with
-a lease (a duplicate delivery of a job that is held or finished does nothing), keeps the lease with
-a heartbeat thread while it computes, and stores the result with a write guarded by its worker name,
+Same lease discipline as searches (worker/lease.py): the task gets only the job id, claims the job
+(a duplicate delivery of a job that is held or finished does nothing), keeps the lease with a
+heartbeat thread while it computes, and stores the result with a write guarded by its worker name,
 so the result is stored once. Bad input (a missing checkpoint, an unreadable genotype) fails the job
 with the reason; a database outage is retried by Celery.
 
@@ -16,7 +16,6 @@ which interpolation and softmax both ignore); `alpha_source` in the result says 
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -30,30 +29,18 @@ from nas_core.flatness import jobs
 from nas_core.genotype import genotype_from_json
 from nas_core.reporter import FlatnessRecord
 from nas_core.search import resolve_device
-from store.db import default_database
 from store.models import Checkpoint, EpochMetric
 from store.repositories import landscape, results
 from store.settings import settings
+from worker import lease
 from worker.app import LANDSCAPE_TASK_NAME, celery_app
-from worker.reporter import Heartbeat, SessionFactory, in_transaction
-from worker.tasks import heartbeat_interval
+from worker.lease import SessionFactory, in_transaction
 
 log = logging.getLogger(__name__)
 
 
 class JobFailed(Exception):
     """The job cannot be computed as asked; the message is stored as its error."""
-
-
-class JobHeartbeat(Heartbeat):
-    """Heartbeat for a landscape job's lease (worker.reporter.Heartbeat renews a search's)."""
-
-    def beat(self) -> None:
-        held = in_transaction(
-            self._session_factory, lambda s: landscape.renew(s, self._search_id, worker=self._worker)
-        )
-        if not held:
-            self.lease_lost = True
 
 
 def execute_landscape_job(
@@ -65,14 +52,18 @@ def execute_landscape_job(
     heartbeat_timeout_s: float | None = None,
 ) -> str:
     """Claim, compute and finish one landscape job; returns the outcome or why nothing was done."""
-    session_factory = session_factory or default_database().sessionmaker
-    timeout_s = heartbeat_timeout_s if heartbeat_timeout_s is not None else settings.HEARTBEAT_TIMEOUT_S
-    claimed = in_transaction(
-        session_factory, lambda s: landscape.claim(s, job_id, worker=worker, stale_after_s=timeout_s)
+    session_factory, timeout_s = lease.resolve(session_factory, heartbeat_timeout_s)
+    skipped = lease.claim(
+        session_factory,
+        landscape.claim,
+        landscape.CLAIMED,
+        job_id,
+        worker=worker,
+        timeout_s=timeout_s,
+        what="landscape job",
     )
-    if claimed != landscape.CLAIMED:
-        log.info("landscape job %s not run by %s: %s", job_id, worker, claimed)
-        return f"skipped: {claimed}"
+    if skipped is not None:
+        return skipped
     job = in_transaction(session_factory, lambda s: landscape.get_job(s, job_id))
     assert job is not None
     kind, params, search_id = job.kind, dict(job.params), job.supernet_search_id
@@ -85,7 +76,10 @@ def execute_landscape_job(
         )
 
     records: list[FlatnessRecord] = []
-    with JobHeartbeat(session_factory, job_id, worker, heartbeat_interval(timeout_s)) as beat:
+    interval = lease.heartbeat_interval(timeout_s)
+    with lease.Heartbeat(
+        session_factory, job_id, worker, interval, renew=landscape.renew, what="landscape job"
+    ) as beat:
         try:
             progress("loading")
             uri = in_transaction(
@@ -108,10 +102,7 @@ def execute_landscape_job(
             log.exception("landscape job %s failed on %s", job_id, worker)
             outcome, error, result = "failed", f"{type(err).__name__}: {err}", None
     if beat.lease_lost:
-        log.warning(
-            "landscape job %s: %s lost its lease; leaving the outcome to the new holder", job_id, worker
-        )
-        return "lease lost"
+        return lease.lease_lost("landscape job", job_id, worker)
 
     def finish(session: Session) -> bool:
         if outcome == "failed":
@@ -124,7 +115,7 @@ def execute_landscape_job(
             results.add_flatness(session, search_id, record)
         return True
 
-    return outcome if in_transaction(session_factory, finish) else "lease lost"
+    return outcome if in_transaction(session_factory, finish) else lease.LEASE_LOST
 
 
 def _checkpoint_uri(session: Session, search_id: str, epoch: int) -> str:
@@ -225,16 +216,6 @@ def _neighbourhood(ctx: Any, params: dict[str, Any]) -> tuple[dict[str, Any], li
     return result, records
 
 
-@celery_app.task(
-    name=LANDSCAPE_TASK_NAME,
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=30,
-)
+@celery_app.task(name=LANDSCAPE_TASK_NAME, **lease.LEASED_TASK_OPTIONS)
 def run_barrier_task(self: Task, job_id: str) -> str:
-    worker = self.request.hostname or socket.gethostname()
-    return execute_landscape_job(job_id, worker=worker)
+    return execute_landscape_job(job_id, worker=lease.worker_name(self))

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 
-from store.db import default_database
 from store.repositories import landscape, leases
 from store.settings import settings
+from worker import lease
 from worker.enqueue import enqueue_landscape_job, enqueue_search
-from worker.reporter import SessionFactory, in_transaction
+from worker.lease import SessionFactory, in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,7 @@ def reap_stale_searches(
     session_factory: SessionFactory | None = None, *, timeout_s: float | None = None
 ) -> list[tuple[str, int]]:
     """Mark silent searches `retrying` and enqueue them again; returns (id, priority) of each."""
-    session_factory = session_factory or default_database().sessionmaker
-    timeout_s = timeout_s if timeout_s is not None else settings.HEARTBEAT_TIMEOUT_S
+    session_factory, timeout_s = lease.resolve(session_factory, timeout_s)
     reaped: list[tuple[str, int]] = in_transaction(
         session_factory, lambda s: leases.reap_stale(s, stale_after_s=timeout_s)
     )
@@ -42,8 +41,7 @@ def reap_stale_landscape_jobs(
     session_factory: SessionFactory | None = None, *, timeout_s: float | None = None
 ) -> list[str]:
     """The same for barrier/neighbourhood jobs: silent ones go to `retrying` and are enqueued again."""
-    session_factory = session_factory or default_database().sessionmaker
-    timeout_s = timeout_s if timeout_s is not None else settings.HEARTBEAT_TIMEOUT_S
+    session_factory, timeout_s = lease.resolve(session_factory, timeout_s)
     reaped: list[str] = in_transaction(
         session_factory, lambda s: landscape.reap_stale(s, stale_after_s=timeout_s)
     )

@@ -3,76 +3,26 @@
 Every callback commits its own short transaction (the reporter is the edge, repositories only
 flush), so the API sees an epoch the moment it ends and a crash loses at most the write in flight.
 Progress is throttled; so is the cancellation poll, which the engine calls between every step.
-A background heartbeat thread keeps the lease fresh while a long step runs and notices when the
-lease was taken away (the reaper gave the search to another worker), which stops this run.
+The lease's heartbeat thread (worker.lease.Heartbeat) keeps the lease fresh while a long step runs;
+when the lease was taken away (the reaper gave the search to another worker) this run stops.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from nas_core.reporter import EpochRecord, FlatnessRecord, Progress, SampledArchitecture, SearchInfo
-from store.repositories import leases, results
+from store.repositories import results
 from store.repositories import searches as repo
+from worker.lease import Heartbeat, SessionFactory, in_transaction
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-SessionFactory = Callable[[], Session]
-
-
-def in_transaction(session_factory: SessionFactory, work: Callable[[Session], T]) -> T:
-    """Run `work` in one session and commit it; roll back and re-raise on error."""
-    with session_factory() as session:
-        try:
-            result = work(session)
-            session.commit()
-            return result
-        except BaseException:
-            session.rollback()
-            raise
-
-
-class Heartbeat:
-    """Refreshes the search's lease every `interval` seconds from a daemon thread."""
-
-    def __init__(self, session_factory: SessionFactory, search_id: str, worker: str, interval: float):
-        self._session_factory = session_factory
-        self._search_id = search_id
-        self._worker = worker
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{search_id}", daemon=True)
-        self.lease_lost = False
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self._interval + 5)
-
-    def beat(self) -> None:
-        held = in_transaction(
-            self._session_factory, lambda s: leases.renew(s, self._search_id, worker=self._worker)
-        )
-        if not held:
-            self.lease_lost = True
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.beat()
-            except Exception:  # a database blip must not kill the thread; the next beat retries
-                log.warning("heartbeat for search %s failed", self._search_id, exc_info=True)
 
 
 class DatabaseReporter:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +20,19 @@ from sqlalchemy.orm import Session
 from nas_core.reporter import SearchCancelled, SearchDiverged
 from nas_core.search import run_search  # imported when the worker starts, not on its first search
 from nas_core.spec import SearchSpec
-from store.db import default_database
 from store.repositories import leases
 from store.repositories import searches as repo
 from store.settings import settings
+from worker import lease
 from worker.app import TASK_NAME, celery_app
-from worker.reporter import DatabaseReporter, Heartbeat, SessionFactory, in_transaction
+from worker.lease import SessionFactory, in_transaction
+from worker.reporter import DatabaseReporter
 
 log = logging.getLogger(__name__)
 
 
 def workdir_for(search_id: str, data_dir: str | Path) -> Path:
     return Path(data_dir) / "searches" / search_id
-
-
-def heartbeat_interval(timeout_s: float) -> float:
-    # A few beats per timeout, so one slow write never makes a live search look dead.
-    return max(0.2, min(5.0, timeout_s / 4))
 
 
 def execute_search(
@@ -50,20 +45,26 @@ def execute_search(
     heartbeat_timeout_s: float | None = None,
 ) -> str:
     """Claim, run and finish one search; returns the outcome (a status, or why nothing was done)."""
-    session_factory = session_factory or default_database().sessionmaker
+    session_factory, timeout_s = lease.resolve(session_factory, heartbeat_timeout_s)
     data_dir = data_dir if data_dir is not None else settings.DATA_DIR
-    timeout_s = heartbeat_timeout_s if heartbeat_timeout_s is not None else settings.HEARTBEAT_TIMEOUT_S
-
-    claimed = in_transaction(
-        session_factory, lambda s: leases.claim(s, search_id, worker=worker, stale_after_s=timeout_s)
+    skipped = lease.claim(
+        session_factory,
+        leases.claim,
+        leases.CLAIMED,
+        search_id,
+        worker=worker,
+        timeout_s=timeout_s,
+        what="search",
     )
-    if claimed != leases.CLAIMED:
-        log.info("search %s not run by %s: %s", search_id, worker, claimed)
-        return f"skipped: {claimed}"
+    if skipped is not None:
+        return skipped
 
     search = in_transaction(session_factory, lambda s: repo.get_search(s, search_id))
     spec_data: dict[str, Any] = search.spec if search is not None else {}
-    with Heartbeat(session_factory, search_id, worker, heartbeat_interval(timeout_s)) as beat:
+    interval = lease.heartbeat_interval(timeout_s)
+    with lease.Heartbeat(
+        session_factory, search_id, worker, interval, renew=leases.renew, what="search"
+    ) as beat:
         reporter = DatabaseReporter(session_factory, search_id, heartbeat=beat)
         try:
             spec = SearchSpec.model_validate(spec_data)
@@ -91,11 +92,9 @@ def execute_search(
         finally:
             os.environ.pop("FLATNAS_SEARCH_ID", None)
     if beat.lease_lost:
-        # The reaper gave the search to another worker, which now owns its outcome.
-        log.warning("search %s: %s lost its lease; leaving the outcome to the new holder", search_id, worker)
-        return "lease lost"
+        return lease.lease_lost("search", search_id, worker)
     released = in_transaction(session_factory, lambda s: _release(s, search_id, worker, outcome, error))
-    return outcome if released else "lease lost"
+    return outcome if released else lease.LEASE_LOST
 
 
 def _release(session: Session, search_id: str, worker: str, outcome: str, error: str | None) -> bool:
@@ -106,16 +105,6 @@ def _release(session: Session, search_id: str, worker: str, outcome: str, error:
     return leases.release_failed(session, search_id, worker=worker, error=error or "unknown error")
 
 
-@celery_app.task(
-    name=TASK_NAME,
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=30,
-)
+@celery_app.task(name=TASK_NAME, **lease.LEASED_TASK_OPTIONS)
 def run_search_task(self: Task, search_id: str) -> str:
-    worker = self.request.hostname or socket.gethostname()
-    return execute_search(search_id, worker=worker)
+    return execute_search(search_id, worker=lease.worker_name(self))

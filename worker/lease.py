@@ -1,0 +1,154 @@
+"""What running a search and running a landscape job share: the transaction helper, the lease
+claim, the heartbeat thread that keeps the lease, and the Celery options of a leased task.
+
+Each task gets only an id, claims the row with a lease (a duplicate delivery of a row another live
+worker holds, or of one that already ended, does nothing), keeps the lease with a heartbeat thread
+while it computes, and ends the row with a write guarded by its worker name. A worker that lost its
+lease (the reaper gave the row to another worker) leaves the outcome to the new holder.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from celery import Task
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from store.db import default_database
+from store.settings import settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+SessionFactory = Callable[[], Session]
+
+LEASE_LOST = "lease lost"
+
+#: Celery options of a leased task: acknowledged when it ends, given back when the worker dies,
+#: and retried when the database goes away (not the task's fault); the same worker name re-claims
+#: the row on retry.
+LEASED_TASK_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "max_retries": 30,
+}
+
+
+class ClaimFn(Protocol):
+    def __call__(self, session: Session, row_id: str, /, *, worker: str, stale_after_s: float) -> str: ...
+
+
+class RenewFn(Protocol):
+    def __call__(self, session: Session, row_id: str, /, *, worker: str) -> bool: ...
+
+
+def in_transaction(session_factory: SessionFactory, work: Callable[[Session], T]) -> T:
+    """Run `work` in one session and commit it; roll back and re-raise on error."""
+    with session_factory() as session:
+        try:
+            result = work(session)
+            session.commit()
+            return result
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def resolve(session_factory: SessionFactory | None, timeout_s: float | None) -> tuple[SessionFactory, float]:
+    """The given session factory and heartbeat timeout, or the service's defaults."""
+    return (
+        session_factory or default_database().sessionmaker,
+        timeout_s if timeout_s is not None else settings.HEARTBEAT_TIMEOUT_S,
+    )
+
+
+def worker_name(task: Task) -> str:
+    return task.request.hostname or socket.gethostname()
+
+
+def heartbeat_interval(timeout_s: float) -> float:
+    # A few beats per timeout, so one slow write never makes a live run look dead.
+    return max(0.2, min(5.0, timeout_s / 4))
+
+
+def claim(
+    session_factory: SessionFactory,
+    claim_fn: ClaimFn,
+    claimed: str,
+    row_id: str,
+    *,
+    worker: str,
+    timeout_s: float,
+    what: str,
+) -> str | None:
+    """Claim the row with `claim_fn`; None when `worker` now holds it, else the task's outcome
+    ("skipped: <why>")."""
+    result = in_transaction(
+        session_factory, lambda s: claim_fn(s, row_id, worker=worker, stale_after_s=timeout_s)
+    )
+    if result == claimed:
+        return None
+    log.info("%s %s not run by %s: %s", what, row_id, worker, result)
+    return f"skipped: {result}"
+
+
+def lease_lost(what: str, row_id: str, worker: str) -> str:
+    """The outcome of a run whose lease was taken away: the new holder owns the outcome."""
+    log.warning("%s %s: %s lost its lease; leaving the outcome to the new holder", what, row_id, worker)
+    return LEASE_LOST
+
+
+class Heartbeat:
+    """Renews a lease with `renew` every `interval` seconds from a daemon thread; `lease_lost`
+    turns True when the worker no longer holds the row (it must stop)."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        row_id: str,
+        worker: str,
+        interval: float,
+        *,
+        renew: RenewFn,
+        what: str,
+    ) -> None:
+        self._session_factory = session_factory
+        self._row_id = row_id
+        self._worker = worker
+        self._interval = interval
+        self._renew = renew
+        self._what = what
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{row_id}", daemon=True)
+        self.lease_lost = False
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._interval + 5)
+
+    def beat(self) -> None:
+        held = in_transaction(
+            self._session_factory, lambda s: self._renew(s, self._row_id, worker=self._worker)
+        )
+        if not held:
+            self.lease_lost = True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.beat()
+            except Exception:  # a database blip must not kill the thread; the next beat retries
+                log.warning("heartbeat for %s %s failed", self._what, self._row_id, exc_info=True)
