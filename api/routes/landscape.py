@@ -48,7 +48,25 @@ def enqueue(job_id: str) -> None:
     enqueue_landscape_job(job_id)
 
 
-def _submit(session: Session, response: Response, job: LandscapeJob) -> LandscapeJobOut:
+def _submit(
+    session: Session,
+    response: Response,
+    key_id: str,
+    *,
+    kind: str,
+    supernet_search_id: str,
+    params: dict[str, Any],
+    links: list[tuple[str, str]],
+) -> LandscapeJobOut:
+    """Store the job, commit, then enqueue it (a broker refusal marks it failed: 503)."""
+    job = landscape.create_job(
+        session,
+        kind=kind,
+        supernet_search_id=supernet_search_id,
+        params=params,
+        links=links,
+        owner_key_id=key_id,
+    )
     session.commit()
     try:
         enqueue(job.id)
@@ -70,6 +88,11 @@ def _submit(session: Session, response: Response, job: LandscapeJob) -> Landscap
 
 def _out(session: Session, job: LandscapeJob) -> LandscapeJobOut:
     return job_out(job, landscape.links_of(session, [job.id])[job.id])
+
+
+def _page(session: Session, jobs: list[LandscapeJob]) -> LandscapeJobPage:
+    links = landscape.links_of(session, [j.id for j in jobs])
+    return LandscapeJobPage(items=[job_out(j, links[j.id]) for j in jobs])
 
 
 @router.post(
@@ -103,15 +126,15 @@ def create_barrier(
     links = [(supernet.id, "supernet")] + [
         (ref["search_id"], side) for side, ref in (("a", a), ("b", b)) if "search_id" in ref
     ]
-    job = landscape.create_job(
+    return _submit(
         session,
+        response,
+        key.id,
         kind="barrier",
         supernet_search_id=supernet.id,
         params=params,
         links=links,
-        owner_key_id=key.id,
     )
-    return _submit(session, response, job)
 
 
 @router.post(
@@ -139,15 +162,15 @@ def create_barrier_matrix(
         "supernet": checkpoint,
     }
     links = [(supernet.id, "supernet")] + [(s, "member") for s in body.search_ids]
-    job = landscape.create_job(
+    return _submit(
         session,
+        response,
+        key.id,
         kind="barrier_matrix",
         supernet_search_id=supernet.id,
         params=params,
         links=links,
-        owner_key_id=key.id,
     )
-    return _submit(session, response, job)
 
 
 def _id_list(raw: str | None) -> list[str] | None:
@@ -186,8 +209,7 @@ def list_barriers(
         search_ids=_id_list(search_ids),
         limit=limit,
     )
-    links = landscape.links_of(session, [j.id for j in jobs])
-    return LandscapeJobPage(items=[job_out(j, links[j.id]) for j in jobs])
+    return _page(session, jobs)
 
 
 @router.get("/barriers/{job_id}", summary="One barrier job: status, progress, result", responses=READ_ERRORS)
@@ -218,15 +240,15 @@ def create_neighbourhood(
         "samples": body.samples,
         "supernet": checkpoint,
     }
-    job = landscape.create_job(
+    return _submit(
         session,
+        response,
+        key.id,
         kind="neighbourhood",
         supernet_search_id=search.id,
         params=params,
         links=[(search.id, "target")],
-        owner_key_id=key.id,
     )
-    return _submit(session, response, job)
 
 
 @router.get(
@@ -239,8 +261,7 @@ def list_neighbourhood_jobs(
 ) -> LandscapeJobPage:
     load_search(session, search_id)
     jobs = landscape.list_jobs(session, kinds=("neighbourhood",), search_id=search_id, limit=limit)
-    links = landscape.links_of(session, [j.id for j in jobs])
-    return LandscapeJobPage(items=[job_out(j, links[j.id]) for j in jobs])
+    return _page(session, jobs)
 
 
 @router.get(
