@@ -101,6 +101,10 @@ class ServiceUnavailable(ProblemError):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
 
 
+class InternalError(ProblemError):
+    status, slug, title = 500, "internal-error", "Internal server error"
+
+
 def problem_response(
     request_path: str | None,
     status: int,
@@ -122,6 +126,28 @@ def problem_response(
     ).model_dump(exclude_none=True)
     body.update(extensions or {})  # RFC 9457 extension members
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_for(
+    kind: type[ProblemError],
+    request_path: str | None,
+    detail: str,
+    *,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """The response of problem `kind` (its status, slug and title) where nothing raises it."""
+    return problem_response(
+        request_path,
+        kind.status,
+        slug=kind.slug,
+        title=kind.title,
+        detail=detail,
+        errors=errors,
+        headers=headers,
+        extensions=extensions,
+    )
 
 
 # --- pydantic errors -> field errors ------------------------------------------------------------
@@ -203,13 +229,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = field_errors(list(exc.errors()), known_fields=spec_fields_at)
         fields = ", ".join(e.field for e in errors[:5])
-        return problem_response(
-            request.url.path,
-            422,
-            slug=ValidationProblem.slug,
-            title=ValidationProblem.title,
-            detail=f"{len(errors)} invalid field(s): {fields}",
-            errors=errors,
+        return problem_for(
+            ValidationProblem, request.url.path, f"{len(errors)} invalid field(s): {fields}", errors=errors
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -233,24 +254,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ValidationError)
     async def _response_validation(request: Request, exc: ValidationError) -> JSONResponse:
         log.error("invalid data in %s: %s", request.url.path, exc)
-        return problem_response(
-            request.url.path,
-            500,
-            slug="internal-error",
-            title="Internal server error",
-            detail="invalid stored data",
-        )
+        return problem_for(InternalError, request.url.path, "invalid stored data")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
-            request.url.path,
-            500,
-            slug="internal-error",
-            title="Internal server error",
-            detail=f"{type(exc).__name__}; see the server log",
-        )
+        return problem_for(InternalError, request.url.path, f"{type(exc).__name__}; see the server log")
 
 
 def problem_responses(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import PayloadTooLarge, problem_response
+from api.errors import PayloadTooLarge, problem_for
 
 
 class _TooLarge(Exception):
@@ -56,12 +56,10 @@ class BodySizeLimitMiddleware:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
+        response = problem_for(
+            PayloadTooLarge,
             scope.get("path"),
-            413,
-            slug=PayloadTooLarge.slug,
-            title=PayloadTooLarge.title,
-            detail=f"request bodies are limited to {self.max_bytes} bytes (MAX_BODY_BYTES)",
+            f"request bodies are limited to {self.max_bytes} bytes (MAX_BODY_BYTES)",
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from api.deps import DatabaseDep, ReadKey, SettingsDep
-from api.errors import ServiceUnavailable, problem_response, problem_responses
+from api.errors import ServiceUnavailable, problem_for, problem_responses
 from api.schemas import Health, MethodsOut
 
 log = logging.getLogger(__name__)
@@ -59,13 +59,8 @@ def readyz(request: Request, database: DatabaseDep, settings: SettingsDep) -> JS
     if all(v == "ok" for v in checks.values()):
         return JSONResponse(Health(status="ready", checks=checks).model_dump())
     failing = ", ".join(f"{name} {state}" for name, state in checks.items() if state != "ok")
-    return problem_response(
-        request.url.path,
-        503,
-        slug=ServiceUnavailable.slug,
-        title=ServiceUnavailable.title,
-        detail=f"not ready: {failing}",
-        extensions={"checks": checks},
+    return problem_for(
+        ServiceUnavailable, request.url.path, f"not ready: {failing}", extensions={"checks": checks}
     )
 
 
