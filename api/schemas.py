@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
-from store.models import EpochMetric, FlatnessMetric, Genotype, Sample, Search, utcnow
+from store.models import Genotype, Search, utcnow
 
 
 class ProgressOut(BaseModel):
@@ -120,6 +120,14 @@ def search_detail(search: Search, *, best_val_acc: float | None, heartbeat_timeo
     )
 
 
+class RowOut(BaseModel):
+    """A response item read from one stored row's attributes of the same names."""
+
+    @classmethod
+    def of(cls, row: Any) -> Self:
+        return cls.model_validate(row, from_attributes=True)
+
+
 class CancelOut(BaseModel):
     id: str
     status: str
@@ -127,7 +135,7 @@ class CancelOut(BaseModel):
     detail: str
 
 
-class EpochOut(BaseModel):
+class EpochOut(RowOut):
     epoch: int
     train_loss: float
     train_acc: float
@@ -135,10 +143,6 @@ class EpochOut(BaseModel):
     val_acc: float
     lr: float
     seconds: float
-
-    @classmethod
-    def of(cls, row: EpochMetric) -> EpochOut:
-        return cls.model_validate(row, from_attributes=True)
 
 
 CURVE_COLUMNS = tuple(EpochOut.model_fields)
@@ -160,16 +164,12 @@ class AlphasOut(BaseModel):
     items: list[AlphasEpoch]
 
 
-class FlatnessOut(BaseModel):
+class FlatnessOut(RowOut):
     epoch: int | None = Field(description="null for end-of-search metrics")
     kind: str
     params: dict[str, Any]
     value: Any
     seconds: float
-
-    @classmethod
-    def of(cls, row: FlatnessMetric) -> FlatnessOut:
-        return cls.model_validate(row, from_attributes=True)
 
 
 class FlatnessPage(BaseModel):
@@ -177,14 +177,10 @@ class FlatnessPage(BaseModel):
     items: list[FlatnessOut]
 
 
-class SampleOut(BaseModel):
+class SampleOut(RowOut):
     rank: int
     score: float
     genotype: dict[str, Any]
-
-    @classmethod
-    def of(cls, row: Sample) -> SampleOut:
-        return cls.model_validate(row, from_attributes=True)
 
 
 class SamplesOut(BaseModel):
