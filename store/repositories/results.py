@@ -8,14 +8,16 @@ one with the same (epoch, kind, params).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import case, delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from nas_core.reporter import EpochRecord, FlatnessRecord, SampledArchitecture
 from store.models import Checkpoint, EpochMetric, FlatnessMetric, Genotype, Sample, utcnow
 from store.repositories._upsert import upsert
+
+_Row = TypeVar("_Row", EpochMetric, Genotype)
 
 EPOCH_FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "alphas", "extra")
 
@@ -34,14 +36,22 @@ def upsert_epoch(session: Session, search_id: str, record: EpochRecord | dict[st
     )
 
 
-def list_epochs(session: Session, search_id: str, *, after_epoch: int = -1) -> list[EpochMetric]:
+def _rows_after(
+    session: Session, model: type[_Row], search_id: str, key: InstrumentedAttribute[int], after: int
+) -> list[_Row]:
+    """The search's rows whose `key` is above `after`, in key order, re-read from the database
+    (populate_existing: a poller sees rows rewritten since it last looked)."""
     stmt = (
-        select(EpochMetric)
-        .where(EpochMetric.search_id == search_id, EpochMetric.epoch > after_epoch)
-        .order_by(EpochMetric.epoch)
+        select(model)
+        .where(model.search_id == search_id, key > after)
+        .order_by(key)
         .execution_options(populate_existing=True)
     )
     return list(session.scalars(stmt))
+
+
+def list_epochs(session: Session, search_id: str, *, after_epoch: int = -1) -> list[EpochMetric]:
+    return _rows_after(session, EpochMetric, search_id, EpochMetric.epoch, after_epoch)
 
 
 def upsert_genotype(
@@ -101,13 +111,7 @@ def get_genotype(
 
 
 def list_genotypes(session: Session, search_id: str, *, after_id: int = 0) -> list[Genotype]:
-    stmt = (
-        select(Genotype)
-        .where(Genotype.search_id == search_id, Genotype.id > after_id)
-        .order_by(Genotype.id)
-        .execution_options(populate_existing=True)
-    )
-    return list(session.scalars(stmt))
+    return _rows_after(session, Genotype, search_id, Genotype.id, after_id)
 
 
 def latest_ids(session: Session, search_id: str) -> tuple[int, int, int]:
