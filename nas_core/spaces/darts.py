@@ -142,12 +142,12 @@ class DartsSupernet(DartsNetwork, Supernet):
         )
         self.op_names = tuple(op_names)
         self.groups = DARTS_CELLS
-        #: see nas_core.spaces.mixed: None = skip zero-weight ops only when the check costs no sync.
+        #: see nas_core.spaces.mixed: None = skip zero-weight ops only in CPU inference; True = whenever w needs no grad.
         self.skip_zero_ops: bool | None = None
 
     def forward(self, x: torch.Tensor, weights: Sequence[torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
         check_weights(weights, [(len(DARTS_EDGES), len(self.op_names))] * 2, self.groups)
-        masks = op_masks(weights, self.skip_zero_ops)
+        masks = op_masks(weights, self.skip_zero_ops, self.training)
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             g = 1 if cell.reduction else 0

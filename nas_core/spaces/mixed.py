@@ -2,9 +2,13 @@
 DARTS− auxiliary skip.
 
 Ops whose mixing weight is exactly zero are skipped only when that cannot change the result:
-'none' always (it adds zeros and its weight's gradient is zero either way); any other op only when
-the weights do not require grad. Knowing which weights are zero needs their values on the host,
-which on a GPU is a sync, so by default that only happens for CPU weights (`skip_zero_ops`).
+'none' always (it adds zeros and its weight's gradient is zero either way); any other op only in
+inference: the weights do not require grad, autograd is off and the supernet is in eval mode. In a
+weight step (SDARTS-RS clamps noisy weights at 0) a skipped op's parameters would get no gradient,
+so SGD would skip their momentum and weight decay, and its BN no running statistics: the search
+would change. Knowing which weights are zero needs their values on the host, which on a GPU is a
+sync, so by default that only happens for CPU weights. `skip_zero_ops=True` forces skipping
+(single-path training and shared-weight evaluation, which want exactly one path).
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ def _capturing() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
 
 
-def op_masks(weights: Sequence[torch.Tensor], skip_zero_ops: bool | None) -> list[OpMask]:
-    """Which ops may be skipped, per group. skip_zero_ops None = only when the read is free (CPU)."""
+def op_masks(weights: Sequence[torch.Tensor], skip_zero_ops: bool | None, training: bool) -> list[OpMask]:
+    """Which ops may be skipped, per group. skip_zero_ops None = only in inference (no autograd,
+    eval mode) and only when the read is free (CPU); True = whenever the weights need no grad."""
     masks: list[OpMask] = []
+    inference = not training and not torch.is_grad_enabled()
     for w in weights:
-        wanted = w.device.type == "cpu" if skip_zero_ops is None else skip_zero_ops
+        wanted = (inference and w.device.type == "cpu") if skip_zero_ops is None else skip_zero_ops
         if w.requires_grad or not wanted or _capturing():
             masks.append(None)
         else:

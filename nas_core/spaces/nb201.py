@@ -104,7 +104,7 @@ class NB201Supernet(NB201Network, Supernet):
     ) -> None:
         super().__init__(C, N, num_classes, lambda c: SearchCell(c, NB201_OPS, partial_channels))
         self.groups = ("cell",)
-        #: see nas_core.spaces.mixed: None = skip zero-weight ops only when the check costs no sync.
+        #: see nas_core.spaces.mixed: None = skip zero-weight ops only in CPU inference; True = whenever w needs no grad.
         self.skip_zero_ops: bool | None = None
         self.partial_channels = partial_channels
         #: the fused fast path (nas_core.spaces.nb201_fused); same parameters, switchable any time.
@@ -116,7 +116,7 @@ class NB201Supernet(NB201Network, Supernet):
         (w,) = weights
         fused = self.fused and self.partial_channels == 1
         # The fused path evaluates every op; zero weights contribute exactly nothing there.
-        (used,) = [None] if fused else op_masks(weights, self.skip_zero_ops)
+        (used,) = [None] if fused else op_masks(weights, self.skip_zero_ops, self.training)
         h = self.stem(x)
         for cell in self.cells:
             if isinstance(cell, SearchCell) and fused:

@@ -225,9 +225,12 @@ def test_zero_weight_ops_are_skipped_only_without_grad() -> None:
             edge.ops[conv3].register_forward_hook(lambda *_: calls.append(1))
     x, y = batch()
     weights = space.one_hot(NB201_G)
-    net(x, weights)
+    net.eval()
+    with torch.no_grad():
+        net(x, weights)
     assert len(calls) == 2 * 3  # the two chosen conv3x3 edges in each of the 3 cells
     calls.clear()
+    net.train()
     w = weights[0].requires_grad_(True)
     F.cross_entropy(net(x, [w]), y).backward()
     assert len(calls) == 6 * 3
@@ -303,3 +306,34 @@ def test_fused_nb201_cells_equal_the_plain_path(aux: float) -> None:
     plain.eval(), fused.eval()
     g = space.one_hot(NB201_G)
     torch.testing.assert_close(fused(x, g), plain(x, g), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("name", "variant"), CONFIGS)
+def test_weight_step_with_zero_mixing_weights_trains_every_op(name: str, variant: str) -> None:
+    # SDARTS-RS clamps noisy weights at 0 in the *weight* step: the weights carry no grad but the
+    # parameters do. Skipping a zero-weight op there is not neutral: its parameters would get no
+    # gradient (SGD then skips their momentum and weight decay) and its BN no running statistics,
+    # so a CPU search would differ from the same search on a GPU (which never skips) and from the
+    # reference. Auto mode must skip only in inference (no autograd, eval mode).
+    space = get_space(name, variant)
+    torch.manual_seed(0)
+    net = space.build_supernet(C, DEPTH[name], CLASSES)
+    x, y = batch(4)
+    op = space.ops.index("nor_conv_3x3" if name == "nb201" else "sep_conv_3x3")
+    w = [torch.softmax(torch.randn(shape), -1) for shape in space.alpha_shapes()]
+    for t in w:
+        t[:, op] = 0.0  # a parametric op gets an exactly-zero weight on every edge
+    F.cross_entropy(net(x, w), y).backward()
+    for cell in net.cells:
+        for edge in getattr(cell, "edges", []):
+            for p in edge.ops[op].parameters():
+                assert p.grad is not None
+            for bn in edge.ops[op].modules():
+                if isinstance(bn, torch.nn.BatchNorm2d):
+                    assert int(bn.num_batches_tracked) == 1
+    # Inference still skips them (no grad, eval mode): same logits as evaluating every op.
+    net.eval()
+    with torch.no_grad():
+        skipped = net(x, w)
+        net.skip_zero_ops = False
+        torch.testing.assert_close(skipped, net(x, w))
