@@ -95,20 +95,48 @@ export function flatnessPanels(records, { running = false } = {}) {
   return { root, draw: () => charts.map((make) => make()) };
 }
 
+/** "on demand: best genotype (epoch 3)" for rows a neighbourhood job stored; null for the search's own. */
+function onDemandLabel(rec) {
+  const p = rec.params || {};
+  if (p.source !== "on_demand") return null;
+  const which = p.which ? `${p.which} genotype` : "genotype";
+  const epoch = typeof p.genotype_epoch === "number" ? ` (epoch ${p.genotype_epoch + 1})` : "";
+  return `on demand: ${which}${epoch}`;
+}
+
 /**
  * Neighbourhood profile: one record per radius, value {radius, evaluated, centre: {acc, loss},
  * acc: {mean, min, max, std}, loss: {...}, acc_drop_mean, acc_drop_max, loss_rise_mean, ...}.
- * Unknown shapes fall back to their JSON.
+ * The end-of-search rows and each on-demand job's rows (params.source "on_demand", one genotype
+ * each) are separate tables. Unknown shapes fall back to their JSON.
  */
 function neighbourhoodPanel(recs) {
   const panel = h("div", { class: "flat-table", "data-kind": "neighbourhood" }, h("h4", { class: "chart-title" }, "Neighbourhood profile"));
-  const rows = recs
-    .filter((r) => r.value && typeof r.value === "object" && !Array.isArray(r.value))
-    .map((r) => ({ radius: r.value.radius ?? r.params?.radius ?? "?", v: r.value, seconds: r.seconds }))
-    .sort((a, b) => a.radius - b.radius);
+  const groups = new Map();
+  for (const r of recs) {
+    const label = onDemandLabel(r);
+    const key = label ?? "";
+    if (!groups.has(key)) groups.set(key, { label, recs: [] });
+    groups.get(key).recs.push(r);
+  }
+  const ordered = [...groups.values()].sort((a, b) => (a.label === null ? -1 : b.label === null ? 1 : a.label.localeCompare(b.label)));
+  for (const g of ordered) panel.append(neighbourhoodGroup(g.recs, g.label, ordered.length > 1));
+  return panel;
+}
+
+function neighbourhoodGroup(recs, label, titled) {
+  const box = h("div", { class: "nb-group", "data-source": label ? "on_demand" : "search" });
+  if (label || titled) box.append(h("h5", { class: "nb-title" }, label ?? "end of search: final genotype"));
+  // One row per radius; a repeated job replaced its own rows, but keep the newest if two remain.
+  const byRadius = new Map();
+  for (const r of recs) {
+    if (!r.value || typeof r.value !== "object" || Array.isArray(r.value)) continue;
+    byRadius.set(r.value.radius ?? r.params?.radius ?? "?", { radius: r.value.radius ?? r.params?.radius ?? "?", v: r.value, seconds: r.seconds });
+  }
+  const rows = [...byRadius.values()].sort((a, b) => a.radius - b.radius);
   if (!rows.length) {
-    panel.append(h("pre", null, recs.map((r) => JSON.stringify(r.value)).join("\n")));
-    return panel;
+    box.append(h("pre", null, recs.map((r) => JSON.stringify(r.value)).join("\n")));
+    return box;
   }
   const stat = (o, k) => (o && typeof o === "object" ? o[k] : undefined);
   const cols = [
@@ -119,19 +147,19 @@ function neighbourhoodPanel(recs) {
     ["acc drop (mean / max)", (v) => (v.acc_drop_mean === undefined ? undefined : `${fmtNum(v.acc_drop_mean, 3)} / ${fmtNum(v.acc_drop_max, 3)}`)],
     ["loss rise (mean)", (v) => v.loss_rise_mean],
   ];
-  panel.append(
+  box.append(
     h(
       "table",
       { class: "compact" },
       h("thead", null, h("tr", null, h("th", { scope: "col" }, "radius"), cols.map(([c]) => h("th", { scope: "col", class: "num" }, c)))),
-      h("tbody", null, rows.map(({ radius, v }) => h("tr", null, h("th", { scope: "row" }, String(radius)), cols.map(([, f]) => h("td", { class: "num" }, typeof f(v) === "string" ? f(v) : fmtNum(f(v), 3)))))),
+      h("tbody", null, rows.map(({ radius, v }) => h("tr", { "data-radius": String(radius) }, h("th", { scope: "row" }, String(radius)), cols.map(([, f]) => h("td", { class: "num" }, typeof f(v) === "string" ? f(v) : fmtNum(f(v), 3)))))),
     ),
   );
   const centre = rows[0].v.centre;
   const cost = rows.reduce((a, r) => a + (r.seconds || 0), 0);
   const centreText = centre && typeof centre === "object" ? `architecture itself: acc ${fmtNum(centre.acc, 3)}, loss ${fmtNum(centre.loss, 3)} · ` : "";
-  panel.append(h("p", { class: "muted small" }, `${centreText}${fmtDuration(cost)} to compute`));
-  return panel;
+  box.append(h("p", { class: "muted small" }, `${centreText}${fmtDuration(cost)} to compute`));
+  return box;
 }
 
 function tileLabel(key, C) {
@@ -148,7 +176,8 @@ function shapePanel(rec) {
   };
   walk("", rec.value);
   const C = rec.params?.C;
-  const panel = h("div", { class: "flat-tiles", "data-kind": "cell_shape" }, h("h4", { class: "chart-title" }, "Cell width / depth"));
+  const origin = onDemandLabel(rec);
+  const panel = h("div", { class: "flat-tiles", "data-kind": "cell_shape" }, h("h4", { class: "chart-title" }, "Cell width / depth"), origin ? h("p", { class: "muted small" }, origin) : null);
   panel.append(
     h(
       "div",

@@ -1,11 +1,13 @@
-// Compare searches: curves overlaid, genotypes side by side with differing edges, barrier matrix.
+// Compare searches: curves overlaid, genotypes side by side with differing edges, barrier matrix
+// (barriers.js: computed on request, followed live).
 
 import { get, getOptional, listOf } from "../api.js";
-import { h, errorText, fmtNum } from "../dom.js";
+import { h, errorText } from "../dom.js";
 import { nameOf, curvesOf, methodOf, a2mOf, spaceOf, datasetOf } from "../model.js";
 import { lineChart, asPercent, PALETTE } from "../charts.js";
 import { genotypeFigure, differingEdges, spaceOfGenotype } from "../cell.js";
 import { statusBadge } from "./list.js";
+import { barrierSection } from "../barriers.js";
 import { compareUrl, navigate, searchUrl } from "../router.js";
 
 const MAX_COMPARE = 8;
@@ -115,9 +117,13 @@ export async function render(root) {
     genoEl.append(h("div", { class: "geno-col", "data-id": x.id, style: `--accent:${x.color}` }, genotypeFigure(x.genotype, { title: nameOf(x.search), diff, idPrefix: `cmp-${x.id}` })));
   }
 
-  page.append(await barrierSection(loaded));
+  const barriers = await barrierSection(loaded);
+  page.append(barriers.el);
 
-  return () => charts.forEach((c) => c.destroy());
+  return () => {
+    barriers.stop();
+    charts.forEach((c) => c.destroy());
+  };
 }
 
 async function searchPicker(ids) {
@@ -151,59 +157,4 @@ async function searchPicker(ids) {
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Compare selected")),
   );
   return h("details", { class: "card picker-card", open: ids.length < 2 }, h("summary", null, `Choose searches (${ids.length} selected)`), form);
-}
-
-/** Barrier matrix from the barrier jobs the API has computed for these searches (when it serves them). */
-async function barrierSection(loaded) {
-  const section = h("section", { class: "card section", "data-section": "barriers" }, h("h2", null, "Barrier matrix"));
-  const ids = loaded.map((x) => String(x.id));
-  let records = [];
-  try {
-    const body = await getOptional(`/barriers?search_ids=${ids.map(encodeURIComponent).join(",")}`);
-    records = listOf(body, "barriers");
-  } catch {
-    records = [];
-  }
-  // GET /barriers: jobs newest first; a pair's newest succeeded value wins. Mean accuracy barrier
-  // over shortest edit paths: result.barrier (kind barrier) or result.matrix (kind barrier_matrix).
-  const cell = new Map();
-  const put = (a, b, v) => {
-    if (typeof v !== "number" || !a || !b || a === b || cell.has(`${a}|${b}`)) return;
-    cell.set(`${a}|${b}`, v);
-    cell.set(`${b}|${a}`, v);
-  };
-  for (const r of records) {
-    if (r.status !== "succeeded" || !r.result) continue;
-    if (r.kind === "barrier_matrix") {
-      const sids = (r.search_ids || []).map(String);
-      const m = r.result.matrix?.acc_barrier_mean || [];
-      sids.forEach((a, i) => sids.forEach((b, j) => put(a, b, m[i]?.[j])));
-    } else {
-      put(String(r.a?.search_id ?? ""), String(r.b?.search_id ?? ""), r.result.barrier?.acc_barrier_mean);
-    }
-  }
-  if (!cell.size) {
-    section.append(h("p", { class: "empty" }, "No barriers computed between these searches yet (POST /barriers computes one)."));
-    return section;
-  }
-  section.append(
-    h(
-      "table",
-      { class: "compact barrier-matrix" },
-      h("thead", null, h("tr", null, h("th"), loaded.map((x) => h("th", { scope: "col" }, nameOf(x.search))))),
-      h(
-        "tbody",
-        null,
-        loaded.map((x) =>
-          h(
-            "tr",
-            null,
-            h("th", { scope: "row" }, nameOf(x.search)),
-            loaded.map((y) => h("td", { class: "num" }, x === y ? "0" : cell.has(`${x.id}|${y.id}`) ? fmtNum(cell.get(`${x.id}|${y.id}`), 4) : "–")),
-          ),
-        ),
-      ),
-    ),
-  );
-  return section;
 }

@@ -9,6 +9,7 @@ import { alphaHeatmaps } from "../heatmap.js";
 import { flatnessPanels } from "../flatness.js";
 import { statusBadge, methodCell, progressBar } from "./list.js";
 import { compareUrl } from "../router.js";
+import { JOB_TERMINAL, followJob, showJobStatus, problemBox, jobErrorBox } from "../jobs.js";
 
 const POLL_MS = 8000;
 
@@ -36,6 +37,19 @@ export async function render(root, { id }, { setLive }) {
   const genoEl = h("div", { class: "genotypes two-col" });
   const alphaEl = h("div");
   const flatEl = h("div");
+  // On-demand neighbourhood of the best genotype (POST .../flatness/neighbourhood), followed live.
+  const nbStatusEl = h("div", { class: "job-status", "data-job-kind": "neighbourhood", role: "status", "aria-live": "polite", hidden: true });
+  const nbErrorEl = h("div");
+  const nbSamples = h("input", { type: "number", id: "nb-samples", min: "1", max: "1000", placeholder: "spec", class: "narrow-input" });
+  const nbButton = h("button", { type: "button", class: "btn btn-small", "data-action": "compute-neighbourhood", onclick: () => computeNeighbourhood() }, "Compute neighbourhood");
+  const nbControls = h(
+    "div",
+    { class: "barrier-controls" },
+    h("span", { class: "muted small nb-hint" }, "Neighbourhood of the best genotype (supernet's newest weights):"),
+    h("label", { class: "filter", for: "nb-samples", title: "empty: the spec's flatness.neighbour_samples" }, "Neighbours per radius", nbSamples),
+    nbButton,
+  );
+  let stopNb = () => {};
   const specEl = h("div");
 
   const section = (title, body, extra = null, id2 = "") =>
@@ -52,7 +66,7 @@ export async function render(root, { id }, { setLive }) {
       section("Training curves", curvesEl, null, "curves"),
       section("Architecture", genoEl, null, "arch"),
       section("α evolution", alphaEl, h("span", { class: "muted small" }, "softmax weight of each op on each edge, per epoch"), "alpha"),
-      section("Flatness", flatEl, null, "flat"),
+      section("Flatness", h("div", { class: "section" }, nbStatusEl, nbErrorEl, flatEl), nbControls, "flat"),
       section("Spec", specEl, null, "spec"),
     ),
   );
@@ -238,6 +252,34 @@ export async function render(root, { id }, { setLive }) {
     );
   }
 
+  function followNeighbourhood(job) {
+    stopNb();
+    stopNb = followJob(`${base}/flatness/jobs/${encodeURIComponent(job.id)}`, job, {
+      onUpdate: (j) => {
+        showJobStatus(nbStatusEl, j);
+        nbButton.disabled = !JOB_TERMINAL.has(j.status);
+        clear(nbErrorEl);
+        if (j.status === "failed") nbErrorEl.append(jobErrorBox(j, "The neighbourhood job failed"));
+        // Its rows are the search's flatness rows now: redraw the panel from GET .../flatness.
+        if (j.status === "succeeded") refreshAll();
+      },
+      onError: (err) => clear(nbErrorEl).append(problemBox(err, "Could not read the neighbourhood job")),
+    });
+  }
+
+  async function computeNeighbourhood() {
+    clear(nbErrorEl);
+    nbButton.disabled = true;
+    const body = { which: "best" };
+    if (nbSamples.value !== "") body.samples = Number(nbSamples.value);
+    try {
+      followNeighbourhood(await post(`${base}/flatness/neighbourhood`, body));
+    } catch (err) {
+      nbButton.disabled = false;
+      nbErrorEl.append(problemBox(err, "The neighbourhood job was not started"));
+    }
+  }
+
   // --- refresh + live -------------------------------------------------------------------------------
 
   async function refreshSearch() {
@@ -306,12 +348,21 @@ export async function render(root, { id }, { setLive }) {
   drawSpec();
   await refreshAll();
   startStream();
+  getOptional(`${base}/flatness/jobs?limit=1`)
+    .then((page) => {
+      const last = page?.items?.[0];
+      if (!last || stopped) return;
+      if (JOB_TERMINAL.has(last.status)) showJobStatus(nbStatusEl, last);
+      else followNeighbourhood(last);
+    })
+    .catch(() => {});
   const poll = setInterval(() => {
     if (!stopped && document.visibilityState === "visible" && !TERMINAL.has(search.status)) refreshAll();
   }, POLL_MS);
 
   return () => {
     stopped = true;
+    stopNb();
     clearInterval(poll);
     stream?.stop();
     charts.forEach((c) => c.destroy());
