@@ -15,9 +15,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ValidationError
+
+from nas_core.spec import SearchSpec
 
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^epoch_(\d{4,})\.pt$")
+#: Spec fields (dotted paths) that do not change what a search computes; a resume may differ in them.
+RESUME_IGNORED_FIELDS = ("name", "tags", "priority", "runtime.keep_checkpoints")
 
 
 class CheckpointError(RuntimeError):
@@ -88,3 +93,33 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(body, dict) or body.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a flatnas checkpoint of format {FORMAT_VERSION}")
     return body
+
+
+def spec_changes(spec: SearchSpec, saved_spec: dict[str, Any]) -> list[str]:
+    """Dotted names of the fields in which `spec` differs from a checkpoint's saved spec.
+
+    The saved spec is validated again first, so fields added to SearchSpec after the checkpoint
+    was written take their defaults instead of counting as changes (an older checkpoint stays
+    resumable); fields in RESUME_IGNORED_FIELDS never count.
+    """
+    try:
+        saved = SearchSpec.model_validate(saved_spec).model_dump(mode="json")
+    except ValidationError:
+        saved = saved_spec  # not a valid spec today: compare as written, the difference is reported
+    before, after = _flatten(saved), _flatten(spec.model_dump(mode="json"))
+    return sorted(
+        k
+        for k in set(before) | set(after)
+        if before.get(k) != after.get(k)
+        and not any(k == f or k.startswith(f + ".") for f in RESUME_IGNORED_FIELDS)
+    )
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

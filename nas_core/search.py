@@ -23,6 +23,7 @@ from nas_core.checkpoint import (
     load_checkpoint,
     restore_global_rng,
     save_checkpoint,
+    spec_changes,
 )
 from nas_core.data import load_search_data, steps_per_epoch
 from nas_core.genotype import genotype_to_json
@@ -32,9 +33,6 @@ from nas_core.spaces import get_space
 from nas_core.spec import SearchSpec
 
 log = logging.getLogger(__name__)
-
-# Fields that do not change what a search computes; a resume may differ in them.
-_RESUME_IGNORED_FIELDS = ("name", "tags", "priority")
 
 
 @dataclass
@@ -80,6 +78,8 @@ def run_search(
     state = build_state(spec, space, data, dev)
     history: list[EpochRecord] = []
     flatness: list[FlatnessRecord] = []
+    # What per-epoch metrics carry between metric epochs (ranking stability's previous scores).
+    flatness_state: dict[str, Any] = {}
     if resume and (path := latest_checkpoint(workdir)) is not None:
         body = load_checkpoint(path)
         _check_same_search(spec, body, path)
@@ -87,6 +87,7 @@ def run_search(
         restore_global_rng(body["rng"])
         history = [EpochRecord(**r) for r in body["history"]]
         flatness = [FlatnessRecord(**r) for r in body["flatness"]]
+        flatness_state = body.get("flatness_state", {})
 
     eval_batches = data.eval_batches(spec.batch_size, spec.dataset.eval_subset)
     steps = steps_per_epoch(len(data.train), spec.batch_size)
@@ -130,7 +131,8 @@ def run_search(
         )
         if hooks is not None and ((epoch + 1) % spec.flatness.interval == 0 or epoch + 1 == spec.epochs):
             reporter.on_progress(Progress(epoch, steps, steps, spec.epochs, "flatness"))
-            for fr in hooks.epoch_metrics(_flatness_context(hooks, state, eval_batches), epoch):
+            ctx = _flatness_context(hooks, state, eval_batches, flatness_state)
+            for fr in hooks.epoch_metrics(ctx, epoch):
                 flatness.append(fr)
                 reporter.on_flatness(fr)
         record.seconds = time.perf_counter() - epoch_started
@@ -143,6 +145,7 @@ def run_search(
                 "state": state.state_dict(),
                 "history": [r.to_dict() for r in history],
                 "flatness": [asdict(r) for r in flatness],
+                "flatness_state": flatness_state,
                 "spec": spec.model_dump(mode="json"),
             }
             reporter.on_checkpoint(epoch, str(save_checkpoint(workdir, epoch, payload)))
@@ -151,7 +154,7 @@ def run_search(
     final = _genotype(state, final_epoch)
     if hooks is not None:
         reporter.on_progress(Progress(final_epoch, steps, steps, spec.epochs, "flatness"))
-        ctx = _flatness_context(hooks, state, eval_batches)
+        ctx = _flatness_context(hooks, state, eval_batches, flatness_state)
         for fr in hooks.final_metrics(ctx, state.space.derive(state.method.genotype_weights(state.alphas))):
             flatness.append(fr)
             reporter.on_flatness(fr)
@@ -182,9 +185,7 @@ def _alpha_table(state: SearchState) -> dict[str, list[list[float]]]:
 
 
 def _check_same_search(spec: SearchSpec, body: dict[str, Any], path: Path) -> None:
-    saved = {k: v for k, v in body["spec"].items() if k not in _RESUME_IGNORED_FIELDS}
-    current = {k: v for k, v in spec.model_dump(mode="json").items() if k not in _RESUME_IGNORED_FIELDS}
-    changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    changed = spec_changes(spec, body["spec"])
     if changed:
         raise CheckpointError(
             f"cannot resume from {path}: the spec differs in {', '.join(changed)}; "
@@ -196,7 +197,15 @@ def _flatness_hooks(spec: SearchSpec) -> Any:
     """nas_core.flatness.hooks if installed and any metric is switched on; else None."""
     f = spec.flatness
     if not any(
-        (f.hessian_eigenvalue, f.a2m_sharpness, f.skip_count, f.alpha_entropy, f.neighbourhood, f.cell_shape)
+        (
+            f.hessian_eigenvalue,
+            f.a2m_sharpness,
+            f.skip_count,
+            f.alpha_entropy,
+            f.neighbourhood,
+            f.cell_shape,
+            f.ranking_stability,
+        )
     ):
         return None
     try:
@@ -209,7 +218,9 @@ def _flatness_hooks(spec: SearchSpec) -> Any:
     return hooks
 
 
-def _flatness_context(hooks: Any, state: SearchState, eval_batches: list[Any]) -> Any:
+def _flatness_context(
+    hooks: Any, state: SearchState, eval_batches: list[Any], flatness_state: dict[str, Any]
+) -> Any:
     return hooks.FlatnessContext(
         supernet=state.supernet,
         space=state.space,
@@ -219,4 +230,5 @@ def _flatness_context(hooks: Any, state: SearchState, eval_batches: list[Any]) -
         criterion=state.criterion,
         spec=state.spec,
         device=state.device,
+        state=flatness_state,
     )

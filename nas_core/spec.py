@@ -202,6 +202,14 @@ class FlatnessConfig(StrictModel):
     neighbour_samples: int = Field(
         32, ge=1, le=1000, description="neighbours evaluated per radius when sampling"
     )
+    ranking_stability: bool = Field(
+        True,
+        description="Kendall τ between the supernet's rankings of a fixed architecture sample "
+        "at consecutive metric epochs",
+    )
+    ranking_sample: int = Field(
+        16, ge=2, le=1000, description="architectures in the ranking-stability sample (seeded)"
+    )
 
 
 class RuntimeConfig(StrictModel):

@@ -19,6 +19,12 @@ Records (value; params):
 - neighbourhood (end, one per radius 1 and 2): landscape.neighbourhood_profile's dict; radius,
   max_samples, val_batches, val_images, seed.
 - cell_shape (end): {cell: {width, width_c, depth, skip_count}}; C.
+- ranking_stability: Kendall τ_b between the shared-weight validation losses of a fixed seeded
+  sample of architectures at this metric epoch and at the previous one (float, None when one
+  epoch's scores are all equal); previous_epoch, sample, tau_acc (τ_b of the accuracies), loss,
+  acc (this epoch's scores, in sample order), val_batches, val_images, seed. The first metric
+  epoch only stores its scores (no record); they live in `FlatnessContext.state`, which the
+  engine keeps in its checkpoints, so a resumed search compares with the same scores.
 L_val(α) is the cross-entropy of the supernet under the method's mixing weights
 (`method.mixing_weights`: softmax for DARTS, θ for GAEA, edge-normalised for PC-DARTS), averaged
 over the fixed batches, as ALGORITHMS.md §6 and RobustDARTS define it. It is deliberately *not*
@@ -32,8 +38,8 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -42,6 +48,7 @@ from nas_core.flatness.alpha import a2m_sharpness, alpha_entropy, hessian_power_
 from nas_core.flatness.evaluation import ArchitectureEvaluator, batch_params, batch_stat_mode, move_batches
 from nas_core.flatness.geometry import cell_shape, skip_count
 from nas_core.flatness.landscape import neighbourhood_profile
+from nas_core.flatness.ranking import ranking_sample, ranking_stability, sample_scores
 from nas_core.genotype import Genotype
 from nas_core.methods.base import ArchMethod
 from nas_core.reporter import FlatnessRecord
@@ -62,6 +69,9 @@ class FlatnessContext:
     criterion: nn.Module
     spec: SearchSpec
     device: str | torch.device
+    #: What metrics carry from one metric epoch to the next (plain lists and numbers); the engine
+    #: passes the same dict every epoch and saves it in its checkpoints.
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 def epoch_metrics(ctx: FlatnessContext, epoch: int) -> list[FlatnessRecord]:
@@ -112,7 +122,27 @@ def epoch_metrics(ctx: FlatnessContext, epoch: int) -> list[FlatnessRecord]:
         records.append(
             FlatnessRecord("alpha_entropy", epoch, params, entropy["mean"], time.perf_counter() - start)
         )
+    if cfg.ranking_stability:
+        record = ranking_stability_record(ctx, batches, epoch)
+        if record is not None:
+            records.append(record)
     return records
+
+
+def ranking_stability_record(
+    ctx: FlatnessContext, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], epoch: int
+) -> FlatnessRecord | None:
+    """Score the fixed sample, compare with the previous metric epoch's scores, keep this epoch's."""
+    sample = ranking_sample(ctx.space, ctx.spec.flatness.ranking_sample, ctx.spec.seed)
+    evaluator = ArchitectureEvaluator(ctx.supernet, ctx.space, batches, ctx.criterion, ctx.device)
+    scores, seconds = timed(ctx.device, lambda: sample_scores(evaluator, sample))
+    previous = ctx.state.get("ranking_stability")
+    ctx.state["ranking_stability"] = {"epoch": epoch, **scores}
+    if previous is None:
+        return None
+    tau, params = ranking_stability(previous, scores)
+    params.update({**batch_params(batches), "seed": ctx.spec.seed})
+    return FlatnessRecord("ranking_stability", epoch, params, tau, seconds)
 
 
 def final_metrics(ctx: FlatnessContext, genotype: Genotype) -> list[FlatnessRecord]:

@@ -30,7 +30,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas_core.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from nas_core.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    spec_changes,
+)
 from nas_core.data import EpochBatches, SearchData, load_search_data
 from nas_core.flatness.geometry import genotype_key
 from nas_core.genotype import genotype_from_json, genotype_to_json
@@ -54,7 +60,6 @@ SCORES_FILE = "sampling_scores.json"
 #: Images of the architecture half that inherited accuracy is measured on, when eval_subset is unset.
 DEFAULT_EVAL_IMAGES = 1024
 _SAVE_EVERY_SECONDS = 30.0
-_RESUME_IGNORED_FIELDS = ("name", "tags", "priority")
 
 
 @dataclass
@@ -266,9 +271,7 @@ def _load_scores(spec: SearchSpec, workdir: Path) -> list[Scored]:
 
 
 def _check_same_search(spec: SearchSpec, saved_spec: dict[str, Any], path: Path) -> None:
-    saved = {k: v for k, v in saved_spec.items() if k not in _RESUME_IGNORED_FIELDS}
-    current = {k: v for k, v in spec.model_dump(mode="json").items() if k not in _RESUME_IGNORED_FIELDS}
-    changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    changed = spec_changes(spec, saved_spec)
     if changed:
         raise CheckpointError(
             f"cannot resume from {path}: the spec differs in {', '.join(changed)}; "

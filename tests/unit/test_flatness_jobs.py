@@ -60,7 +60,8 @@ def test_search_reports_flatness_records(search: tuple) -> None:
     _, _, result = search
     per_epoch = [(r.kind, r.epoch) for r in result.flatness if r.epoch is not None]
     kinds = ["hessian_eigenvalue", "a2m_sharpness", "skip_count", "alpha_entropy"]
-    assert per_epoch == [(k, e) for e in (0, 1) for k in kinds]
+    # Ranking stability compares with the previous metric epoch: the first one only stores scores.
+    assert per_epoch == [(k, e) for e in (0, 1) for k in kinds] + [("ranking_stability", 1)]
     final = [(r.kind, r.params.get("radius")) for r in result.flatness if r.epoch is None]
     assert final == [("neighbourhood", 1), ("neighbourhood", 2), ("cell_shape", None)]
 

@@ -39,6 +39,9 @@ def spec(**overrides: Any) -> SearchSpec:
             "a2m_sharpness": False,
             "neighbourhood": False,
             "cell_shape": False,
+            # Carries the previous metric epoch's scores across epochs: resume must restore them.
+            "ranking_stability": True,
+            "ranking_sample": 6,
         },
     }
     data.update(overrides)

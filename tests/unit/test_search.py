@@ -22,6 +22,7 @@ FLATNESS_OFF = {
         "alpha_entropy",
         "neighbourhood",
         "cell_shape",
+        "ranking_stability",
     )
 }
 
