@@ -4,13 +4,15 @@ integration tests run a real broker and worker."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from store.db import Database
 from store.settings import Settings
@@ -49,26 +51,27 @@ def database(api_settings: Settings, pg_clean: Engine) -> Iterator[Database]:
 @pytest.fixture
 def enqueued(monkeypatch: pytest.MonkeyPatch, database: Database) -> Enqueued:
     import worker.enqueue
+    from store.repositories.landscape import get_job
     from store.repositories.searches import get_search
 
     record = Enqueued()
 
-    def fake_enqueue(search_id: str, priority: int = 5) -> None:
+    def seen_then_maybe_fail(
+        get_row: Callable[[Session, str], Any], row_id: str, seen: list[str | None]
+    ) -> None:
+        # The status another session sees at enqueue time proves commit-before-enqueue.
         with database.sessionmaker() as other:
-            row = get_search(other, search_id)
-            record.seen_status.append(row.status if row else None)
+            row = get_row(other, row_id)
+            seen.append(row.status if row else None)
         if record.fail_with is not None:
             raise record.fail_with
+
+    def fake_enqueue(search_id: str, priority: int = 5) -> None:
+        seen_then_maybe_fail(get_search, search_id, record.seen_status)
         record.calls.append((search_id, priority))
 
     def fake_enqueue_job(job_id: str, priority: int = 5) -> None:
-        from store.repositories.landscape import get_job
-
-        with database.sessionmaker() as other:
-            row = get_job(other, job_id)
-            record.seen_job_status.append(row.status if row else None)
-        if record.fail_with is not None:
-            raise record.fail_with
+        seen_then_maybe_fail(get_job, job_id, record.seen_job_status)
         record.jobs.append(job_id)
 
     monkeypatch.setattr(worker.enqueue, "enqueue_search", fake_enqueue)

@@ -20,6 +20,7 @@ from store import settings as settings_module
 from store.db import Database
 from store.repositories import keys
 from store.settings import Settings
+from tests.fixtures.live_service import free_port
 
 FLATNAS = [sys.executable, "-m", "api.cli"]
 REPO = Path(__file__).resolve().parents[2]
@@ -45,12 +46,6 @@ def test_keys_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     database.dispose()
     with pytest.raises(SystemExit):
         main(["keys", "create", "x", "--scope", "root"])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(tmp_path: Path, port: int) -> dict[str, str]:
@@ -82,7 +77,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None
 
 @pytest.mark.integration
 def test_up_runs_a_search_end_to_end(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = _env(tmp_path, port)
     up = subprocess.Popen(
         [*FLATNAS, "up"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -134,7 +129,7 @@ def test_up_runs_a_search_end_to_end(tmp_path: Path) -> None:
 
 
 def test_up_exits_non_zero_when_a_child_dies(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     with socket.socket() as taken:  # the API cannot bind: uvicorn exits, so must `up`
         taken.bind(("127.0.0.1", port))
         taken.listen()

@@ -59,14 +59,21 @@ def submit(client: httpx.Client, spec: dict[str, Any]) -> str:
     return str(response.json()["id"])
 
 
-def wait_for(client: httpx.Client, search_id: str, statuses: set[str], timeout: float = 90) -> dict[str, Any]:
+def wait_for_status(
+    client: httpx.Client, path: str, statuses: set[str], timeout: float = 90
+) -> dict[str, Any]:
+    """Poll GET `path` (a search or a landscape job) until its status is one of `statuses`."""
     deadline = time.monotonic() + timeout
     while True:
-        body = client.get(f"/searches/{search_id}").json()
+        body = client.get(path).json()
         if body["status"] in statuses:
             return dict(body)
-        assert time.monotonic() < deadline, f"search {search_id} still {body['status']}: {body}"
+        assert time.monotonic() < deadline, f"{path} still {body['status']}: {body}"
         time.sleep(0.1)
+
+
+def wait_for(client: httpx.Client, search_id: str, statuses: set[str], timeout: float = 90) -> dict[str, Any]:
+    return wait_for_status(client, f"/searches/{search_id}", statuses, timeout)
 
 
 def sse_events(client: httpx.Client, path: str, timeout: float = 90) -> Iterator[tuple[str, dict[str, Any]]]:

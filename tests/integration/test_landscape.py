@@ -5,7 +5,6 @@ idempotent, and a clear failure on bad input."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from store.db import Database
 from store.repositories import landscape, results
 from tests.fixtures.database import make_search
 from tests.fixtures.live_service import LiveService
-from tests.integration.test_end_to_end import submit, tiny_spec, wait_for
+from tests.integration.test_end_to_end import submit, tiny_spec, wait_for, wait_for_status
 from worker.landscape import execute_landscape_job
 
 pytestmark = pytest.mark.integration
@@ -26,13 +25,7 @@ END_KINDS = {"neighbourhood", "cell_shape"}
 
 
 def wait_for_job(client: httpx.Client, path: str, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(path).json()
-        if body["status"] in ("succeeded", "failed"):
-            return dict(body)
-        assert time.monotonic() < deadline, f"{path} still {body['status']}: {body}"
-        time.sleep(0.1)
+    return wait_for_status(client, path, {"succeeded", "failed"}, timeout)
 
 
 def test_a2m_search_flatness_rows_then_barrier_and_neighbourhood_jobs(live_service: LiveService) -> None:
