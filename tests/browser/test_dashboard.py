@@ -235,6 +235,17 @@ def test_submit_watch_inspect_download_compare(live_service: Any, page: Page, tm
     assert json.loads(saved.read_text()) == final
     assert final["space"] == "nb201" and final["search_id"] == search_id and final["arch_str"].startswith("|")
 
+    # --- the curves CSV is the API's CSV, byte for byte -----------------------------------------
+    with page.expect_download() as info:
+        page.locator('[data-action="download-curves"]').click()
+    csv_file = tmp_path / "curves.csv"
+    info.value.save_as(csv_file)
+    with live_service.client() as client:
+        served_csv = client.get(f"/searches/{search_id}/curves", params={"format": "csv"})
+    assert served_csv.headers["content-type"].startswith("text/csv")
+    assert csv_file.read_bytes() == served_csv.content
+    assert csv_file.read_text().count("\n") == 1 + len(curves)  # header + one row per epoch
+
     # --- compare the two searches --------------------------------------------------------------
     with live_service.client() as client:
         for _ in range(120):
@@ -267,3 +278,136 @@ def test_submit_watch_inspect_download_compare(live_service: Any, page: Page, tm
         assert sorted(keys) == sorted(f"cell:{i}" for i in differing)
     shot(page, "compare")
     assert page.evaluate("window.__noReload") == "still-here"
+
+    compute_barrier_matrix(live_service, page, [search_id, baseline["id"]])
+    neighbourhood_on_demand(live_service, page, baseline["id"])
+    assert page.evaluate("window.__noReload") == "still-here"
+
+
+def compute_barrier_matrix(live_service: Any, page: Page, ids: list[str]) -> None:
+    """Compute the matrix from the compare page; the drawn cells are GET /barriers/{id}'s values."""
+    section = page.locator('[data-section="barriers"]')
+    expect(section.locator(".empty")).to_contain_text("No barriers computed")
+    # A refused request comes back as problem details, shown with the field the API names.
+    section.get_by_label("Edit paths").fill("99")
+    section.get_by_role("button", name="Compute barrier matrix").click()
+    refusal = section.locator(".job-error .error-box")
+    expect(refusal).to_contain_text("The barrier matrix was not started")
+    expect(refusal.locator('li[data-field="paths"]')).to_contain_text("less than or equal to 24")
+    shot(page, "compare-barrier-refused")
+    section.get_by_label("Edit paths").fill("2")
+
+    # Every status the page shows on the way is recorded, so the live updates are checked too.
+    status = section.locator(".job-status")
+    page.evaluate(
+        """el => { window.__jobStatuses = [];
+            new MutationObserver(() => { const s = el.dataset.status;
+                if (s && window.__jobStatuses.at(-1) !== s) window.__jobStatuses.push(s); })
+            .observe(el, {attributes: true, attributeFilter: ['data-status']}); }""",
+        status.element_handle(),
+    )
+    section.get_by_role("button", name="Compute barrier matrix").click()
+    expect(status).to_have_attribute("data-status", "succeeded", timeout=60_000)
+    expect(refusal).to_have_count(0)
+    seen = page.evaluate("window.__jobStatuses")
+    assert seen[0] == "queued" and seen[-1] == "succeeded", seen
+    job_id = status.get_attribute("data-job")
+    with live_service.client() as client:
+        job = client.get(f"/barriers/{job_id}").json()
+    assert job["kind"] == "barrier_matrix" and job["search_ids"] == ids and job["params"]["paths"] == 2
+    matrix = job["result"]["matrix"]
+    expect(status).to_contain_text(f"job {job_id}")
+    assert "null" not in status.inner_text() and "undefined" not in status.inner_text()
+
+    def drawn() -> dict[tuple[str, str], tuple[float, str]]:
+        cells = section.locator("table.barrier-matrix tbody td").evaluate_all(
+            "els => els.map(e => [e.dataset.a, e.dataset.b, e.dataset.value, e.textContent])"
+        )
+        return {(a, b): (float(v), text) for a, b, v, text in cells}
+
+    table = section.locator("table.barrier-matrix")
+    expect(table).to_have_attribute("data-metric", "acc_barrier_mean")
+    acc = drawn()
+    assert set(acc) == {(a, b) for a in ids for b in ids}
+    for i, a in enumerate(ids):
+        for j, b in enumerate(ids):
+            value = matrix["acc_barrier_mean"][i][j]
+            assert acc[a, b][0] == value
+            # Shown in percentage points to 2 decimals (JS rounds ties up, Python to even: compare numerically).
+            text = acc[a, b][1]
+            assert (
+                text == "0"
+                if i == j
+                else (len(text.split(".")[1]) == 2 and abs(float(text) - value * 100) <= 0.005 + 1e-9)
+            )
+    off = section.locator(f'td[data-a="{ids[0]}"][data-b="{ids[1]}"]')
+    tip = off.get_attribute("title") or ""
+    assert f"loss barrier: mean {matrix['loss_barrier_mean'][0][1]:.4f}" in tip
+    assert f"edit distance: {matrix['distance'][0][1]}" in tip
+    shot(page, "compare-barriers")
+
+    # The loss barrier, picked from the toggle, is drawn from the same result.
+    section.get_by_label("Show").select_option("loss_barrier_mean")
+    expect(table).to_have_attribute("data-metric", "loss_barrier_mean")
+    loss = drawn()
+    for i, a in enumerate(ids):
+        for j, b in enumerate(ids):
+            value = matrix["loss_barrier_mean"][i][j]
+            assert loss[a, b][0] == value
+            assert loss[a, b][1] == "0" if i == j else abs(float(loss[a, b][1]) - value) <= 0.0005 + 1e-9
+
+
+def neighbourhood_on_demand(live_service: Any, page: Page, search_id: str) -> None:
+    """The baseline computed no neighbourhood; the search page's action runs one and redraws the panel."""
+    page.locator(f'.compare-table tr[data-id="{search_id}"] a').click()
+    panel = page.locator('[data-kind="neighbourhood"]')
+    expect(page.locator('.panel-empty[data-kind="Neighbourhood profile"]')).to_be_visible()
+    page.get_by_label("Neighbours per radius").fill("2")
+    page.get_by_role("button", name="Compute neighbourhood").click()
+    status = page.locator('.job-status[data-job-kind="neighbourhood"]')
+    expect(status).to_have_attribute("data-status", "succeeded", timeout=60_000)
+    rows = panel.locator('.nb-group[data-source="on_demand"] tbody tr')
+    expect(rows).to_have_count(2)
+    with live_service.client() as client:
+        records = client.get(f"/searches/{search_id}/flatness", params={"kind": "neighbourhood"}).json()
+        best = client.get(f"/searches/{search_id}/genotype", params={"which": "best"}).json()
+    by_radius = {r["value"]["radius"]: r for r in records["items"]}
+    assert sorted(by_radius) == [1, 2]
+    for radius, record in by_radius.items():
+        assert record["params"]["source"] == "on_demand" and record["epoch"] == best["epoch"]
+        row = panel.locator(f'.nb-group[data-source="on_demand"] tr[data-radius="{radius}"] td')
+        expect(row.first).to_have_text(str(record["value"]["evaluated"]))
+    expect(panel.locator(".nb-title")).to_have_text(f"on demand: best genotype (epoch {best['epoch'] + 1})")
+    shot(page, "search-neighbourhood")
+
+
+def test_cancel_and_retry_from_the_search_page(live_service: Any, page: Page) -> None:
+    enter_key(page, live_service.base_url, live_service.api_key)
+    spec = {**BASELINE_SPEC, "name": f"browser-cancel-{secrets.token_hex(3)}", "epochs": 40}
+    with live_service.client() as client:
+        search = client.post("/searches", json=spec).json()
+    page.locator(f'table.searches tr[data-id="{search["id"]}"] a', has_text=spec["name"]).click()
+    badge = page.locator(".search-head h1 .badge.status")
+    cancel = page.locator('[data-action="cancel"]')
+    retry = page.locator('[data-action="retry"]')
+    expect(retry).to_be_disabled()
+
+    expect(badge).to_have_attribute("data-status", "running", timeout=SEARCH_TIMEOUT_MS)
+    cancel.click()
+    expect(page.locator(".toast")).to_contain_text("Cancellation requested")
+    expect(badge).to_have_attribute("data-status", "cancelled", timeout=60_000)
+    expect(cancel).to_be_disabled()
+    expect(retry).to_be_enabled()
+    shot(page, "search-cancelled")
+
+    retry.click()
+    expect(page.locator(".toast", has_text="re-queued")).to_be_visible()
+    expect(badge).to_have_attribute("data-status", re.compile("queued|running|retrying"))
+    expect(retry).to_be_disabled()
+    # Cancel the retried run too, so the shared worker is free for the rest of the suite.
+    expect(cancel).to_be_enabled()
+    cancel.click()
+    expect(badge).to_have_attribute("data-status", "cancelled", timeout=60_000)
+    with live_service.client() as client:
+        stored = client.get(f"/searches/{search['id']}").json()
+    assert stored["status"] == "cancelled", stored
