@@ -72,6 +72,25 @@ def save_checkpoint(workdir: str | Path, epoch: int, payload: dict[str, Any]) ->
     return path
 
 
+def prune_checkpoints(workdir: str | Path, keep: int | None, *, protect: int | None = None) -> list[Path]:
+    """Delete epoch checkpoints beyond the newest `keep` (None keeps every one), except the one of
+    epoch `protect` (the best epoch's, which barriers and re-derivations come back to) and the one
+    `latest` names. Returns the deleted paths. Deleting is safe at any point: each file is whole."""
+    if keep is None:
+        return []
+    if keep < 1:
+        raise ValueError(f"runtime.keep_checkpoints: {keep} is not allowed; use 1 or more, or None for all")
+    directory = checkpoint_dir(workdir)
+    found = sorted((int(m.group(1)), p) for p in directory.glob("epoch_*.pt") if (m := _NAME.match(p.name)))
+    newest = latest_checkpoint(workdir)
+    removed = []
+    for epoch, path in found[:-keep]:
+        if epoch != protect and path != newest:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def latest_checkpoint(workdir: str | Path) -> Path | None:
     """The newest checkpoint in workdir: the one `latest` names, else the highest epoch file."""
     directory = checkpoint_dir(workdir)

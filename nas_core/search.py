@@ -21,6 +21,7 @@ from nas_core.checkpoint import (
     CheckpointError,
     latest_checkpoint,
     load_checkpoint,
+    prune_checkpoints,
     restore_global_rng,
     save_checkpoint,
     spec_changes,
@@ -149,6 +150,7 @@ def run_search(
                 "spec": spec.model_dump(mode="json"),
             }
             reporter.on_checkpoint(epoch, str(save_checkpoint(workdir, epoch, payload)))
+            prune_checkpoints(workdir, spec.runtime.keep_checkpoints, protect=state.best_epoch)
 
     final_epoch = spec.epochs - 1
     final = _genotype(state, final_epoch)

@@ -219,6 +219,11 @@ class RuntimeConfig(StrictModel):
     channels_last: bool = Field(False, description="NHWC memory format on CUDA")
     fused_cells: bool = Field(False, description="one kernel per source node instead of one per edge and op")
     checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
+    keep_checkpoints: int | None = Field(
+        None,
+        ge=1,
+        description="keep only the newest N epoch checkpoints plus the best epoch's; null keeps every one",
+    )
 
 
 class SearchSpec(StrictModel):

@@ -34,6 +34,7 @@ from nas_core.checkpoint import (
     CheckpointError,
     latest_checkpoint,
     load_checkpoint,
+    prune_checkpoints,
     save_checkpoint,
     spec_changes,
 )
@@ -192,6 +193,7 @@ def _train_supernet(
             "spec": spec.model_dump(mode="json"),
         }
         reporter.on_checkpoint(epoch, str(save_checkpoint(workdir, epoch, payload)))
+        prune_checkpoints(workdir, spec.runtime.keep_checkpoints)  # no best epoch: supernet training
 
 
 # --- scoring -------------------------------------------------------------------------------------
