@@ -10,6 +10,7 @@ const EPOCH_KINDS = [
   ["a2m_sharpness", "A2M sharpness L(α+ρĝ) − L(α)"],
   ["skip_count", "skip_connect count"],
   ["alpha_entropy", "α entropy (mean over edges)"],
+  ["ranking_stability", "Ranking stability (Kendall τ vs previous)"],
 ];
 const NEIGHBOURHOOD_KINDS = ["neighbourhood", "neighbourhood_profile", "neighborhood"];
 const SHAPE_KINDS = ["cell_shape", "cell_width_depth"];
