@@ -7,8 +7,20 @@ never needs torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
+
+
+def json_ready(value: Any) -> Any:
+    """`value` with NaN/inf floats replaced by None: strict JSON (PostgreSQL and browsers refuse NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return value
 
 
 @dataclass

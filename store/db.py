@@ -3,6 +3,7 @@ foreign keys (off by default there); PostgreSQL gets a pre-pinged pool."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,10 +13,14 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from nas_core.reporter import json_ready
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite files get their directory created and WAL/foreign keys switched on."""
     parsed = make_url(url)
+    # Every JSON column is written as strict JSON: a NaN metric becomes null instead of failing the write.
+    kwargs.setdefault("json_serializer", _strict_json)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
     if parsed.database and parsed.database != ":memory:":
@@ -24,6 +29,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _strict_json(value: Any) -> str:
+    return json.dumps(json_ready(value), allow_nan=False)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

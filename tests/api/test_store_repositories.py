@@ -175,3 +175,14 @@ def test_keys(any_session: Session) -> None:
     assert keys.has_scope(key, "read") and not keys.has_scope(key, "submit")
     keys.revoke_key(any_session, key.id)
     assert keys.authenticate(any_session, token) is None
+
+
+def test_non_finite_metric_values_are_stored_as_null(any_session: Session) -> None:
+    # PostgreSQL refuses a NaN token in JSON; a diverging estimate must not fail the worker's write.
+    search = make_search(any_session)
+    nan, inf = float("nan"), float("inf")
+    record = FlatnessRecord("hessian_eigenvalue", 0, {"history": [1.0, nan]}, {"eigenvalue": inf}, 0.1)
+    results.add_flatness(any_session, search.id, record)
+    any_session.expire_all()
+    (row,) = results.list_flatness(any_session, search.id)
+    assert (row.params, row.value) == ({"history": [1.0, None]}, {"eigenvalue": None})
