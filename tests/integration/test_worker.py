@@ -21,7 +21,8 @@ from store.repositories import leases
 from tests.fixtures.database import make_search
 from worker.tasks import execute_search
 
-pytestmark = pytest.mark.integration
+# execute_search runs the engine in this process: one torch thread (tests/integration/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]
 
 NO_FLATNESS = {
     "hessian_eigenvalue": False,
@@ -31,18 +32,6 @@ NO_FLATNESS = {
     "neighbourhood": False,
     "cell_shape": False,
 }
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    # The shared test machine has two busy cores: torch's default of one thread per core spins
-    # against every other process (30x slower here), so these in-process runs use one thread.
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -11,41 +10,7 @@ import torch
 from nas_core.checkpoint import checkpoint_dir, latest_checkpoint, prune_checkpoints, spec_changes
 from nas_core.reporter import NullReporter
 from nas_core.search import run_search
-from nas_core.spec import SearchSpec
-
-FLATNESS_OFF = {
-    k: False
-    for k in (
-        "hessian_eigenvalue",
-        "a2m_sharpness",
-        "skip_count",
-        "alpha_entropy",
-        "neighbourhood",
-        "cell_shape",
-        "ranking_stability",
-    )
-}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def tiny_spec(**overrides: Any) -> SearchSpec:
-    data: dict[str, Any] = {
-        "dataset": {"name": "synthetic", "subset": 64, "image_size": 8, "num_classes": 4},
-        "epochs": 4,
-        "batch_size": 16,
-        "a2m": None,
-        "supernet": {"C": 4, "N": 1},
-        "flatness": FLATNESS_OFF,
-    }
-    data.update(overrides)
-    return SearchSpec.model_validate(data)
+from tests.unit.tiny import FLATNESS_OFF, tiny_spec
 
 
 def fake_checkpoints(workdir: Path, epochs: range) -> None:
@@ -76,22 +41,26 @@ def test_prune_keeps_the_newest_n_and_the_protected_epoch(tmp_path: Path) -> Non
 
 
 def test_search_keeps_newest_and_best_and_resumes_from_them(tmp_path: Path) -> None:
-    spec = tiny_spec(runtime={"keep_checkpoints": 1})
+    spec = tiny_spec(epochs=4, a2m=None, runtime={"keep_checkpoints": 1})
     result = run_search(spec, NullReporter(), workdir=tmp_path)
     expected = {"epoch_0003.pt", f"epoch_{result.best_epoch:04d}.pt"}
     assert set(names(tmp_path)) == expected
     # A resume finds the newest one; a different retention does not block it.
     again = run_search(
-        tiny_spec(runtime={"keep_checkpoints": 3}), NullReporter(), workdir=tmp_path, resume=True
+        tiny_spec(epochs=4, a2m=None, runtime={"keep_checkpoints": 3}),
+        NullReporter(),
+        workdir=tmp_path,
+        resume=True,
     )
     assert all(torch.equal(a, b) for a, b in zip(result.alphas, again.alphas, strict=True))
 
-    everything = run_search(tiny_spec(epochs=2), NullReporter(), workdir=tmp_path / "all")
+    everything = run_search(tiny_spec(epochs=2, a2m=None), NullReporter(), workdir=tmp_path / "all")
     assert len(everything.epochs) == 2 and names(tmp_path / "all") == ["epoch_0000.pt", "epoch_0001.pt"]
 
 
 def test_spec_changes_fills_fields_added_later_and_names_nested_fields() -> None:
-    spec = tiny_spec(flatness={**FLATNESS_OFF, "ranking_stability": True})  # the new fields' defaults
+    # ranking_stability on: the new fields' defaults.
+    spec = tiny_spec(epochs=4, a2m=None, flatness={**FLATNESS_OFF, "ranking_stability": True})
     saved = spec.model_dump(mode="json")
     # A checkpoint written before these fields existed still matches the spec with their defaults.
     for key in ("ranking_stability", "ranking_sample"):

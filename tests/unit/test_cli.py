@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from nas_core.cli import build_parser, main, spec_field_lines
@@ -17,14 +16,6 @@ from nas_core.genotype import genotype_from_json
 from nas_core.methods import METHODS
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_search_on_the_tiny_example_writes_every_file(

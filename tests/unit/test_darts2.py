@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 from torch.func import functional_call
@@ -10,15 +9,6 @@ from torch.func import functional_call
 from nas_core.methods.base import StepContext
 from nas_core.methods.darts2 import Darts2
 from nas_core.spaces import get_space
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The test machine's cores are shared; one intra-op thread avoids oversubscription stalls.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_darts2_matches_the_exact_unrolled_gradient() -> None:

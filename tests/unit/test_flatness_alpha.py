@@ -16,15 +16,6 @@ from nas_core.spaces import get_space
 SHAPES = [(2, 3), (3, 3)]  # two α groups, 15 numbers
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    # Tiny tensors on a shared 2-core machine: intra-op threads only contend (10-20x slower).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def split(flat: torch.Tensor) -> list[torch.Tensor]:
     out, start = [], 0
     for shape in SHAPES:

@@ -25,15 +25,6 @@ EPOCH_KINDS = {"hessian_eigenvalue", "a2m_sharpness", "skip_count", "alpha_entro
 GRADIENT_METHODS = [name for name, info in METHODS.items() if info.kind == "gradient"]
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    # Tiny tensors on a shared 2-core machine: intra-op threads only contend (10-20x slower).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_ctx(
     method: str = "darts", space: str = "nb201", batches: int = 3, **flatness: Any
 ) -> FlatnessContext:

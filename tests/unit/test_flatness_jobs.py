@@ -24,19 +24,9 @@ from nas_core.search import run_search
 from nas_core.spec import SearchSpec
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    # Tiny tensors on a shared 2-core machine: intra-op threads only contend (10-20x slower).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def search(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # module-scoped: set before the function-scoped fixture runs
+    # One intra-op thread here too: tests/unit/conftest.py's module-scoped autouse fixture runs first.
     spec = SearchSpec.model_validate(
         {
             "space": "nb201",
@@ -49,10 +39,7 @@ def search(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
         }
     )
     workdir = tmp_path_factory.mktemp("search")
-    try:
-        result = run_search(spec, NullReporter(), device="cpu", workdir=workdir)
-    finally:
-        torch.set_num_threads(threads)
+    result = run_search(spec, NullReporter(), device="cpu", workdir=workdir)
     yield spec, workdir, result
 
 

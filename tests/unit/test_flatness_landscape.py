@@ -22,15 +22,6 @@ from nas_core.methods.base import ArchMethod
 from nas_core.spaces import get_space
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    # Tiny tensors on a shared 2-core machine: intra-op threads only contend (10-20x slower).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def nb201(*ops: str) -> Genotype:
     return Genotype(
         "nb201", NB201_OPS, edges=tuple((op, s) for op, (_, s) in zip(ops, NB201_EDGES, strict=True))

@@ -31,14 +31,6 @@ ONLY_RANKING = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tau_by_pairs(x: list[float], y: list[float]) -> float:
     """τ_b from its definition: (concordant − discordant) / √((n0 − ties_x)(n0 − ties_y))."""
     concordant = discordant = ties_x = ties_y = pairs = 0

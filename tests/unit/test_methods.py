@@ -33,15 +33,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny supernets on a shared 2-core machine: extra intra-op threads only add contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_spec(method: str, space: str, a2m: bool) -> SearchSpec:
     return SearchSpec.model_validate(
         {

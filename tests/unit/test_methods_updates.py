@@ -25,15 +25,6 @@ NB201 = get_space("nb201")
 DARTS = get_space("darts")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny supernets on a shared 2-core machine: extra intra-op threads only add contention (30× here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def params(name: str, **overrides: object) -> dict:
     return METHOD_PARAMS[name](**overrides).model_dump()
 

@@ -15,14 +15,6 @@ from nas_core.search import run_search
 from nas_core.spec import SearchSpec
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def spec(**overrides: Any) -> SearchSpec:
     data: dict[str, Any] = {
         "method": "darts",  # with A2M (the default): the wrapper's extra passes are part of the state

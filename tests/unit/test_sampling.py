@@ -24,15 +24,6 @@ NB201 = get_space("nb201")
 DARTS = get_space("darts")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks on a shared 2-core machine: extra intra-op threads only add contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class Recorder(NullReporter):
     def __init__(self, stop_after: int | None = None) -> None:
         self.progress: list = []

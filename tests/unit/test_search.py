@@ -12,40 +12,7 @@ from nas_core.genotype import genotype_from_json
 from nas_core.reporter import NullReporter, SearchCancelled, SearchDiverged
 from nas_core.search import run_search
 from nas_core.spec import SearchSpec
-
-FLATNESS_OFF = {
-    k: False
-    for k in (
-        "hessian_eigenvalue",
-        "a2m_sharpness",
-        "skip_count",
-        "alpha_entropy",
-        "neighbourhood",
-        "cell_shape",
-        "ranking_stability",
-    )
-}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The test machine's cores are shared; one intra-op thread avoids oversubscription stalls.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def tiny_spec(**overrides: Any) -> SearchSpec:
-    data: dict[str, Any] = {
-        "dataset": {"name": "synthetic", "subset": 64, "image_size": 8, "num_classes": 4},
-        "epochs": 2,
-        "batch_size": 16,
-        "supernet": {"C": 4, "N": 1},
-        "flatness": FLATNESS_OFF,
-    }
-    data.update(overrides)
-    return SearchSpec.model_validate(data)
+from tests.unit.tiny import FLATNESS_OFF, tiny_spec
 
 
 class Recorder(NullReporter):

@@ -23,16 +23,6 @@ DEPTH = {"nb201": 1, "darts": 5}
 CONFIGS = [("nb201", "default"), ("darts", "default"), ("darts", "darts8")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny convolutions on a shared 2-core machine: intra-op threads only spin against each other
-    # (a DARTS step takes ~20x longer with 2 threads under load). Restored for other modules.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def batch(n: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, 3, 16, 16, generator=g), torch.randint(CLASSES, (n,), generator=g)
