@@ -11,6 +11,7 @@ flatnas search SPEC --out DIR | methods       run the library locally (nas_core.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from store.models import SCOPES
@@ -83,12 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Like other Unix tools: `flatnas methods | head` ends quietly instead of with a BrokenPipeError.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in LOCAL_COMMANDS:
         # The library's own CLI (engine): imported only here, it pulls in torch.
         from nas_core.cli import main as library_main
 
-        return int(library_main(args) or 0)
+        return int(library_main(args, prog="flatnas") or 0)
     parsed = build_parser().parse_args(args)
     return int(parsed.run(parsed) or 0)
 

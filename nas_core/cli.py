@@ -287,8 +287,9 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m nas_core") -> int:
+    """`prog` names the command in usage lines: the top-level `flatnas` command passes its own name."""
+    args = build_parser(prog).parse_args(argv)
     if args.command == "search":
         return cmd_search(args)
     return cmd_methods(args)
