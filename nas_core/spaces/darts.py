@@ -195,14 +195,7 @@ class DartsSpace(SearchSpace):
                     pairs.append((self.ops[candidates[row.index(max(row))]], j))
                 start += node
             cells[group] = tuple(pairs)
-        return Genotype(
-            space=self.name,
-            ops=self.ops,
-            normal=cells["normal"],
-            normal_concat=DARTS_CONCAT,
-            reduce=cells["reduce"],
-            reduce_concat=DARTS_CONCAT,
-        )
+        return self._genotype(cells)
 
     def one_hot(self, genotype: Genotype) -> list[torch.Tensor]:
         validate(genotype, space=self.name, ops=self.ops)
@@ -233,6 +226,10 @@ class DartsSpace(SearchSpace):
                 picks = torch.randint(len(candidates), (2,), generator=generator).tolist()
                 pairs.extend((candidates[k], j) for k, j in zip(picks, inputs, strict=True))
             cells[group] = tuple(pairs)
+        return self._genotype(cells)
+
+    def _genotype(self, cells: dict[str, tuple[tuple[str, int], ...]]) -> Genotype:
+        """A genotype of this space from its normal and reduce pairs (both cells concat nodes 2-5)."""
         return Genotype(
             space=self.name,
             ops=self.ops,
