@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.errors import FieldError, ValidationProblem
@@ -171,9 +170,7 @@ def load_search_for(session: Session, search_id: str, field: str) -> Search:
 
 def vocabulary(session: Session, search: Search) -> tuple[str, ...]:
     """The op names of the search's space as its genotypes record them (ops variants included)."""
-    row = session.scalars(
-        select(Genotype).where(Genotype.search_id == search.id).order_by(Genotype.epoch.desc()).limit(1)
-    ).first()
+    row = results.newest_genotype(session, search.id)
     ops = (row.genotype or {}).get("ops") if row is not None else None
     if not ops:
         raise invalid("supernet", f"search {search.id} ({search.status}) has no genotype yet, so no supernet")

@@ -7,6 +7,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
+from nas_core.reporter import CURVE_FIELDS
 from store.models import Genotype, Search, utcnow
 
 
@@ -145,7 +146,7 @@ class EpochOut(RowOut):
     seconds: float
 
 
-CURVE_COLUMNS = tuple(EpochOut.model_fields)
+CURVE_COLUMNS = CURVE_FIELDS  # EpochOut mirrors them (tests/unit/test_epoch_fields.py)
 
 
 class CurvesOut(BaseModel):

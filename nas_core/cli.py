@@ -22,10 +22,16 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from nas_core.flatness.export import flatness_records_to_json
-from nas_core.reporter import EpochRecord, FlatnessRecord, Progress, SampledArchitecture, SearchInfo
+from nas_core.reporter import (
+    CURVE_FIELDS,
+    EpochRecord,
+    FlatnessRecord,
+    Progress,
+    SampledArchitecture,
+    SearchInfo,
+)
 from nas_core.spec import SearchSpec
 
-CURVE_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SPEC, EXIT_CANCELLED = 0, 1, 2, 130
 
 

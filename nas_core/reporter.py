@@ -8,7 +8,7 @@ never needs torch.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 
@@ -60,11 +60,22 @@ class EpochRecord:
     lr: float
     seconds: float
     alphas: dict[str, list[list[float]]]  # mixing weights per α tensor name ("cell" | "normal", "reduce")
-    genotype: dict[str, Any]  # genotype JSON (DESIGN.md)
+    genotype: dict[str, Any]  # genotype JSON (docs/architecture.md)
     extra: dict[str, Any] = field(default_factory=dict)  # method-specific (e.g. PC-DARTS β)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# The epoch record above is the one declaration of what an epoch reports; the rest derive from it.
+#: The per-epoch numbers (the learning curves), in order: the CLI's curves.csv, GET /curves (JSON and
+#: CSV). The API's EpochOut and the epoch_metric table mirror them as typed declarations, and
+#: tests/unit/test_epoch_fields.py checks that they still agree.
+CURVE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EpochRecord) if f.type in ("int", "float"))
+#: What the epoch_metric row stores besides its key (search, epoch); the genotype has its own table.
+EPOCH_ROW_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(EpochRecord) if f.name not in ("epoch", "genotype")
+)
 
 
 @dataclass

@@ -21,7 +21,10 @@ from store.settings import settings
 QUEUE = settings.FLATNAS_QUEUE
 TASK_NAME = "flatnas.run_search"
 #: Barrier, barrier-matrix and neighbourhood jobs (worker/landscape.py), on the same queue.
-LANDSCAPE_TASK_NAME = "flatnas.run_barrier"
+LANDSCAPE_TASK_NAME = "flatnas.run_landscape_job"
+#: The landscape task's name before it was named after what it runs: still registered, so a
+#: message queued by an older API (or waiting in the broker across an upgrade) is still run.
+LEGACY_LANDSCAPE_TASK_NAME = "flatnas.run_barrier"
 
 
 def _transport_options(broker_url: str) -> dict[str, Any]:
@@ -54,7 +57,9 @@ def create_app(broker_url: str) -> Celery:
     app = Celery("flatnas", broker=broker_url, include=["worker.tasks", "worker.landscape"])
     app.conf.update(
         task_default_queue=QUEUE,
-        task_routes={TASK_NAME: {"queue": QUEUE}, LANDSCAPE_TASK_NAME: {"queue": QUEUE}},
+        task_routes={
+            name: {"queue": QUEUE} for name in (TASK_NAME, LANDSCAPE_TASK_NAME, LEGACY_LANDSCAPE_TASK_NAME)
+        },
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         # One message reserved at a time: a worker busy with a long search must not hold the next one.

@@ -1,7 +1,8 @@
-"""Put a search (or a landscape job) on the queue. The API calls this after its transaction commits,
-passing only the id.
+"""Put a job on the queue. The API calls this after its transaction commits, passing only the id.
 
-It sends the task by name, so the API process never imports the worker's task module (nor torch).
+It sends the task by name, so the API process never imports the worker's task modules (nor torch).
+Every job kind goes through `enqueue_task`; the named helpers below are what the API's job kinds
+(api/jobs.py) and the reaper call, one per task.
 """
 
 from __future__ import annotations
@@ -24,21 +25,21 @@ def broker_priority(priority: int, broker_url: str) -> int:
     return priority
 
 
-def enqueue_search(search_id: str, priority: int = 5) -> None:
-    """Queue `flatnas.run_search(search_id)`; the worker re-reads everything else from the database."""
+def enqueue_task(task_name: str, job_id: str, priority: int = 5) -> None:
+    """Queue `task_name(job_id)` on the job queue; the worker re-reads everything else from the database."""
     celery_app.send_task(
-        TASK_NAME,
-        args=[str(search_id)],
-        queue=QUEUE,
-        priority=broker_priority(priority, celery_app.conf.broker_url),
-    )
-
-
-def enqueue_landscape_job(job_id: str, priority: int = 5) -> None:
-    """Queue `flatnas.run_barrier(job_id)` (barrier, barrier matrix or neighbourhood job)."""
-    celery_app.send_task(
-        LANDSCAPE_TASK_NAME,
+        task_name,
         args=[str(job_id)],
         queue=QUEUE,
         priority=broker_priority(priority, celery_app.conf.broker_url),
     )
+
+
+def enqueue_search(search_id: str, priority: int = 5) -> None:
+    """Queue `flatnas.run_search(search_id)`."""
+    enqueue_task(TASK_NAME, search_id, priority)
+
+
+def enqueue_landscape_job(job_id: str, priority: int = 5) -> None:
+    """Queue `flatnas.run_landscape_job(job_id)` (barrier, barrier matrix or neighbourhood job)."""
+    enqueue_task(LANDSCAPE_TASK_NAME, job_id, priority)

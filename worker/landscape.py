@@ -1,4 +1,4 @@
-"""The landscape task: run one barrier, barrier-matrix or neighbourhood job (`flatnas.run_barrier`).
+"""The landscape task: run one barrier, barrier-matrix or neighbourhood job (`flatnas.run_landscape_job`).
 
 Same lease discipline as searches (worker/lease.py): the task gets only the job id, claims the job
 (a duplicate delivery of a job that is held or finished does nothing), keeps the lease with a
@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 from celery import Task
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -29,11 +28,10 @@ from nas_core.flatness import jobs
 from nas_core.genotype import genotype_from_json
 from nas_core.reporter import FlatnessRecord
 from nas_core.search import resolve_device
-from store.models import Checkpoint, EpochMetric
 from store.repositories import landscape, results
 from store.settings import settings
 from worker import lease
-from worker.app import LANDSCAPE_TASK_NAME, celery_app
+from worker.app import LANDSCAPE_TASK_NAME, LEGACY_LANDSCAPE_TASK_NAME, celery_app
 from worker.lease import SessionFactory, in_transaction
 
 log = logging.getLogger(__name__)
@@ -119,9 +117,7 @@ def execute_landscape_job(
 
 
 def _checkpoint_uri(session: Session, search_id: str, epoch: int) -> str:
-    row = session.scalars(
-        select(Checkpoint).where(Checkpoint.search_id == search_id, Checkpoint.epoch == epoch)
-    ).first()
+    row = results.get_checkpoint(session, search_id, epoch)
     if row is None or not Path(row.uri).is_file():
         where = "no checkpoint row" if row is None else f"its file {row.uri} is missing on this worker"
         raise JobFailed(f"supernet search {search_id}: checkpoint of epoch {epoch}: {where}")
@@ -132,12 +128,8 @@ def _alphas(
     session_factory: SessionFactory, search_id: str, epoch: int, groups: tuple[str, ...], dev: torch.device
 ) -> tuple[list[torch.Tensor], str]:
     def read(session: Session) -> tuple[str | None, dict[str, Any] | None]:
-        ckpt = session.scalars(
-            select(Checkpoint).where(Checkpoint.search_id == search_id, Checkpoint.epoch == epoch)
-        ).first()
-        row = session.scalars(
-            select(EpochMetric).where(EpochMetric.search_id == search_id, EpochMetric.epoch == epoch)
-        ).first()
+        ckpt = results.get_checkpoint(session, search_id, epoch)
+        row = results.get_epoch(session, search_id, epoch)
         return (ckpt.uri if ckpt else None), (row.alphas if row else None)
 
     uri, table = in_transaction(session_factory, read)
@@ -217,5 +209,11 @@ def _neighbourhood(ctx: Any, params: dict[str, Any]) -> tuple[dict[str, Any], li
 
 
 @celery_app.task(name=LANDSCAPE_TASK_NAME, **lease.LEASED_TASK_OPTIONS)
+def run_landscape_job_task(self: Task, job_id: str) -> str:
+    return execute_landscape_job(job_id, worker=lease.worker_name(self))
+
+
+@celery_app.task(name=LEGACY_LANDSCAPE_TASK_NAME, **lease.LEASED_TASK_OPTIONS)
 def run_barrier_task(self: Task, job_id: str) -> str:
+    """The same task under its old name, for messages queued before the rename."""
     return execute_landscape_job(job_id, worker=lease.worker_name(self))

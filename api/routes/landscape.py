@@ -1,19 +1,19 @@
 """Barrier jobs, barrier matrices and on-demand neighbourhoods: submitted here, run by workers.
 
-Like searches, the job row is committed before its id is enqueued (`flatnas.run_barrier` on the
-search queue); if the broker refuses, the job is marked failed with the reason and 503 returned.
+Like searches, the job row is committed before its id is enqueued (`flatnas.run_landscape_job` on
+the search queue); if the broker refuses, the job is marked failed and 503 returned (api/jobs.py).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
+from api import jobs
 from api.deps import ReadKey, SessionDep, SubmitKey
-from api.errors import BadRequest, FieldError, NotFound, ServiceUnavailable, problem_responses
+from api.errors import BadRequest, FieldError, NotFound, problem_responses
 from api.landscape import (
     BarrierCreate,
     BarrierMatrixCreate,
@@ -33,19 +33,11 @@ from api.routes.searches import load_search
 from store.models import LandscapeJob
 from store.repositories import landscape
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["landscape"])
 
 BARRIER_KINDS = ("barrier", "barrier_matrix")
 CREATE_ERRORS = problem_responses(401, 403, 404, 413, 422, 503)
 READ_ERRORS = problem_responses(400, 401, 403, 404, 422)
-
-
-def enqueue(job_id: str) -> None:
-    # Imported here: importing the worker package sets up Celery (and the API never needs torch).
-    from worker.enqueue import enqueue_landscape_job
-
-    enqueue_landscape_job(job_id)
 
 
 def _submit(
@@ -67,20 +59,7 @@ def _submit(
         links=links,
         owner_key_id=key_id,
     )
-    session.commit()
-    try:
-        enqueue(job.id)
-    except Exception as err:
-        log.exception("could not enqueue landscape job %s", job.id)
-        landscape.mark_failed(
-            session, job.id, f"could not be queued: the broker refused it: {type(err).__name__}: {err}"
-        )
-        session.commit()
-        raise ServiceUnavailable(
-            f"job {job.id} was stored but could not be queued, so it is marked failed; submit it again "
-            f"once the broker is back ({type(err).__name__})",
-            extensions={"job_id": job.id},
-        ) from err
+    jobs.commit_and_enqueue(session, jobs.LANDSCAPE_JOB, job.id, when="submit")
     out = _out(session, job)
     response.headers["Location"] = out.links["self"]
     return out

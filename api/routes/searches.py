@@ -1,23 +1,21 @@
 """Submitting searches, listing them, and changing their state (cancel, retry).
 
-The row is committed before its id is enqueued, so a worker never looks for a search that is not
-there yet; if the broker refuses the message, the row is marked failed with the reason instead of
-being left queued forever.
+The row is committed before its id is enqueued, and a broker refusal marks it failed (api/jobs.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api import jobs
 from api.deps import ReadKey, SessionDep, SettingsDep, SubmitKey, ensure_may_change
-from api.errors import BadRequest, Conflict, FieldError, NotFound, ServiceUnavailable, problem_responses
+from api.errors import BadRequest, Conflict, FieldError, NotFound, problem_responses
 from api.schemas import CancelOut, SearchDetail, SearchPage, search_detail, search_summary
 from nas_core.spec import SearchSpec
 from store.models import SEARCH_STATUSES, Search
@@ -25,17 +23,9 @@ from store.repositories import results, searches
 from store.repositories.searches import InvalidCursor, SearchFilter
 from store.settings import Settings
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/searches", tags=["searches"])
 
 StatusName = Literal[SEARCH_STATUSES]  # type: ignore[valid-type]
-
-
-def enqueue(search_id: str, priority: int) -> None:
-    # Imported here: the worker package is the worker engineer's, and importing it sets up Celery.
-    from worker.enqueue import enqueue_search
-
-    enqueue_search(search_id, priority)
 
 
 def load_search(session: Session, search_id: str) -> Search:
@@ -52,22 +42,6 @@ def detail_of(session: Session, search: Search, settings: Settings) -> SearchDet
 
 def _request_hash(spec: dict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def _enqueue_or_fail(session: Session, search: Search, what: str) -> None:
-    """Enqueue after commit; on failure the row is marked failed (committed) and 503 is raised."""
-    try:
-        enqueue(search.id, search.priority)
-    except Exception as err:
-        log.exception("could not enqueue search %s", search.id)
-        reason = f"could not be queued ({what}): the broker refused it: {type(err).__name__}: {err}"
-        searches.mark_failed(session, search.id, reason)
-        session.commit()
-        raise ServiceUnavailable(
-            f"search {search.id} was stored but could not be queued, so it is marked failed; "
-            f"retry it with POST /searches/{search.id}/retry once the broker is back ({type(err).__name__})",
-            extensions={"search_id": search.id},
-        ) from err
 
 
 def _replay(session: Session, owner: str, idempotency_key: str, request_hash: str) -> Search | None:
@@ -139,7 +113,7 @@ def create_search(
         response.status_code = 200
         response.headers["Location"] = f"/searches/{existing.id}"
         return detail_of(session, existing, settings)
-    _enqueue_or_fail(session, search, "submit")
+    jobs.enqueue_after_commit(session, jobs.SEARCH, search.id, priority=search.priority, when="submit")
     response.headers["Location"] = f"/searches/{search.id}"
     return detail_of(session, search, settings)
 
@@ -240,5 +214,5 @@ def retry_search(search_id: str, session: SessionDep, key: SubmitKey, settings: 
         )
     session.commit()
     search = load_search(session, search_id)
-    _enqueue_or_fail(session, search, "retry")
+    jobs.enqueue_after_commit(session, jobs.SEARCH, search.id, priority=search.priority, when="retry")
     return detail_of(session, search, settings)

@@ -13,13 +13,13 @@ from typing import Any, TypeVar
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from nas_core.reporter import EpochRecord, FlatnessRecord, SampledArchitecture
+from nas_core.reporter import EPOCH_ROW_FIELDS, EpochRecord, FlatnessRecord, SampledArchitecture
 from store.models import Checkpoint, EpochMetric, FlatnessMetric, Genotype, Sample, utcnow
 from store.repositories._upsert import upsert
 
 _Row = TypeVar("_Row", EpochMetric, Genotype)
 
-EPOCH_FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "alphas", "extra")
+EPOCH_FIELDS = EPOCH_ROW_FIELDS
 
 
 def upsert_epoch(session: Session, search_id: str, record: EpochRecord | dict[str, Any]) -> int:
@@ -52,6 +52,11 @@ def _rows_after(
 
 def list_epochs(session: Session, search_id: str, *, after_epoch: int = -1) -> list[EpochMetric]:
     return _rows_after(session, EpochMetric, search_id, EpochMetric.epoch, after_epoch)
+
+
+def get_epoch(session: Session, search_id: str, epoch: int) -> EpochMetric | None:
+    stmt = select(EpochMetric).where(EpochMetric.search_id == search_id, EpochMetric.epoch == epoch)
+    return session.scalars(stmt).first()
 
 
 def upsert_genotype(
@@ -108,6 +113,12 @@ def get_genotype(
         return session.scalars(stmt.where(Genotype.is_final)).first()
     ordered = stmt.order_by(Genotype.is_final.desc(), Genotype.is_best.desc(), Genotype.epoch.desc())
     return session.scalars(ordered).first()
+
+
+def newest_genotype(session: Session, search_id: str) -> Genotype | None:
+    """The genotype of the search's highest epoch (whatever it is marked)."""
+    stmt = select(Genotype).where(Genotype.search_id == search_id).order_by(Genotype.epoch.desc())
+    return session.scalars(stmt.limit(1)).first()
 
 
 def list_genotypes(session: Session, search_id: str, *, after_id: int = 0) -> list[Genotype]:
@@ -180,6 +191,11 @@ def record_checkpoint(session: Session, search_id: str, *, epoch: int, uri: str)
 def latest_checkpoint(session: Session, search_id: str) -> Checkpoint | None:
     stmt = select(Checkpoint).where(Checkpoint.search_id == search_id).order_by(Checkpoint.epoch.desc())
     return session.scalars(stmt.limit(1)).first()
+
+
+def get_checkpoint(session: Session, search_id: str, epoch: int) -> Checkpoint | None:
+    stmt = select(Checkpoint).where(Checkpoint.search_id == search_id, Checkpoint.epoch == epoch)
+    return session.scalars(stmt).first()
 
 
 def record_samples(session: Session, search_id: str, samples: Iterable[SampledArchitecture]) -> int:

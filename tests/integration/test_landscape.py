@@ -1,5 +1,5 @@
 """Flatness through the whole service: a tiny A2M search's flatness rows served by the API, then a
-barrier job and an on-demand neighbourhood job run by the real worker process (`flatnas.run_barrier`
+barrier job and an on-demand neighbourhood job run by the real worker process (`flatnas.run_landscape_job`
 on the same queue), their results served by the API. Plus the task's lease discipline in-process:
 idempotent, and a clear failure on bad input."""
 

@@ -1,0 +1,78 @@
+"""The edge between the API's transaction and the queue, one helper for every job kind.
+
+A job row is committed before its id is enqueued, so a worker never looks for a row that is not
+there yet. If the broker refuses the message, the row is marked failed with the reason (and that
+committed) and the client gets 503 problem details naming the job, instead of a row left queued
+forever. Searches, landscape jobs and any later kind (evaluations, studies) describe themselves
+with one `JobKind` and call `commit_and_enqueue` (or `enqueue_after_commit` where the caller had
+to commit on its own, e.g. to catch an idempotency race).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from api.errors import ServiceUnavailable
+from store.repositories import landscape, searches
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """What the edge helper needs to know about one kind of job."""
+
+    noun: str  # how messages name it: "search", "job"
+    id_field: str  # the problem-details extension carrying the id: "search_id", "job_id"
+    # Name of the function in worker.enqueue that queues it. Resolved at call time: importing the
+    # worker package sets up Celery, which the API does only once it first enqueues.
+    enqueuer: str
+    mark_failed: Callable[[Session, str, str], object]
+    # What the client can do once the broker is back; `{id}` is replaced by the job's id.
+    recovery: str
+
+
+SEARCH = JobKind(
+    noun="search",
+    id_field="search_id",
+    enqueuer="enqueue_search",
+    mark_failed=searches.mark_failed,
+    recovery="retry it with POST /searches/{id}/retry once the broker is back",
+)
+LANDSCAPE_JOB = JobKind(
+    noun="job",
+    id_field="job_id",
+    enqueuer="enqueue_landscape_job",
+    mark_failed=landscape.mark_failed,
+    recovery="submit it again once the broker is back",
+)
+
+
+def commit_and_enqueue(session: Session, kind: JobKind, job_id: str, *, priority: int = 5, when: str) -> None:
+    """Commit the session, then queue the job; a broker refusal marks it failed and raises 503."""
+    session.commit()
+    enqueue_after_commit(session, kind, job_id, priority=priority, when=when)
+
+
+def enqueue_after_commit(
+    session: Session, kind: JobKind, job_id: str, *, priority: int = 5, when: str
+) -> None:
+    """Queue a job whose row is already committed; `when` ("submit", "retry") goes into the reason."""
+    import worker.enqueue
+
+    try:
+        getattr(worker.enqueue, kind.enqueuer)(job_id, priority)
+    except Exception as err:
+        log.exception("could not enqueue %s %s", kind.noun, job_id)
+        reason = f"could not be queued ({when}): the broker refused it: {type(err).__name__}: {err}"
+        kind.mark_failed(session, job_id, reason)
+        session.commit()
+        raise ServiceUnavailable(
+            f"{kind.noun} {job_id} was stored but could not be queued, so it is marked failed; "
+            f"{kind.recovery.format(id=job_id)} ({type(err).__name__})",
+            extensions={kind.id_field: job_id},
+        ) from err
