@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,9 +63,17 @@ def resolve_device(device: str) -> torch.device:
 
 
 def run_search(
-    spec: SearchSpec, reporter: Reporter, *, device: str = "cpu", workdir: str | Path, resume: bool = False
+    spec: SearchSpec,
+    reporter: Reporter,
+    *,
+    device: str = "cpu",
+    workdir: str | Path,
+    resume: bool = False,
+    search_id: str | None = None,
 ) -> SearchResult:
-    """Run (or resume) the search `spec` describes; see the module docstring for the order of work."""
+    """Run (or resume) the search `spec` describes; see the module docstring for the order of work.
+
+    `search_id` (the service's row id; None for a local run) is stamped into every genotype JSON."""
     workdir = Path(workdir)
     if spec.is_sampling:
         from nas_core.sampling import run_sampling  # written by the methods engineer; only needed here
@@ -114,7 +121,7 @@ def run_search(
         if not math.isfinite(val_loss):
             raise SearchDiverged(epoch, steps - 1, "validation")
         state.scheduler.step()
-        genotype = _genotype(state, epoch)
+        genotype = _genotype(state, epoch, search_id)
         is_best = val_loss < state.best_val_loss
         if is_best:
             state.best_val_loss, state.best_epoch, state.best_genotype = val_loss, epoch, genotype
@@ -153,7 +160,7 @@ def run_search(
             prune_checkpoints(workdir, spec.runtime.keep_checkpoints, protect=state.best_epoch)
 
     final_epoch = spec.epochs - 1
-    final = _genotype(state, final_epoch)
+    final = _genotype(state, final_epoch, search_id)
     if hooks is not None:
         reporter.on_progress(Progress(final_epoch, steps, steps, spec.epochs, "flatness"))
         ctx = _flatness_context(hooks, state, eval_batches, flatness_state)
@@ -173,9 +180,8 @@ def run_search(
     )
 
 
-def _genotype(state: SearchState, epoch: int) -> dict[str, Any]:
+def _genotype(state: SearchState, epoch: int, search_id: str | None) -> dict[str, Any]:
     genotype = state.space.derive(state.method.genotype_weights(state.alphas))
-    search_id = os.environ.get("FLATNAS_SEARCH_ID")
     return genotype_to_json(genotype, epoch=epoch, search_id=search_id)
 
 

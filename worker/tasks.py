@@ -9,7 +9,6 @@ continues from its newest checkpoint in DATA_DIR/searches/<id> rather than start
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -68,14 +67,13 @@ def execute_search(
         reporter = DatabaseReporter(session_factory, search_id, heartbeat=beat)
         try:
             spec = SearchSpec.model_validate(spec_data)
-            # The engine stamps genotype JSON with this id (one search per worker process).
-            os.environ["FLATNAS_SEARCH_ID"] = search_id
             run_search(
                 spec,
                 reporter,
                 device=device or settings.DEVICE,
                 workdir=workdir_for(search_id, data_dir),
                 resume=True,
+                search_id=search_id,  # stamped into the genotype JSON the engine reports
             )
             outcome, error = "succeeded", None
         except SearchCancelled:
@@ -89,8 +87,6 @@ def execute_search(
         except Exception as err:
             log.exception("search %s failed on %s", search_id, worker)
             outcome, error = "failed", f"{type(err).__name__}: {err}"
-        finally:
-            os.environ.pop("FLATNAS_SEARCH_ID", None)
     if beat.lease_lost:
         return lease.lease_lost("search", search_id, worker)
     released = in_transaction(session_factory, lambda s: _release(s, search_id, worker, outcome, error))
