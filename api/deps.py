@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import Forbidden, Unauthorized
 from store.db import Database
-from store.models import ApiKey, Search
+from store.models import ApiKey, Search, Study
 from store.repositories import keys
 from store.settings import Settings
 
@@ -77,9 +77,10 @@ ReadKey = Annotated[ApiKey, Depends(require_scope("read"))]
 SubmitKey = Annotated[ApiKey, Depends(require_scope("submit"))]
 
 
-def ensure_may_change(key: ApiKey, search: Search) -> None:
-    """submit keys change their own searches; admin keys change any."""
-    if key.scope != "admin" and search.owner_key_id != key.id:
+def ensure_may_change(key: ApiKey, row: Search | Study) -> None:
+    """submit keys change their own searches and studies; admin keys change any."""
+    if key.scope != "admin" and row.owner_key_id != key.id:
+        noun = "study" if isinstance(row, Study) else "search"
         raise Forbidden(
-            f"search {search.id} belongs to another key; only its owner or an admin key may change it"
+            f"{noun} {row.id} belongs to another key; only its owner or an admin key may change it"
         )

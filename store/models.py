@@ -265,3 +265,45 @@ class LandscapeJobSearch(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("landscape_job.id", ondelete="CASCADE"), primary_key=True)
     search_id: Mapped[str] = mapped_column(ForeignKey("search.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class Study(Base):
+    """A grid of searches (ALGORITHMS: study statistics in docs/algorithms.md). It owns no worker
+    time: its children are ordinary search rows (study_search says which, with their axis values);
+    its state and results are computed from them on read. `request` holds the normalised request
+    (base spec, grid, evaluate) exactly as accepted."""
+
+    __tablename__ = "study"
+    __table_args__ = (
+        CheckConstraint("priority BETWEEN 0 AND 9", name="priority"),
+        UniqueConstraint("owner_key_id", "idempotency_key"),
+        Index(None, "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(200))
+    request: Mapped[dict[str, Any]]
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    priority: Mapped[int] = mapped_column(default=5)
+    # Cancelling a study stops its searches and keeps it from starting evaluations; retry clears it.
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner_key_id: Mapped[str | None] = mapped_column(
+        ForeignKey("api_key.id", ondelete="SET NULL"), index=True, default=None
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StudySearch(Base):
+    """One child search of a study: its position in the grid and the axis values that made it."""
+
+    __tablename__ = "study_search"
+    __table_args__ = (UniqueConstraint("study_id", "position"),)
+
+    study_id: Mapped[str] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), primary_key=True)
+    search_id: Mapped[str] = mapped_column(
+        ForeignKey("search.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    position: Mapped[int]
+    cell: Mapped[dict[str, Any]]

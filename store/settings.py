@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     MAX_BODY_BYTES: int = Field(1 << 20, ge=1024, description="request bodies above this get 413")
     SSE_POLL_S: float = Field(0.5, gt=0, le=10, description="how often an event stream polls the store")
     READY_TIMEOUT_S: float = Field(2.0, gt=0, le=30, description="broker connection timeout in /readyz")
+    MAX_STUDY_SEARCHES: int = Field(
+        64, ge=1, le=4096, description="the most searches one study's grid may make (POST /studies)"
+    )
     FLATNAS_QUEUE: str = Field(
         "gpu",
         min_length=1,

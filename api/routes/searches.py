@@ -5,15 +5,13 @@ The row is committed before its id is enqueued, and a broker refusal marks it fa
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api import jobs
+from api import idempotency, jobs
 from api.deps import ReadKey, SessionDep, SettingsDep, SubmitKey, ensure_may_change
 from api.errors import BadRequest, Conflict, FieldError, NotFound, problem_responses
 from api.schemas import CancelOut, SearchDetail, SearchPage, search_detail, search_summary
@@ -40,21 +38,9 @@ def detail_of(session: Session, search: Search, settings: Settings) -> SearchDet
     return search_detail(search, best_val_acc=best, heartbeat_timeout_s=settings.HEARTBEAT_TIMEOUT_S)
 
 
-def _request_hash(spec: dict) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def _replay(session: Session, owner: str, idempotency_key: str, request_hash: str) -> Search | None:
     existing = searches.get_by_idempotency_key(session, owner, idempotency_key)
-    if existing is not None and existing.request_hash != request_hash:
-        raise Conflict(
-            f"Idempotency-Key {idempotency_key!r} was used for search {existing.id} with a different body; "
-            "use a new key for a new search",
-            errors=[
-                FieldError(field="Idempotency-Key", message="reused with a different body", location="header")
-            ],
-        )
-    return existing
+    return idempotency.replay(existing, idempotency_key, request_hash, "search")
 
 
 @router.post(
@@ -88,7 +74,7 @@ def create_search(
     ] = None,
 ) -> SearchDetail:
     spec_json = spec.model_dump(mode="json")
-    request_hash = _request_hash(spec_json)
+    request_hash = idempotency.request_hash(spec_json)
     if idempotency_key is not None:
         existing = _replay(session, key.id, idempotency_key, request_hash)
         if existing is not None:

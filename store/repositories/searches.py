@@ -17,7 +17,7 @@ from sqlalchemy import and_, exists, func, or_, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from store.models import SEARCH_STATUSES, Search, utcnow
+from store.models import SEARCH_STATUSES, Search, Study, utcnow
 from store.repositories import _lease
 
 ACTIVE_STATUSES = ("queued", "running", "retrying")
@@ -78,8 +78,9 @@ def get_by_idempotency_key(session: Session, owner_key_id: str, key: str) -> Sea
     return session.scalars(stmt).one_or_none()
 
 
-def encode_cursor(search: Search) -> str:
-    raw = json.dumps([search.created_at.isoformat(), search.id]).encode()
+def encode_cursor(row: Search | Study) -> str:
+    """A page cursor for any row listed newest first by (created_at, id)."""
+    raw = json.dumps([row.created_at.isoformat(), row.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -16,7 +16,8 @@ from store.models import Base
 from tests.fixtures.database import create_test_database, drop_test_database
 
 INITIAL_TABLES = {"api_key", "search", "epoch_metric", "genotype", "flatness_metric", "checkpoint", "sample"}
-EXPECTED_TABLES = INITIAL_TABLES | {"landscape_job", "landscape_job_search"}
+LANDSCAPE_TABLES = {"landscape_job", "landscape_job_search"}
+EXPECTED_TABLES = INITIAL_TABLES | LANDSCAPE_TABLES | {"study", "study_search"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -48,7 +49,9 @@ def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
             assert set(inspect(conn).get_table_names()) == INITIAL_TABLES | {"alembic_version"}
         migrate.upgrade(empty_url, "0002")
         with engine.connect() as conn:
-            assert set(inspect(conn).get_table_names()) == EXPECTED_TABLES | {"alembic_version"}
+            assert set(inspect(conn).get_table_names()) == INITIAL_TABLES | LANDSCAPE_TABLES | {
+                "alembic_version"
+            }
             checks = {c["name"] for c in inspect(conn).get_check_constraints("landscape_job")}
         assert {"ck_landscape_job_kind", "ck_landscape_job_status"} <= checks
 

@@ -1,0 +1,260 @@
+"""Studies: one request makes a grid of ordinary searches (tagged `study:<id>`), and its results
+compare the grid's cells over seeds, with paired A2M on/off statistics.
+
+The whole grid is validated before anything is stored; the study and all its searches are
+committed in one transaction, then each search is queued through the one enqueue edge (api/jobs.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api import idempotency, jobs
+from api.deps import ReadKey, SessionDep, SettingsDep, SubmitKey, ensure_may_change
+from api.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    NotFound,
+    ServiceUnavailable,
+    ValidationProblem,
+    problem_responses,
+)
+from api.studies import (
+    STUDY_TAG_PREFIX,
+    StudyCreate,
+    StudyDetail,
+    StudyPage,
+    StudyResults,
+    cells_csv,
+    paired_csv,
+    study_detail,
+    study_page,
+    study_results,
+)
+from nas_core.study import InvalidGrid, expand_grid
+from store.models import Study, new_uuid
+from store.repositories import searches, studies
+from store.repositories.searches import InvalidCursor
+
+router = APIRouter(prefix="/studies", tags=["studies"])
+
+READ_ERRORS = problem_responses(401, 403, 404, 422)
+
+
+def load_study(session: Session, study_id: str) -> Study:
+    study = studies.get_study(session, study_id)
+    if study is None:
+        raise NotFound(f"no study with id {study_id!r}")
+    return study
+
+
+def _replay(session: Session, owner: str, idempotency_key: str, request_hash: str) -> Study | None:
+    existing = studies.get_by_idempotency_key(session, owner, idempotency_key)
+    return idempotency.replay(existing, idempotency_key, request_hash, "study")
+
+
+def _enqueue_all(session: Session, search_ids: list[str], priority: int, when: str, study_id: str) -> None:
+    """Queue every search; a broker refusal marks that search failed (api/jobs.py), and the study
+    answers one 503 naming how many could not be queued."""
+    refused = 0
+    for search_id in search_ids:
+        try:
+            jobs.enqueue_after_commit(session, jobs.SEARCH, search_id, priority=priority, when=when)
+        except ServiceUnavailable:
+            refused += 1
+    if refused:
+        raise ServiceUnavailable(
+            f"study {study_id} was stored but {refused} of its {len(search_ids)} searches could not be "
+            f"queued and are marked failed; retry it with POST /studies/{study_id}/retry once the broker is back",
+            extensions={"study_id": study_id},
+        )
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Submit a study: the grid's cartesian product as searches, validated as a whole",
+    responses=problem_responses(
+        401,
+        403,
+        409,
+        413,
+        422,
+        503,
+        extra={200: {"model": StudyDetail, "description": "Idempotent replay: the study created earlier"}},
+    ),
+)
+def create_study(
+    body: StudyCreate,
+    response: Response,
+    session: SessionDep,
+    key: SubmitKey,
+    settings: SettingsDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="repeat a request safely: the same key and body return the same study",
+        ),
+    ] = None,
+) -> StudyDetail:
+    request = {**body.model_dump(mode="json"), "axes": list(body.grid)}
+    request_hash = idempotency.request_hash(request)
+    if idempotency_key is not None:
+        existing = _replay(session, key.id, idempotency_key, request_hash)
+        if existing is not None:
+            response.status_code = 200
+            response.headers["Location"] = f"/studies/{existing.id}"
+            return study_detail(session, existing)
+
+    study_id = new_uuid()
+    try:
+        cells = expand_grid(
+            body.base,
+            body.grid,
+            name=body.name,
+            tags=[*body.tags, f"{STUDY_TAG_PREFIX}{study_id}"],
+            priority=body.priority,
+            max_searches=settings.MAX_STUDY_SEARCHES,
+        )
+    except InvalidGrid as err:
+        raise ValidationProblem(
+            f"the study is invalid in {len(err.problems)} place(s); nothing was stored",
+            errors=[
+                FieldError(field=p.field, message=p.message, allowed=p.allowed, location="body")
+                for p in err.problems
+            ],
+        ) from None
+
+    studies.create_study(
+        session,
+        study_id=study_id,
+        name=body.name,
+        request=request,
+        tags=list(body.tags),
+        priority=body.priority,
+        owner_key_id=key.id,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+    search_ids = []
+    for cell in cells:
+        search = searches.create_search(session, spec=cell.spec.model_dump(mode="json"), owner_key_id=key.id)
+        studies.add_member(session, study_id, search.id, position=cell.index, cell=cell.values)
+        search_ids.append(search.id)
+    try:
+        session.commit()
+    except IntegrityError:
+        # Two requests with one Idempotency-Key raced; the other one's study stands.
+        session.rollback()
+        existing = _replay(session, key.id, idempotency_key, request_hash) if idempotency_key else None
+        if existing is None:
+            raise
+        response.status_code = 200
+        response.headers["Location"] = f"/studies/{existing.id}"
+        return study_detail(session, existing)
+    _enqueue_all(session, search_ids, body.priority, "submit", study_id)
+    response.headers["Location"] = f"/studies/{study_id}"
+    return study_detail(session, load_study(session, study_id))
+
+
+@router.get("", summary="List studies, newest first", responses=problem_responses(400, 401, 403, 422))
+def list_studies(
+    session: SessionDep,
+    key: ReadKey,
+    mine: Annotated[bool, Query(description="only studies submitted with this key")] = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="next_cursor of the previous page")
+    ] = None,
+) -> StudyPage:
+    try:
+        page, next_cursor = studies.list_studies(
+            session, limit=limit, cursor=cursor, owner_key_id=key.id if mine else None
+        )
+    except InvalidCursor as err:
+        raise BadRequest(
+            str(err), errors=[FieldError(field="cursor", message=str(err), location="query")]
+        ) from None
+    return study_page(session, page, next_cursor)
+
+
+@router.get(
+    "/{study_id}", summary="One study: state counts, progress, ETA, its searches", responses=READ_ERRORS
+)
+def get_study(study_id: str, session: SessionDep, key: ReadKey) -> StudyDetail:
+    return study_detail(session, load_study(session, study_id))
+
+
+@router.get(
+    "/{study_id}/results",
+    summary="Per-cell statistics over seeds and paired A2M on/off comparisons (JSON, or CSV)",
+    responses=problem_responses(401, 403, 404, 422, extra={200: {"content": {"text/csv": {}}}}),
+    response_model=StudyResults,
+)
+def get_results(
+    study_id: str,
+    session: SessionDep,
+    key: ReadKey,
+    format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+    table: Annotated[
+        Literal["cells", "paired"],
+        Query(description="with format=csv: per-cell summaries or paired comparisons"),
+    ] = "cells",
+) -> StudyResults | Response:
+    study = load_study(session, study_id)
+    results = study_results(session, study)
+    if format == "json":
+        return results
+    body = cells_csv(results) if table == "cells" else paired_csv(results)
+    filename = f"study-{study.id[:8]}-{table}.csv"
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.post(
+    "/{study_id}/cancel",
+    status_code=202,
+    summary="Cancel every unfinished search of the study",
+    responses=problem_responses(401, 403, 404),
+)
+def cancel_study(study_id: str, session: SessionDep, key: SubmitKey) -> StudyDetail:
+    study = load_study(session, study_id)
+    ensure_may_change(key, study)
+    for member in studies.members(session, study_id):
+        searches.cancel(session, member.search.id)
+    studies.set_cancel_requested(session, study_id, True)
+    session.commit()
+    return study_detail(session, load_study(session, study_id))
+
+
+@router.post(
+    "/{study_id}/retry",
+    status_code=202,
+    summary="Retry every failed or cancelled search of the study from its last checkpoint",
+    responses=problem_responses(401, 403, 404, 409, 503),
+)
+def retry_study(study_id: str, session: SessionDep, key: SubmitKey) -> StudyDetail:
+    study = load_study(session, study_id)
+    ensure_may_change(key, study)
+    retried = [
+        m.search.id
+        for m in studies.members(session, study_id)
+        if searches.request_retry(session, m.search.id)
+    ]
+    if not retried and not study.cancel_requested:
+        raise Conflict(f"study {study_id} has no failed or cancelled search to retry")
+    studies.set_cancel_requested(session, study_id, False)
+    session.commit()
+    _enqueue_all(session, retried, study.priority, "retry", study_id)
+    return study_detail(session, load_study(session, study_id))

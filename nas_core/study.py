@@ -1,0 +1,329 @@
+"""Studies: a grid of search specs, and the statistics that compare its cells.
+
+A study is a base spec plus a grid `{field path: [values]}`; its searches are the cartesian
+product, each the base with one value per axis set. Every search of a grid cell differs only in
+its seed, so a cell's results are summarised over seeds (mean, sample std, min, max), and two cells
+that differ only in `a2m.enabled` are compared seed by seed: the paired differences
+d_i = on_i − off_i, their mean and sample std, a two-sided sign test and a paired t-test.
+
+Pure functions of plain data: the store supplies each child's metrics, the API renders the result.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import re
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from scipy import stats
+
+from nas_core.spec import SearchSpec
+
+SEED_AXIS = "seed"
+A2M_AXIS = "a2m.enabled"
+MAX_AXES = 8
+MAX_AXIS_VALUES = 64
+# Fields a study sets for every child itself: naming and queueing are the study's, not a cell's.
+STUDY_OWNED_FIELDS = ("name", "tags", "priority")
+_PATH = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*){0,3}$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class GridProblem:
+    """One thing wrong with a grid: `field` is a path in the study request ("grid.seed",
+    "grid[3].supernet.C"), `message` says what is wrong and what is allowed."""
+
+    field: str
+    message: str
+    allowed: list[Any] | None = None
+
+
+class InvalidGrid(ValueError):
+    def __init__(self, problems: list[GridProblem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One search of a study: its position, the axis values that made it, and its valid spec."""
+
+    index: int
+    values: dict[str, Any]
+    spec: SearchSpec
+
+    @property
+    def label(self) -> str:
+        return cell_label(self.values)
+
+
+def cell_label(values: Mapping[str, Any]) -> str:
+    return " ".join(f"{path}={_show(value)}" for path, value in values.items())
+
+
+def _show(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) or value is None else str(value)
+
+
+def get_path(doc: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path of a (normalised) spec; None where a section is null or absent."""
+    node: Any = doc
+    for part in path.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def set_path(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A deep copy of `doc` with `value` at the dotted `path`, creating (or replacing a null)
+    section on the way: `a2m.enabled` works on a base whose `a2m` is null."""
+    out = copy.deepcopy(doc)
+    node = out
+    *parents, leaf = path.split(".")
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[leaf] = value
+    return out
+
+
+def _check_axes(grid: Mapping[str, Sequence[Any]]) -> list[GridProblem]:
+    problems = []
+    if not grid:
+        problems.append(GridProblem("grid", 'needs at least one axis, e.g. {"seed": [0, 1, 2]}'))
+    if len(grid) > MAX_AXES:
+        problems.append(GridProblem("grid", f"has {len(grid)} axes; at most {MAX_AXES} are allowed"))
+    for path, values in grid.items():
+        where = f"grid.{path}"
+        if not _PATH.match(path):
+            problems.append(GridProblem(where, "is not a spec field path like 'supernet.C' or 'a2m.enabled'"))
+        elif path.split(".")[0] in STUDY_OWNED_FIELDS:
+            problems.append(
+                GridProblem(where, "is set by the study for every search; put it on the study itself")
+            )
+        if not isinstance(values, list) or not values:
+            problems.append(GridProblem(where, "must be a non-empty list of values"))
+            continue
+        if len(values) > MAX_AXIS_VALUES:
+            problems.append(GridProblem(where, f"has {len(values)} values; at most {MAX_AXIS_VALUES}"))
+        seen: list[Any] = []
+        for value in values:
+            if isinstance(value, dict | list):
+                problems.append(
+                    GridProblem(where, f"value {value!r} is not a single value (string, number, bool, null)")
+                )
+            elif any(value == other and type(value) is type(other) for other in seen):
+                problems.append(GridProblem(where, f"value {_show(value)} appears twice"))
+            seen.append(value)
+    return problems
+
+
+def grid_size(grid: Mapping[str, Sequence[Any]]) -> int:
+    return math.prod(len(values) if isinstance(values, list) else 1 for values in grid.values())
+
+
+def expand_grid(
+    base: Mapping[str, Any],
+    grid: Mapping[str, Sequence[Any]],
+    *,
+    name: str,
+    tags: Sequence[str] = (),
+    priority: int = 5,
+    max_searches: int,
+) -> list[GridCell]:
+    """Every search of the study, validated as a whole: one InvalidGrid lists every bad axis and
+    every grid cell whose spec is invalid (with the cell's axis values), before anything exists."""
+    problems = _check_axes(grid)
+    for owned in STUDY_OWNED_FIELDS:
+        if owned in base:
+            problems.append(GridProblem(f"base.{owned}", "is set by the study; put it on the study itself"))
+    size = grid_size(grid)
+    if size > max_searches:
+        problems.append(
+            GridProblem(
+                "grid", f"makes {size} searches; this service allows at most {max_searches} per study"
+            )
+        )
+    if problems:
+        raise InvalidGrid(problems)
+
+    axes = list(grid)
+    cells: list[GridCell] = []
+    for index, combo in enumerate(itertools.product(*(grid[a] for a in axes))):
+        values = dict(zip(axes, combo, strict=True))
+        doc = dict(base)
+        for path, value in values.items():
+            doc = set_path(doc, path, value)
+        doc.update(name=f"{name} [{cell_label(values)}]"[:200], tags=list(tags), priority=priority)
+        try:
+            cells.append(GridCell(index, values, SearchSpec.model_validate(doc)))
+        except ValidationError as err:
+            for error in err.errors():
+                loc = ".".join(str(part) for part in error["loc"]) or "(spec)"
+                message = error["msg"].removeprefix("Value error, ")
+                if error["type"] == "extra_forbidden":
+                    message = "unknown field"
+                problems.append(GridProblem(f"grid[{index}].{loc}", f"{message} (cell {cell_label(values)})"))
+    if problems:
+        raise InvalidGrid(problems)
+    return cells
+
+
+# --- statistics -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Over the seeds of one cell: the sample std (n − 1) is None below two values."""
+
+    n: int
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+
+
+def summarize(values: Iterable[float | None]) -> Summary:
+    present = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not present:
+        return Summary(0, None, None, None, None)
+    std = statistics.stdev(present) if len(present) > 1 else None
+    return Summary(len(present), statistics.fmean(present), std, min(present), max(present))
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Paired differences d_i = on_i − off_i over the seeds both cells finished."""
+
+    n: int
+    mean: float | None
+    std: float | None
+    positive: int  # seeds where the first cell (A2M on) is higher
+    sign_p: float | None
+    t_p: float | None
+
+
+def sign_test_p(diffs: Sequence[float]) -> float | None:
+    """Two-sided sign test: 2·P(Bin(n', ½) ≤ min(k, n' − k)) over the non-zero differences, capped at 1."""
+    nonzero = [d for d in diffs if d != 0]
+    n = len(nonzero)
+    if n == 0:
+        return None
+    k = sum(d > 0 for d in nonzero)
+    tail = sum(math.comb(n, i) for i in range(min(k, n - k) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_t_p(diffs: Sequence[float]) -> float | None:
+    """Two-sided paired t-test: t = mean / (std / √n) with n − 1 degrees of freedom."""
+    n = len(diffs)
+    if n < 2:
+        return None
+    mean, std = statistics.fmean(diffs), statistics.stdev(diffs)
+    if std == 0:
+        return 1.0 if mean == 0 else 0.0
+    t = mean / (std / math.sqrt(n))
+    return float(2 * stats.t.sf(abs(t), df=n - 1))
+
+
+def paired(diffs: Sequence[float]) -> Paired:
+    if not diffs:
+        return Paired(0, None, None, 0, None, None)
+    std = statistics.stdev(diffs) if len(diffs) > 1 else None
+    positive = sum(d > 0 for d in diffs)
+    return Paired(len(diffs), statistics.fmean(diffs), std, positive, sign_test_p(diffs), paired_t_p(diffs))
+
+
+# --- study results --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """One search of a study as the statistics see it: its axis values (seed included), whether it
+    finished, and its metrics (None where not measured)."""
+
+    search_id: str
+    values: dict[str, Any]
+    seed: int
+    succeeded: bool
+    metrics: dict[str, float | None]
+
+
+@dataclass
+class CellResult:
+    values: dict[str, Any]  # every axis but the seed
+    search_ids: list[str] = field(default_factory=list)
+    n: int = 0  # searches of the cell that succeeded
+    metrics: dict[str, Summary] = field(default_factory=dict)
+
+
+@dataclass
+class PairedResult:
+    values: dict[str, Any]  # the axes both cells share (neither seed nor a2m.enabled)
+    metrics: dict[str, Paired] = field(default_factory=dict)
+
+
+def _key(values: Mapping[str, Any], drop: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    # repr keeps 1 and True, "1" and 1 apart, which a JSON grid can mix on one axis.
+    return tuple((k, repr(v)) for k, v in values.items() if k not in drop)
+
+
+def cell_results(children: Sequence[ChildResult], metrics: Sequence[str]) -> list[CellResult]:
+    """Per grid cell (all axes but the seed), in grid order: each metric summarised over the seeds
+    whose search succeeded."""
+    cells: dict[tuple[tuple[str, str], ...], CellResult] = {}
+    finished: dict[tuple[tuple[str, str], ...], list[ChildResult]] = {}
+    for child in children:
+        key = _key(child.values, (SEED_AXIS,))
+        cell = cells.setdefault(key, CellResult({k: v for k, v in child.values.items() if k != SEED_AXIS}))
+        cell.search_ids.append(child.search_id)
+        if child.succeeded:
+            finished.setdefault(key, []).append(child)
+    for key, cell in cells.items():
+        done = finished.get(key, [])
+        cell.n = len(done)
+        cell.metrics = {m: summarize(c.metrics.get(m) for c in done) for m in metrics}
+    return list(cells.values())
+
+
+def paired_results(children: Sequence[ChildResult], metrics: Sequence[str]) -> list[PairedResult]:
+    """For each pair of cells that differ only in `a2m.enabled`: per metric, the paired
+    differences (on − off) over the seeds where both searches succeeded and the metric exists."""
+    groups: dict[tuple[tuple[str, str], ...], dict[bool, dict[int, ChildResult]]] = {}
+    shared: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+    present: dict[tuple[tuple[str, str], ...], set[bool]] = {}
+    for child in children:
+        flag = child.values.get(A2M_AXIS)
+        if not isinstance(flag, bool):
+            continue
+        key = _key(child.values, (SEED_AXIS, A2M_AXIS))
+        shared.setdefault(key, {k: v for k, v in child.values.items() if k not in (SEED_AXIS, A2M_AXIS)})
+        present.setdefault(key, set()).add(flag)
+        sides_of_key = groups.setdefault(key, {True: {}, False: {}})
+        if child.succeeded:
+            sides_of_key[flag][child.seed] = child
+    out = []
+    for key, sides in groups.items():
+        if present[key] != {True, False}:
+            continue
+        result = PairedResult(shared[key])
+        seeds = sorted(set(sides[True]) & set(sides[False]))
+        for metric in metrics:
+            diffs = []
+            for seed in seeds:
+                on, off = sides[True][seed].metrics.get(metric), sides[False][seed].metrics.get(metric)
+                if on is not None and off is not None and math.isfinite(on) and math.isfinite(off):
+                    diffs.append(on - off)
+            result.metrics[metric] = paired(diffs)
+        out.append(result)
+    return out

@@ -1,0 +1,186 @@
+"""The study row, its child searches, and what the study statistics read of each child.
+
+A study's searches are created with it in one transaction (searches.create_search for each, then
+one study_search row each), so a study never exists with part of its grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from store.models import EpochMetric, FlatnessMetric, Search, Study, StudySearch
+from store.repositories.searches import decode_cursor, encode_cursor
+
+# Flatness kinds whose latest value is a study metric, and how each reads its number.
+FLATNESS_METRICS = {
+    "hessian_eigenvalue": "hessian_eigenvalue",
+    "a2m_sharpness": "a2m_sharpness",
+    "neighbourhood": "neighbourhood_acc_mean",
+}
+
+
+@dataclass(frozen=True)
+class Member:
+    """A child search as a study shows it: the grid position and axis values, and the search row."""
+
+    position: int
+    cell: dict[str, Any]
+    search: Search
+
+
+def create_study(
+    session: Session,
+    *,
+    study_id: str,
+    name: str,
+    request: dict[str, Any],
+    tags: list[str],
+    priority: int,
+    owner_key_id: str | None,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> Study:
+    study = Study(
+        id=study_id,
+        name=name,
+        request=request,
+        tags=tags,
+        priority=priority,
+        owner_key_id=owner_key_id,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+    session.add(study)
+    session.flush()
+    return study
+
+
+def add_member(
+    session: Session, study_id: str, search_id: str, *, position: int, cell: dict[str, Any]
+) -> None:
+    session.add(StudySearch(study_id=study_id, search_id=search_id, position=position, cell=cell))
+
+
+def get_study(session: Session, study_id: str) -> Study | None:
+    stmt = select(Study).where(Study.id == study_id).execution_options(populate_existing=True)
+    return session.scalars(stmt).one_or_none()
+
+
+def get_by_idempotency_key(session: Session, owner_key_id: str, key: str) -> Study | None:
+    stmt = select(Study).where(Study.owner_key_id == owner_key_id, Study.idempotency_key == key)
+    return session.scalars(stmt).one_or_none()
+
+
+def list_studies(
+    session: Session, *, limit: int = 50, cursor: str | None = None, owner_key_id: str | None = None
+) -> tuple[list[Study], str | None]:
+    """Newest first; one page and the next page's cursor (None on the last page)."""
+    stmt = select(Study)
+    if owner_key_id:
+        stmt = stmt.where(Study.owner_key_id == owner_key_id)
+    if cursor:
+        created, study_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(Study.created_at < created, and_(Study.created_at == created, Study.id < study_id))
+        )
+    rows = list(session.scalars(stmt.order_by(Study.created_at.desc(), Study.id.desc()).limit(limit + 1)))
+    page = rows[:limit]
+    return page, (encode_cursor(page[-1]) if len(rows) > limit else None)
+
+
+def members(session: Session, study_id: str) -> list[Member]:
+    """The study's searches in grid order."""
+    stmt = (
+        select(StudySearch.position, StudySearch.cell, Search)
+        .join(Search, Search.id == StudySearch.search_id)
+        .where(StudySearch.study_id == study_id)
+        .order_by(StudySearch.position)
+        .execution_options(populate_existing=True)
+    )
+    return [Member(position, cell, search) for position, cell, search in session.execute(stmt)]
+
+
+def status_counts(session: Session, study_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per study, how many of its searches are in each state (one query for a page of studies)."""
+    stmt = (
+        select(StudySearch.study_id, Search.status, func.count())
+        .join(Search, Search.id == StudySearch.search_id)
+        .where(StudySearch.study_id.in_(list(study_ids)))
+        .group_by(StudySearch.study_id, Search.status)
+    )
+    out: dict[str, dict[str, int]] = {study_id: {} for study_id in study_ids}
+    for study_id, status, n in session.execute(stmt):
+        out[study_id][status] = int(n)
+    return out
+
+
+def set_cancel_requested(session: Session, study_id: str, value: bool) -> None:
+    study = session.get(Study, study_id)
+    if study is not None:
+        study.cancel_requested = value
+        session.flush()
+
+
+def epoch_metrics(session: Session, search_ids: Sequence[str]) -> dict[str, dict[str, float | None]]:
+    """best_val_acc (highest per-epoch supernet validation accuracy), final_val_acc (the last
+    epoch's) and epochs (how many rows) of each search, in two queries."""
+    ids = list(search_ids)
+    out: dict[str, dict[str, float | None]] = {i: {"best_val_acc": None, "final_val_acc": None} for i in ids}
+    if not ids:
+        return out
+    best = select(EpochMetric.search_id, func.max(EpochMetric.val_acc), func.max(EpochMetric.epoch)).where(
+        EpochMetric.search_id.in_(ids)
+    )
+    last_epoch: dict[str, int] = {}
+    for search_id, best_acc, epoch in session.execute(best.group_by(EpochMetric.search_id)):
+        out[search_id]["best_val_acc"] = float(best_acc)
+        last_epoch[search_id] = int(epoch)
+    if last_epoch:
+        final = select(EpochMetric.search_id, EpochMetric.epoch, EpochMetric.val_acc).where(
+            EpochMetric.search_id.in_(list(last_epoch))
+        )
+        for search_id, epoch, val_acc in session.execute(final):
+            if epoch == last_epoch[search_id]:
+                out[search_id]["final_val_acc"] = float(val_acc)
+    return out
+
+
+def _flatness_number(kind: str, params: dict[str, Any], value: Any) -> float | None:
+    if kind == "neighbourhood":
+        if params.get("radius") != 1 or not isinstance(value, dict):
+            return None
+        mean = (value.get("acc") or {}).get("mean")
+        return float(mean) if isinstance(mean, int | float) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def latest_flatness(session: Session, search_ids: Sequence[str]) -> dict[str, dict[str, float | None]]:
+    """The latest value of each study flatness metric per search: an end-of-search record (epoch
+    null) counts as after every epoch. Neighbourhood: mean accuracy at radius 1."""
+    ids = list(search_ids)
+    out: dict[str, dict[str, float | None]] = {i: dict.fromkeys(FLATNESS_METRICS.values()) for i in ids}
+    if not ids:
+        return out
+    stmt = select(
+        FlatnessMetric.search_id,
+        FlatnessMetric.kind,
+        FlatnessMetric.epoch,
+        FlatnessMetric.params,
+        FlatnessMetric.value,
+    ).where(FlatnessMetric.search_id.in_(ids), FlatnessMetric.kind.in_(list(FLATNESS_METRICS)))
+    newest: dict[tuple[str, str], float] = {}
+    for search_id, kind, epoch, params, value in session.execute(stmt):
+        number = _flatness_number(kind, params or {}, value)
+        if number is None:
+            continue
+        order = float("inf") if epoch is None else float(epoch)
+        key = (search_id, kind)
+        if order >= newest.get(key, float("-inf")):
+            newest[key] = order
+            out[search_id][FLATNESS_METRICS[kind]] = number
+    return out
