@@ -1,4 +1,4 @@
-"""The bilevel loop (ALGORITHMS.md §2): the state of a search and one epoch of it.
+"""The bilevel loop (docs/algorithms.md): the state of a search and one epoch of it.
 
 Per step: the method's α gradient on an architecture batch and its α update, then one SGD step of
 the weights on a weight batch with the *updated* α (grad-norm clip on the weights only). Losses
@@ -110,8 +110,9 @@ def build_state(spec: SearchSpec, space: SearchSpace, data: SearchData, device: 
     torch.manual_seed(spec.seed)  # supernet init draws from the global generator
     method = build_method(spec, space)
     depth = spec.cells_per_stage if spec.space == "nb201" else spec.layers
-    partial = int(spec.method_params.get("k", 1)) if spec.method == "pc-darts" else 1
-    supernet = space.build_supernet(spec.supernet.C, depth, data.num_classes, partial_channels=partial)
+    supernet = space.build_supernet(
+        spec.supernet.C, depth, data.num_classes, partial_channels=method.partial_channels()
+    )
     supernet = supernet.to(device)
     if device.type == "cuda" and spec.runtime.channels_last:
         supernet = supernet.to(memory_format=torch.channels_last)
@@ -200,13 +201,12 @@ def train_epoch(
     started = time.perf_counter()
     supernet.train()
     method.on_epoch_start(epoch, spec.epochs, supernet)
-    arch_source = getattr(method, "arch_batch_source", "val")
     batches = EpochBatches(
         state.data,
         spec.batch_size,
         state.data_generator,
         augment=spec.dataset.augment,
-        arch_source=arch_source,
+        arch_source=method.arch_batch_source,
     )
     steps = len(batches)
     every = max(1, steps // PROGRESS_REPORTS_PER_EPOCH)
@@ -231,7 +231,6 @@ def train_epoch(
             step=step,
             weight_optimizer=state.w_optimizer,
             generator=state.method_generator,
-            extra={"arch_batch_source": arch_source},
         )
         method.begin_step(ctx)
 

@@ -7,11 +7,10 @@ as problem details; the CLI prints them; `flatnas search --help` lists every fie
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -19,117 +18,21 @@ from pydantic import (
     model_validator,
 )
 
+from nas_core.methods import GRADIENT_METHODS, METHOD_NAMES, METHODS, SAMPLING_METHODS
+from nas_core.strict import StrictModel
+
 SpaceName = Literal["nb201", "darts"]
 DatasetName = Literal["cifar10", "cifar100", "imagenet16-120", "synthetic", "digits"]
 
-GradientMethodName = Literal[
-    "darts", "darts2", "beta-darts", "sdarts-rs", "darts-minus", "pc-darts", "gaea", "milenas", "na-darts"
-]
-SamplingMethodName = Literal["random", "naswot", "na-rs"]
-MethodName = Literal[GradientMethodName, SamplingMethodName]  # a Literal of Literals flattens
-GRADIENT_METHODS: tuple[str, ...] = get_args(GradientMethodName)
-SAMPLING_METHODS: tuple[str, ...] = get_args(SamplingMethodName)
+# Derived from the methods registry (nas_core/methods/__init__.py): adding a method there adds it here.
+MethodName = Literal[METHOD_NAMES]  # type: ignore[valid-type]
+GradientMethodName = Literal[GRADIENT_METHODS]  # type: ignore[valid-type]
+SamplingMethodName = Literal[SAMPLING_METHODS]  # type: ignore[valid-type]
+#: Each method's params model, by name (from the registry).
+METHOD_PARAMS: dict[str, type[BaseModel]] = {name: info.params_model for name, info in METHODS.items()}
 
 # A2M's perturbation radius depends on the space (ALGORITHMS.md §3).
 A2M_DEFAULT_RHO = {"nb201": 1e-2, "darts": 1e-1}
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
-
-
-# --- method hyperparameters (ALGORITHMS.md §4-5); one model per method -----------------------
-
-
-class NoParams(StrictModel):
-    pass
-
-
-class Darts2Params(StrictModel):
-    unrolled_eps: float = Field(
-        0.01, gt=0, le=1, description="finite-difference radius ε·‖v‖ of the Hessian term"
-    )
-
-
-class BetaDartsParams(StrictModel):
-    tau: float = Field(0.5, ge=0, le=100, description="β regulariser weight λ_t = τ·epoch")
-
-
-class SdartsRsParams(StrictModel):
-    eps_start: float = Field(0.03, ge=0, le=1, description="uniform noise radius at the first epoch")
-    eps_end: float = Field(0.3, ge=0, le=1, description="uniform noise radius at the last epoch")
-
-
-class DartsMinusParams(StrictModel):
-    beta_start: float = Field(1.0, ge=0, le=10, description="auxiliary skip scale at the first epoch")
-    beta_end: float = Field(0.0, ge=0, le=10, description="auxiliary skip scale at the last epoch")
-
-
-class PcDartsParams(StrictModel):
-    k: int = Field(4, ge=1, le=16, description="partial-channel factor K: each op sees C/K channels")
-    edge_normalization: bool = Field(
-        True, description="learn per-edge weights β (softmax over a node's inputs)"
-    )
-
-
-class GaeaParams(StrictModel):
-    eta: float = Field(0.1, gt=0, le=10, description="exponentiated-gradient step size")
-    level: Literal["single", "bilevel"] = Field(
-        "bilevel",
-        description="single: θ and w on training data (different batches); bilevel: θ on the val half",
-    )
-    clamp_min: float = Field(1e-5, gt=0, lt=0.1, description="floor applied to θ before renormalising")
-
-
-class MilenasParams(StrictModel):
-    lam: float = Field(1.0, ge=0, le=100, description="weight λ of ∇_α L_train in the mixed-level gradient")
-
-
-class NaDartsParams(StrictModel):
-    k: int = Field(4, ge=1, le=64, description="sampled neighbours per step")
-    r: int = Field(1, ge=1, le=14, description="edges edited per neighbour")
-    include_self: bool = Field(True, description="include α itself in the neighbourhood mean")
-
-
-class SamplingParams(StrictModel):
-    num_samples: int = Field(100, ge=1, le=100_000, description="architectures sampled and scored")
-    top_k: int = Field(10, ge=1, le=1000, description="best architectures stored with their scores")
-    naswot_batch: int = Field(128, ge=2, le=1024, description="batch size of the NASWOT kernel")
-
-
-class RandomParams(SamplingParams):
-    score: Literal["naswot", "supernet"] = Field(
-        "supernet", description="f: NASWOT score, or accuracy with weights inherited from a trained supernet"
-    )
-    supernet_epochs: int = Field(
-        10, ge=1, le=500, description="epochs of uniform single-path supernet training when score=supernet"
-    )
-
-
-class NaRsParams(RandomParams):
-    score: Literal["naswot", "supernet"] = Field(
-        "naswot", description="f: NASWOT score, or accuracy with weights inherited from a trained supernet"
-    )
-    radius: int = Field(1, ge=1, le=3, description="neighbourhood radius d")
-    max_neighbours: int = Field(
-        24, ge=1, le=1000, description="neighbours evaluated per architecture (sampled)"
-    )
-
-
-METHOD_PARAMS: dict[str, type[StrictModel]] = {
-    "darts": NoParams,
-    "darts2": Darts2Params,
-    "beta-darts": BetaDartsParams,
-    "sdarts-rs": SdartsRsParams,
-    "darts-minus": DartsMinusParams,
-    "pc-darts": PcDartsParams,
-    "gaea": GaeaParams,
-    "milenas": MilenasParams,
-    "na-darts": NaDartsParams,
-    "random": RandomParams,
-    "naswot": SamplingParams,
-    "na-rs": NaRsParams,
-}
 
 
 # --- sections ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from api.deps import DatabaseDep, ReadKey, SettingsDep
 from api.errors import ServiceUnavailable, problem_for, problem_responses
 from api.schemas import Health, MethodsOut
+from nas_core.methods import describe_methods
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["system"])
@@ -75,7 +76,4 @@ def metrics(request: Request) -> Response:
     responses=problem_responses(401, 403),
 )
 def methods(key: ReadKey) -> MethodsOut:
-    # Imported here: the registry pulls in torch and every method; only this route needs it.
-    from nas_core.methods import describe_methods
-
     return MethodsOut(items=describe_methods())

@@ -1,128 +1,159 @@
-"""The methods registry: every search method by name, with what the CLI and the API show about it.
+"""The methods registry: every search method by name, with its params model and what the CLI and
+the API show about it. This module imports no torch, so the spec (and the API) derive their method
+lists from it; a gradient method's class is imported only when a search builds it.
 
-Gradient methods are ArchMethod subclasses driven by the loop; sampling methods have no class
-here (the engine dispatches them to nas_core.sampling.run_sampling). To add a method: write its
-module and add one `MethodInfo` to `METHODS` below; the registry-parametrised tests pick it up.
+Gradient methods are ArchMethod subclasses driven by the loop; sampling methods have no class (the
+engine hands them to nas_core.sampling.run_sampling). To add a method: write its module (the
+ArchMethod subclass), its params model in nas_core/methods/params.py, and one `MethodInfo` in
+`METHODS` below; the spec's `method` values, `GET /methods`, the dashboard and the
+registry-parametrised tests pick it up (docs/architecture.md has the steps).
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
-from nas_core.methods.a2m import A2M
-from nas_core.methods.base import ArchMethod
-from nas_core.methods.beta_darts import BetaDarts
-from nas_core.methods.darts import Darts
-from nas_core.methods.darts2 import Darts2
-from nas_core.methods.darts_minus import DartsMinus
-from nas_core.methods.gaea import Gaea
-from nas_core.methods.milenas import Milenas
-from nas_core.methods.na_darts import NaDarts
-from nas_core.methods.pc_darts import PcDarts
-from nas_core.methods.sdarts_rs import SdartsRs
-from nas_core.spaces.base import SearchSpace
-from nas_core.spec import METHOD_PARAMS, SearchSpec
+from nas_core.methods import params as p
+
+if TYPE_CHECKING:
+    from nas_core.methods.base import ArchMethod
+    from nas_core.spaces.base import SearchSpace
+    from nas_core.spec import SearchSpec
 
 
 @dataclass(frozen=True)
 class MethodInfo:
     name: str
-    cls: type[ArchMethod] | None  # None for sampling methods
     summary: str
     params_model: type[BaseModel]
     supports_a2m: bool
     kind: Literal["gradient", "sampling"] = "gradient"
+    #: "module:Class" of the ArchMethod subclass; None for sampling methods.
+    implementation: str | None = None
+
+    @property
+    def cls(self) -> type[ArchMethod] | None:
+        """The method's class (imported on first use: it needs torch)."""
+        if self.implementation is None:
+            return None
+        module, name = self.implementation.split(":")
+        cls: type[ArchMethod] = getattr(importlib.import_module(module), name)
+        return cls
 
 
-def _info(
-    name: str, cls: type[ArchMethod] | None, summary: str, *, supports_a2m: bool, kind: str = "gradient"
+def _gradient(
+    name: str, module_class: str, params: type[BaseModel], summary: str, *, a2m: bool
 ) -> MethodInfo:
-    return MethodInfo(name, cls, summary, METHOD_PARAMS[name], supports_a2m, kind)  # type: ignore[arg-type]
+    return MethodInfo(name, summary, params, a2m, "gradient", f"nas_core.methods.{module_class}")
+
+
+def _sampling(name: str, params: type[BaseModel], summary: str) -> MethodInfo:
+    return MethodInfo(name, summary, params, False, "sampling")
 
 
 METHODS: dict[str, MethodInfo] = {
-    "darts": _info("darts", Darts, "first-order DARTS: α by Adam on ∇_α L_val at fixed w", supports_a2m=True),
-    "darts2": _info(
-        "darts2",
-        Darts2,
-        "second-order DARTS: α gradient through one unrolled SGD step of w (finite-difference Hessian term)",
-        supports_a2m=False,
-    ),
-    "beta-darts": _info(
-        "beta-darts",
-        BetaDarts,
-        "β-DARTS: L_val + λ_t·mean_edges logsumexp(α), λ_t = τ·epoch (keeps α's softmax from saturating)",
-        supports_a2m=True,
-    ),
-    "sdarts-rs": _info(
-        "sdarts-rs",
-        SdartsRs,
-        "SDARTS-RS: weights trained under softmax(α) + U(−ε_t, ε_t), ε_t linear 0.03 → 0.3",
-        supports_a2m=True,
-    ),
-    "darts-minus": _info(
-        "darts-minus",
-        DartsMinus,
-        "DARTS−: an auxiliary skip from each edge's source node, scaled by β_t decaying linearly 1 → 0",
-        supports_a2m=True,
-    ),
-    "pc-darts": _info(
-        "pc-darts",
-        PcDarts,
-        "PC-DARTS: ops see C/K channels (K=4) and edges are normalised per node by softmax(β)",
-        supports_a2m=True,
-    ),
-    "gaea": _info(
-        "gaea",
-        Gaea,
-        "GAEA: exponentiated gradient θ ← θ·exp(−η·g) on the simplex, single-level or bilevel "
-        "(A2M perturbs log θ; nb201 drops 'none')",
-        supports_a2m=True,
-    ),
-    "milenas": _info(
-        "milenas",
-        Milenas,
-        "MiLeNAS: mixed-level gradient ∇_α L_val + λ·∇_α L_train",
-        supports_a2m=True,
-    ),
-    "na-darts": _info(
-        "na-darts",
-        NaDarts,
-        "NA-DARTS (our reconstruction): mean L_val over K sampled neighbours of α (top-op swaps on r edges) "
-        "and α itself",
-        supports_a2m=True,
-    ),
-    "random": _info(
-        "random",
-        None,
-        "random search with weight sharing: N uniform architectures ranked by accuracy with weights "
-        "inherited from a single-path supernet",
-        supports_a2m=False,
-        kind="sampling",
-    ),
-    "naswot": _info(
-        "naswot",
-        None,
-        "training-free: N uniform architectures ranked by the NASWOT score log|det K| of their ReLU codes",
-        supports_a2m=False,
-        kind="sampling",
-    ),
-    "na-rs": _info(
-        "na-rs",
-        None,
-        "neighbourhood-aware random search: rank by the mean of f (NASWOT or supernet accuracy) over "
-        "the radius-d neighbourhood",
-        supports_a2m=False,
-        kind="sampling",
-    ),
+    info.name: info
+    for info in (
+        _gradient(
+            "darts",
+            "darts:Darts",
+            p.NoParams,
+            "first-order DARTS: α by Adam on ∇_α L_val at fixed w",
+            a2m=True,
+        ),
+        _gradient(
+            "darts2",
+            "darts2:Darts2",
+            p.Darts2Params,
+            "second-order DARTS: α gradient through one unrolled SGD step of w (finite-difference Hessian term)",
+            a2m=False,
+        ),
+        _gradient(
+            "beta-darts",
+            "beta_darts:BetaDarts",
+            p.BetaDartsParams,
+            "β-DARTS: L_val + λ_t·mean_edges logsumexp(α), λ_t = τ·epoch (keeps α's softmax from saturating)",
+            a2m=True,
+        ),
+        _gradient(
+            "sdarts-rs",
+            "sdarts_rs:SdartsRs",
+            p.SdartsRsParams,
+            "SDARTS-RS: weights trained under softmax(α) + U(−ε_t, ε_t), ε_t linear 0.03 → 0.3",
+            a2m=True,
+        ),
+        _gradient(
+            "darts-minus",
+            "darts_minus:DartsMinus",
+            p.DartsMinusParams,
+            "DARTS−: an auxiliary skip from each edge's source node, scaled by β_t decaying linearly 1 → 0",
+            a2m=True,
+        ),
+        _gradient(
+            "pc-darts",
+            "pc_darts:PcDarts",
+            p.PcDartsParams,
+            "PC-DARTS: ops see C/K channels (K=4) and edges are normalised per node by softmax(β)",
+            a2m=True,
+        ),
+        _gradient(
+            "gaea",
+            "gaea:Gaea",
+            p.GaeaParams,
+            "GAEA: exponentiated gradient θ ← θ·exp(−η·g) on the simplex, single-level or bilevel "
+            "(A2M perturbs log θ; nb201 drops 'none')",
+            a2m=True,
+        ),
+        _gradient(
+            "milenas",
+            "milenas:Milenas",
+            p.MilenasParams,
+            "MiLeNAS: mixed-level gradient ∇_α L_val + λ·∇_α L_train",
+            a2m=True,
+        ),
+        _gradient(
+            "na-darts",
+            "na_darts:NaDarts",
+            p.NaDartsParams,
+            "NA-DARTS (our reconstruction): mean L_val over K sampled neighbours of α (top-op swaps on r "
+            "edges) and α itself",
+            a2m=True,
+        ),
+        _sampling(
+            "random",
+            p.RandomParams,
+            "random search with weight sharing: N uniform architectures ranked by accuracy with weights "
+            "inherited from a single-path supernet",
+        ),
+        _sampling(
+            "naswot",
+            p.SamplingParams,
+            "training-free: N uniform architectures ranked by the NASWOT score log|det K| of their ReLU codes",
+        ),
+        _sampling(
+            "na-rs",
+            p.NaRsParams,
+            "neighbourhood-aware random search: rank by the mean of f (NASWOT or supernet accuracy) over "
+            "the radius-d neighbourhood",
+        ),
+    )
 }
+METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
+GRADIENT_METHODS: tuple[str, ...] = tuple(n for n, i in METHODS.items() if i.kind == "gradient")
+SAMPLING_METHODS: tuple[str, ...] = tuple(n for n, i in METHODS.items() if i.kind == "sampling")
 
 
 class MethodUnavailable(ValueError):
     """The spec names a method this build has not registered."""
+
+
+def method_params(spec: SearchSpec) -> BaseModel:
+    """The spec's method_params as the method's validated params model."""
+    return METHODS[spec.method].params_model.model_validate(spec.method_params)
 
 
 def build_method(spec: SearchSpec, space: SearchSpace) -> ArchMethod:
@@ -132,14 +163,17 @@ def build_method(spec: SearchSpec, space: SearchSpace) -> ArchMethod:
         raise MethodUnavailable(
             f"method '{spec.method}' is not registered here; available: {', '.join(METHODS)}"
         )
-    if info.cls is None:
+    cls = info.cls
+    if cls is None:
         raise MethodUnavailable(f"method '{spec.method}' is a {info.kind} method; run it through run_search")
-    method = info.cls(space, dict(spec.method_params))
+    method = cls(space, method_params(spec))
     if not spec.a2m_enabled:
         return method
     if not info.supports_a2m:
         raise MethodUnavailable(f"a2m: method '{spec.method}' does not support A2M; set a2m to null")
     assert spec.a2m is not None
+    from nas_core.methods.a2m import A2M
+
     return A2M(
         method,
         rho=spec.a2m_rho,
@@ -164,11 +198,13 @@ def describe_methods() -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "A2M",
+    "GRADIENT_METHODS",
     "METHODS",
-    "ArchMethod",
+    "METHOD_NAMES",
+    "SAMPLING_METHODS",
     "MethodInfo",
     "MethodUnavailable",
     "build_method",
     "describe_methods",
+    "method_params",
 ]

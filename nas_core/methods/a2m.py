@@ -20,11 +20,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas_core.methods.base import ArchMethod, LossFn, StepContext
+from nas_core.methods.base import ArchBatchSource, ArchMethod, LossFn, StepContext
 from nas_core.spaces.base import Supernet
 
 
-class A2M(ArchMethod):
+class A2M(ArchMethod[Any]):
     def __init__(
         self,
         base: ArchMethod,
@@ -85,6 +85,13 @@ class A2M(ArchMethod):
 
     def genotype_weights(self, alphas: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         return self.base.genotype_weights(alphas)
+
+    def partial_channels(self) -> int:
+        return self.base.partial_channels()
+
+    @property
+    def arch_batch_source(self) -> ArchBatchSource:
+        return self.base.arch_batch_source
 
     def on_epoch_start(self, epoch: int, total_epochs: int, supernet: Supernet) -> None:
         self.base.on_epoch_start(epoch, total_epochs, supernet)

@@ -1,7 +1,14 @@
-"""The contract every search method implements (ALGORITHMS.md §2-4).
+"""The contract every search method implements (docs/algorithms.md).
 
 A method is one small object with one job: turn α into mixing weights and produce α's gradient.
-The loop owns data, optimizers and schedules; per step it calls
+It is built with its space and its validated params model (nas_core/methods/params.py). The loop
+owns data, optimizers and schedules, and asks the method, through the hooks declared here:
+
+    method.partial_channels()                           # once: the supernet's channel fraction (PC-DARTS)
+    method.arch_batch_source                            # each epoch: α's batches from "val" or "train"
+    method.on_epoch_start(epoch, total, supernet)       # schedules
+
+and per step calls
 
     method.begin_step(ctx)                              # batches, epoch, the weight optimizer
     loss_fn = lambda a: method.arch_loss(ctx, a)        # L_val(w, mix(a)) + the method's regulariser
@@ -16,13 +23,15 @@ A2M around it) on a plain quadratic, not only on a supernet.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 import torch
+from pydantic import BaseModel
 from torch import nn
 
+from nas_core.methods.params import NoParams
 from nas_core.spaces.base import SearchSpace, Supernet
 
 LossFn = Callable[[Sequence[torch.Tensor]], torch.Tensor]
@@ -44,17 +53,35 @@ class StepContext:
     step: int
     weight_optimizer: torch.optim.Optimizer | None = None  # darts2 unrolls through it
     generator: torch.Generator | None = None  # the search's RNG for method randomness
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-class ArchMethod:
+P = TypeVar("P", bound=BaseModel)
+ArchBatchSource = Literal["val", "train"]
+
+
+class ArchMethod(Generic[P]):
     """First-order DARTS behaviour; subclasses override what their paper changes."""
 
     name = "darts"
+    #: The params model the registry validates method_params with (nas_core/methods/params.py).
+    params_model: ClassVar[type[BaseModel]] = NoParams
 
-    def __init__(self, space: SearchSpace, params: dict[str, Any]) -> None:
+    def __init__(self, space: SearchSpace, params: P | Mapping[str, Any] | None = None) -> None:
         self.space = space
-        self.params = params
+        # A mapping (library use, tests) is validated here, so the method always holds the model.
+        model = params if isinstance(params, BaseModel) else self.params_model.model_validate(params or {})
+        self.params: P = cast(P, model)
+
+    # --- what the loop asks before it runs the method ---------------------------------------
+
+    def partial_channels(self) -> int:
+        """Build the supernet so each op sees C/K channels (PC-DARTS); 1 = every channel."""
+        return 1
+
+    @property
+    def arch_batch_source(self) -> ArchBatchSource:
+        """Which half of the data the architecture step's batches (ctx.x_val/ctx.y_val) come from."""
+        return "val"
 
     # --- α and mixing weights -------------------------------------------------------------
 
@@ -82,7 +109,7 @@ class ArchMethod:
         """Schedules that change per epoch (β-DARTS λ_t, SDARTS ε_t, DARTS− β_t)."""
 
     def begin_step(self, ctx: StepContext) -> None:
-        self.ctx = ctx
+        """Called once per step before arch_grad; a method that needs the step (darts2) keeps it."""
 
     def arch_loss(self, ctx: StepContext, alphas: Sequence[torch.Tensor]) -> torch.Tensor:
         logits = ctx.supernet(ctx.x_val, self.mixing_weights(alphas))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 
 from nas_core.methods.base import ArchMethod, StepContext
+from nas_core.methods.params import BetaDartsParams
 
 
 def beta_regulariser(alphas: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -21,11 +22,12 @@ def beta_regulariser(alphas: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.stack([torch.logsumexp(a, dim=-1).mean() for a in alphas]).sum()
 
 
-class BetaDarts(ArchMethod):
+class BetaDarts(ArchMethod[BetaDartsParams]):
     name = "beta-darts"
+    params_model = BetaDartsParams
 
     def regulariser_weight(self, epoch: int) -> float:
-        return float(self.params["tau"]) * epoch
+        return self.params.tau * epoch
 
     def arch_loss(self, ctx: StepContext, alphas: Sequence[torch.Tensor]) -> torch.Tensor:
         return super().arch_loss(ctx, alphas) + self.regulariser_weight(ctx.epoch) * beta_regulariser(alphas)

@@ -6,7 +6,9 @@ The behaviour is exactly the base contract's; this module gives it a name in the
 from __future__ import annotations
 
 from nas_core.methods.base import ArchMethod
+from nas_core.methods.params import NoParams
 
 
-class Darts(ArchMethod):
+class Darts(ArchMethod[NoParams]):
     name = "darts"
+    params_model = NoParams

@@ -9,18 +9,35 @@ The weights are moved in place and restored bit-exactly, so no copy of the super
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
 from nas_core.methods.base import ArchMethod, LossFn, StepContext
+from nas_core.methods.params import Darts2Params
+from nas_core.spaces.base import SearchSpace
 
 
-class Darts2(ArchMethod):
+class Darts2(ArchMethod[Darts2Params]):
     name = "darts2"
+    params_model = Darts2Params
+
+    def __init__(self, space: SearchSpace, params: Darts2Params | Mapping[str, Any] | None = None) -> None:
+        super().__init__(space, params)
+        # The unrolled step needs the step's batches and weight optimizer inside arch_grad, whose
+        # signature is any closure's (so A2M can wrap it); begin_step hands them over.
+        self._step: StepContext | None = None
+
+    def begin_step(self, ctx: StepContext) -> None:
+        self._step = ctx
 
     def arch_grad(self, loss_fn: LossFn, alphas: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        ctx: StepContext = self.ctx
+        ctx = self._step
+        if ctx is None:
+            raise ValueError(
+                "darts2: begin_step(ctx) must come before arch_grad (it needs the step's batches)"
+            )
         params = [p for p in ctx.supernet.parameters() if p.requires_grad]
         xi, step_dir = self._sgd_direction(ctx, params, alphas)
         saved = [p.detach().clone() for p in params]
@@ -39,9 +56,7 @@ class Darts2(ArchMethod):
             for g, p in zip(grads[len(leaves) :], params, strict=True)
         ]
 
-        eps = self.params.get("unrolled_eps", 0.01) / torch.cat([t.flatten() for t in v]).norm().clamp_min(
-            1e-12
-        )
+        eps = self.params.unrolled_eps / torch.cat([t.flatten() for t in v]).norm().clamp_min(1e-12)
         hessian_terms = []
         for sign in (1.0, -1.0):
             with torch.no_grad():

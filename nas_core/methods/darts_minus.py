@@ -10,6 +10,7 @@ from beta_start at the first epoch to beta_end at the last. The supernet impleme
 from __future__ import annotations
 
 from nas_core.methods.base import ArchMethod
+from nas_core.methods.params import DartsMinusParams
 from nas_core.spaces.base import Supernet
 
 
@@ -20,10 +21,11 @@ def aux_skip_scale(epoch: int, total_epochs: int, start: float, end: float) -> f
     return start + (end - start) * epoch / (total_epochs - 1)
 
 
-class DartsMinus(ArchMethod):
+class DartsMinus(ArchMethod[DartsMinusParams]):
     name = "darts-minus"
+    params_model = DartsMinusParams
 
     def on_epoch_start(self, epoch: int, total_epochs: int, supernet: Supernet) -> None:
         supernet.aux_skip_scale = aux_skip_scale(
-            epoch, total_epochs, float(self.params["beta_start"]), float(self.params["beta_end"])
+            epoch, total_epochs, self.params.beta_start, self.params.beta_end
         )

@@ -15,49 +15,36 @@ never mixes, never gets a gradient and is never derived. φ's `none` column is s
 log(clamp_min) and ignored.
 
 Levels: "bilevel" takes the architecture step on the validation half (as DARTS); "single" takes it
-on training data, a different batch than the weight step's. The loop reads `arch_batch_source`
-("val" | "train") to decide which half ctx.x_val/ctx.y_val are drawn from, and confirms it with
-ctx.extra["arch_batch_source"]; nothing else changes. A loop that does not confirm gets a warning
-(once) that the search is running bilevel.
+on training data, a different batch than the weight step's. The loop reads the declared hook
+`arch_batch_source` ("val" | "train") to decide which half ctx.x_val/ctx.y_val are drawn from;
+nothing else changes.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
-from nas_core.methods.base import ArchMethod, StepContext
+from nas_core.methods.base import ArchBatchSource, ArchMethod
+from nas_core.methods.params import GaeaParams
 from nas_core.spaces.base import SearchSpace
 
 
-class Gaea(ArchMethod):
+class Gaea(ArchMethod[GaeaParams]):
     name = "gaea"
+    params_model = GaeaParams
 
-    def __init__(self, space: SearchSpace, params: dict[str, Any]) -> None:
+    def __init__(self, space: SearchSpace, params: GaeaParams | Mapping[str, Any] | None = None) -> None:
         super().__init__(space, params)
         dropped = ("none",) if space.name == "nb201" else ()
         self._allowed = torch.tensor([op not in dropped for op in space.ops])
-        self._warned_level = False
 
     @property
-    def arch_batch_source(self) -> str:
-        return "train" if self.params["level"] == "single" else "val"
-
-    def begin_step(self, ctx: StepContext) -> None:
-        super().begin_step(ctx)
-        source = ctx.extra.get("arch_batch_source", "val")
-        if source != self.arch_batch_source and not self._warned_level:
-            warnings.warn(
-                f"gaea level={self.params['level']!r} wants the architecture batch from the "
-                f"{self.arch_batch_source!r} half, but the loop supplied {source!r}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            self._warned_level = True
+    def arch_batch_source(self) -> ArchBatchSource:
+        return "train" if self.params.level == "single" else "val"
 
     def _mask(self, like: torch.Tensor) -> torch.Tensor:
         return self._allowed.to(device=like.device, dtype=like.dtype)
@@ -68,7 +55,7 @@ class Gaea(ArchMethod):
         phis = []
         for shape in self.space.alpha_shapes():
             phi = torch.full(shape, -math.log(allowed))
-            phi[:, ~self._allowed] = math.log(float(self.params["clamp_min"]))
+            phi[:, ~self._allowed] = math.log(self.params.clamp_min)
             phis.append(phi.to(device).requires_grad_(True))
         return phis
 
@@ -79,7 +66,7 @@ class Gaea(ArchMethod):
         self, alphas: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], optimizer: torch.optim.Optimizer
     ) -> None:
         """Exponentiated gradient in place; the loop's Adam is not used (its state stays empty)."""
-        eta, floor = float(self.params["eta"]), float(self.params["clamp_min"])
+        eta, floor = self.params.eta, self.params.clamp_min
         with torch.no_grad():
             for phi, grad_phi in zip(alphas, grads, strict=True):
                 theta = torch.exp(phi) * self._mask(phi)

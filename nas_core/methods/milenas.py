@@ -12,14 +12,16 @@ from collections.abc import Sequence
 import torch
 
 from nas_core.methods.base import ArchMethod, StepContext
+from nas_core.methods.params import MilenasParams
 
 
-class Milenas(ArchMethod):
+class Milenas(ArchMethod[MilenasParams]):
     name = "milenas"
+    params_model = MilenasParams
 
     def arch_loss(self, ctx: StepContext, alphas: Sequence[torch.Tensor]) -> torch.Tensor:
         val_loss = super().arch_loss(ctx, alphas)
-        lam = float(self.params["lam"])
+        lam = self.params.lam
         if lam == 0.0:
             return val_loss
         train_logits = ctx.supernet(ctx.x_train, self.mixing_weights(alphas))

@@ -16,12 +16,13 @@ sampling a neighbour costs no host sync.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
 from nas_core.methods.base import ArchMethod, StepContext
+from nas_core.methods.params import NaDartsParams
 from nas_core.spaces.base import SearchSpace
 
 
@@ -55,15 +56,16 @@ def apply_neighbour(probs: Sequence[torch.Tensor], index: torch.Tensor) -> list[
     return list(stacked.gather(1, index).split([p.shape[0] for p in probs], dim=0))
 
 
-class NaDarts(ArchMethod):
+class NaDarts(ArchMethod[NaDartsParams]):
     name = "na-darts"
+    params_model = NaDartsParams
 
-    def __init__(self, space: SearchSpace, params: dict[str, Any]) -> None:
+    def __init__(self, space: SearchSpace, params: NaDartsParams | Mapping[str, Any] | None = None) -> None:
         super().__init__(space, params)
         edges = len(space.edges) * len(space.groups)
-        if int(params["r"]) > edges:
+        if self.params.r > edges:
             raise ValueError(
-                f"method_params.r: {params['r']} edits per neighbour, but space '{space.name}' has "
+                f"method_params.r: {self.params.r} edits per neighbour, but space '{space.name}' has "
                 f"{edges} edges; allowed: 1..{edges}"
             )
         self._neighbours: torch.Tensor | None = None
@@ -75,11 +77,9 @@ class NaDarts(ArchMethod):
     def arch_loss(self, ctx: StepContext, alphas: Sequence[torch.Tensor]) -> torch.Tensor:
         probs = self.mixing_weights(alphas)
         if self._neighbours is None:
-            self._neighbours = sample_neighbour_indices(
-                probs, int(self.params["k"]), int(self.params["r"]), ctx.generator
-            )
+            self._neighbours = sample_neighbour_indices(probs, self.params.k, self.params.r, ctx.generator)
         members = [apply_neighbour(probs, index) for index in self._neighbours]
-        if self.params["include_self"]:
+        if self.params.include_self:
             members.append(probs)
         losses = [ctx.criterion(ctx.supernet(ctx.x_val, weights), ctx.y_val) for weights in members]
         return torch.stack(losses).mean()

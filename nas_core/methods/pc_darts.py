@@ -3,7 +3,7 @@
 Partial channels: the supernet is built with `partial_channels=K`, so every mixed op sees C/K of
 its input channels (the rest bypass it, then a channel shuffle): K times less memory and compute
 per op, and a regularising effect on α. The loop asks the method which K to build with through
-`partial_channels()`.
+the declared hook `partial_channels()`.
 
 Edge normalisation: each α group gets a vector β (one entry per edge). A node's incoming edges are
 weighted by softmax(β) over those edges, multiplied into the op weights:
@@ -18,19 +18,21 @@ change α's gradient only (A2M is defined on α, ALGORITHMS.md §3).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
 from nas_core.methods.base import ArchMethod, LossFn
+from nas_core.methods.params import PcDartsParams
 from nas_core.spaces.base import SearchSpace
 
 
-class PcDarts(ArchMethod):
+class PcDarts(ArchMethod[PcDartsParams]):
     name = "pc-darts"
+    params_model = PcDartsParams
 
-    def __init__(self, space: SearchSpace, params: dict[str, Any]) -> None:
+    def __init__(self, space: SearchSpace, params: PcDartsParams | Mapping[str, Any] | None = None) -> None:
         super().__init__(space, params)
         self.betas: list[torch.Tensor] = []
         self._pending_beta_grads: list[torch.Tensor] | None = None
@@ -41,11 +43,11 @@ class PcDarts(ArchMethod):
         self._num_nodes = len(distinct)
 
     def partial_channels(self) -> int:
-        return int(self.params["k"])
+        return self.params.k
 
     @property
     def edge_normalization(self) -> bool:
-        return bool(self.params["edge_normalization"])
+        return self.params.edge_normalization
 
     def init_alphas(self, generator: torch.Generator, device: torch.device) -> list[torch.Tensor]:
         alphas = super().init_alphas(generator, device)

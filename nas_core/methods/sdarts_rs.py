@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from nas_core.methods.base import ArchMethod, StepContext
+from nas_core.methods.params import SdartsRsParams
 
 
 def noise_radius(epoch: int, total_epochs: int, start: float, end: float) -> float:
@@ -34,11 +35,10 @@ def smoothed_weights(
     return noisy / noisy.sum(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
-class SdartsRs(ArchMethod):
+class SdartsRs(ArchMethod[SdartsRsParams]):
     name = "sdarts-rs"
+    params_model = SdartsRsParams
 
     def train_weights(self, ctx: StepContext, alphas: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        eps = noise_radius(
-            ctx.epoch, ctx.total_epochs, float(self.params["eps_start"]), float(self.params["eps_end"])
-        )
+        eps = noise_radius(ctx.epoch, ctx.total_epochs, self.params.eps_start, self.params.eps_end)
         return [smoothed_weights(w, eps, ctx.generator) for w in super().train_weights(ctx, alphas)]

@@ -41,6 +41,8 @@ from nas_core.checkpoint import (
 from nas_core.data import EpochBatches, SearchData, load_search_data
 from nas_core.flatness.geometry import genotype_key
 from nas_core.genotype import genotype_from_json, genotype_to_json
+from nas_core.methods import method_params
+from nas_core.methods.params import NaRsParams, RandomParams, SamplingParams
 from nas_core.naswot import naswot_batch
 from nas_core.reporter import (
     Progress,
@@ -83,9 +85,11 @@ def run_sampling(
     dev = resolve_device(device)
     space = get_space(spec)
     data = load_search_data(spec.dataset, seed=spec.seed, device=dev)
-    score_kind = "naswot" if spec.method == "naswot" else spec.method_params["score"]
-    epochs = int(spec.method_params["supernet_epochs"]) if score_kind == "supernet" else 0
-    n = int(spec.method_params["num_samples"])
+    params = sampling_params(spec)
+    # random and na-rs choose f; naswot's f is always the NASWOT score.
+    score_kind = params.score if isinstance(params, RandomParams) else "naswot"
+    epochs = params.supernet_epochs if isinstance(params, RandomParams) and score_kind == "supernet" else 0
+    n = params.num_samples
     depth = spec.cells_per_stage if spec.space == "nb201" else spec.layers
 
     torch.manual_seed(spec.seed)  # supernet init draws from the global generator
@@ -107,16 +111,14 @@ def run_sampling(
         eval_images = spec.dataset.eval_subset or DEFAULT_EVAL_IMAGES
         f = supernet_scorer(supernet, space, data.eval_batches(spec.batch_size, eval_images))
     else:
-        x = naswot_batch(
-            data.train.images, data.normalize, int(spec.method_params["naswot_batch"]), spec.seed
-        )
+        x = naswot_batch(data.train.images, data.normalize, params.naswot_batch, spec.seed)
         f = naswot_scorer(
             space, x, C=spec.supernet.C, depth=depth, num_classes=data.num_classes, seed=spec.seed
         )
 
     scored = _score_all(spec, space, f, reporter, workdir, epochs, resume)
     ranked = _rank(scored)
-    top = ranked[: int(spec.method_params["top_k"])]
+    top = ranked[: params.top_k]
     reporter.on_samples(
         [SampledArchitecture(s.genotype, s.score, rank) for rank, s in enumerate(top, start=1)]
     )
@@ -196,6 +198,13 @@ def _train_supernet(
         prune_checkpoints(workdir, spec.runtime.keep_checkpoints)  # no best epoch: supernet training
 
 
+def sampling_params(spec: SearchSpec) -> SamplingParams:
+    """The spec's validated params model (every sampling method's extends SamplingParams)."""
+    params = method_params(spec)
+    assert isinstance(params, SamplingParams)
+    return params
+
+
 # --- scoring -------------------------------------------------------------------------------------
 
 
@@ -208,13 +217,15 @@ def _score_all(
     epochs: int,
     resume: bool,
 ) -> list[Scored]:
-    n = int(spec.method_params["num_samples"])
+    params = sampling_params(spec)
+    n = params.num_samples
     generator = torch.Generator().manual_seed(spec.seed)
     samples = [space.random_genotype(generator) for _ in range(n)]
     scored = _load_scores(spec, workdir) if resume else []
     for s in scored:  # already-known points seed the cache, so a resume re-scores nothing
         f.cache.setdefault(genotype_key(genotype_from_json(s.genotype)), s.point_score)
-    neighbourhood = spec.method == "na-rs"
+    # na-rs scores the mean over each architecture's neighbourhood; random and naswot the point alone.
+    neighbourhood = params if isinstance(params, NaRsParams) else None
     started = last_save = time.perf_counter()
     done_before = len(scored)
     for index in range(len(scored), n):
@@ -224,10 +235,10 @@ def _score_all(
         genotype = samples[index]
         point = f(genotype)
         members = [point]
-        if neighbourhood:
+        if neighbourhood is not None:
             # One RNG per architecture: its neighbours do not depend on what was scored before.
             rng = random.Random(spec.seed * 1_000_003 + index)
-            radius, cap = int(spec.method_params["radius"]), int(spec.method_params["max_neighbours"])
+            radius, cap = neighbourhood.radius, neighbourhood.max_neighbours
             members += [f(g) for g in neighbour_ball(genotype, radius, cap, rng)]
         # -inf is a legitimate worst score (a singular NASWOT kernel); NaN means something broke.
         score = sum(members) / len(members)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from nas_core.methods import A2M, METHODS, build_method
+from nas_core.methods import METHODS, build_method
+from nas_core.methods.a2m import A2M
 from nas_core.methods.base import ArchMethod, StepContext
 from nas_core.spaces.nb201 import NB201Space
 from nas_core.spec import SearchSpec

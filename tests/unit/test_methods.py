@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from nas_core.data import load_search_data
 from nas_core.genotype import genotype_from_json, genotype_to_json
+from nas_core.loop import StepClock, build_state, train_epoch
 from nas_core.methods import METHODS, build_method, describe_methods
 from nas_core.methods.gaea import Gaea
 from nas_core.reporter import NullReporter
@@ -115,7 +117,7 @@ def test_invalid_method_params_name_the_field() -> None:
 
 
 def test_gaea_single_level_gets_its_architecture_batch_from_the_training_half(tmp_path: Path) -> None:
-    """The loop honours Gaea.arch_batch_source and confirms it; an unconfirmed source would warn."""
+    """The loop honours Gaea.arch_batch_source (see also the batch-level test below)."""
     spec = tiny_spec("gaea", "nb201", a2m=False)
     spec = spec.model_copy(update={"method_params": {**spec.method_params, "level": "single"}})
     with warnings.catch_warnings():
@@ -123,3 +125,32 @@ def test_gaea_single_level_gets_its_architecture_batch_from_the_training_half(tm
         result = run_search(spec, NullReporter(), device="cpu", workdir=tmp_path)
     start = Gaea(get_space(spec), spec.method_params).init_alphas(torch.Generator(), torch.device("cpu"))
     assert float((result.alphas[0] - start[0].detach()).abs().max()) > 1e-5
+
+
+def test_the_loop_draws_architecture_batches_from_the_half_the_method_declares() -> None:
+    spec = tiny_spec("gaea", "nb201", a2m=False)
+    spec = spec.model_copy(
+        update={
+            "method_params": {**spec.method_params, "level": "single"},
+            "dataset": spec.dataset.model_copy(update={"augment": False}),
+        }
+    )
+    data = load_search_data(spec.dataset, seed=spec.seed)
+    state = build_state(spec, get_space(spec), data, torch.device("cpu"))
+    seen: list[torch.Tensor] = []
+    state.method.begin_step = lambda ctx: seen.append(ctx.x_val)  # type: ignore[method-assign]
+    train_epoch(state, 0, NullReporter(), StepClock(1, 0))
+    rows = {tuple(r.flatten().tolist()) for r in data.normalize(data.train.images)}
+    val_rows = {tuple(r.flatten().tolist()) for r in data.normalize(data.val.images)}
+    drawn = [tuple(r.flatten().tolist()) for batch in seen for r in batch]
+    assert seen and all(r in rows for r in drawn) and not any(r in val_rows for r in drawn)
+
+
+@pytest.mark.parametrize("name", [n for n, info in METHODS.items() if info.kind == "gradient"])
+def test_each_gradient_method_is_handed_its_validated_params_model(name: str) -> None:
+    info = METHODS[name]
+    spec = tiny_spec(name, "nb201", a2m=False)
+    method = build_method(spec, get_space(spec))
+    assert info.cls is not None and info.cls.params_model is info.params_model
+    assert isinstance(method.params, info.params_model)
+    assert method.params.model_dump() == spec.method_params  # defaults filled once, by the model

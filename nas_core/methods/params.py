@@ -1,0 +1,89 @@
+"""Each method's hyperparameters: one pydantic model per method, validated when a spec is read.
+
+Kept free of torch so the API validates specs without importing it. A method's class is handed
+its validated model (`ArchMethod.params`), never a dict; the defaults live only here, and
+docs/algorithms.md gives their sources.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from nas_core.strict import StrictModel
+
+
+class NoParams(StrictModel):
+    pass
+
+
+class Darts2Params(StrictModel):
+    unrolled_eps: float = Field(
+        0.01, gt=0, le=1, description="finite-difference radius ε·‖v‖ of the Hessian term"
+    )
+
+
+class BetaDartsParams(StrictModel):
+    tau: float = Field(0.5, ge=0, le=100, description="β regulariser weight λ_t = τ·epoch")
+
+
+class SdartsRsParams(StrictModel):
+    eps_start: float = Field(0.03, ge=0, le=1, description="uniform noise radius at the first epoch")
+    eps_end: float = Field(0.3, ge=0, le=1, description="uniform noise radius at the last epoch")
+
+
+class DartsMinusParams(StrictModel):
+    beta_start: float = Field(1.0, ge=0, le=10, description="auxiliary skip scale at the first epoch")
+    beta_end: float = Field(0.0, ge=0, le=10, description="auxiliary skip scale at the last epoch")
+
+
+class PcDartsParams(StrictModel):
+    k: int = Field(4, ge=1, le=16, description="partial-channel factor K: each op sees C/K channels")
+    edge_normalization: bool = Field(
+        True, description="learn per-edge weights β (softmax over a node's inputs)"
+    )
+
+
+class GaeaParams(StrictModel):
+    eta: float = Field(0.1, gt=0, le=10, description="exponentiated-gradient step size")
+    level: Literal["single", "bilevel"] = Field(
+        "bilevel",
+        description="single: θ and w on training data (different batches); bilevel: θ on the val half",
+    )
+    clamp_min: float = Field(1e-5, gt=0, lt=0.1, description="floor applied to θ before renormalising")
+
+
+class MilenasParams(StrictModel):
+    lam: float = Field(1.0, ge=0, le=100, description="weight λ of ∇_α L_train in the mixed-level gradient")
+
+
+class NaDartsParams(StrictModel):
+    k: int = Field(4, ge=1, le=64, description="sampled neighbours per step")
+    r: int = Field(1, ge=1, le=14, description="edges edited per neighbour")
+    include_self: bool = Field(True, description="include α itself in the neighbourhood mean")
+
+
+class SamplingParams(StrictModel):
+    num_samples: int = Field(100, ge=1, le=100_000, description="architectures sampled and scored")
+    top_k: int = Field(10, ge=1, le=1000, description="best architectures stored with their scores")
+    naswot_batch: int = Field(128, ge=2, le=1024, description="batch size of the NASWOT kernel")
+
+
+class RandomParams(SamplingParams):
+    score: Literal["naswot", "supernet"] = Field(
+        "supernet", description="f: NASWOT score, or accuracy with weights inherited from a trained supernet"
+    )
+    supernet_epochs: int = Field(
+        10, ge=1, le=500, description="epochs of uniform single-path supernet training when score=supernet"
+    )
+
+
+class NaRsParams(RandomParams):
+    score: Literal["naswot", "supernet"] = Field(
+        "naswot", description="f: NASWOT score, or accuracy with weights inherited from a trained supernet"
+    )
+    radius: int = Field(1, ge=1, le=3, description="neighbourhood radius d")
+    max_neighbours: int = Field(
+        24, ge=1, le=1000, description="neighbours evaluated per architecture (sampled)"
+    )
