@@ -5,6 +5,7 @@ flatnas keys create NAME --scope read|submit|admin   (prints the key once)
 flatnas keys list | keys revoke ID
 flatnas submit SPEC | status ID | wait ID | genotype ID [--out F] | list    (talk to a service:
                                 FLATNAS_URL, FLATNAS_API_KEY)
+flatnas study submit FILE | status ID | wait ID | results ID [--csv [--paired]]   (studies)
 flatnas search SPEC --out DIR | methods       run the library locally (nas_core.cli)
 """
 
@@ -20,7 +21,7 @@ LOCAL_COMMANDS = ("search", "methods")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from api import cli_client, cli_keys, cli_up
+    from api import cli_client, cli_keys, cli_study, cli_up
 
     parser = argparse.ArgumentParser(
         prog="flatnas",
@@ -80,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         listing.add_argument(f"--{name}")
     listing.add_argument("--limit", type=int, default=20)
     listing.set_defaults(run=cli_client.list_searches)
+
+    cli_study.add_commands(commands)
     return parser
 
 

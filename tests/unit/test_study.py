@@ -4,8 +4,10 @@ grid, and summaries / paired tests checked against hand computations."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
+import yaml
 
 from nas_core.study import (
     ChildResult,
@@ -123,3 +125,10 @@ def test_cells_and_pairs_match_a_hand_computation() -> None:
     # ν = 1: t = mean / (std/√2) = 3, two-sided p = 1 − 2·atan(3)/π
     assert d.t_p == pytest.approx(1 - 2 * math.atan(3) / math.pi, rel=1e-9)
     assert d.sign_p == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[2].joinpath("examples").glob("study-*.yaml")))
+def test_example_studies_are_valid(path: Path) -> None:
+    study = yaml.safe_load(path.read_text())
+    cells = expand_grid(study["base"], study["grid"], name=study["name"], max_searches=64)
+    assert len(cells) == math.prod(len(v) for v in study["grid"].values())

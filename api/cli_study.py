@@ -1,0 +1,163 @@
+"""`flatnas study submit|status|wait|results`: studies on a running service (FLATNAS_URL,
+FLATNAS_API_KEY), through the same HTTP helper as the search commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from api.cli_client import TERMINAL, CommandError, _reported, request
+
+
+def _load_study(path: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as err:
+        raise CommandError(f"{path}: cannot read: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)  # YAML is a superset of JSON: one reader for both
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise CommandError(f"{path}:{where} not valid YAML/JSON: {getattr(err, 'problem', err)}") from None
+    if not isinstance(data, dict):
+        raise CommandError(f"{path}: a study is a mapping with name, base, grid; got {type(data).__name__}")
+    return data
+
+
+def _status_line(study: dict[str, Any]) -> str:
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(study["counts"].items()))
+    eta = f"  ETA {study['eta_seconds']:.0f}s" if study.get("eta_seconds") else ""
+    return f"{study['id']}  {study['status']}  {100 * study['fraction']:.0f}%  ({counts}){eta}"
+
+
+@_reported
+def submit(args: argparse.Namespace) -> int:
+    body = _load_study(args.file)
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
+    study = request("POST", "/studies", json=body, headers=headers).json()
+    print(f"submitted study {study['id']} ({study['name']}): {study['searches']} searches")
+    if args.wait:
+        return _wait(study["id"], timeout=None, interval=5.0)
+    return 0
+
+
+@_reported
+def status(args: argparse.Namespace) -> int:
+    study = request("GET", f"/studies/{args.study_id}").json()
+    print(_status_line(study))
+    for child in study["children"]:
+        cell = " ".join(f"{k}={json.dumps(v)}" for k, v in child["cell"].items())
+        print(f"  {child['search_id']}  {child['status']:<10} {100 * child['fraction']:3.0f}%  {cell}")
+    return 0
+
+
+def _wait(study_id: str, *, timeout: float | None, interval: float) -> int:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last = ""
+    while True:
+        study = request("GET", f"/studies/{study_id}").json()
+        line = _status_line(study)
+        if line != last:
+            print(line, flush=True)
+            last = line
+        if study["status"] in TERMINAL:
+            return 0 if study["status"] == "succeeded" else 1
+        if deadline is not None and time.monotonic() > deadline:
+            print(f"still {study['status']} after {timeout:.0f}s", file=sys.stderr)
+            return 2
+        time.sleep(interval)
+
+
+@_reported
+def wait(args: argparse.Namespace) -> int:
+    return _wait(args.study_id, timeout=args.timeout, interval=args.interval)
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def format_results(results: dict[str, Any]) -> str:
+    """The per-cell table (mean ± std over seeds) and the paired A2M on/off table, as text."""
+    axes = [a for a in results["axes"] if a != "seed"]
+    metrics = list(results["metrics"])
+    cells = [[*axes, "n", *metrics]]
+    for cell in results["cells"]:
+        stats = [cell["metrics"][m] for m in metrics]
+        cells.append(
+            [json.dumps(cell["values"].get(a)) for a in axes]
+            + [str(cell["n"])]
+            + [f"{_num(s['mean'])} ± {_num(s['std'], 2)}" if s["n"] else "-" for s in stats]
+        )
+    out = [f"study {results['study_id']}: {results['status']}", "", _table(cells)]
+    if results["paired"]:
+        shared = [a for a in axes if a != "a2m.enabled"]
+        pairs = [[*shared, "metric", "n", "Δ (on − off)", "on better", "sign p", "t p"]]
+        for pair in results["paired"]:
+            for metric, p in pair["metrics"].items():
+                pairs.append(
+                    [json.dumps(pair["values"].get(a)) for a in shared]
+                    + [
+                        metric,
+                        str(p["n"]),
+                        f"{_num(p['mean'])} ± {_num(p['std'], 2)}",
+                        f"{p['positive']}/{p['n']}",
+                    ]
+                    + [_num(p["sign_p"], 3), _num(p["t_p"], 3)]
+                )
+        out += ["", "A2M on vs off, paired by seed:", _table(pairs)]
+    return "\n".join(out)
+
+
+@_reported
+def results(args: argparse.Namespace) -> int:
+    if args.csv:
+        table = "paired" if args.paired else "cells"
+        sys.stdout.write(
+            request("GET", f"/studies/{args.study_id}/results", params={"format": "csv", "table": table}).text
+        )
+        return 0
+    print(format_results(request("GET", f"/studies/{args.study_id}/results").json()))
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    """The `flatnas study ...` sub-commands."""
+    study = commands.add_parser("study", help="studies: a grid of searches compared over seeds")
+    actions = study.add_subparsers(dest="study_command", required=True, metavar="ACTION")
+    submit_cmd = actions.add_parser(
+        "submit", help="submit a study file (YAML or JSON: name, base, grid, ...)"
+    )
+    submit_cmd.add_argument("file")
+    submit_cmd.add_argument("--idempotency-key", help="resubmitting with the same key returns the same study")
+    submit_cmd.add_argument("--wait", action="store_true", help="then wait for every search to finish")
+    submit_cmd.set_defaults(run=submit)
+    status_cmd = actions.add_parser("status", help="state counts, progress and each search of a study")
+    status_cmd.add_argument("study_id")
+    status_cmd.set_defaults(run=status)
+    wait_cmd = actions.add_parser("wait", help="wait until every search ends; exit 0 only if all succeeded")
+    wait_cmd.add_argument("study_id")
+    wait_cmd.add_argument(
+        "--timeout", type=float, default=None, help="give up after this many seconds (exit 2)"
+    )
+    wait_cmd.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
+    wait_cmd.set_defaults(run=wait)
+    results_cmd = actions.add_parser("results", help="per-cell statistics and paired A2M on/off comparisons")
+    results_cmd.add_argument("study_id")
+    results_cmd.add_argument("--csv", action="store_true", help="print the CSV table instead")
+    results_cmd.add_argument("--paired", action="store_true", help="with --csv: the paired comparisons")
+    results_cmd.set_defaults(run=results)
