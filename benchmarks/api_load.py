@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -149,8 +149,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def private_service(api_workers: int) -> Iterator[tuple[str, str, str]]:
-    """(base_url, admin key, database description) of a service started for this run."""
+def private_database() -> Iterator[tuple[str, str, str, str]]:
+    """(SQLAlchemy URL, admin token, private queue name, PostgreSQL version) of a fresh database,
+    migrated to head and dropped afterwards with whatever the run left on its queue."""
     import redis
     from sqlalchemy import text
 
@@ -165,44 +166,14 @@ def private_service(api_workers: int) -> Iterator[tuple[str, str, str]]:
         pg_version = conn.execute(text("SHOW server_version")).scalar_one()
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     queue = f"{name}_q"
-    process = None
     try:
         upgrade(url)
         database = Database(url)
         with database.session() as session:
             _, token = create_key(session, "bench", "admin")
         database.dispose()
-        port = _free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "BROKER_URL": REDIS_URL,
-            "FLATNAS_QUEUE": queue,
-            "ENV": "development",
-        }
-        argv = [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port)]
-        argv += ["--workers", str(api_workers), "--no-access-log", "--log-level", "warning"]
-        process = subprocess.Popen(argv, cwd=REPO_ROOT, env=env)
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the API did not start")
-            time.sleep(0.2)
-        yield (
-            base_url,
-            token,
-            f"PostgreSQL {pg_version} (fresh database), Redis broker, {api_workers} uvicorn worker(s)",
-        )
+        yield url, token, queue, pg_version
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
         client = redis.Redis.from_url(REDIS_URL)
         keys = list(client.scan_iter(match=f"{queue}*")) + list(
             client.scan_iter(match=f"_kombu.binding.{queue}")
@@ -213,6 +184,206 @@ def private_service(api_workers: int) -> Iterator[tuple[str, str, str]]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def serve(app: str, env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, int]]:
+    """(base URL, pid) of `uvicorn app` on a free loopback port, stopped afterwards."""
+    port = _free_port()
+    argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    process = subprocess.Popen(argv, cwd=REPO_ROOT, env={**os.environ, **env})
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{app} did not start")
+            time.sleep(0.2)
+        yield base_url, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def flatnas_env(url: str, queue: str) -> dict[str, str]:
+    return {"DATABASE_URL": url, "BROKER_URL": REDIS_URL, "FLATNAS_QUEUE": queue, "ENV": "development"}
+
+
+@contextmanager
+def private_service(api_workers: int) -> Iterator[tuple[str, str, str]]:
+    """(base_url, admin key, description) of a flatnas service started for this run."""
+    with private_database() as (url, token, queue, pg_version):
+        with serve("api.app:app", flatnas_env(url, queue), api_workers) as (base_url, _):
+            yield (
+                base_url,
+                token,
+                f"PostgreSQL {pg_version} (fresh database), Redis broker, {api_workers} uvicorn worker(s)",
+            )
+
+
+# --- side by side with the bare ceiling (--baseline) -------------------------------------------
+
+
+@dataclass
+class Cell:
+    """One measurement: an app, an endpoint, a client count, in one round."""
+
+    app: str
+    endpoint: str
+    clients: int
+    result: Result
+    cpu_ms: float  # server process CPU per successful request
+    load1: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.result.latencies) / self.result.wall
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (utime and stime in /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure_cell(
+    app: str, base_url: str, pid: int, token: str, endpoint: str, clients: int, search_id: str, seconds: float
+) -> Cell:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=30) as client:
+
+        def get(c: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+            return c.get(f"/searches/{search_id}")
+
+        def post(c: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+            return c.post("/searches", json=SPEC)
+
+        request, expected = (get, 200) if endpoint == "GET" else (post, 201)
+        # Open the connections first, so the CPU counted below is serving requests only.
+        await load(
+            "warm-up", get, client, concurrency=clients, max_requests=2 * clients, max_seconds=5, expected=200
+        )
+        before = cpu_seconds(pid)
+        result = await load(
+            f"{endpoint} {app} {clients:>2} clients",
+            request,
+            client,
+            concurrency=clients,
+            max_requests=100_000,
+            max_seconds=seconds,
+            expected=expected,
+        )
+        cpu = cpu_seconds(pid) - before
+    return Cell(
+        app, endpoint, clients, result, 1000 * cpu / max(1, len(result.latencies)), os.getloadavg()[0]
+    )
+
+
+def _percentiles(result: Result) -> tuple[float, float, float]:
+    ms = sorted(x * 1000 for x in result.latencies)
+    if len(ms) < 2:
+        return (float("nan"),) * 3  # type: ignore[return-value]
+    q = statistics.quantiles(ms, n=100, method="inclusive")
+    return q[49], q[89], q[98]
+
+
+def summarise(cells: list[Cell], rounds: int) -> list[str]:
+    """The side-by-side table (medians over rounds) and one ratio line per endpoint."""
+    lines = [
+        f"medians over {rounds} round(s); in each round the two apps run back to back, order alternating",
+        f"{'endpoint':<9}{'clients':>7}  {'app':<8}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}"
+        f"{'req/s':>9}{'CPU ms/req':>12}{'load1':>7}{'errors':>8}",
+    ]
+    ratios: dict[str, list[str]] = {"GET": [], "POST": []}
+    for endpoint in ("GET", "POST"):
+        for clients in sorted({c.clients for c in cells}):
+            medians = {}
+            for app in ("flatnas", "bare"):
+                mine = [c for c in cells if (c.app, c.endpoint, c.clients) == (app, endpoint, clients)]
+                p50, p90, p99 = (
+                    statistics.median(p) for p in zip(*(_percentiles(c.result) for c in mine), strict=True)
+                )
+                rate = statistics.median(c.rate for c in mine)
+                cpu = statistics.median(c.cpu_ms for c in mine)
+                load1 = statistics.median(c.load1 for c in mine)
+                errors = sum(c.result.errors for c in mine)
+                medians[app] = (rate, cpu)
+                lines.append(
+                    f"{endpoint:<9}{clients:>7}  {app:<8}{p50:8.1f}{p90:8.1f}{p99:8.1f}"
+                    f"{rate:9.1f}{cpu:12.2f}{load1:7.1f}{errors:8d}"
+                )
+            (rate_f, cpu_f), (rate_b, cpu_b) = medians["flatnas"], medians["bare"]
+            ratios[endpoint].append(
+                f"{rate_f / rate_b:.2f} at {clients} clients (CPU per request {cpu_f / cpu_b:.2f}x bare)"
+            )
+    lines += [f"ratio {endpoint} " + ", ".join(parts) for endpoint, parts in ratios.items()]
+    return lines
+
+
+async def open_streams(base_url: str, pid: int, token: str, search_id: str, n: int, seconds: float) -> str:
+    """CPU of the API process (% of one core) while `n` event streams on one waiting search are open."""
+    limits = httpx.Limits(max_connections=n + 1, max_keepalive_connections=n + 1)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=60) as client:
+        async with AsyncExitStack() as stack:
+            for _ in range(n):
+                response = await stack.enter_async_context(
+                    client.stream("GET", f"/searches/{search_id}/events?history=false")
+                )
+                response.raise_for_status()
+            await asyncio.sleep(3)  # let the opening requests settle
+            before, started = cpu_seconds(pid), time.monotonic()
+            await asyncio.sleep(seconds)
+            share = (cpu_seconds(pid) - before) / (time.monotonic() - started)
+    return f"streams {n} open on one search, at rest: {100 * share:.1f} % of one core ({seconds:.0f} s)"
+
+
+def run_baseline(args: argparse.Namespace) -> int:
+    with private_database() as (url, token, queue, pg_version):
+        bare_env = {
+            "BARE_DATABASE_URL": url.replace("postgresql+psycopg://", "postgresql://"),
+            "BARE_REDIS_URL": REDIS_URL,
+            "BARE_QUEUE": queue,
+        }
+        with (
+            serve("api.app:app", flatnas_env(url, queue)) as (flatnas_url, flatnas_pid),
+            serve("benchmarks.bare_app:app", bare_env) as (bare_url, bare_pid),
+        ):
+            print(
+                f"service: PostgreSQL {pg_version} (one fresh database for both), Redis, one uvicorn process each"
+            )
+            created = httpx.post(
+                f"{flatnas_url}/searches", json=SPEC, headers={"Authorization": f"Bearer {token}"}
+            )
+            created.raise_for_status()
+            search_id = created.json()["id"]
+            apps = [("flatnas", flatnas_url, flatnas_pid), ("bare", bare_url, bare_pid)]
+            cells: list[Cell] = []
+            for round_ in range(args.rounds):
+                for clients in (4, 32):
+                    for endpoint in ("GET", "POST"):
+                        for app, base_url, pid in apps if round_ % 2 == 0 else apps[::-1]:
+                            cell = asyncio.run(
+                                measure_cell(
+                                    app, base_url, pid, token, endpoint, clients, search_id, args.duration
+                                )
+                            )
+                            cells.append(cell)
+                            print(f"  round {round_ + 1}: {cell.result.line()}  cpu={cell.cpu_ms:.2f} ms/req")
+            for line in summarise(cells, args.rounds):
+                print(line)
+            if args.streams:
+                print(
+                    asyncio.run(open_streams(flatnas_url, flatnas_pid, token, search_id, args.streams, 10.0))
+                )
+    return 0 if all(c.result.errors == 0 for c in cells) else 1
 
 
 def machine() -> str:
@@ -239,11 +410,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--target", help="measure a running service at this loopback URL instead")
     parser.add_argument("--api-key", help="a submit or admin key for --target")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="side by side with a bare FastAPI + psycopg app (benchmarks/bare_app.py)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="--baseline: alternated rounds (default 3)")
+    parser.add_argument(
+        "--streams", type=int, default=0, help="--baseline: then hold this many event streams open"
+    )
     args = parser.parse_args(argv)
     if not (1 <= args.concurrency <= 512 and 1 <= args.requests <= 100_000 and 0 < args.duration <= 300):
         parser.error("allowed: --concurrency 1..512, --requests 1..100000, --duration 0..300 s")
 
     print(f"machine: {machine()}")
+    if args.baseline:
+        if not (1 <= args.rounds <= 20 and 0 <= args.streams <= 2000):
+            parser.error("allowed: --rounds 1..20, --streams 0..2000")
+        print(f"load: 4 and 32 closed-loop clients, {args.duration:.0f} s per measurement")
+        return run_baseline(args)
     print(
         f"load: {args.concurrency} concurrent clients, <= {args.requests} requests or {args.duration:.0f} s each"
     )
