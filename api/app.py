@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from api.errors import install_problem_handlers, problem_openapi
@@ -28,10 +29,14 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         from store.settings import settings as configured
 
         settings = configured
-    database = database or Database(settings.DATABASE_URL)
+    # One connection per thread-pool thread: blocking work never waits for a connection, and the
+    # pool never opens and closes extra ones under load.
+    database = database or Database(settings.DATABASE_URL, pool_size=settings.API_THREADS)
+    threads = settings.API_THREADS
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
         database.dispose()
 

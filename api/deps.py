@@ -1,32 +1,45 @@
 """Request dependencies, as `Annotated` aliases so a route's signature reads like a sentence:
-`def cancel(search_id: str, session: SessionDep, key: SubmitKey)`.
+`async def get_search(search_id: str, store: ReadStore, settings: SettingsDep)`.
 
-The session is opened per request and closed after it; routes that write commit explicitly (the
-route is the edge: it commits, then enqueues). Keys arrive as `Authorization: Bearer <key>` or
-`X-API-Key: <key>`; scopes are ordered read < submit < admin.
+Every blocking step of a request costs a trip through the thread pool, so the hot routes make
+exactly one: they are `async` (FastAPI then validates their response on the event loop too), their
+dependencies do no I/O, and `await store.read(work, ...)` / `store.write(...)` runs the key check
+and the route's queries in one thread with one connection checkout. A missing or malformed key is
+refused (401) before the request is parsed; a well-formed key is checked against the database in
+that same call, before `work` runs, so nothing is read or written for an unknown key or scope.
+
+The older per-request `SessionDep` + `ReadKey`/`SubmitKey` pair remains for routes that are rarely
+called; their session is opened per request and closed after it. Routes that write commit
+explicitly (the route is the edge: it commits, then enqueues). Keys arrive as
+`Authorization: Bearer <key>` or `X-API-Key: <key>`; scopes are ordered read < submit < admin.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.errors import Forbidden, Unauthorized
-from store.db import Database
-from store.models import ApiKey, Search, Study
+from store.db import Database, SessionFactory
+from store.models import Search, Study
 from store.repositories import keys
+from store.repositories.keys import Caller
 from store.settings import Settings
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-def get_database(request: Request) -> Database:
+
+async def get_database(request: Request) -> Database:
     return request.app.state.database
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -47,37 +60,94 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer fnas_
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: fnas_...`")
 
 
-def current_key(
-    session: SessionDep,
+async def presented_token(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     header_key: Annotated[str | None, Security(_header)],
-) -> ApiKey:
-    token = bearer.credentials if bearer is not None else header_key
+) -> str:
+    """The key the request carries, refused at once when absent or not shaped like a key."""
+    token = (bearer.credentials if bearer is not None else header_key or "").strip()
     if not token:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
-    key = keys.authenticate(session, token.strip())
+    if not keys.well_formed(token):
+        raise Unauthorized("the API key is unknown, revoked or malformed")
+    return token
+
+
+Token = Annotated[str, Depends(presented_token)]
+
+
+def authorize(session: Session, token: str, scope: str) -> Caller:
+    """The key's caller if it is live and has `scope`; else 401 or 403."""
+    key = keys.authenticate(session, token)
     if key is None:
         raise Unauthorized("the API key is unknown, revoked or malformed")
+    if not keys.has_scope(key, scope):
+        raise Forbidden(f"this needs scope '{scope}'; key '{key.name}' has '{key.scope}'")
     return key
 
 
-CurrentKey = Annotated[ApiKey, Depends(current_key)]
+class Store:
+    """One request's way to the database: each call authorizes the key for the route's scope and
+    then runs `work(session, key, *args)`, both in one thread-pool call on one connection."""
+
+    def __init__(self, database: Database, token: str, scope: str) -> None:
+        self.database = database
+        self.token = token
+        self.scope = scope
+
+    def read(
+        self, work: Callable[Concatenate[Session, Caller, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Awaitable[T]:
+        """Run read-only `work` in an autocommit session (no BEGIN/ROLLBACK round trips)."""
+        return run_in_threadpool(self._run, self.database.reader, lambda s, k: work(s, k, *args, **kwargs))
+
+    def write(
+        self, work: Callable[Concatenate[Session, Caller, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Awaitable[T]:
+        """Run `work` in a transaction; it commits what it keeps (uncommitted work is rolled back)."""
+        return run_in_threadpool(
+            self._run, self.database.sessionmaker, lambda s, k: work(s, k, *args, **kwargs)
+        )
+
+    def _run(self, sessions: SessionFactory, work: Callable[[Session, Caller], T]) -> T:
+        with sessions() as session:
+            try:
+                return work(session, authorize(session, self.token, self.scope))
+            except BaseException:
+                session.rollback()
+                raise
 
 
-def require_scope(scope: str) -> Callable[[ApiKey], ApiKey]:
-    def check(key: CurrentKey) -> ApiKey:
-        if not keys.has_scope(key, scope):
-            raise Forbidden(f"this needs scope '{scope}'; key '{key.name}' has '{key.scope}'")
-        return key
+def store_for(scope: str) -> Callable[[Request, str], Awaitable[Store]]:
+    async def store(request: Request, token: Token) -> Store:
+        return Store(request.app.state.database, token, scope)
+
+    return store
+
+
+ReadStore = Annotated[Store, Depends(store_for("read"))]
+SubmitStore = Annotated[Store, Depends(store_for("submit"))]
+
+
+def current_key(session: SessionDep, token: Token) -> Caller:
+    return authorize(session, token, "read")
+
+
+CurrentKey = Annotated[Caller, Depends(current_key)]
+
+
+def require_scope(scope: str) -> Callable[[Session, str], Caller]:
+    def check(session: SessionDep, token: Token) -> Caller:
+        return authorize(session, token, scope)
 
     return check
 
 
-ReadKey = Annotated[ApiKey, Depends(require_scope("read"))]
-SubmitKey = Annotated[ApiKey, Depends(require_scope("submit"))]
+ReadKey = Annotated[Caller, Depends(require_scope("read"))]
+SubmitKey = Annotated[Caller, Depends(require_scope("submit"))]
 
 
-def ensure_may_change(key: ApiKey, row: Search | Study) -> None:
+def ensure_may_change(key: Caller, row: Search | Study) -> None:
     """submit keys change their own searches and studies; admin keys change any."""
     if key.scope != "admin" and row.owner_key_id != key.id:
         noun = "study" if isinstance(row, Study) else "search"

@@ -6,9 +6,13 @@ from datetime import datetime, timedelta
 from typing import Any, Self
 
 from pydantic import BaseModel, Field
+from sqlalchemy import Row
 
 from nas_core.reporter import CURVE_FIELDS
 from store.models import Genotype, Search, utcnow
+
+# A search as an ORM object or as a plain row of its columns (the hot reads load rows).
+SearchLike = Search | Row[Any]
 
 
 class ProgressOut(BaseModel):
@@ -59,7 +63,7 @@ class SearchPage(BaseModel):
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
 
 
-def progress_of(search: Search) -> ProgressOut | None:
+def progress_of(search: SearchLike) -> ProgressOut | None:
     if not search.progress:
         return None
     p = {k: v for k, v in search.progress.items() if k in ProgressOut.model_fields}
@@ -76,7 +80,7 @@ def a2m_enabled(spec: dict[str, Any] | None) -> bool:
 
 
 def search_summary(
-    search: Search, *, best_val_acc: float | None, heartbeat_timeout_s: float
+    search: SearchLike, *, best_val_acc: float | None, heartbeat_timeout_s: float
 ) -> dict[str, Any]:
     progress = progress_of(search)
     stale = search.status == "running" and (
@@ -108,7 +112,9 @@ def search_summary(
     }
 
 
-def search_detail(search: Search, *, best_val_acc: float | None, heartbeat_timeout_s: float) -> SearchDetail:
+def search_detail(
+    search: SearchLike, *, best_val_acc: float | None, heartbeat_timeout_s: float
+) -> SearchDetail:
     base = f"/searches/{search.id}"
     links = {
         name: f"{base}/{name}" for name in ("genotype", "curves", "alphas", "flatness", "samples", "events")

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     API_PORT: int = Field(8000, ge=1, le=65535)
     HEARTBEAT_TIMEOUT_S: float = Field(120.0, gt=0, description="a running search silent this long is stale")
     MAX_BODY_BYTES: int = Field(1 << 20, ge=1024, description="request bodies above this get 413")
+    API_THREADS: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="threads serving blocking work in one API process; its database pool has as many",
+    )
     SSE_POLL_S: float = Field(0.5, gt=0, le=10, description="how often an event stream polls the store")
     READY_TIMEOUT_S: float = Field(2.0, gt=0, le=30, description="broker connection timeout in /readyz")
     MAX_STUDY_SEARCHES: int = Field(

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
 from api import jobs
-from api.deps import ReadKey, SessionDep, SubmitKey
+from api.deps import ReadKey, ReadStore, SessionDep, SubmitKey
 from api.errors import BadRequest, FieldError, NotFound, problem_responses
 from api.landscape import (
     BarrierCreate,
@@ -32,6 +32,7 @@ from api.landscape import (
 from api.routes.searches import load_search
 from store.models import LandscapeJob
 from store.repositories import landscape
+from store.repositories.keys import Caller
 
 router = APIRouter(tags=["landscape"])
 
@@ -192,7 +193,11 @@ def list_barriers(
 
 
 @router.get("/barriers/{job_id}", summary="One barrier job: status, progress, result", responses=READ_ERRORS)
-def get_barrier(job_id: str, session: SessionDep, key: ReadKey) -> LandscapeJobOut:
+async def get_barrier(job_id: str, store: ReadStore) -> LandscapeJobOut:
+    return await store.read(_barrier_job, job_id)
+
+
+def _barrier_job(session: Session, _key: Caller, job_id: str) -> LandscapeJobOut:
     job = landscape.get_job(session, job_id)
     if job is None or job.kind not in BARRIER_KINDS:
         raise NotFound(f"no barrier job with id {job_id!r}")
@@ -248,7 +253,11 @@ def list_neighbourhood_jobs(
     summary="One on-demand neighbourhood job",
     responses=READ_ERRORS,
 )
-def get_neighbourhood_job(search_id: str, job_id: str, session: SessionDep, key: ReadKey) -> LandscapeJobOut:
+async def get_neighbourhood_job(search_id: str, job_id: str, store: ReadStore) -> LandscapeJobOut:
+    return await store.read(_neighbourhood_job, search_id, job_id)
+
+
+def _neighbourhood_job(session: Session, _key: Caller, search_id: str, job_id: str) -> LandscapeJobOut:
     job = landscape.get_job(session, job_id)
     if job is None or job.kind != "neighbourhood" or job.supernet_search_id != search_id:
         raise NotFound(f"search {search_id} has no neighbourhood job {job_id!r}")

@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Row
+from sqlalchemy.orm import Session
 
-from api.deps import ReadKey, SessionDep
+from api.deps import ReadKey, ReadStore, SessionDep
 from api.errors import BadRequest, FieldError, NotFound, problem_responses
-from api.routes.searches import load_search
+from api.routes.searches import load_search, load_view
 from api.schemas import (
     CURVE_COLUMNS,
     AlphasEpoch,
@@ -26,6 +28,7 @@ from api.schemas import (
     genotype_document,
 )
 from store.repositories import results
+from store.repositories.keys import Caller
 
 router = APIRouter(prefix="/searches/{search_id}", tags=["results"])
 
@@ -89,14 +92,13 @@ def get_genotype(
     response_model=CurvesOut,
     responses=problem_responses(401, 403, 404, 422, extra={200: {"content": {"text/csv": {}}}}),
 )
-def get_curves(
+async def get_curves(
     search_id: str,
-    session: SessionDep,
-    key: ReadKey,
+    store: ReadStore,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
 ) -> Response:
-    search = load_search(session, search_id)
-    rows = [EpochOut.of(r) for r in results.list_epochs(session, search_id)]
+    search, epochs = await store.read(_curves, search_id)
+    rows = [EpochOut.of(r) for r in epochs]
     if format == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -106,6 +108,10 @@ def get_curves(
         filename = f"{_slug(search.name)}-{search.id[:8]}-curves.csv"
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=_attachment(filename))
     return JSONResponse(CurvesOut(search_id=search_id, items=rows).model_dump(mode="json"))
+
+
+def _curves(session: Session, key: Caller, search_id: str) -> tuple[Row[Any], list[Row[Any]]]:
+    return load_view(session, key, search_id), results.curve_rows(session, search_id, CURVE_COLUMNS)
 
 
 @router.get("/alphas", summary="Architecture mixing weights α per epoch", responses=READ_ERRORS)

@@ -5,19 +5,22 @@ The row is committed before its id is enqueued, and a broker refusal marks it fa
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import replace
+from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import idempotency, jobs
-from api.deps import ReadKey, SessionDep, SettingsDep, SubmitKey, ensure_may_change
+from api.deps import ReadStore, SessionDep, SettingsDep, SubmitKey, SubmitStore, ensure_may_change
 from api.errors import BadRequest, Conflict, FieldError, NotFound, problem_responses
-from api.schemas import CancelOut, SearchDetail, SearchPage, search_detail, search_summary
+from api.schemas import CancelOut, SearchDetail, SearchLike, SearchPage, search_detail, search_summary
 from nas_core.spec import SearchSpec
 from store.models import SEARCH_STATUSES, Search
-from store.repositories import results, searches
+from store.repositories import searches
+from store.repositories.keys import Caller
 from store.repositories.searches import InvalidCursor, SearchFilter
 from store.settings import Settings
 
@@ -33,9 +36,16 @@ def load_search(session: Session, search_id: str) -> Search:
     return search
 
 
-def detail_of(session: Session, search: Search, settings: Settings) -> SearchDetail:
-    best = results.best_val_acc(session, [search.id]).get(search.id)
-    return search_detail(search, best_val_acc=best, heartbeat_timeout_s=settings.HEARTBEAT_TIMEOUT_S)
+def load_view(session: Session, _key: Caller, search_id: str) -> Row[Any]:
+    """The search as a row with its best_val_acc (one statement), or 404."""
+    view = searches.get_view(session, search_id)
+    if view is None:
+        raise NotFound(f"no search with id {search_id!r}")
+    return view
+
+
+def detail_of(search: SearchLike, settings: Settings, *, best_val_acc: float | None) -> SearchDetail:
+    return search_detail(search, best_val_acc=best_val_acc, heartbeat_timeout_s=settings.HEARTBEAT_TIMEOUT_S)
 
 
 def _replay(session: Session, owner: str, idempotency_key: str, request_hash: str) -> Search | None:
@@ -57,11 +67,10 @@ def _replay(session: Session, owner: str, idempotency_key: str, request_hash: st
         extra={200: {"model": SearchDetail, "description": "Idempotent replay: the search created earlier"}},
     ),
 )
-def create_search(
+async def create_search(
     spec: SearchSpec,
     response: Response,
-    session: SessionDep,
-    key: SubmitKey,
+    store: SubmitStore,
     settings: SettingsDep,
     idempotency_key: Annotated[
         str | None,
@@ -74,13 +83,28 @@ def create_search(
     ] = None,
 ) -> SearchDetail:
     spec_json = spec.model_dump(mode="json")
-    request_hash = idempotency.request_hash(spec_json)
+    submitted = await store.write(_submit, spec_json, idempotency.request_hash(spec_json), idempotency_key)
+    response.headers["Location"] = f"/searches/{submitted.search.id}"
+    if not submitted.created:
+        response.status_code = 200
+    return detail_of(submitted.search, settings, best_val_acc=submitted.best_val_acc)
+
+
+class Submitted(NamedTuple):
+    search: SearchLike
+    created: bool  # False: an Idempotency-Key replay of an earlier submit
+    # None for a new search (no epochs yet, so the aggregate is not even read)
+    best_val_acc: float | None = None
+
+
+def _submit(
+    session: Session, key: Caller, spec_json: dict[str, Any], request_hash: str, idempotency_key: str | None
+) -> Submitted:
+    """Store the search, commit, then enqueue it; or find the one an Idempotency-Key names."""
     if idempotency_key is not None:
         existing = _replay(session, key.id, idempotency_key, request_hash)
         if existing is not None:
-            response.status_code = 200
-            response.headers["Location"] = f"/searches/{existing.id}"
-            return detail_of(session, existing, settings)
+            return _replayed(load_view(session, key, existing.id))
     search = searches.create_search(
         session,
         spec=spec_json,
@@ -96,18 +120,18 @@ def create_search(
         existing = _replay(session, key.id, idempotency_key or "", request_hash) if idempotency_key else None
         if existing is None:
             raise
-        response.status_code = 200
-        response.headers["Location"] = f"/searches/{existing.id}"
-        return detail_of(session, existing, settings)
+        return _replayed(load_view(session, key, existing.id))
     jobs.enqueue_after_commit(session, jobs.SEARCH, search.id, priority=search.priority, when="submit")
-    response.headers["Location"] = f"/searches/{search.id}"
-    return detail_of(session, search, settings)
+    return Submitted(search, created=True)
+
+
+def _replayed(view: Row[Any]) -> Submitted:
+    return Submitted(view, created=False, best_val_acc=view.best_val_acc)
 
 
 @router.get("", summary="List searches, newest first", responses=problem_responses(400, 401, 403, 422))
-def list_searches(
-    session: SessionDep,
-    key: ReadKey,
+async def list_searches(
+    store: ReadStore,
     settings: SettingsDep,
     status: Annotated[StatusName | None, Query(description="only searches in this state")] = None,
     method: Annotated[str | None, Query(max_length=32)] = None,
@@ -130,18 +154,24 @@ def list_searches(
         dataset=dataset,
         tag=tag,
         q=q,
-        owner_key_id=key.id if mine else None,
     )
     try:
-        page, next_cursor = searches.list_searches(session, filters, limit=limit, cursor=cursor)
+        page, next_cursor = await store.read(_page, filters, mine=mine, limit=limit, cursor=cursor)
     except InvalidCursor as err:
         raise BadRequest(
             str(err), errors=[FieldError(field="cursor", message=str(err), location="query")]
         ) from None
-    best = results.best_val_acc(session, [s.id for s in page])
     timeout = settings.HEARTBEAT_TIMEOUT_S
-    items = [search_summary(s, best_val_acc=best.get(s.id), heartbeat_timeout_s=timeout) for s in page]
+    items = [search_summary(s, best_val_acc=s.best_val_acc, heartbeat_timeout_s=timeout) for s in page]
     return SearchPage.model_validate({"items": items, "next_cursor": next_cursor})
+
+
+def _page(
+    session: Session, key: Caller, filters: SearchFilter, *, mine: bool, limit: int, cursor: str | None
+) -> tuple[list[Row[Any]], str | None]:
+    if mine:
+        filters = replace(filters, owner_key_id=key.id)
+    return searches.list_searches(session, filters, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -149,8 +179,9 @@ def list_searches(
     summary="One search: state, progress, ETA, timestamps",
     responses=problem_responses(401, 403, 404),
 )
-def get_search(search_id: str, session: SessionDep, key: ReadKey, settings: SettingsDep) -> SearchDetail:
-    return detail_of(session, load_search(session, search_id), settings)
+async def get_search(search_id: str, store: ReadStore, settings: SettingsDep) -> SearchDetail:
+    search = await store.read(load_view, search_id)
+    return detail_of(search, settings, best_val_acc=search.best_val_acc)
 
 
 @router.post(
@@ -201,4 +232,5 @@ def retry_search(search_id: str, session: SessionDep, key: SubmitKey, settings: 
     session.commit()
     search = load_search(session, search_id)
     jobs.enqueue_after_commit(session, jobs.SEARCH, search.id, priority=search.priority, when="retry")
-    return detail_of(session, search, settings)
+    view = load_view(session, key, search_id)
+    return detail_of(view, settings, best_val_acc=view.best_val_acc)

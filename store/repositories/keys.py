@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,15 +34,33 @@ def create_key(session: Session, name: str, scope: str) -> tuple[ApiKey, str]:
     return key, token
 
 
-def authenticate(session: Session, token: str) -> ApiKey | None:
-    """The live key for `token`, or None (malformed, unknown, revoked or wrong secret)."""
+class Caller(NamedTuple):
+    """Who a request's key belongs to: what the API needs of a key row once it is authenticated."""
+
+    id: str
+    name: str
+    scope: str
+
+
+def well_formed(token: str) -> bool:
+    """`fnas_<id>_<secret>` in shape (checked before any query)."""
     parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+    return len(parts) == 3 and parts[0] == TOKEN_PREFIX and all(parts)
+
+
+def authenticate(session: Session, token: str) -> Caller | None:
+    """The live key for `token`, or None (malformed, unknown, revoked or wrong secret). One
+    Core query by primary key: this runs on every request."""
+    if not well_formed(token):
         return None
-    key = session.get(ApiKey, parts[1])
-    if key is None or key.revoked_at is not None:
+    table = ApiKey.__table__
+    stmt = select(table.c.id, table.c.name, table.c.scope, table.c.hashed_key).where(
+        table.c.id == token.split("_", 2)[1], table.c.revoked_at.is_(None)
+    )
+    row = session.execute(stmt).first()
+    if row is None or not hmac.compare_digest(row.hashed_key, hash_token(token)):
         return None
-    return key if hmac.compare_digest(key.hashed_key, hash_token(token)) else None
+    return Caller(row.id, row.name, row.scope)
 
 
 def list_keys(session: Session, *, include_revoked: bool = False) -> Sequence[ApiKey]:
@@ -59,6 +78,6 @@ def revoke_key(session: Session, key_id: str) -> ApiKey | None:
     return key
 
 
-def has_scope(key: ApiKey, needed: str) -> bool:
+def has_scope(key: Caller | ApiKey, needed: str) -> bool:
     """Scopes are ordered: read < submit < admin."""
     return SCOPES.index(key.scope) >= SCOPES.index(needed)

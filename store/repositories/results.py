@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import Row, case, delete, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from nas_core.reporter import EPOCH_ROW_FIELDS, EpochRecord, FlatnessRecord, SampledArchitecture
@@ -57,6 +57,14 @@ def list_epochs(session: Session, search_id: str, *, after_epoch: int = -1) -> l
 def get_epoch(session: Session, search_id: str, epoch: int) -> EpochMetric | None:
     stmt = select(EpochMetric).where(EpochMetric.search_id == search_id, EpochMetric.epoch == epoch)
     return session.scalars(stmt).first()
+
+
+def curve_rows(session: Session, search_id: str, columns: Sequence[str]) -> list[Row[Any]]:
+    """The search's epochs as plain rows of `columns` (Core, no α or extra decoded): what the
+    curves route sends, read without loading ORM objects."""
+    table = EpochMetric.__table__
+    stmt = select(*(table.c[name] for name in columns)).where(table.c.search_id == search_id)
+    return list(session.execute(stmt.order_by(table.c.epoch)))
 
 
 def upsert_genotype(
