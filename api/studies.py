@@ -134,6 +134,13 @@ class PairOut(BaseModel):
     metrics: dict[str, PairedOut]
 
 
+class ChildOut(BaseModel):
+    search_id: str
+    values: dict[str, Any] = Field(description="the search's value on every axis, the seed included")
+    status: str
+    metrics: dict[str, float | None]
+
+
 class StudyResults(BaseModel):
     study_id: str
     status: str
@@ -141,6 +148,7 @@ class StudyResults(BaseModel):
     metrics: dict[str, str] = Field(description="metric name -> what it measures")
     cells: list[CellOut]
     paired: list[PairOut]
+    children: list[ChildOut] = Field(description="every search's own metrics (what the cells summarise)")
 
 
 def axes_of(study: Study) -> list[str]:
@@ -303,6 +311,10 @@ def study_results(session: Session, study: Study) -> StudyResults:
         metrics={m: METRIC_DESCRIPTIONS[m] for m in METRICS},
         cells=cells,
         paired=pairs,
+        children=[
+            ChildOut(search_id=c.search_id, values=c.values, status=m.search.status, metrics=c.metrics)
+            for c, m in zip(children, members, strict=True)
+        ],
     )
 
 

@@ -6,9 +6,10 @@ export const PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "
 
 /**
  * A chart that fills its container's width and follows resizes.
- * series: [{label, color, dash?}] (y series only); data: [xs, ys1, ys2, ...] (null = gap).
+ * series: [{label, color, dash?, width?, points?}] (y series only); data: [xs, ys1, ys2, ...] (null = gap).
+ * bands: [[upperSeries, lowerSeries, fill]] with 1-based series indices, shaded between the two.
  */
-export function lineChart(container, { title, xLabel = "epoch", yLabel = "", series, data, height = 220, yRange = null }) {
+export function lineChart(container, { title, xLabel = "epoch", yLabel = "", series, data, height = 220, yRange = null, bands = [] }) {
   const holder = h("div", { class: "chart", role: "img", "aria-label": `${title} chart` });
   const empty = h("p", { class: "chart-empty" }, "No data yet.");
   container.append(h("div", { class: "chart-box" }, h("h4", { class: "chart-title" }, title), holder, empty));
@@ -31,10 +32,11 @@ export function lineChart(container, { title, xLabel = "epoch", yLabel = "", ser
         width: sr.width ?? 2,
         dash: sr.dash,
         spanGaps: true,
-        points: { show: true, size: 5, fill: sr.color },
+        points: { show: sr.points !== false, size: 5, fill: sr.color },
         value: (u, v) => fmtNum(v, 4),
       })),
     ],
+    bands: bands.map(([upper, lower, fill]) => ({ series: [upper, lower], fill })),
   };
   const plot = new window.uPlot(opts, normalise(data, series.length), holder);
   const toggleEmpty = (d) => {

@@ -7,9 +7,11 @@ import * as listView from "./views/list.js";
 import * as searchView from "./views/search.js";
 import * as compareView from "./views/compare.js";
 import * as submitView from "./views/submit.js";
+import * as studiesView from "./views/studies.js";
+import * as studyView from "./views/study.js";
 
-const VIEWS = { list: listView, search: searchView, compare: compareView, submit: submitView };
-const TITLES = { list: "Searches", search: "Search", compare: "Compare", submit: "New search", notfound: "Not found" };
+const VIEWS = { list: listView, search: searchView, compare: compareView, submit: submitView, studies: studiesView, study: studyView };
+const TITLES = { list: "Searches", search: "Search", compare: "Compare", submit: "New search", studies: "Studies", study: "Study", notfound: "Not found" };
 
 const viewEl = document.getElementById("view");
 const banner = document.getElementById("banner");
@@ -67,7 +69,7 @@ async function render() {
   const { view, params } = match(location.pathname);
   document.title = `${TITLES[view] || "flatnas"} · flatnas`;
   for (const a of document.querySelectorAll(".mainnav a")) {
-    if (a.dataset.nav === view || (view === "search" && a.dataset.nav === "list")) a.setAttribute("aria-current", "page");
+    if (a.dataset.nav === view || (view === "search" && a.dataset.nav === "list") || (view === "study" && a.dataset.nav === "studies")) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   clear(viewEl);

@@ -9,6 +9,7 @@ export function navigate(url, { replace = false } = {}) {
 }
 
 export const searchUrl = (id) => `${BASE}/searches/${encodeURIComponent(id)}`;
+export const studyUrl = (id) => `${BASE}/studies/${encodeURIComponent(id)}`;
 export const compareUrl = (ids) => `${BASE}/compare?ids=${ids.map(encodeURIComponent).join(",")}`;
 
 /** {view, params} for the current location. */
@@ -18,6 +19,9 @@ export function match(pathname) {
   const m = /^\/dashboard\/searches\/([^/]+)$/.exec(path);
   if (m) return { view: "search", params: { id: decodeURIComponent(m[1]) } };
   if (path === `${BASE}/compare`) return { view: "compare", params: {} };
+  if (path === `${BASE}/studies`) return { view: "studies", params: {} };
+  const st = /^\/dashboard\/studies\/([^/]+)$/.exec(path);
+  if (st) return { view: "study", params: { id: decodeURIComponent(st[1]) } };
   if (path === `${BASE}/submit`) return { view: "submit", params: {} };
   return { view: "notfound", params: { path } };
 }
