@@ -7,6 +7,7 @@ flatnas submit SPEC | status ID | wait ID | genotype ID [--out F] | list    (tal
                                 FLATNAS_URL, FLATNAS_API_KEY)
 flatnas study submit FILE | status ID | wait ID | results ID [--csv [--paired]]   (studies)
 flatnas search SPEC --out DIR | methods       run the library locally (nas_core.cli)
+flatnas benchmark ARCH_STR|genotype.json [--benchmark PATH]   NAS-Bench-201 numbers of one architecture
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 
 from store.models import SCOPES
 
-LOCAL_COMMANDS = ("search", "methods")
+LOCAL_COMMANDS = ("search", "methods", "benchmark")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,8 @@
 
 The top-level `flatnas` command delegates `flatnas search` and `flatnas methods` here through
 `main(argv)`. A search writes into DIR: genotype.json ({"best": ..., "final": ...}, each in the
-DESIGN.md genotype JSON form), curves.csv, alphas.json, flatness.json and checkpoints/.
+DESIGN.md genotype JSON form), curves.csv, alphas.json, flatness.json, benchmark.json (NAS-Bench-201
+ground truth of nb201 searches) and checkpoints/. `benchmark ARCH` looks one architecture up.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from nas_core.benchmarks import cli as benchmark_cli
 from nas_core.flatness.export import flatness_records_to_json
 from nas_core.reporter import (
     CURVE_FIELDS,
@@ -98,6 +100,8 @@ def build_parser(prog: str = "python -m nas_core") -> argparse.ArgumentParser:
         default=None,
         help="CPU threads for torch (default: torch's choice); 1 avoids stalls on a busy shared CPU",
     )
+    benchmark_cli.add_benchmark_option(search)
+    benchmark_cli.add_parser(sub)
     methods = sub.add_parser("methods", help="list the search methods and their parameters")
     methods.add_argument("--json", action="store_true", help="print the full description as JSON")
     return parser
@@ -109,8 +113,11 @@ def build_parser(prog: str = "python -m nas_core") -> argparse.ArgumentParser:
 class FileReporter:
     """Progress bar on stderr; results rewritten into the output directory after every epoch."""
 
-    def __init__(self, out: Path, *, progress: bool = True) -> None:
+    def __init__(self, out: Path, *, progress: bool = True, benchmark: str | None = None) -> None:
+        from nas_core.benchmarks.cli import BenchmarkFile
+
         self.out, self.progress = out, progress
+        self.ground_truth = BenchmarkFile(out, benchmark)
         self.epochs: list[EpochRecord] = []
         self.flatness: list[FlatnessRecord] = []
         self.genotypes: dict[str, dict[str, Any]] = {}
@@ -120,6 +127,7 @@ class FileReporter:
 
     def on_start(self, info: SearchInfo) -> None:
         self.steps = info.steps_per_epoch
+        self.ground_truth.start(info.space)
         if self.progress:
             from tqdm import tqdm
 
@@ -160,6 +168,7 @@ class FileReporter:
             self.genotypes["final"] = genotype
         if self.genotypes:
             _write_json(self.out / "genotype.json", self.genotypes)
+        self.ground_truth.add(genotype, epoch=epoch, is_best=is_best, is_final=is_final)
 
     def on_flatness(self, record: FlatnessRecord) -> None:
         self.flatness.append(record)
@@ -241,7 +250,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "spec.json", spec.model_dump(mode="json"))
-    reporter = FileReporter(out, progress=not args.no_progress)
+    reporter = FileReporter(out, progress=not args.no_progress, benchmark=args.benchmark)
 
     def request_stop(signum: int, frame: Any) -> None:
         # First Ctrl-C stops cleanly between steps (the last checkpoint stays valid); the second kills.
@@ -298,6 +307,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m nas_core")
     args = build_parser(prog).parse_args(argv)
     if args.command == "search":
         return cmd_search(args)
+    if args.command == "benchmark":
+        return benchmark_cli.cmd_benchmark(args)
     return cmd_methods(args)
 
 

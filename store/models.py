@@ -307,3 +307,52 @@ class StudySearch(Base):
     )
     position: Mapped[int]
     cell: Mapped[dict[str, Any]]
+
+
+GROUND_TRUTH_KINDS = ("epoch", "best", "final")
+
+
+class BenchmarkStatus(Base):
+    """Whether an nb201 search has NAS-Bench-201 ground truth, and if not why (the worker's view:
+    the setting unset, the file unreadable), with the first-open and per-epoch lookup times and the
+    benchmark's optimum once the worker's background scan found it."""
+
+    __tablename__ = "benchmark_status"
+
+    search_id: Mapped[str] = mapped_column(ForeignKey("search.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text, default=None)
+    layout: Mapped[str | None] = mapped_column(String(32), default=None)
+    open_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    lookup_ms_mean: Mapped[float | None] = mapped_column(Float, default=None)
+    lookup_ms_max: Mapped[float | None] = mapped_column(Float, default=None)
+    lookups: Mapped[int] = mapped_column(default=0)
+    optimum: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BenchmarkLookup(Base):
+    """One derived genotype's benchmark numbers on one data set (kind: each epoch's, best, final)."""
+
+    __tablename__ = "benchmark_lookup"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {GROUND_TRUTH_KINDS}", name="kind"),
+        UniqueConstraint("search_id", "kind", "epoch", "dataset"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    search_id: Mapped[str] = mapped_column(ForeignKey("search.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    epoch: Mapped[int]
+    dataset: Mapped[str] = mapped_column(String(32))
+    arch_str: Mapped[str] = mapped_column(String(200))
+    arch_index: Mapped[int]
+    test_acc: Mapped[float] = mapped_column(Float)
+    test_acc_std: Mapped[float] = mapped_column(Float)
+    valid_acc: Mapped[float | None] = mapped_column(Float, default=None)
+    valid_acc_std: Mapped[float | None] = mapped_column(Float, default=None)
+    params_m: Mapped[float] = mapped_column(Float)
+    flops_m: Mapped[float] = mapped_column(Float)
+    seeds: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     BROKER_URL: str = Field("sqla+sqlite:///var/broker.sqlite", description="Celery broker URL")
     DATA_DIR: Path = Field(Path("var"), description="checkpoints, the embedded database and broker")
     FLATNAS_DATA_ROOT: str | None = Field(None, description="data sets on worker machines (never downloaded)")
+    FLATNAS_NB201_BENCHMARK: str | None = Field(
+        None,
+        description="NAS-Bench-201 ground truth on worker and API nodes: a NATS-Bench topology directory "
+        "(NATS-tss-v1_0-3ffb9-simple), its single archive, or a NAS-Bench-201 .pth (never downloaded)",
+    )
     DEVICE: Literal["auto", "cpu", "cuda"] = "auto"
     API_HOST: str = "127.0.0.1"
     API_PORT: int = Field(8000, ge=1, le=65535)

@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.live_service",
+    "tests.fixtures.nb201_benchmark",
 ]

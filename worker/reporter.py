@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from nas_core.benchmarks.ground_truth import GroundTruth
 from nas_core.reporter import EpochRecord, FlatnessRecord, Progress, SampledArchitecture, SearchInfo
-from store.repositories import results
+from store.repositories import benchmark, results
 from store.repositories import searches as repo
 from worker.lease import Heartbeat, SessionFactory, in_transaction
 
@@ -37,8 +38,10 @@ class DatabaseReporter:
         progress_interval: float = 0.5,
         cancel_poll_interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        ground_truth: GroundTruth | None = None,
     ) -> None:
         self._session_factory = session_factory
+        self._ground_truth = ground_truth
         self._search_id = search_id
         self._heartbeat = heartbeat
         self._progress_interval = progress_interval
@@ -65,6 +68,9 @@ class DatabaseReporter:
         }
         self._write(lambda s: repo.set_progress(s, self._search_id, progress))
         self._last_progress_write = self._clock()
+        if self._ground_truth is not None:
+            status = self._ground_truth.start(info.space)
+            self._write(lambda s: benchmark.record_status(s, self._search_id, status))
 
     def on_progress(self, progress: Progress) -> None:
         now = self._clock()
@@ -82,6 +88,24 @@ class DatabaseReporter:
                 s, self._search_id, genotype, epoch=epoch, is_best=is_best, is_final=is_final
             )
         )
+        if self._ground_truth is not None and self._ground_truth.ready:
+            self._record_ground_truth(genotype, epoch=epoch, is_best=is_best, is_final=is_final)
+
+    def _record_ground_truth(
+        self, genotype: dict[str, Any], *, epoch: int, is_best: bool, is_final: bool
+    ) -> None:
+        """The benchmark's numbers for this genotype (a cached dictionary lookup after the first
+        time), and the optimum once the background scan has it; one short transaction."""
+        assert self._ground_truth is not None
+        rows = self._ground_truth.rows_for(genotype, epoch=epoch, is_best=is_best, is_final=is_final)
+        self._ground_truth.new_optimum()
+        status = self._ground_truth.status
+
+        def write(s: Session) -> None:
+            benchmark.record_lookups(s, self._search_id, rows)
+            benchmark.record_status(s, self._search_id, status)
+
+        self._write(write)
 
     def on_flatness(self, record: FlatnessRecord) -> None:
         self._write(lambda s: results.add_flatness(s, self._search_id, record))

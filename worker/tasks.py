@@ -16,6 +16,7 @@ from celery import Task
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from nas_core.benchmarks.ground_truth import GroundTruth
 from nas_core.reporter import SearchCancelled, SearchDiverged
 from nas_core.search import run_search  # imported when the worker starts, not on its first search
 from nas_core.spec import SearchSpec
@@ -42,6 +43,7 @@ def execute_search(
     data_dir: str | Path | None = None,
     device: str | None = None,
     heartbeat_timeout_s: float | None = None,
+    benchmark_path: str | None = None,
 ) -> str:
     """Claim, run and finish one search; returns the outcome (a status, or why nothing was done)."""
     session_factory, timeout_s = lease.resolve(session_factory, heartbeat_timeout_s)
@@ -64,7 +66,14 @@ def execute_search(
     with lease.Heartbeat(
         session_factory, search_id, worker, interval, renew=leases.renew, what="search"
     ) as beat:
-        reporter = DatabaseReporter(session_factory, search_id, heartbeat=beat)
+        reporter = DatabaseReporter(
+            session_factory,
+            search_id,
+            heartbeat=beat,
+            ground_truth=GroundTruth(
+                benchmark_path if benchmark_path is not None else settings.FLATNAS_NB201_BENCHMARK
+            ),
+        )
         try:
             spec = SearchSpec.model_validate(spec_data)
             run_search(

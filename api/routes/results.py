@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -33,10 +34,21 @@ from store.repositories.keys import Caller
 router = APIRouter(prefix="/searches/{search_id}", tags=["results"])
 
 READ_ERRORS = problem_responses(401, 403, 404, 422)
+JSON_OR_CSV = problem_responses(401, 403, 404, 422, extra={200: {"content": {"text/csv": {}}}})
+# ?format= of the routes that answer JSON or CSV
+FormatQuery = Annotated[Literal["json", "csv"], Query(description="json or csv")]
 
 
 def _attachment(filename: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
+def csv_download(header: Sequence[str], rows: Iterable[Sequence[Any]], filename: str) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=_attachment(filename))
 
 
 def _slug(name: str) -> str:
@@ -90,23 +102,25 @@ def get_genotype(
     "/curves",
     summary="Per-epoch losses, accuracies, learning rate and time (JSON, or CSV with ?format=csv)",
     response_model=CurvesOut,
-    responses=problem_responses(401, 403, 404, 422, extra={200: {"content": {"text/csv": {}}}}),
+    responses=JSON_OR_CSV,
 )
 async def get_curves(
     search_id: str,
     store: ReadStore,
-    format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+    format: FormatQuery = "json",
 ) -> Response:
     search, epochs = await store.read(_curves, search_id)
     rows = [EpochOut.of(r) for r in epochs]
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(CURVE_COLUMNS)
-        for row in rows:
-            writer.writerow([getattr(row, c) for c in CURVE_COLUMNS])
-        filename = f"{_slug(search.name)}-{search.id[:8]}-curves.csv"
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=_attachment(filename))
+        from api.routes.benchmark import curve_columns
+
+        extra_columns, extra = await store.read(curve_columns, search)  # ground truth of nb201 searches
+        blank = [None] * len(extra_columns)
+        return csv_download(
+            [*CURVE_COLUMNS, *extra_columns],
+            ([*(getattr(row, c) for c in CURVE_COLUMNS), *extra.get(row.epoch, blank)] for row in rows),
+            f"{_slug(search.name)}-{search.id[:8]}-curves.csv",
+        )
     return JSONResponse(CurvesOut(search_id=search_id, items=rows).model_dump(mode="json"))
 
 

@@ -17,7 +17,8 @@ from tests.fixtures.database import create_test_database, drop_test_database
 
 INITIAL_TABLES = {"api_key", "search", "epoch_metric", "genotype", "flatness_metric", "checkpoint", "sample"}
 LANDSCAPE_TABLES = {"landscape_job", "landscape_job_search"}
-EXPECTED_TABLES = INITIAL_TABLES | LANDSCAPE_TABLES | {"study", "study_search"}
+BENCHMARK_TABLES = {"benchmark_status", "benchmark_lookup"}
+EXPECTED_TABLES = INITIAL_TABLES | LANDSCAPE_TABLES | {"study", "study_search"} | BENCHMARK_TABLES
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -41,6 +42,13 @@ def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
                 MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
             )
         assert drift == []
+
+        # 0004 down: only the ground-truth tables go.
+        migrate.downgrade(empty_url, "0003")
+        with engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) == EXPECTED_TABLES - BENCHMARK_TABLES | {
+                "alembic_version"
+            }
 
         # 0002 down: only the landscape tables go; the search tables and their rows stay.
         migrate.downgrade(empty_url, "0001")

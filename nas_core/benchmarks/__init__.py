@@ -1,0 +1,1 @@
+"""Published benchmarks that judge what a search found (ground truth)."""
