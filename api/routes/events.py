@@ -1,8 +1,9 @@
 """Server-sent events: a search's progress and results as they are written.
 
-Each connection polls the store every SSE_POLL_S seconds (the worker writes rows; there is no
-broker fan-out to subscribe to, and a poll of three indexed queries is cheap) and sends
-`progress`, `epoch`, `genotype`, `flatness` and `status` events. The stream ends after the status
+Streams follow the store through the process's EventHub (api/event_hub.py): one poll every
+SSE_POLL_S seconds reads the state and newest row ids of every followed search, and a stream
+fetches rows only when its search has new ones. It sends `progress`, `epoch`, `genotype`,
+`flatness` and `status` events. The stream ends after the status
 event of a finished search. Every event's id is the position `<epoch>.<genotype id>.<flatness id>`;
 a client reconnecting with `Last-Event-ID` gets only what it has not seen.
 """
@@ -19,14 +20,17 @@ import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
-from api.deps import DatabaseDep, ReadKey, SessionDep, SettingsDep
+from api.deps import ReadStore
 from api.errors import problem_responses
-from api.routes.searches import load_search
-from api.schemas import EpochOut, FlatnessOut, progress_of
+from api.event_hub import EventHub, Snapshot
+from api.routes.searches import load_view
+from api.schemas import EpochOut, FlatnessOut
 from store.db import Database
 from store.models import TERMINAL_STATUSES
-from store.repositories import results, searches
+from store.repositories import results
+from store.repositories.keys import Caller
 
 router = APIRouter(tags=["results"])
 
@@ -65,28 +69,18 @@ def _frame(event: str, data: dict[str, Any], position: Position | str) -> str:
     return f"id: {position}\nevent: {event}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
 
 
-def _poll(
-    database: Database, search_id: str, position: Position
-) -> tuple[dict[str, Any] | None, list[tuple[str, Any, str]]]:
-    """The search's state and the rows written since `position` (moved past them).
+def _behind(position: Position, snapshot: Snapshot) -> bool:
+    return (
+        snapshot.epoch > position.epoch
+        or snapshot.genotype_id > position.genotype_id
+        or snapshot.flatness_id > position.flatness_id
+    )
 
-    The search row is read first: anything committed before a status change is then visible to
-    the row queries, so a client sees every epoch before the final `status` event.
-    """
-    with database.sessionmaker() as session:
-        search = searches.get_search(session, search_id)
-        if search is None:
-            return None, []
-        progress = progress_of(search)
-        state = {
-            "status": search.status,
-            "cancel_requested": search.cancel_requested,
-            "error": search.error,
-            "worker": search.worker,
-            "finished_at": search.finished_at.isoformat() if search.finished_at else None,
-            "progress": progress.model_dump() if progress else None,
-        }
-        events: list[tuple[str, Any, str]] = []
+
+def _rows_since(database: Database, search_id: str, position: Position) -> list[tuple[str, Any, str]]:
+    """The rows written since `position`, as events (the position moves past them)."""
+    events: list[tuple[str, Any, str]] = []
+    with database.reader() as session:
         for row in results.list_epochs(session, search_id, after_epoch=position.epoch):
             position.epoch = row.epoch
             events.append(("epoch", {**EpochOut.of(row).model_dump(), "alphas": row.alphas}, str(position)))
@@ -97,44 +91,65 @@ def _poll(
         for f in results.list_flatness(session, search_id, after_id=position.flatness_id):
             position.flatness_id = max(position.flatness_id, f.id)
             events.append(("flatness", FlatnessOut.of(f).model_dump(), str(position)))
-        return state, events
+    return events
 
 
-def _tip(database: Database, search_id: str) -> Position:
-    """The position after every row written so far (an event stream without history starts here)."""
-    with database.sessionmaker() as session:
-        return Position(*results.latest_ids(session, search_id))
-
-
-async def _stream(
-    request: Request, database: Database, search_id: str, position: Position, poll_s: float
-) -> AsyncIterator[str]:
+async def _stream(request: Request, hub: EventHub, search_id: str, position: Position) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
     last_status: Any = None
     last_progress: Any = None
     last_sent = time.monotonic()
-    while True:
-        state, events = await run_in_threadpool(_poll, database, search_id, position)
-        if state is None:
-            yield _frame("status", {"status": "deleted"}, position)
-            return
-        frames = [_frame(kind, data, event_id) for kind, data, event_id in events]
-        if state["progress"] != last_progress and state["progress"] is not None:
-            last_progress = state["progress"]
-            frames.append(_frame("progress", {**last_progress, "status": state["status"]}, position))
-        status = {k: state[k] for k in ("status", "cancel_requested", "error", "worker", "finished_at")}
-        if status != last_status:
-            last_status = status
-            frames.append(_frame("status", status, position))
-        if frames:
-            yield "".join(frames)
-            last_sent = time.monotonic()
-        elif time.monotonic() - last_sent > KEEPALIVE_S:
-            yield ": keepalive\n\n"
-            last_sent = time.monotonic()
-        if state["status"] in TERMINAL_STATUSES or await request.is_disconnected():
-            return
-        await anyio.sleep(poll_s)
+    with hub.follow(search_id):
+        while True:
+            snapshot = await hub.snapshot(search_id)
+            if snapshot is None:
+                yield _frame("status", {"status": "deleted"}, position)
+                return
+            # The snapshot's state and tips were read together: rows up to the tips were committed
+            # before that status, so fetching them now sends every epoch before a final status.
+            events = (
+                await run_in_threadpool(_rows_since, hub.database, search_id, position)
+                if _behind(position, snapshot)
+                else []
+            )
+            state = snapshot.state
+            frames = [_frame(kind, data, event_id) for kind, data, event_id in events]
+            if state["progress"] != last_progress and state["progress"] is not None:
+                last_progress = state["progress"]
+                frames.append(_frame("progress", {**last_progress, "status": state["status"]}, position))
+            status = {k: state[k] for k in ("status", "cancel_requested", "error", "worker", "finished_at")}
+            if status != last_status:
+                last_status = status
+                frames.append(_frame("status", status, position))
+            if frames:
+                yield "".join(frames)
+                last_sent = time.monotonic()
+            elif time.monotonic() - last_sent > KEEPALIVE_S:
+                yield ": keepalive\n\n"
+                last_sent = time.monotonic()
+            if state["status"] in TERMINAL_STATUSES or await request.is_disconnected():
+                return
+            await anyio.sleep(hub.poll_s)
+
+
+def event_hub(request: Request) -> EventHub:
+    """The app's hub, made on first use (one per API process)."""
+    state = request.app.state
+    if getattr(state, "event_hub", None) is None:
+        state.event_hub = EventHub(state.database, state.settings.SSE_POLL_S)
+    return state.event_hub
+
+
+def _start(
+    session: Session, key: Caller, search_id: str, last_event_id: str | None, history: bool
+) -> Position:
+    """404 for an unknown search; else where the stream starts: after Last-Event-ID, at the
+    beginning (history), or after every row written so far."""
+    load_view(session, key, search_id)
+    position = Position.parse(last_event_id)
+    if position is None:
+        position = Position() if history else Position(*results.latest_ids(session, search_id))
+    return position
 
 
 @router.get(
@@ -148,10 +163,7 @@ async def _stream(
 async def search_events(
     search_id: str,
     request: Request,
-    session: SessionDep,
-    key: ReadKey,
-    database: DatabaseDep,
-    settings: SettingsDep,
+    store: ReadStore,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", max_length=100, description="resume after this event")
     ] = None,
@@ -163,14 +175,9 @@ async def search_events(
         ),
     ] = True,
 ) -> StreamingResponse:
-    await run_in_threadpool(load_search, session, search_id)
-    # The stream polls with short sessions of its own; do not pin this one's connection meanwhile.
-    await run_in_threadpool(session.close)
-    position = Position.parse(last_event_id)
-    if position is None:
-        position = Position() if history else await run_in_threadpool(_tip, database, search_id)
+    position = await store.read(_start, search_id, last_event_id, history)
     return StreamingResponse(
-        _stream(request, database, search_id, position, settings.SSE_POLL_S),
+        _stream(request, event_hub(request), search_id, position),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
