@@ -269,6 +269,7 @@ def child_results(session: Session, members: list[Member], axes: list[str]) -> l
     ids = [m.search.id for m in members]
     epochs = studies.epoch_metrics(session, ids)
     flatness = studies.latest_flatness(session, ids)
+    ground_truth = studies.best_ground_truth(session, ids)
     out = []
     for m in members:
         search = m.search
@@ -277,7 +278,12 @@ def child_results(session: Session, members: list[Member], axes: list[str]) -> l
             if search.started_at and search.finished_at
             else None
         )
-        metrics: dict[str, float | None] = {**epochs[search.id], **flatness[search.id], "wall_seconds": wall}
+        metrics: dict[str, float | None] = {
+            **epochs[search.id],
+            **ground_truth[search.id],
+            **flatness[search.id],
+            "wall_seconds": wall,
+        }
         seed = search.spec.get("seed", 0)
         out.append(
             ChildResult(search.id, ordered(m.cell, axes), int(seed), search.status == "succeeded", metrics)
@@ -285,9 +291,22 @@ def child_results(session: Session, members: list[Member], axes: list[str]) -> l
     return out
 
 
+def metrics_of(children: list[ChildResult]) -> dict[str, str]:
+    """The study's metric columns: the fixed ones, plus a ground-truth column per benchmark data set
+    that any search has (NB201 searches on a node with FLATNAS_NB201_BENCHMARK)."""
+    found = sorted({m for c in children for m in c.metrics if m.startswith("gt_")})
+    names = [*METRICS[:2], *found, *METRICS[2:]]
+    return {m: METRIC_DESCRIPTIONS.get(m) or ground_truth_description(m) for m in names}
+
+
+def ground_truth_description(metric: str) -> str:
+    return f"NAS-Bench-201 200-epoch test accuracy of the best genotype ({metric[3:-9]}), mean over its seeds"
+
+
 def study_results(session: Session, study: Study) -> StudyResults:
     members = studies.members(session, study.id)
     children = child_results(session, members, axes_of(study))
+    metrics = metrics_of(children)
     counts: dict[str, int] = {}
     for m in members:
         counts[m.search.status] = counts.get(m.search.status, 0) + 1
@@ -298,17 +317,17 @@ def study_results(session: Session, study: Study) -> StudyResults:
             search_ids=c.search_ids,
             metrics={k: SummaryOut(**vars(s)) for k, s in c.metrics.items()},
         )
-        for c in cell_results(children, METRICS)
+        for c in cell_results(children, list(metrics))
     ]
     pairs = [
         PairOut(values=p.values, metrics={k: PairedOut(**vars(s)) for k, s in p.metrics.items()})
-        for p in paired_results(children, METRICS)
+        for p in paired_results(children, list(metrics))
     ]
     return StudyResults(
         study_id=study.id,
         status=derived_status(counts),
         axes=axes_of(study),
-        metrics={m: METRIC_DESCRIPTIONS[m] for m in METRICS},
+        metrics=metrics,
         cells=cells,
         paired=pairs,
         children=[

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from store.models import EpochMetric, FlatnessMetric, Search, Study, StudySearch
+from store.models import BenchmarkLookup, EpochMetric, FlatnessMetric, Search, Study, StudySearch
 from store.repositories.searches import decode_cursor, encode_cursor
 
 # Flatness kinds whose latest value is a study metric, and how each reads its number.
@@ -183,4 +183,24 @@ def latest_flatness(session: Session, search_ids: Sequence[str]) -> dict[str, di
         if order >= newest.get(key, float("-inf")):
             newest[key] = order
             out[search_id][FLATNESS_METRICS[kind]] = number
+    return out
+
+
+def ground_truth_metric(dataset: str) -> str:
+    """The study metric name of the benchmark's test accuracy on `dataset` ("ImageNet16-120" ->
+    "gt_imagenet16_120_test_acc")."""
+    return f"gt_{dataset.lower().replace('-', '_')}_test_acc"
+
+
+def best_ground_truth(session: Session, search_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+    """The NAS-Bench-201 test accuracy (as a fraction, mean over the benchmark's seeds) of each
+    search's best genotype, per benchmark data set; searches without a benchmark have none."""
+    out: dict[str, dict[str, float]] = {i: {} for i in search_ids}
+    if not search_ids:
+        return out
+    stmt = select(BenchmarkLookup.search_id, BenchmarkLookup.dataset, BenchmarkLookup.test_acc).where(
+        BenchmarkLookup.search_id.in_(list(search_ids)), BenchmarkLookup.kind == "best"
+    )
+    for search_id, dataset, test_acc in session.execute(stmt):
+        out[search_id][ground_truth_metric(dataset)] = float(test_acc) / 100.0  # the benchmark says percent
     return out

@@ -13,10 +13,11 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from nas_core.benchmarks.ground_truth import GroundTruthRow
 from nas_core.reporter import FlatnessRecord
 from store.db import Database
 from store.models import Search, utcnow
-from store.repositories import results
+from store.repositories import benchmark, results
 from tests.api.conftest import Enqueued, Keys
 
 BASE = {
@@ -207,3 +208,35 @@ def test_a_broker_refusal_marks_searches_failed_and_answers_503(
     assert resp.status_code == 503 and "2 of its 2 searches" in resp.json()["detail"]
     (study,) = client.get("/studies", headers=keys.read).json()["items"]
     assert study["counts"] == {"failed": 2} and study["status"] == "failed"
+
+
+def test_ground_truth_of_the_best_genotype_is_a_metric_per_benchmark_data_set(
+    client: TestClient, keys: Keys, database: Database
+) -> None:
+    body = {"name": "gt", "base": BASE, "grid": {"a2m.enabled": [True, False], "seed": [0]}}
+    study = client.post("/studies", json=body, headers=keys.submit).json()
+    ids = {c["cell"]["a2m.enabled"]: c["search_id"] for c in study["children"]}
+    for a2m, search_id in ids.items():
+        _finish(database, search_id, [0.5], {"eig": 1.0, "nb": 0.5}, 1)
+        rows = [
+            GroundTruthRow(kind, epoch, dataset, "|x|", 7, acc, 0.1, None, None, 1.0, 2.0, 3)
+            for kind, epoch, acc in (("epoch", 0, 50.0), ("best", 0, 93.0 if a2m else 91.5))
+            for dataset in ("cifar10", "ImageNet16-120")
+        ]
+        with database.session() as session:
+            benchmark.record_lookups(session, search_id, rows)
+            session.commit()
+    res = client.get(f"/studies/{study['id']}/results", headers=keys.read).json()
+    assert list(res["metrics"])[:4] == [
+        "best_val_acc",
+        "final_val_acc",
+        "gt_cifar10_test_acc",
+        "gt_imagenet16_120_test_acc",
+    ]
+    on, off = res["cells"]
+    assert on["metrics"]["gt_cifar10_test_acc"]["mean"] == pytest.approx(
+        0.93
+    )  # the best genotype's, as a fraction
+    assert off["metrics"]["gt_imagenet16_120_test_acc"]["mean"] == pytest.approx(0.915)
+    (pair,) = res["paired"]
+    assert pair["metrics"]["gt_cifar10_test_acc"]["mean"] == pytest.approx(0.015)
