@@ -109,12 +109,9 @@ async def get_curves(
     store: ReadStore,
     format: FormatQuery = "json",
 ) -> Response:
-    search, epochs = await store.read(_curves, search_id)
+    search, epochs, (extra_columns, extra) = await store.read(_curves, search_id, csv=format == "csv")
     rows = [EpochOut.of(r) for r in epochs]
     if format == "csv":
-        from api.routes.benchmark import curve_columns
-
-        extra_columns, extra = await store.read(curve_columns, search)  # ground truth of nb201 searches
         blank = [None] * len(extra_columns)
         return csv_download(
             [*CURVE_COLUMNS, *extra_columns],
@@ -124,8 +121,15 @@ async def get_curves(
     return JSONResponse(CurvesOut(search_id=search_id, items=rows).model_dump(mode="json"))
 
 
-def _curves(session: Session, key: Caller, search_id: str) -> tuple[Row[Any], list[Row[Any]]]:
-    return load_view(session, key, search_id), results.curve_rows(session, search_id, CURVE_COLUMNS)
+def _curves(
+    session: Session, key: Caller, search_id: str, *, csv: bool
+) -> tuple[Row[Any], list[Row[Any]], tuple[list[str], dict[int, list[float | None]]]]:
+    """The search, its epochs and, for the CSV, the extra ground-truth columns of an nb201 search."""
+    from api.routes.benchmark import curve_columns
+
+    search = load_view(session, key, search_id)
+    extra = curve_columns(session, key, search) if csv else ([], {})
+    return search, results.curve_rows(session, search_id, CURVE_COLUMNS), extra
 
 
 @router.get("/alphas", summary="Architecture mixing weights α per epoch", responses=READ_ERRORS)
