@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# Test-only reference for NAS-Bench-201's network (parameter counts); its own pins are ancient.
+	$(BIN)/python -m pip install -q --no-deps xautodl
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -8,6 +8,8 @@ flatnas submit SPEC | status ID | wait ID | genotype ID [--out F] | list    (tal
 flatnas study submit FILE | status ID | wait ID | results ID [--csv [--paired]]   (studies)
 flatnas search SPEC --out DIR | methods       run the library locally (nas_core.cli)
 flatnas benchmark ARCH_STR|genotype.json [--benchmark PATH]   NAS-Bench-201 numbers of one architecture
+flatnas evaluate GENOTYPE.json --out DIR [--protocol darts|nb201] [--set FIELD=VALUE]
+                                train a genotype from scratch locally (nas_core.evaluation.cli)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 
 from store.models import SCOPES
 
-LOCAL_COMMANDS = ("search", "methods", "benchmark")
+LOCAL_COMMANDS = ("search", "evaluate", "methods", "benchmark")
 
 
 def build_parser() -> argparse.ArgumentParser:

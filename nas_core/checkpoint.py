@@ -15,9 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import ValidationError
-
-from nas_core.spec import SearchSpec
+from pydantic import BaseModel, ValidationError
 
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^epoch_(\d{4,})\.pt$")
@@ -114,15 +112,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return body
 
 
-def spec_changes(spec: SearchSpec, saved_spec: dict[str, Any]) -> list[str]:
+def spec_changes(spec: BaseModel, saved_spec: dict[str, Any]) -> list[str]:
     """Dotted names of the fields in which `spec` differs from a checkpoint's saved spec.
 
-    The saved spec is validated again first, so fields added to SearchSpec after the checkpoint
-    was written take their defaults instead of counting as changes (an older checkpoint stays
+    The saved spec is validated again as the same model (a search or an evaluation spec), so fields
+    added to the model after the checkpoint was written take their defaults instead of counting as changes (an older checkpoint stays
     resumable); fields in RESUME_IGNORED_FIELDS never count.
     """
     try:
-        saved = SearchSpec.model_validate(saved_spec).model_dump(mode="json")
+        saved = type(spec).model_validate(saved_spec).model_dump(mode="json")
     except ValidationError:
         saved = saved_spec  # not a valid spec today: compare as written, the difference is reported
     before, after = _flatten(saved), _flatten(spec.model_dump(mode="json"))

@@ -1,4 +1,5 @@
-"""Command line: `python -m nas_core search SPEC --out DIR` and `python -m nas_core methods`.
+"""Command line: `python -m nas_core search SPEC --out DIR`, `... evaluate GENOTYPE --out DIR` and
+`python -m nas_core methods`.
 
 The top-level `flatnas` command delegates `flatnas search` and `flatnas methods` here through
 `main(argv)`. A search writes into DIR: genotype.json ({"best": ..., "final": ...}, each in the
@@ -102,6 +103,9 @@ def build_parser(prog: str = "python -m nas_core") -> argparse.ArgumentParser:
     )
     benchmark_cli.add_benchmark_option(search)
     benchmark_cli.add_parser(sub)
+    from nas_core.evaluation.cli import add_parser as add_evaluate
+
+    add_evaluate(sub)
     methods = sub.add_parser("methods", help="list the search methods and their parameters")
     methods.add_argument("--json", action="store_true", help="print the full description as JSON")
     return parser
@@ -309,6 +313,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m nas_core")
         return cmd_search(args)
     if args.command == "benchmark":
         return benchmark_cli.cmd_benchmark(args)
+    if args.command == "evaluate":
+        from nas_core.evaluation.cli import cmd_evaluate
+
+        return cmd_evaluate(args)
     return cmd_methods(args)
 
 

@@ -1,0 +1,229 @@
+"""`flatnas evaluate GENOTYPE.json --protocol darts|nb201 --out DIR [--set FIELD=VALUE ...]`.
+
+GENOTYPE.json is either one genotype document (the API's download) or a search's output
+(`genotype.json` holding {"best": ..., "final": ...}; --which picks one, final by default).
+DIR receives spec.json, curves.csv (one row per epoch), checkpoints/ and, at the end, result.json
+with test_acc, params_m (millions, auxiliary head excluded) and flops_m.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from nas_core.evaluation.protocol import EvalSpec, set_field
+from nas_core.evaluation.reporter import EvalEpochRecord, EvalInfo
+from nas_core.genotype import Genotype, GenotypeError, genotype_from_json
+from nas_core.reporter import Progress
+
+EVAL_CURVE_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="train a genotype from scratch under a protocol and report its test accuracy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("genotype", help="genotype JSON (API download) or a search's genotype.json")
+    p.add_argument("--protocol", choices=("darts", "nb201"), help="default: the genotype's space")
+    p.add_argument("--out", required=True, help="output directory (created; holds checkpoints too)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a protocol or dataset field, e.g. --set epochs=2 --set dataset.name=digits "
+        "(VALUE is read as JSON when it parses, else as a string)",
+    )
+    p.add_argument("--which", choices=("best", "final"), default="final", help="from a search's output")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (a line per epoch)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+
+
+def read_genotype(path: str, which: str = "final") -> Genotype:
+    """One genotype document, or the `which` entry of a search's {best, final} output."""
+    doc = json.loads(Path(path).read_text())
+    if isinstance(doc, dict) and "space" not in doc and which in doc:
+        doc = doc[which]
+    return genotype_from_json(doc)
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--set {pair!r}: expected FIELD=VALUE")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        set_field(data, name.strip(), value)
+    return data
+
+
+class EvalFileReporter:
+    """Progress bar on stderr; curves.csv rewritten after every epoch."""
+
+    def __init__(self, out: Path, *, progress: bool = True) -> None:
+        self.out, self.progress = out, progress
+        self.epochs: list[EvalEpochRecord] = []
+        self.stop_requested = False
+        self.bar: Any = None
+        self.steps = 1
+
+    def on_start(self, info: EvalInfo) -> None:
+        self.steps = info.steps_per_epoch
+        self.epochs = [r for r in read_curves(self.out / "curves.csv") if r.epoch < info.start_epoch]
+        if self.progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=info.total_epochs * info.steps_per_epoch,
+                initial=info.start_epoch * info.steps_per_epoch,
+                unit="step",
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
+        self._log(
+            f"{info.protocol} protocol: {info.params_m:.3f}M params, {info.flops_m:.1f}M FLOPs, "
+            f"{info.train_images} train / {info.test_images} test images on {info.device}; "
+            f"{info.total_epochs} epochs × {info.steps_per_epoch} steps"
+            + (f", resuming at epoch {info.start_epoch}" if info.start_epoch else "")
+        )
+
+    def on_progress(self, progress: Progress) -> None:
+        if self.bar is None:
+            return
+        self.bar.n = progress.epoch * self.steps + progress.step
+        loss = f"{progress.loss:.3f}" if progress.loss is not None else "-"
+        self.bar.set_postfix_str(
+            f"epoch {progress.epoch + 1}/{progress.total_epochs} {progress.phase} loss {loss}"
+        )
+
+    def on_epoch(self, record: EvalEpochRecord) -> None:
+        self.epochs.append(record)
+        write_curves(self.out / "curves.csv", self.epochs)
+        self._log(
+            f"epoch {record.epoch}: train {record.train_loss:.3f}/{record.train_acc:.3f} "
+            f"test {record.test_loss:.3f}/{record.test_acc:.3f} lr {record.lr:.4f} {record.seconds:.1f}s"
+        )
+
+    def on_checkpoint(self, epoch: int, path: str) -> None:
+        pass
+
+    def should_stop(self) -> bool:
+        return self.stop_requested
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def _log(self, message: str) -> None:
+        if self.bar is not None:
+            self.bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr)
+
+
+def write_curves(path: Path, epochs: Sequence[EvalEpochRecord]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(EVAL_CURVE_FIELDS)
+        for r in epochs:
+            writer.writerow([getattr(r, k) for k in EVAL_CURVE_FIELDS])
+
+
+def read_curves(path: Path) -> list[EvalEpochRecord]:
+    """The epochs an earlier run wrote (kept when resuming); none when there is no file."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return [
+            EvalEpochRecord(
+                epoch=int(row["epoch"]),
+                train_loss=float(row["train_loss"]),
+                train_acc=float(row["train_acc"]),
+                test_loss=float(row["test_loss"]),
+                test_acc=float(row["test_acc"]),
+                lr=float(row["lr"]),
+                seconds=float(row["seconds"]),
+            )
+            for row in csv.DictReader(f)
+        ]
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from nas_core.checkpoint import CheckpointError
+    from nas_core.data import DatasetError
+    from nas_core.evaluation.train import run_evaluation
+    from nas_core.reporter import SearchCancelled, SearchDiverged
+    from nas_core.search import DeviceUnavailable
+
+    try:
+        genotype = read_genotype(args.genotype, args.which)
+        data = parse_overrides(args.set)
+        data["protocol"] = args.protocol or data.get("protocol") or genotype.space
+        spec = EvalSpec.model_validate(data)
+    except ValidationError as err:
+        print(f"{args.genotype}: invalid evaluation settings", file=sys.stderr)
+        for e in err.errors():
+            loc = ".".join(str(part) for part in e["loc"]) or "(spec)"
+            print(f"  {loc}: {e['msg']} (got {e.get('input')!r})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (OSError, ValueError, GenotypeError) as err:
+        print(f"{args.genotype}: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "spec.json", spec.model_dump(mode="json"))
+    reporter = EvalFileReporter(out, progress=not args.no_progress)
+
+    def request_stop(signum: int, frame: Any) -> None:
+        reporter.stop_requested = True  # between steps; the newest checkpoint stays valid
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        result = run_evaluation(spec, genotype, reporter, device=args.device, workdir=out, resume=args.resume)
+    except SearchCancelled as err:
+        print(f"stopped: {err}; continue with --resume", file=sys.stderr)
+        return EXIT_CANCELLED
+    except (SearchDiverged, DatasetError, CheckpointError, DeviceUnavailable, GenotypeError) as err:
+        print(f"failed: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        reporter.close()
+    write_curves(out / "curves.csv", result.epochs)
+    _write_json(
+        out / "result.json", {**result.summary(), "protocol": spec.protocol, "dataset": spec.dataset.name}
+    )
+    print(
+        f"test accuracy {result.test_acc:.4f} after {len(result.epochs)} epochs; "
+        f"{result.params_m:.3f}M params, {result.flops_m:.1f}M FLOPs; results in {out}"
+    )
+    return EXIT_OK
