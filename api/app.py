@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from api.errors import install_problem_handlers, problem_openapi
 from api.metrics import LatencyMiddleware, build_registry
 from api.middleware import BodySizeLimitMiddleware
-from api.routes import benchmark, events, landscape, results, searches, studies, system
+from api.routes import benchmark, evaluations, events, landscape, results, searches, studies, system
 from store.db import Database
 from store.settings import Settings
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.metrics_registry = registry
 
     install_problem_handlers(app)
-    for module in (searches, results, events, landscape, studies, system, benchmark):
+    for module in (searches, results, events, landscape, evaluations, studies, system, benchmark):
         app.include_router(module.router)
 
     # Outermost last: the size limit answers before routing; latency sees the final status.

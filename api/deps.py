@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import Forbidden, Unauthorized
 from store.db import Database, SessionFactory
-from store.models import Search, Study
+from store.models import Evaluation, Search, Study
 from store.repositories import keys
 from store.repositories.keys import Caller
 from store.settings import Settings
@@ -147,10 +147,10 @@ ReadKey = Annotated[Caller, Depends(require_scope("read"))]
 SubmitKey = Annotated[Caller, Depends(require_scope("submit"))]
 
 
-def ensure_may_change(key: Caller, row: Search | Study) -> None:
-    """submit keys change their own searches and studies; admin keys change any."""
+def ensure_may_change(key: Caller, row: Search | Study | Evaluation) -> None:
+    """submit keys change their own searches, studies and evaluations; admin keys change any."""
     if key.scope != "admin" and row.owner_key_id != key.id:
-        noun = "study" if isinstance(row, Study) else "search"
+        noun = {Study: "study", Evaluation: "evaluation"}.get(type(row), "search")
         raise Forbidden(
             f"{noun} {row.id} belongs to another key; only its owner or an admin key may change it"
         )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from api.errors import ServiceUnavailable
-from store.repositories import landscape, searches
+from store.repositories import evaluations, landscape, searches
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,13 @@ LANDSCAPE_JOB = JobKind(
     enqueuer="enqueue_landscape_job",
     mark_failed=landscape.mark_failed,
     recovery="submit it again once the broker is back",
+)
+EVALUATION = JobKind(
+    noun="evaluation",
+    id_field="evaluation_id",
+    enqueuer="enqueue_evaluation",
+    mark_failed=evaluations.mark_failed,
+    recovery="retry it with POST /evaluations/{id}/retry once the broker is back",
 )
 
 

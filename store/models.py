@@ -356,3 +356,62 @@ class BenchmarkLookup(Base):
     flops_m: Mapped[float] = mapped_column(Float)
     seeds: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+EVALUATION_PROTOCOLS = ("darts", "nb201")
+
+
+class Evaluation(LeasedRunColumns, Base):
+    """A from-scratch training of one genotype under an evaluation protocol, run by a worker like
+    a search. `genotype` is a snapshot (genotype JSON) taken at submit time; `search_id`, `which`
+    and `genotype_epoch` say where it came from (null for a genotype given inline)."""
+
+    __tablename__ = "evaluation"
+    __table_args__ = (
+        CheckConstraint(f"status IN {SEARCH_STATUSES}", name="status"),
+        CheckConstraint(f"protocol IN {EVALUATION_PROTOCOLS}", name="protocol"),
+        CheckConstraint("priority BETWEEN 0 AND 9", name="priority"),
+        UniqueConstraint("owner_key_id", "idempotency_key"),
+        Index(None, "created_at", "id"),
+        Index(None, "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]]  # nas_core.evaluation.EvalSpec, normalised
+    protocol: Mapped[str] = mapped_column(String(16), index=True)
+    dataset: Mapped[str] = mapped_column(String(32), index=True)
+    space: Mapped[str] = mapped_column(String(16))
+    genotype: Mapped[dict[str, Any]]
+    search_id: Mapped[str | None] = mapped_column(
+        ForeignKey("search.id", ondelete="SET NULL"), index=True, default=None
+    )
+    which: Mapped[str | None] = mapped_column(String(8), default=None)
+    genotype_epoch: Mapped[int | None] = mapped_column(default=None)
+    priority: Mapped[int] = mapped_column(default=5)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # {test_acc, test_loss, best_test_acc, params_m, flops_m, epochs, train_seconds}; null until it ends.
+    result: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # {params_m, flops_m} known from the start (the network is built before training).
+    model_info: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+
+class EvaluationEpoch(Base):
+    """One epoch of an evaluation: train and test loss/accuracy, the learning rate, seconds."""
+
+    __tablename__ = "evaluation_epoch"
+    __table_args__ = (UniqueConstraint("evaluation_id", "epoch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    evaluation_id: Mapped[str] = mapped_column(ForeignKey("evaluation.id", ondelete="CASCADE"))
+    epoch: Mapped[int]
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    train_acc: Mapped[float | None] = mapped_column(Float)
+    test_loss: Mapped[float | None] = mapped_column(Float)
+    test_acc: Mapped[float | None] = mapped_column(Float)
+    lr: Mapped[float] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

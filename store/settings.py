@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         description="the Celery queue workers consume and the API enqueues to (searches and landscape jobs)",
     )
 
+    # Bounds on what an evaluation request may ask a worker to train (POST /evaluations).
+    EVAL_MAX_EPOCHS: int = Field(1000, ge=1, description="evaluations: most epochs a request may ask for")
+    EVAL_MAX_BATCH_SIZE: int = Field(1024, ge=2, description="evaluations: largest batch size")
+    EVAL_MAX_C: int = Field(128, ge=2, description="evaluations: most initial channels")
+    EVAL_MAX_LAYERS: int = Field(40, ge=1, description="evaluations: most cells (darts) or cells per stage")
+
     @model_validator(mode="after")
     def _refuse_unsafe_production_values(self) -> Settings:
         if self.ENV != "production":

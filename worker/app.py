@@ -25,6 +25,8 @@ LANDSCAPE_TASK_NAME = "flatnas.run_landscape_job"
 #: The landscape task's name before it was named after what it runs: still registered, so a
 #: message queued by an older API (or waiting in the broker across an upgrade) is still run.
 LEGACY_LANDSCAPE_TASK_NAME = "flatnas.run_barrier"
+#: From-scratch evaluations of a genotype (worker/evaluation.py), on the same queue.
+EVALUATION_TASK_NAME = "flatnas.run_evaluation"
 
 
 def _transport_options(broker_url: str) -> dict[str, Any]:
@@ -54,11 +56,14 @@ def _ensure_sqlite_dir(broker_url: str) -> None:
 
 def create_app(broker_url: str) -> Celery:
     _ensure_sqlite_dir(broker_url)
-    app = Celery("flatnas", broker=broker_url, include=["worker.tasks", "worker.landscape"])
+    app = Celery(
+        "flatnas", broker=broker_url, include=["worker.tasks", "worker.landscape", "worker.evaluation"]
+    )
     app.conf.update(
         task_default_queue=QUEUE,
         task_routes={
-            name: {"queue": QUEUE} for name in (TASK_NAME, LANDSCAPE_TASK_NAME, LEGACY_LANDSCAPE_TASK_NAME)
+            name: {"queue": QUEUE}
+            for name in (TASK_NAME, LANDSCAPE_TASK_NAME, LEGACY_LANDSCAPE_TASK_NAME, EVALUATION_TASK_NAME)
         },
         task_acks_late=True,
         task_reject_on_worker_lost=True,

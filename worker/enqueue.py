@@ -7,7 +7,7 @@ Every job kind goes through `enqueue_task`; the named helpers below are what the
 
 from __future__ import annotations
 
-from worker.app import LANDSCAPE_TASK_NAME, QUEUE, TASK_NAME, celery_app
+from worker.app import EVALUATION_TASK_NAME, LANDSCAPE_TASK_NAME, QUEUE, TASK_NAME, celery_app
 
 MAX_PRIORITY = 9
 
@@ -43,3 +43,8 @@ def enqueue_search(search_id: str, priority: int = 5) -> None:
 def enqueue_landscape_job(job_id: str, priority: int = 5) -> None:
     """Queue `flatnas.run_landscape_job(job_id)` (barrier, barrier matrix or neighbourhood job)."""
     enqueue_task(LANDSCAPE_TASK_NAME, job_id, priority)
+
+
+def enqueue_evaluation(evaluation_id: str, priority: int = 5) -> None:
+    """Queue `flatnas.run_evaluation(evaluation_id)` (a from-scratch training of a genotype)."""
+    enqueue_task(EVALUATION_TASK_NAME, evaluation_id, priority)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from store.repositories import landscape, leases
+from store.repositories import evaluations, landscape, leases
 from store.settings import settings
 from worker import lease
-from worker.enqueue import enqueue_landscape_job, enqueue_search
+from worker.enqueue import enqueue_evaluation, enqueue_landscape_job, enqueue_search
 from worker.lease import SessionFactory, in_transaction
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,20 @@ def reap_stale_landscape_jobs(
     return reaped
 
 
+def reap_stale_evaluations(
+    session_factory: SessionFactory | None = None, *, timeout_s: float | None = None
+) -> list[tuple[str, int]]:
+    """The same for evaluations: silent ones go to `retrying` and resume from their checkpoint."""
+    session_factory, timeout_s = lease.resolve(session_factory, timeout_s)
+    reaped: list[tuple[str, int]] = in_transaction(
+        session_factory, lambda s: evaluations.reap_stale(s, stale_after_s=timeout_s)
+    )
+    for evaluation_id, priority in reaped:
+        log.warning("evaluation %s: worker silent for over %.0f s, re-queued", evaluation_id, timeout_s)
+        enqueue_evaluation(evaluation_id, priority)
+    return reaped
+
+
 def sweep_interval(timeout_s: float) -> float:
     return max(1.0, min(60.0, timeout_s / 2))
 
@@ -79,6 +93,7 @@ class _Reaper:
             try:
                 reap_stale_searches()
                 reap_stale_landscape_jobs()
+                reap_stale_evaluations()
             except Exception:  # the database may be briefly away; the next sweep retries
                 log.warning("reaper sweep failed", exc_info=True)
             if self._stop.wait(interval):

@@ -1,4 +1,5 @@
-"""The lease discipline shared by searches (leases.py) and landscape jobs (landscape.py): a worker
+"""The lease discipline shared by searches (leases.py), landscape jobs (landscape.py) and
+evaluations (evaluations.py): a worker
 claims a row with one conditional UPDATE, keeps it with heartbeats, and the reaper hands rows whose
 holder fell silent back to `retrying`. Conditional UPDATEs mean two claimants never both win.
 """
@@ -11,11 +12,11 @@ from typing import Any
 from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from store.models import LandscapeJob, Search, utcnow
+from store.models import Evaluation, LandscapeJob, Search, utcnow
 
 CLAIMED = "claimed"
 WAITING_STATUSES = ("queued", "retrying")
-LeasedModel = type[Search] | type[LandscapeJob]
+LeasedModel = type[Search] | type[LandscapeJob] | type[Evaluation]
 
 
 def stale_condition(model: LeasedModel, stale_after_s: float) -> Any:

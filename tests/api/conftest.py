@@ -28,6 +28,9 @@ class Enqueued:
     # landscape jobs (POST /barriers, /barriers/matrix, .../flatness/neighbourhood), with their status then
     jobs: list[str] = field(default_factory=list)
     seen_job_status: list[str | None] = field(default_factory=list)
+    # evaluations (POST /evaluations, retry), with their status then
+    evaluations: list[tuple[str, int]] = field(default_factory=list)
+    seen_evaluation_status: list[str | None] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -76,6 +79,14 @@ def enqueued(monkeypatch: pytest.MonkeyPatch, database: Database) -> Enqueued:
 
     monkeypatch.setattr(worker.enqueue, "enqueue_search", fake_enqueue)
     monkeypatch.setattr(worker.enqueue, "enqueue_landscape_job", fake_enqueue_job)
+
+    def fake_enqueue_evaluation(evaluation_id: str, priority: int = 5) -> None:
+        from store.repositories.evaluations import get_evaluation
+
+        seen_then_maybe_fail(get_evaluation, evaluation_id, record.seen_evaluation_status)
+        record.evaluations.append((evaluation_id, priority))
+
+    monkeypatch.setattr(worker.enqueue, "enqueue_evaluation", fake_enqueue_evaluation)
     return record
 
 

@@ -18,7 +18,10 @@ from tests.fixtures.database import create_test_database, drop_test_database
 INITIAL_TABLES = {"api_key", "search", "epoch_metric", "genotype", "flatness_metric", "checkpoint", "sample"}
 LANDSCAPE_TABLES = {"landscape_job", "landscape_job_search"}
 BENCHMARK_TABLES = {"benchmark_status", "benchmark_lookup"}
-EXPECTED_TABLES = INITIAL_TABLES | LANDSCAPE_TABLES | {"study", "study_search"} | BENCHMARK_TABLES
+EVALUATION_TABLES = {"evaluation", "evaluation_epoch"}
+EXPECTED_TABLES = (
+    INITIAL_TABLES | LANDSCAPE_TABLES | {"study", "study_search"} | BENCHMARK_TABLES | EVALUATION_TABLES
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -43,12 +46,12 @@ def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
             )
         assert drift == []
 
-        # 0004 down: only the ground-truth tables go.
+        # 0005 and 0004 down: only the evaluation and ground-truth tables go.
         migrate.downgrade(empty_url, "0003")
         with engine.connect() as conn:
-            assert set(inspect(conn).get_table_names()) == EXPECTED_TABLES - BENCHMARK_TABLES | {
-                "alembic_version"
-            }
+            assert set(
+                inspect(conn).get_table_names()
+            ) == EXPECTED_TABLES - BENCHMARK_TABLES - EVALUATION_TABLES | {"alembic_version"}
 
         # 0002 down: only the landscape tables go; the search tables and their rows stay.
         migrate.downgrade(empty_url, "0001")

@@ -9,6 +9,7 @@ import { genotypeFigure, differingEdges, spaceOfGenotype } from "../cell.js";
 import { statusBadge } from "./list.js";
 import { barrierSection } from "../barriers.js";
 import { compareUrl, navigate, searchUrl } from "../router.js";
+import { latestEvaluations, evaluatedCell } from "../evaluations.js";
 
 const MAX_COMPARE = 8;
 
@@ -43,6 +44,7 @@ export async function render(root) {
     return () => {};
   }
   loaded.forEach((x, i) => (x.color = PALETTE[i % PALETTE.length]));
+  const evaluated = await latestEvaluations(ids);
 
   // Summary table
   page.append(
@@ -53,7 +55,7 @@ export async function render(root) {
       h(
         "table",
         { class: "compact compare-table" },
-        h("thead", null, h("tr", null, ["", "Name", "Status", "Method", "Space", "Dataset", "Epochs", "Best val acc"].map((t) => h("th", { scope: "col" }, t)))),
+        h("thead", null, h("tr", null, ["", "Name", "Status", "Method", "Space", "Dataset", "Epochs", "Best val acc", "Evaluated test acc"].map((t) => h("th", { scope: "col" }, t)))),
         h(
           "tbody",
           null,
@@ -70,6 +72,7 @@ export async function render(root) {
               h("td", null, datasetOf(x.search)),
               h("td", { class: "num" }, String(x.curves.length)),
               h("td", { class: "num" }, accs.length ? `${Math.max(...accs).toFixed(2)}%` : "–"),
+              evaluatedCell(evaluated.get(x.id)),
             );
           }),
         ),

@@ -10,6 +10,7 @@ import { flatnessPanels } from "../flatness.js";
 import { statusBadge, methodCell, progressBar } from "./list.js";
 import { compareUrl } from "../router.js";
 import { JOB_TERMINAL, followJob, showJobStatus, problemBox, jobErrorBox } from "../jobs.js";
+import { evaluationSection } from "../evaluations.js";
 
 const POLL_MS = 8000;
 
@@ -51,6 +52,7 @@ export async function render(root, { id }, { setLive }) {
   );
   let stopNb = () => {};
   const specEl = h("div");
+  const evaluations = evaluationSection(search);
 
   const section = (title, body, extra = null, id2 = "") =>
     h("section", { class: "card section", "aria-labelledby": `h-${id2}` }, h("div", { class: "section-head" }, h("h2", { id: `h-${id2}` }, title), extra), body);
@@ -67,6 +69,7 @@ export async function render(root, { id }, { setLive }) {
       section("Architecture", genoEl, null, "arch"),
       section("α evolution", alphaEl, h("span", { class: "muted small" }, "softmax weight of each op on each edge, per epoch"), "alpha"),
       section("Flatness", h("div", { class: "section" }, nbStatusEl, nbErrorEl, flatEl), nbControls, "flat"),
+      evaluations.el,
       section("Spec", specEl, null, "spec"),
     ),
   );
@@ -363,6 +366,7 @@ export async function render(root, { id }, { setLive }) {
   return () => {
     stopped = true;
     stopNb();
+    evaluations.stop();
     clearInterval(poll);
     stream?.stop();
     charts.forEach((c) => c.destroy());

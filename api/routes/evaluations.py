@@ -1,0 +1,338 @@
+"""Evaluations: train a found genotype from scratch under a protocol, as a job run by workers.
+
+Like searches, the row is committed before its id is enqueued (`flatnas.run_evaluation` on the
+same queue) through the one edge helper (api/jobs.py); a broker refusal marks it failed: 503. States, cancel, retry, priority,
+Idempotency-Key and the event stream work as they do for searches.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api import idempotency, jobs
+from api.deps import DatabaseDep, ReadKey, SessionDep, SettingsDep, SubmitKey, ensure_may_change
+from api.errors import Conflict, NotFound, problem_responses
+from api.evaluations import (
+    EVAL_CURVE_COLUMNS,
+    EvaluationCreate,
+    EvaluationCurvesOut,
+    EvaluationEpochOut,
+    EvaluationOut,
+    EvaluationPage,
+    build_spec,
+    evaluation_out,
+    resolve_genotype,
+)
+from api.routes.events import KEEPALIVE_S, Position, _frame
+from api.routes.searches import StatusName, load_search
+from api.schemas import CancelOut
+from store.db import Database
+from store.models import TERMINAL_STATUSES, Evaluation
+from store.repositories import evaluations as repo
+from store.repositories.evaluations import EvaluationFilter
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["evaluations"])
+
+READ_ERRORS = problem_responses(401, 403, 404, 422)
+
+
+def load_evaluation(session: Session, evaluation_id: str) -> Evaluation:
+    row = repo.get_evaluation(session, evaluation_id)
+    if row is None:
+        raise NotFound(f"no evaluation with id {evaluation_id!r}")
+    return row
+
+
+def _out(session: Session, row: Evaluation) -> EvaluationOut:
+    epochs = repo.list_epochs(session, row.id)
+    return evaluation_out(row, epochs[-1] if epochs else None)
+
+
+def _replay(session: Session, owner: str, key: str, body_hash: str) -> Evaluation | None:
+    return idempotency.replay(repo.get_by_idempotency_key(session, owner, key), key, body_hash, "evaluation")
+
+
+@router.post(
+    "/evaluations",
+    status_code=202,
+    summary="Train a genotype from scratch under a protocol (darts | nb201) and report its test accuracy",
+    responses=problem_responses(
+        401,
+        403,
+        409,
+        413,
+        422,
+        503,
+        extra={
+            200: {"model": EvaluationOut, "description": "Idempotent replay: the evaluation created earlier"}
+        },
+    ),
+)
+def create_evaluation(
+    body: EvaluationCreate,
+    response: Response,
+    session: SessionDep,
+    key: SubmitKey,
+    settings: SettingsDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=255, description="repeat a request safely"),
+    ] = None,
+) -> EvaluationOut:
+    genotype, origin = resolve_genotype(session, body.genotype)
+    spec = build_spec(body, genotype, settings).model_dump(mode="json")
+    request_hash = idempotency.request_hash(
+        {"spec": spec, "genotype": genotype, "origin": origin, "priority": body.priority}
+    )
+    if (
+        idempotency_key is not None
+        and (existing := _replay(session, key.id, idempotency_key, request_hash)) is not None
+    ):
+        response.status_code = 200
+        response.headers["Location"] = f"/evaluations/{existing.id}"
+        return _out(session, existing)
+    row = repo.create_evaluation(
+        session,
+        spec=spec,
+        genotype=genotype,
+        origin=origin,
+        priority=body.priority,
+        owner_key_id=key.id,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # two requests with one Idempotency-Key raced; the other's row stands
+        existing = _replay(session, key.id, idempotency_key, request_hash) if idempotency_key else None
+        if existing is None:
+            raise
+        response.status_code = 200
+        response.headers["Location"] = f"/evaluations/{existing.id}"
+        return _out(session, existing)
+    jobs.enqueue_after_commit(session, jobs.EVALUATION, row.id, priority=row.priority, when="submit")
+    response.headers["Location"] = f"/evaluations/{row.id}"
+    return _out(session, row)
+
+
+@router.get("/evaluations", summary="Evaluations, newest first", responses=problem_responses(401, 403, 422))
+def list_evaluations(
+    session: SessionDep,
+    key: ReadKey,
+    status: Annotated[StatusName | None, Query(description="only evaluations in this state")] = None,
+    protocol: Annotated[Literal["darts", "nb201"] | None, Query()] = None,
+    dataset: Annotated[str | None, Query(max_length=32)] = None,
+    search_id: Annotated[str | None, Query(max_length=36, description="genotypes of this search")] = None,
+    mine: Annotated[bool, Query(description="only evaluations submitted with this key")] = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> EvaluationPage:
+    filters = EvaluationFilter(
+        status=status,
+        protocol=protocol,
+        dataset=dataset,
+        search_id=search_id,
+        owner_key_id=key.id if mine else None,
+    )
+    return EvaluationPage(
+        items=[_out(session, r) for r in repo.list_evaluations(session, filters, limit=limit)]
+    )
+
+
+@router.get(
+    "/searches/{search_id}/evaluations",
+    summary="Evaluations of a search's genotypes, newest first",
+    responses=READ_ERRORS,
+)
+def list_search_evaluations(
+    search_id: str, session: SessionDep, key: ReadKey, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> EvaluationPage:
+    load_search(session, search_id)
+    rows = repo.list_evaluations(session, EvaluationFilter(search_id=search_id), limit=limit)
+    return EvaluationPage(items=[_out(session, r) for r in rows])
+
+
+@router.get(
+    "/evaluations/{evaluation_id}",
+    summary="One evaluation: state, progress, ETA, test accuracy, params, FLOPs",
+    responses=READ_ERRORS,
+)
+def get_evaluation(evaluation_id: str, session: SessionDep, key: ReadKey) -> EvaluationOut:
+    return _out(session, load_evaluation(session, evaluation_id))
+
+
+@router.get(
+    "/evaluations/{evaluation_id}/curves",
+    summary="Per epoch: train loss/acc, test loss/acc, learning rate, seconds (JSON, or CSV with ?format=csv)",
+    response_model=EvaluationCurvesOut,
+    responses=problem_responses(401, 403, 404, 422, extra={200: {"content": {"text/csv": {}}}}),
+)
+def get_evaluation_curves(
+    evaluation_id: str,
+    session: SessionDep,
+    key: ReadKey,
+    format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+) -> Response:
+    load_evaluation(session, evaluation_id)
+    rows = [EvaluationEpochOut.of(r) for r in repo.list_epochs(session, evaluation_id)]
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(EVAL_CURVE_COLUMNS)
+        for row in rows:
+            writer.writerow([getattr(row, c) for c in EVAL_CURVE_COLUMNS])
+        disposition = f'attachment; filename="evaluation-{evaluation_id[:8]}-curves.csv"'
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": disposition},
+        )
+    return JSONResponse(EvaluationCurvesOut(evaluation_id=evaluation_id, epochs=rows).model_dump(mode="json"))
+
+
+@router.post(
+    "/evaluations/{evaluation_id}/cancel",
+    summary="Cancel: a waiting evaluation stops at once, a running one within one step",
+    responses=problem_responses(
+        401,
+        403,
+        404,
+        409,
+        extra={202: {"model": CancelOut, "description": "Running: the worker has been asked to stop"}},
+    ),
+)
+def cancel_evaluation(
+    evaluation_id: str, response: Response, session: SessionDep, key: SubmitKey
+) -> CancelOut:
+    ensure_may_change(key, load_evaluation(session, evaluation_id))
+    outcome = repo.cancel(session, evaluation_id)
+    if outcome is None:
+        current = load_evaluation(session, evaluation_id)
+        raise Conflict(f"evaluation {evaluation_id} is already {current.status}; only active ones cancel")
+    session.commit()
+    if outcome == "cancelled":
+        return CancelOut(
+            id=evaluation_id, status="cancelled", cancel_requested=False, detail="cancelled before it ran"
+        )
+    response.status_code = 202
+    return CancelOut(
+        id=evaluation_id, status="running", cancel_requested=True, detail="the worker stops at its next step"
+    )
+
+
+@router.post(
+    "/evaluations/{evaluation_id}/retry",
+    status_code=202,
+    summary="Run a failed or cancelled evaluation again, resuming from its last checkpoint",
+    responses=problem_responses(401, 403, 404, 409, 503),
+)
+def retry_evaluation(evaluation_id: str, session: SessionDep, key: SubmitKey) -> EvaluationOut:
+    ensure_may_change(key, load_evaluation(session, evaluation_id))
+    if not repo.request_retry(session, evaluation_id):
+        current = load_evaluation(session, evaluation_id)
+        raise Conflict(
+            f"evaluation {evaluation_id} is {current.status}; only failed or cancelled evaluations can be retried"
+        )
+    session.commit()
+    row = load_evaluation(session, evaluation_id)
+    jobs.enqueue_after_commit(session, jobs.EVALUATION, row.id, priority=row.priority, when="retry")
+    return _out(session, row)
+
+
+def _poll(
+    database: Database, evaluation_id: str, position: Position
+) -> tuple[dict[str, Any] | None, list[tuple[str, Any, str]]]:
+    """The evaluation's state and the epochs written since `position` (the search stream's shape)."""
+    with database.sessionmaker() as session:
+        row = repo.get_evaluation(session, evaluation_id)
+        if row is None:
+            return None, []
+        out = evaluation_out(row)
+        state = {
+            "status": row.status,
+            "cancel_requested": row.cancel_requested,
+            "error": row.error,
+            "worker": row.worker,
+            "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+            "progress": out.progress.model_dump() if out.progress else None,
+        }
+        events: list[tuple[str, Any, str]] = []
+        for epoch in repo.list_epochs(session, evaluation_id, after_epoch=position.epoch):
+            position.epoch = epoch.epoch
+            events.append(("epoch", EvaluationEpochOut.of(epoch).model_dump(), str(position)))
+        return state, events
+
+
+async def _stream(
+    request: Request, database: Database, evaluation_id: str, position: Position, poll_s: float
+) -> AsyncIterator[str]:
+    """The frames of the search streams (`progress`, `epoch`, `status`) for one evaluation. Each
+    connection polls on its own: evaluations are few and long, unlike searches' shared hub."""
+    yield "retry: 2000\n\n"
+    last_status: Any = None
+    last_progress: Any = None
+    last_sent = time.monotonic()
+    while True:
+        state, events = await run_in_threadpool(_poll, database, evaluation_id, position)
+        if state is None:
+            yield _frame("status", {"status": "deleted"}, position)
+            return
+        frames = [_frame(kind, data, event_id) for kind, data, event_id in events]
+        if state["progress"] != last_progress and state["progress"] is not None:
+            last_progress = state["progress"]
+            frames.append(_frame("progress", {**last_progress, "status": state["status"]}, position))
+        status = {k: v for k, v in state.items() if k != "progress"}
+        if status != last_status:
+            last_status = status
+            frames.append(_frame("status", status, position))
+        if frames:
+            yield "".join(frames)
+            last_sent = time.monotonic()
+        elif time.monotonic() - last_sent > KEEPALIVE_S:
+            yield ": keepalive\n\n"
+            last_sent = time.monotonic()
+        if state["status"] in TERMINAL_STATUSES or await request.is_disconnected():
+            return
+        await anyio.sleep(poll_s)
+
+
+@router.get(
+    "/evaluations/{evaluation_id}/events",
+    summary="Server-sent events: progress, epoch and status as they happen",
+    response_class=StreamingResponse,
+    responses=problem_responses(
+        401, 403, 404, extra={200: {"content": {"text/event-stream": {}}, "description": "an event stream"}}
+    ),
+)
+async def evaluation_events(
+    evaluation_id: str,
+    request: Request,
+    session: SessionDep,
+    key: ReadKey,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", max_length=100, description="resume after this event")
+    ] = None,
+) -> StreamingResponse:
+    await run_in_threadpool(load_evaluation, session, evaluation_id)
+    await run_in_threadpool(session.close)
+    position = Position.parse(last_event_id) or Position()
+    return StreamingResponse(
+        _stream(request, database, evaluation_id, position, settings.SSE_POLL_S),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
