@@ -3,8 +3,9 @@
 flatnas up                      migrate, then run the API and one worker (Ctrl-C stops both)
 flatnas keys create NAME --scope read|submit|admin   (prints the key once)
 flatnas keys list | keys revoke ID
-flatnas submit SPEC | status ID | wait ID | genotype ID [--out F] | list    (talk to a service:
-                                FLATNAS_URL, FLATNAS_API_KEY)
+flatnas submit SPEC | status ID | wait ID | list | cancel ID | retry ID | genotype ID [--out F]
+        | curves ID | events ID          (talk to a service: FLATNAS_URL, FLATNAS_API_KEY; an ID may
+                                          be any unique prefix of the id)
 flatnas study submit FILE | status ID | wait ID | results ID [--csv [--paired]]   (studies)
 flatnas search SPEC --out DIR | methods       run the library locally (nas_core.cli)
 flatnas benchmark ARCH_STR|genotype.json [--benchmark PATH]   NAS-Bench-201 numbers of one architecture
@@ -21,6 +22,7 @@ import sys
 from store.models import SCOPES
 
 LOCAL_COMMANDS = ("search", "evaluate", "methods", "benchmark")
+ID_HELP = "the search id, or any unique prefix of it"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="`flatnas search SPEC --out DIR` and `flatnas methods` run the search library locally "
         "(see `flatnas search --help`).",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("up", help="migrate the database, start the API and one worker")
     up.add_argument("--host", help="API host (default: API_HOST setting)")
@@ -62,22 +64,43 @@ def build_parser() -> argparse.ArgumentParser:
     submit.set_defaults(run=cli_client.submit)
 
     status = commands.add_parser("status", help="show a search's state and progress")
-    status.add_argument("search_id")
+    status.add_argument("search_id", help=ID_HELP)
     status.set_defaults(run=cli_client.status)
 
     wait = commands.add_parser("wait", help="wait until a search finishes; exit 0 only if it succeeded")
-    wait.add_argument("search_id")
+    wait.add_argument("search_id", help=ID_HELP)
     wait.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit 2)")
     wait.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
     wait.set_defaults(run=cli_client.wait)
 
+    for name, run, text in (
+        ("cancel", cli_client.cancel, "cancel a search (a running one stops within one step)"),
+        ("retry", cli_client.retry, "run a failed or cancelled search again from its last checkpoint"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("search_id", help=ID_HELP)
+        command.set_defaults(run=run)
+
     genotype = commands.add_parser("genotype", help="download a search's genotype JSON")
-    genotype.add_argument("search_id")
+    genotype.add_argument("search_id", help=ID_HELP)
     genotype.add_argument("--out", help="write to this file (default: stdout)")
     which = genotype.add_mutually_exclusive_group()
     which.add_argument("--which", choices=("best", "final"))
     which.add_argument("--epoch", type=int)
     genotype.set_defaults(run=cli_client.genotype)
+
+    curves = commands.add_parser("curves", help="print a search's per-epoch curves (CSV, or --json)")
+    curves.add_argument("search_id", help=ID_HELP)
+    curves.add_argument("--json", action="store_true", help="a JSON list instead of CSV")
+    curves.set_defaults(run=cli_client.curves)
+
+    events = commands.add_parser(
+        "events", help="follow a search live: progress, epochs, genotypes, flatness, status"
+    )
+    events.add_argument("search_id", help=ID_HELP)
+    events.add_argument("--no-history", action="store_true", help="skip what happened before now")
+    events.add_argument("--json", action="store_true", help="one JSON object per event")
+    events.set_defaults(run=cli_client.events)
 
     listing = commands.add_parser("list", help="list searches, newest first")
     for name in ("status", "method", "space", "dataset", "tag", "q"):
@@ -86,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(run=cli_client.list_searches)
 
     cli_study.add_commands(commands)
+    # Run by nas_core.cli (dispatched in main before parsing); listed so the usage line names them.
+    commands.add_parser(
+        "search", help="run one search locally: flatnas search SPEC --out DIR", add_help=False
+    )
+    commands.add_parser("methods", help="list the search methods and their parameters", add_help=False)
     return parser
 
 

@@ -1,99 +1,78 @@
-"""`flatnas submit|status|wait|genotype|list`: a small HTTP client of a running service.
+"""`flatnas submit|status|wait|list|cancel|retry|genotype|curves|events`: the service from a shell.
 
-FLATNAS_URL (default http://127.0.0.1:8000) says where; FLATNAS_API_KEY is sent as a Bearer token.
-Problem details from the service are printed with the fields they name.
+A thin layer over the Python client (flatnas.Client): FLATNAS_URL says where the service is
+(default: API_HOST and API_PORT, as `flatnas up` serves), FLATNAS_API_KEY is sent as a Bearer
+token. Every id argument takes a unique prefix of the id, as git takes commit ids. Problems are
+printed as one line each, never as a traceback; the command then exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
-import os
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-TERMINAL = ("succeeded", "failed", "cancelled")
+from flatnas.client import TERMINAL as TERMINAL  # re-exported: api.cli_study waits on it too
+from flatnas.client import Client, FlatnasError, describe_search, spec_as_dict
+
+CURVE_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 
 
 class CommandError(Exception):
     """Printed to stderr; the command exits 1."""
 
 
-def client() -> httpx.Client:
-    url = os.environ.get("FLATNAS_URL", "http://127.0.0.1:8000")
-    key = os.environ.get("FLATNAS_API_KEY")
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(base_url=url, headers=headers, timeout=30.0)
+def _reported(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Problems become one message on stderr and an exit status, never a traceback."""
 
-
-def describe_problem(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        return f"HTTP {resp.status_code}: {resp.text[:500]}"
-    lines = [f"HTTP {resp.status_code} {body.get('title', '')}: {body.get('detail', '')}".rstrip()]
-    for error in body.get("errors") or []:
-        allowed = f" (allowed: {', '.join(map(str, error['allowed']))})" if error.get("allowed") else ""
-        lines.append(f"  {error['field']}: {error['message']}{allowed}")
-    if resp.status_code == 401 and not os.environ.get("FLATNAS_API_KEY"):
-        lines.append("  set FLATNAS_API_KEY (create a key with: flatnas keys create NAME --scope submit)")
-    return "\n".join(lines)
-
-
-def request(method: str, path: str, **kwargs: Any) -> httpx.Response:
-    try:
-        with client() as http:
-            resp = http.request(method, path, **kwargs)
-    except httpx.TransportError as err:
-        raise CommandError(
-            f"cannot reach {os.environ.get('FLATNAS_URL', 'http://127.0.0.1:8000')}: {err}"
-        ) from None
-    if resp.status_code >= 400:
-        raise CommandError(describe_problem(resp))
-    return resp
-
-
-def _reported(run: Any) -> Any:
     def wrapper(args: argparse.Namespace) -> int:
         try:
             return run(args)
-        except CommandError as err:
+        except (CommandError, FlatnasError) as err:
             print(err, file=sys.stderr)
             return 1
+        except TimeoutError as err:
+            print(err, file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:  # Ctrl-C while waiting or following: stop quietly
+            return 130
 
     return wrapper
 
 
-def _progress_line(s: dict[str, Any]) -> str:
-    p = s.get("progress") or {}
-    parts = [f"{s['id']}  {s['status']}{' (cancel requested)' if s.get('cancel_requested') else ''}"]
-    if p.get("total_epochs") is not None and p.get("epoch") is not None:
-        step = f" step {p['step']}/{p['steps_per_epoch']}" if p.get("steps_per_epoch") else ""
-        parts.append(f"epoch {p['epoch'] + 1}/{p['total_epochs']}{step}")
-    if p.get("fraction") is not None:
-        parts.append(f"{100 * p['fraction']:.0f}%")
-    if s.get("eta_seconds") is not None:
-        parts.append(f"ETA {s['eta_seconds']:.0f}s")
-    if s.get("best_val_acc") is not None:
-        parts.append(f"best val acc {s['best_val_acc']:.4f}")
-    return "  ".join(parts)
+def _with_client(run: Callable[[argparse.Namespace, Client], int]) -> Callable[[argparse.Namespace], int]:
+    @_reported
+    def wrapper(args: argparse.Namespace) -> int:
+        with Client() as client:
+            return run(args, client)
+
+    return wrapper
 
 
-def _load_spec(path: str) -> dict[str, Any]:
-    import yaml
+def request(method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """One request to the configured service (for commands without a Client method of their own)."""
+    with Client() as client:
+        return client.request(method, path, **kwargs)
+
+
+def load_spec(path: str) -> dict[str, Any]:
+    """The spec in `path` ('-': stdin, YAML or JSON), checked here so a typo is named before sending."""
     from pydantic import ValidationError
 
     from nas_core.spec import SearchSpec
+    from nas_core.spec_files import SpecFileError, parse_spec_text
 
-    text = sys.stdin.read() if path == "-" else Path(path).read_text()
-    data = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) or path == "-" else json.loads(text)
-    if not isinstance(data, dict):
-        raise CommandError(f"{path}: a spec is a mapping of fields, got {type(data).__name__}")
-    try:  # validated here too, so a typo is reported before anything is sent
+    try:
+        data = parse_spec_text(sys.stdin.read(), "-", yaml_syntax=True) if path == "-" else spec_as_dict(path)
+    except SpecFileError as err:
+        raise CommandError(str(err)) from None
+    try:
         SearchSpec.model_validate(data)
     except ValidationError as err:
         from api.errors import field_errors, spec_fields_at
@@ -106,56 +85,64 @@ def _load_spec(path: str) -> dict[str, Any]:
     return data
 
 
-@_reported
-def submit(args: argparse.Namespace) -> int:
-    spec = _load_spec(args.spec)
-    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
-    created = request("POST", "/searches", json=spec, headers=headers).json()
+@_with_client
+def submit(args: argparse.Namespace, client: Client) -> int:
+    created = client.submit(load_spec(args.spec), idempotency_key=args.idempotency_key)
     print(f"submitted {created['id']} ({created['name']}): {created['status']}")
     if args.wait:
-        return _wait(created["id"], timeout=None, interval=2.0)
+        return _wait(client, created["id"], timeout=None, interval=2.0)
     return 0
 
 
-@_reported
-def status(args: argparse.Namespace) -> int:
-    s = request("GET", f"/searches/{args.search_id}").json()
-    print(_progress_line(s))
+@_with_client
+def status(args: argparse.Namespace, client: Client) -> int:
+    s = client.get(args.search_id)
+    print(describe_search(s))
     for label in ("created_at", "started_at", "finished_at", "worker", "attempts", "error"):
         if s.get(label) not in (None, ""):
             print(f"  {label}: {s[label]}")
     return 0
 
 
-def _wait(search_id: str, *, timeout: float | None, interval: float) -> int:
-    deadline = None if timeout is None else time.monotonic() + timeout
+def _wait(client: Client, search_id: str, *, timeout: float | None, interval: float) -> int:
     last = ""
-    while True:
-        s = request("GET", f"/searches/{search_id}").json()
-        line = _progress_line(s)
+
+    def show(s: dict[str, Any]) -> None:
+        nonlocal last
+        line = describe_search(s)
         if line != last:
             print(line, flush=True)
             last = line
-        if s["status"] in TERMINAL:
-            if s.get("error"):
-                print(f"  error: {s['error']}", file=sys.stderr)
-            return 0 if s["status"] == "succeeded" else 1
-        if deadline is not None and time.monotonic() > deadline:
-            print(f"still {s['status']} after {timeout:.0f}s", file=sys.stderr)
-            return 2
-        time.sleep(interval)
+
+    final = client.wait(search_id, timeout=timeout, interval=interval, on_progress=show)
+    if final.get("error"):
+        print(f"  error: {final['error']}", file=sys.stderr)
+    return 0 if final["status"] == "succeeded" else 1
 
 
-@_reported
-def wait(args: argparse.Namespace) -> int:
-    return _wait(args.search_id, timeout=args.timeout, interval=args.interval)
+@_with_client
+def wait(args: argparse.Namespace, client: Client) -> int:
+    return _wait(client, args.search_id, timeout=args.timeout, interval=args.interval)
 
 
-@_reported
-def genotype(args: argparse.Namespace) -> int:
-    params = {k: v for k, v in (("which", args.which), ("epoch", args.epoch)) if v is not None}
-    resp = request("GET", f"/searches/{args.search_id}/genotype", params=params)
-    text = json.dumps(resp.json(), indent=2) + "\n"
+@_with_client
+def cancel(args: argparse.Namespace, client: Client) -> int:
+    out = client.cancel(args.search_id)
+    print(f"{out['id']}: {out['status']} ({out['detail']})")
+    return 0
+
+
+@_with_client
+def retry(args: argparse.Namespace, client: Client) -> int:
+    s = client.retry(args.search_id)
+    print(f"{s['id']}: {s['status']} (resumes from its last checkpoint)")
+    return 0
+
+
+@_with_client
+def genotype(args: argparse.Namespace, client: Client) -> int:
+    doc = client.genotype(args.search_id, args.which or "best", epoch=args.epoch)
+    text = json.dumps(doc, indent=2) + "\n"
     if args.out:
         Path(args.out).write_text(text)
         print(f"wrote {args.out}", file=sys.stderr)
@@ -164,19 +151,65 @@ def genotype(args: argparse.Namespace) -> int:
     return 0
 
 
-@_reported
-def list_searches(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = {"limit": args.limit}
-    params.update(
-        {
-            k: getattr(args, k)
-            for k in ("status", "method", "space", "dataset", "tag", "q")
-            if getattr(args, k)
-        }
-    )
-    items = request("GET", "/searches", params=params).json()["items"]
+@_with_client
+def curves(args: argparse.Namespace, client: Client) -> int:
+    rows = client.curves(args.search_id, dataframe=False)
+    if args.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(CURVE_COLUMNS)
+    for row in rows:
+        writer.writerow([row.get(column) for column in CURVE_COLUMNS])
+    return 0
+
+
+def _event_line(event: str, data: dict[str, Any]) -> str:
+    from nas_core.reporter import activity_label, epoch_label
+
+    if event == "progress":
+        where = epoch_label(data["epoch"], data["total_epochs"]) if data.get("total_epochs") else ""
+        step = f" step {data['step']}/{data['steps_per_epoch']}" if data.get("steps_per_epoch") else ""
+        loss = f" loss {data['loss']:.4f}" if data.get("loss") is not None else ""
+        return f"progress  {where}{step}  {activity_label(data.get('phase'), data.get('detail'))}{loss}"
+    if event == "epoch":
+        return (
+            f"epoch     {data['epoch']}: train {data['train_loss']:.4f}/{data['train_acc']:.4f} "
+            f"val {data['val_loss']:.4f}/{data['val_acc']:.4f}"
+        )
+    if event == "genotype":
+        g = data.get("genotype") or {}
+        marks = "".join(f" ({m})" for m in ("best", "final") if data.get(f"is_{m}"))
+        return f"genotype  epoch {data['epoch']}{marks}: {g.get('arch_str') or g.get('darts_repr')}"
+    if event == "flatness":
+        at = "end of search" if data.get("epoch") is None else f"epoch {data['epoch']}"
+        value = data.get("value")
+        shown = f"{value:.4g}" if isinstance(value, float) else json.dumps(value)[:80]
+        return f"flatness  {at}: {data.get('kind')} = {shown}"
+    if event == "status":
+        error = f": {data['error']}" if data.get("error") else ""
+        return f"status    {data.get('status')}{error}"
+    return f"{event}  {json.dumps(data)}"
+
+
+@_with_client
+def events(args: argparse.Namespace, client: Client) -> int:
+    last_status = None
+    for event in client.events(args.search_id, history=not args.no_history):
+        if args.json:
+            print(json.dumps({"event": event.event, "data": event.data}), flush=True)
+        else:
+            print(_event_line(event.event, event.data), flush=True)
+        if event.event == "status":
+            last_status = event.data.get("status")
+    return 0 if last_status in (None, "succeeded") else 1
+
+
+@_with_client
+def list_searches(args: argparse.Namespace, client: Client) -> int:
+    filters = {k: getattr(args, k) for k in ("status", "method", "space", "dataset", "tag", "q")}
     print(f"{'ID':<36}  {'STATUS':<10} {'METHOD':<11} {'SPACE':<6} {'DATASET':<14} {'CREATED':<16}  NAME")
-    for s in items:
+    for s in client.list(limit=args.limit, **filters):
         print(
             f"{s['id']:<36}  {s['status']:<10} {s['method']:<11} {s['space']:<6} {s['dataset']:<14} "
             f"{s['created_at'][:16].replace('T', ' '):<16}  {s['name']}"

@@ -25,7 +25,8 @@ def create(args: argparse.Namespace) -> int:
     database.dispose()
     print(f"created key {key.id} ({key.name}, scope {key.scope}). The key, shown only now:\n\n  {token}\n")
     print(f"Use it as:  export FLATNAS_API_KEY={token}")
-    print("            curl -H 'Authorization: Bearer $FLATNAS_API_KEY' ...")
+    # Double quotes: the shell expands $FLATNAS_API_KEY inside them (not inside single quotes).
+    print('            curl -H "Authorization: Bearer $FLATNAS_API_KEY" "$FLATNAS_URL/searches"')
     return 0
 
 
@@ -49,11 +50,17 @@ def list_keys(args: argparse.Namespace) -> int:
 def revoke(args: argparse.Namespace) -> int:
     database = _database()
     with database.session() as session:
-        key = keys.revoke_key(session, args.key_id)
-        found = key is not None
+        # A unique prefix of the id will do, as git takes commit ids.
+        matches = [
+            k.id for k in keys.list_keys(session, include_revoked=True) if k.id.startswith(args.key_id)
+        ]
+        key = keys.revoke_key(session, matches[0]) if len(matches) == 1 else None
     database.dispose()
-    if not found:
+    if len(matches) > 1:
+        print(f"key id prefix {args.key_id!r} is ambiguous: {', '.join(matches)}; give more of it")
+        return 1
+    if key is None:
         print(f"no key with id {args.key_id!r} (see: flatnas keys list --all)")
         return 1
-    print(f"revoked key {args.key_id}")
+    print(f"revoked key {matches[0]}")
     return 0

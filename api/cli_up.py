@@ -65,7 +65,7 @@ def up(args: argparse.Namespace) -> int:
         print(
             "flatnas: no API keys yet, so an admin key was created. Shown only now:\n\n"
             f"    {token}\n\n"
-            f"flatnas: export FLATNAS_API_KEY={token}",
+            f"flatnas: export FLATNAS_URL={base} FLATNAS_API_KEY={token}",
             flush=True,
         )
     else:

@@ -21,6 +21,9 @@ class ProgressOut(BaseModel):
     steps_per_epoch: int | None = None
     total_epochs: int | None = None
     phase: str | None = Field(None, description="train | eval | flatness | score")
+    detail: str | None = Field(
+        None, description="what the phase is doing, e.g. 'hessian eigenvalue 1/4' while computing flatness"
+    )
     loss: float | None = None
     eta_seconds: float | None = None
     fraction: float | None = Field(None, description="share of the whole search done, 0..1")

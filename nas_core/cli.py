@@ -2,9 +2,14 @@
 `python -m nas_core methods`.
 
 The top-level `flatnas` command delegates `flatnas search` and `flatnas methods` here through
-`main(argv)`. A search writes into DIR: genotype.json ({"best": ..., "final": ...}, each in the
-DESIGN.md genotype JSON form), curves.csv, alphas.json, flatness.json, benchmark.json (NAS-Bench-201
-ground truth of nb201 searches) and checkpoints/. `benchmark ARCH` looks one architecture up.
+`main(argv)`. A search writes into DIR: genotype.json (the best epoch's genotype) and
+genotype-final.json (the last epoch's), each one genotype document exactly as the API's
+`GET /searches/{id}/genotype` serves it, curves.csv, alphas.json, flatness.json, benchmark.json
+(NAS-Bench-201 ground truth of nb201 searches) and checkpoints/. Epochs are numbered from 0 in
+every file, log line and the progress bar. `benchmark ARCH` looks one architecture up.
+
+A DIR that holds another run is refused unless `--resume` (continue it) or `--force` (delete its
+results and checkpoints, then start over) says what to do with it.
 """
 
 from __future__ import annotations
@@ -32,9 +37,25 @@ from nas_core.reporter import (
     Progress,
     SampledArchitecture,
     SearchInfo,
+    activity_label,
+    epoch_label,
 )
 from nas_core.spec import SearchSpec
+from nas_core.spec_files import SpecFileError
 
+# One genotype document per file, the API's download format (best and final, as `?which=`).
+GENOTYPE_FILES = {"best": "genotype.json", "final": "genotype-final.json"}
+# What a run leaves in its --out directory; --force deletes exactly these.
+RUN_FILES = (
+    "spec.json",
+    *GENOTYPE_FILES.values(),
+    "curves.csv",
+    "alphas.json",
+    "flatness.json",
+    "benchmark.json",
+    "samples.json",
+    "checkpoints",
+)
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SPEC, EXIT_CANCELLED = 0, 1, 2, 130
 
 
@@ -93,7 +114,11 @@ def build_parser(prog: str = "python -m nas_core") -> argparse.ArgumentParser:
     search.add_argument("spec", help="spec file (.json, .yaml or .yml)")
     search.add_argument("--out", required=True, help="output directory (created; holds checkpoints too)")
     search.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
-    search.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    again = search.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    again.add_argument(
+        "--force", action="store_true", help="--out holds another run: delete its results and start over"
+    )
     search.add_argument("--no-progress", action="store_true", help="no progress bar (logs per epoch instead)")
     search.add_argument(
         "--threads",
@@ -124,7 +149,6 @@ class FileReporter:
         self.ground_truth = BenchmarkFile(out, benchmark)
         self.epochs: list[EpochRecord] = []
         self.flatness: list[FlatnessRecord] = []
-        self.genotypes: dict[str, dict[str, Any]] = {}
         self.stop_requested = False
         self.bar: Any = None
         self.steps = 1
@@ -150,12 +174,13 @@ class FileReporter:
 
     def on_progress(self, progress: Progress) -> None:
         if self.bar is None:
+            if progress.phase == "flatness" and progress.detail:  # a long quiet stretch: say what it is
+                self._log(f"epoch {progress.epoch}: {activity_label(progress.phase, progress.detail)}")
             return
         self.bar.n = progress.epoch * self.steps + progress.step
         loss = f"{progress.loss:.3f}" if progress.loss is not None else "-"
-        self.bar.set_postfix_str(
-            f"epoch {progress.epoch + 1}/{progress.total_epochs} {progress.phase} loss {loss}"
-        )
+        doing = activity_label(progress.phase, progress.detail)
+        self.bar.set_postfix_str(f"{epoch_label(progress.epoch, progress.total_epochs)} {doing} loss {loss}")
 
     def on_epoch(self, record: EpochRecord) -> None:
         self.epochs.append(record)
@@ -167,11 +192,9 @@ class FileReporter:
 
     def on_genotype(self, genotype: dict[str, Any], *, epoch: int, is_best: bool, is_final: bool) -> None:
         if is_best:
-            self.genotypes["best"] = genotype
+            _write_json(self.out / GENOTYPE_FILES["best"], genotype)
         if is_final:
-            self.genotypes["final"] = genotype
-        if self.genotypes:
-            _write_json(self.out / "genotype.json", self.genotypes)
+            _write_json(self.out / GENOTYPE_FILES["final"], genotype)
         self.ground_truth.add(genotype, epoch=epoch, is_best=is_best, is_final=is_final)
 
     def on_flatness(self, record: FlatnessRecord) -> None:
@@ -231,6 +254,23 @@ def _print_spec_errors(path: str, err: ValidationError) -> None:
         print(f"  {loc}: {e['msg']} (got {e.get('input')!r})", file=sys.stderr)
 
 
+def previous_run_files(out: Path) -> list[str]:
+    """The files of an earlier run in `out` (empty when `out` is missing or holds none)."""
+    return [name for name in RUN_FILES if (out / name).exists()]
+
+
+def remove_run_files(out: Path) -> None:
+    """Delete what a run wrote into `out`, and nothing else the directory holds."""
+    import shutil
+
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from nas_core.checkpoint import CheckpointError
     from nas_core.data import DatasetError
@@ -244,14 +284,27 @@ def cmd_search(args: argparse.Namespace) -> int:
     except ValidationError as err:
         _print_spec_errors(args.spec, err)
         return EXIT_BAD_SPEC
-    except (OSError, ValueError) as err:
-        print(f"{args.spec}: {err}", file=sys.stderr)
+    except SpecFileError as err:
+        print(err, file=sys.stderr)
         return EXIT_BAD_SPEC
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"{out}: exists and is not a directory; --out names a directory", file=sys.stderr)
+        return EXIT_BAD_SPEC
+    earlier = previous_run_files(out)
+    if earlier and not (args.resume or args.force):
+        print(
+            f"{out} holds another run ({', '.join(earlier)}): continue it with --resume, "
+            "delete it and start over with --force, or choose another --out",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_SPEC
+    if earlier and args.force:
+        remove_run_files(out)
     if args.threads is not None:
         import torch
 
         torch.set_num_threads(max(1, args.threads))
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "spec.json", spec.model_dump(mode="json"))
     reporter = FileReporter(out, progress=not args.no_progress, benchmark=args.benchmark)
@@ -282,7 +335,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if hasattr(result, "epochs"):  # the full history, including epochs run before a resume
         reporter.write_curves(result.epochs)
         reporter.write_flatness(result.flatness)
-        _write_json(out / "genotype.json", {"best": result.best_genotype, "final": result.final_genotype})
+        _write_json(out / GENOTYPE_FILES["best"], result.best_genotype)
+        _write_json(out / GENOTYPE_FILES["final"], result.final_genotype)
         alphas = json.loads((out / "alphas.json").read_text())
         alphas["final_raw"] = [a.tolist() for a in result.alphas]
         _write_json(out / "alphas.json", alphas)

@@ -302,9 +302,14 @@ def genotype_to_json(
 
 
 def genotype_from_json(d: Mapping[str, Any]) -> Genotype:
-    """Read the JSON form. `genotype` wins; arch_str / darts_repr alone also suffice; both must agree."""
+    """Read the JSON form. `genotype` wins; arch_str / darts_repr alone also suffice; both must agree.
+
+    The older CLI file `{"best": ..., "final": ...}` is read too: its `best` genotype.
+    """
     if not isinstance(d, Mapping):
         raise GenotypeError(f"genotype JSON must be an object, got {type(d).__name__}")
+    if "space" not in d and isinstance(d.get("best"), Mapping):
+        d = d["best"]
     space = d.get("space")
     if space not in SPACES:
         raise GenotypeError(f"space: {space!r} is not a search space; allowed: {list(SPACES)}")

@@ -48,6 +48,27 @@ class Progress:
     phase: str  # "train" | "eval" | "flatness" | "score"
     loss: float | None = None  # last known loss (may lag a few steps)
     eta_seconds: float | None = None
+    # What the phase is doing right now, for people: "hessian eigenvalue 1/4" during flatness.
+    detail: str | None = None
+
+
+PHASE_WORDS = {
+    "train": "training",
+    "eval": "validating",
+    "flatness": "computing flatness metrics",
+    "score": "scoring architectures",
+}
+
+
+def epoch_label(epoch: int, total_epochs: int) -> str:
+    """Epochs are numbered from 0 everywhere (logs, curves, API, dashboard): "epoch 1 of 0–2"."""
+    return f"epoch {epoch} of 0–{total_epochs - 1}"
+
+
+def activity_label(phase: str | None, detail: str | None = None) -> str:
+    """What a search is doing, for people: "computing flatness metrics: hessian eigenvalue 1/4"."""
+    words = PHASE_WORDS.get(phase or "", phase or "")
+    return f"{words}: {detail}" if detail else words
 
 
 @dataclass

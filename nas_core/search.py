@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -138,8 +139,8 @@ def run_search(
             extra={"train_seconds": totals.seconds},
         )
         if hooks is not None and ((epoch + 1) % spec.flatness.interval == 0 or epoch + 1 == spec.epochs):
-            reporter.on_progress(Progress(epoch, steps, steps, spec.epochs, "flatness"))
-            ctx = _flatness_context(hooks, state, eval_batches, flatness_state)
+            announce = _announcer(reporter, Progress(epoch, steps, steps, spec.epochs, "flatness"))
+            ctx = _flatness_context(hooks, state, eval_batches, flatness_state, announce)
             for fr in hooks.epoch_metrics(ctx, epoch):
                 flatness.append(fr)
                 reporter.on_flatness(fr)
@@ -162,8 +163,8 @@ def run_search(
     final_epoch = spec.epochs - 1
     final = _genotype(state, final_epoch, search_id)
     if hooks is not None:
-        reporter.on_progress(Progress(final_epoch, steps, steps, spec.epochs, "flatness"))
-        ctx = _flatness_context(hooks, state, eval_batches, flatness_state)
+        at_end = Progress(final_epoch, steps, steps, spec.epochs, "flatness", detail="end of search")
+        ctx = _flatness_context(hooks, state, eval_batches, flatness_state, _announcer(reporter, at_end))
         for fr in hooks.final_metrics(ctx, state.space.derive(state.method.genotype_weights(state.alphas))):
             flatness.append(fr)
             reporter.on_flatness(fr)
@@ -226,8 +227,23 @@ def _flatness_hooks(spec: SearchSpec) -> Any:
     return hooks
 
 
+def _announcer(reporter: Reporter, base: Progress) -> Callable[[str], None]:
+    """Reports `base` now, then again with each metric the flatness hooks say they are starting."""
+    reporter.on_progress(base)
+    prefix = f"{base.detail}: " if base.detail else ""
+
+    def announce(what: str) -> None:
+        reporter.on_progress(replace(base, detail=prefix + what))
+
+    return announce
+
+
 def _flatness_context(
-    hooks: Any, state: SearchState, eval_batches: list[Any], flatness_state: dict[str, Any]
+    hooks: Any,
+    state: SearchState,
+    eval_batches: list[Any],
+    flatness_state: dict[str, Any],
+    announce: Callable[[str], None],
 ) -> Any:
     return hooks.FlatnessContext(
         supernet=state.supernet,
@@ -239,4 +255,5 @@ def _flatness_context(
         spec=state.spec,
         device=state.device,
         state=flatness_state,
+        announce=announce,
     )

@@ -159,7 +159,10 @@ class SearchSpec(StrictModel):
     @classmethod
     def _sampling_methods_default_to_no_a2m(cls, data: Any) -> Any:
         # A2M perturbs a continuous α; sampling methods have none, so its default is off there.
-        if isinstance(data, dict) and data.get("method") in SAMPLING_METHODS and "a2m" not in data:
+        # darts2's α gradient is the unrolled second-order one, which A2M's first-order correction
+        # does not apply to: off by default there too (asking for both is still an error).
+        without_a2m = (*SAMPLING_METHODS, "darts2")
+        if isinstance(data, dict) and data.get("method") in without_a2m and "a2m" not in data:
             data = {**data, "a2m": None}
         return data
 
@@ -233,14 +236,8 @@ def _field_error(loc: tuple[str, ...], message: str) -> ValidationError:
 
 
 def load_spec_file(path: str) -> SearchSpec:
-    """Read a spec from JSON or YAML; validation errors propagate as pydantic.ValidationError."""
-    import json
-    from pathlib import Path
+    """Read a spec from JSON or YAML. A file problem raises nas_core.spec_files.SpecFileError (one
+    line naming file, line and column); invalid fields raise pydantic.ValidationError."""
+    from nas_core.spec_files import read_spec_document
 
-    import yaml
-
-    text = Path(path).read_text()
-    data = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a spec must be a mapping of fields, got {type(data).__name__}")
-    return SearchSpec.model_validate(data)
+    return SearchSpec.model_validate(read_spec_document(path))

@@ -48,6 +48,7 @@ class DatabaseReporter:
         self._cancel_poll_interval = cancel_poll_interval
         self._clock = clock
         self._last_progress_write = float("-inf")
+        self._last_activity: tuple[str, str | None] = ("train", None)
         self._last_cancel_poll = float("-inf")
         self._cancel_requested = False
 
@@ -74,9 +75,11 @@ class DatabaseReporter:
 
     def on_progress(self, progress: Progress) -> None:
         now = self._clock()
-        if now - self._last_progress_write < self._progress_interval:
+        # A new phase or flatness metric is written at once: it says what a long quiet stretch is.
+        changed = (progress.phase, progress.detail) != self._last_activity
+        if not changed and now - self._last_progress_write < self._progress_interval:
             return
-        self._last_progress_write = now
+        self._last_progress_write, self._last_activity = now, (progress.phase, progress.detail)
         self._write(lambda s: repo.set_progress(s, self._search_id, asdict(progress)))
 
     def on_epoch(self, record: EpochRecord) -> None:

@@ -29,7 +29,7 @@ from api.landscape import (
     supernet_checkpoint,
     vocabulary,
 )
-from api.routes.searches import load_search
+from api.routes.searches import ID_PREFIX, load_search
 from store.models import LandscapeJob
 from store.repositories import landscape
 from store.repositories.keys import Caller
@@ -180,6 +180,7 @@ def list_barriers(
         ),
     ] = None,
     kind: Annotated[Literal["barrier", "barrier_matrix"] | None, Query()] = None,
+    id_prefix: Annotated[str | None, ID_PREFIX] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> LandscapeJobPage:
     jobs = landscape.list_jobs(
@@ -187,6 +188,7 @@ def list_barriers(
         kinds=(kind,) if kind else BARRIER_KINDS,
         search_id=search_id,
         search_ids=_id_list(search_ids),
+        id_prefix=id_prefix,
         limit=limit,
     )
     return _page(session, jobs)

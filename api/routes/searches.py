@@ -17,6 +17,7 @@ from api import idempotency, jobs
 from api.deps import ReadStore, SessionDep, SettingsDep, SubmitKey, SubmitStore, ensure_may_change
 from api.errors import BadRequest, Conflict, FieldError, NotFound, problem_responses
 from api.schemas import CancelOut, SearchDetail, SearchLike, SearchPage, search_detail, search_summary
+from api.spec_body import SpecBodyRoute
 from nas_core.spec import SearchSpec
 from store.models import SEARCH_STATUSES, Search
 from store.repositories import searches
@@ -27,6 +28,10 @@ from store.settings import Settings
 router = APIRouter(prefix="/searches", tags=["searches"])
 
 StatusName = Literal[SEARCH_STATUSES]  # type: ignore[valid-type]
+# Short ids, as git takes them: clients resolve a unique prefix to the full id with this filter.
+ID_PREFIX = Query(
+    min_length=1, max_length=36, pattern="^[0-9a-f-]+$", description="ids starting with this (lowercase hex)"
+)
 
 
 def load_search(session: Session, search_id: str) -> Search:
@@ -53,20 +58,6 @@ def _replay(session: Session, owner: str, idempotency_key: str, request_hash: st
     return idempotency.replay(existing, idempotency_key, request_hash, "search")
 
 
-@router.post(
-    "",
-    status_code=201,
-    summary="Submit a search",
-    responses=problem_responses(
-        401,
-        403,
-        409,
-        413,
-        422,
-        503,
-        extra={200: {"model": SearchDetail, "description": "Idempotent replay: the search created earlier"}},
-    ),
-)
 async def create_search(
     spec: SearchSpec,
     response: Response,
@@ -129,6 +120,27 @@ def _replayed(view: Row[Any]) -> Submitted:
     return Submitted(view, created=False, best_val_acc=view.best_val_acc)
 
 
+router.add_api_route(
+    "",
+    create_search,
+    methods=["POST"],
+    route_class_override=SpecBodyRoute,  # JSON or YAML bodies, 415 for anything else
+    status_code=201,
+    summary="Submit a search",
+    description="The body is a spec as `application/json` or `application/yaml`.",
+    responses=problem_responses(
+        401,
+        403,
+        409,
+        413,
+        415,
+        422,
+        503,
+        extra={200: {"model": SearchDetail, "description": "Idempotent replay: the search created earlier"}},
+    ),
+)
+
+
 @router.get("", summary="List searches, newest first", responses=problem_responses(400, 401, 403, 422))
 async def list_searches(
     store: ReadStore,
@@ -142,6 +154,7 @@ async def list_searches(
         str | None, Query(max_length=200, description="case-insensitive substring of the name")
     ] = None,
     mine: Annotated[bool, Query(description="only searches submitted with this key")] = False,
+    id_prefix: Annotated[str | None, ID_PREFIX] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=500, description="next_cursor of the previous page")
@@ -154,6 +167,7 @@ async def list_searches(
         dataset=dataset,
         tag=tag,
         q=q,
+        id_prefix=id_prefix,
     )
     try:
         page, next_cursor = await store.read(_page, filters, mine=mine, limit=limit, cursor=cursor)

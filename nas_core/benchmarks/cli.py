@@ -38,7 +38,12 @@ def add_parser(sub: Any) -> None:
         "params and FLOPs on CIFAR-10, CIFAR-100 and ImageNet16-120.",
     )
     parser.add_argument("arch", help="an arch string |op~0|+|op~0|op~1|+|op~0|op~1|op~2| or a genotype.json")
-    parser.add_argument("--which", choices=("best", "final"), default="final", help="for a CLI genotype.json")
+    parser.add_argument(
+        "--which",
+        choices=("best", "final"),
+        default="final",
+        help="for an older genotype.json holding {best, final}",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     add_benchmark_option(parser)
 
@@ -52,7 +57,7 @@ def _arch_of(text: str, which: str) -> str:
         raise GenotypeError(f"arch: {text!r} is neither an arch string (|op~0|+...) nor a genotype file")
     data = json.loads(path.read_text())
     if isinstance(data, dict) and which in data and isinstance(data[which], dict):
-        data = data[which]  # the CLI's genotype.json holds {"best": ..., "final": ...}
+        data = data[which]  # an older CLI genotype.json: {"best": ..., "final": ...}
     if not isinstance(data, dict):
         raise GenotypeError(f"arch: {path} does not hold a genotype JSON object")
     genotype = genotype_from_json(data)

@@ -1,7 +1,8 @@
 """`flatnas evaluate GENOTYPE.json --protocol darts|nb201 --out DIR [--set FIELD=VALUE ...]`.
 
-GENOTYPE.json is either one genotype document (the API's download) or a search's output
-(`genotype.json` holding {"best": ..., "final": ...}; --which picks one, final by default).
+GENOTYPE.json is one genotype document (the API's download, or a search's genotype.json (best) or
+genotype-final.json), or an older search output holding {"best": ..., "final": ...} (--which picks
+one, final by default).
 DIR receives spec.json, curves.csv (one row per epoch), checkpoints/ and, at the end, result.json
 with test_acc, params_m (millions, auxiliary head excluded) and flops_m.
 """
@@ -46,7 +47,9 @@ def add_parser(sub: Any) -> None:
         help="override a protocol or dataset field, e.g. --set epochs=2 --set dataset.name=digits "
         "(VALUE is read as JSON when it parses, else as a string)",
     )
-    p.add_argument("--which", choices=("best", "final"), default="final", help="from a search's output")
+    p.add_argument(
+        "--which", choices=("best", "final"), default="final", help="from an older {best, final} file"
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (a line per epoch)")

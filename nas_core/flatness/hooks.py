@@ -72,6 +72,23 @@ class FlatnessContext:
     #: What metrics carry from one metric epoch to the next (plain lists and numbers); the engine
     #: passes the same dict every epoch and saves it in its checkpoints.
     state: dict[str, Any] = field(default_factory=dict)
+    #: Told, for people watching, which metric is being computed ("hessian eigenvalue 1/4").
+    announce: Callable[[str], None] | None = None
+
+    def starting(self, label: str, index: int, total: int) -> None:
+        if self.announce is not None:
+            self.announce(f"{label} {index}/{total}")
+
+
+def _epoch_metric_names(cfg: Any) -> list[str]:
+    """The per-epoch metrics switched on, in the order epoch_metrics computes them."""
+    names = ("hessian_eigenvalue", "a2m_sharpness", "skip_count", "alpha_entropy", "ranking_stability")
+    return [name for name in names if getattr(cfg, name)]
+
+
+def _final_metric_labels(cfg: Any) -> list[str]:
+    radii = [f"neighbourhood radius {r}" for r in NEIGHBOURHOOD_RADII] if cfg.neighbourhood else []
+    return radii + (["cell shape"] if cfg.cell_shape else [])
 
 
 def epoch_metrics(ctx: FlatnessContext, epoch: int) -> list[FlatnessRecord]:
@@ -81,7 +98,13 @@ def epoch_metrics(ctx: FlatnessContext, epoch: int) -> list[FlatnessRecord]:
     batches = metric_batches(ctx)
     data = batch_params(batches)
     loss_fn = _val_loss_fn(ctx, batches)
+    enabled = _epoch_metric_names(cfg)
+
+    def starting(name: str) -> None:
+        ctx.starting(name.replace("_", " "), enabled.index(name) + 1, len(enabled))
+
     if cfg.hessian_eigenvalue:
+        starting("hessian_eigenvalue")
         generator = torch.Generator().manual_seed(ctx.spec.seed)
         with batch_stat_mode(ctx.supernet):
             result, seconds = timed(
@@ -97,6 +120,7 @@ def epoch_metrics(ctx: FlatnessContext, epoch: int) -> list[FlatnessRecord]:
         }
         records.append(FlatnessRecord("hessian_eigenvalue", epoch, params, result.eigenvalue, seconds))
     if cfg.a2m_sharpness:
+        starting("a2m_sharpness")
         rho = ctx.spec.a2m_rho
         with batch_stat_mode(ctx.supernet):
             sharp, seconds = timed(ctx.device, lambda: a2m_sharpness(loss_fn, ctx.alphas, rho))
@@ -109,12 +133,14 @@ def epoch_metrics(ctx: FlatnessContext, epoch: int) -> list[FlatnessRecord]:
         }
         records.append(FlatnessRecord("a2m_sharpness", epoch, params, sharp.value, seconds))
     if cfg.skip_count:
+        starting("skip_count")
         start = time.perf_counter()
         counts = skip_count(ctx.space.derive(ctx.method.genotype_weights(ctx.alphas)))
         cell = "normal" if "normal" in counts else "cell"
         params = {"cell": cell, "per_cell": counts}
         records.append(FlatnessRecord("skip_count", epoch, params, counts[cell], time.perf_counter() - start))
     if cfg.alpha_entropy:
+        starting("alpha_entropy")
         start = time.perf_counter()
         with torch.no_grad():
             entropy = alpha_entropy(ctx.method.mixing_weights(ctx.alphas), ctx.space.groups)
@@ -123,6 +149,7 @@ def epoch_metrics(ctx: FlatnessContext, epoch: int) -> list[FlatnessRecord]:
             FlatnessRecord("alpha_entropy", epoch, params, entropy["mean"], time.perf_counter() - start)
         )
     if cfg.ranking_stability:
+        starting("ranking_stability")
         record = ranking_stability_record(ctx, batches, epoch)
         if record is not None:
             records.append(record)
@@ -149,15 +176,18 @@ def final_metrics(ctx: FlatnessContext, genotype: Genotype) -> list[FlatnessReco
     """End-of-search metrics of `genotype`: neighbourhood profiles (radius 1, 2) and cell shape."""
     cfg = ctx.spec.flatness
     records = []
+    labels = _final_metric_labels(cfg)
     if cfg.neighbourhood:
         evaluator = ArchitectureEvaluator(
             ctx.supernet, ctx.space, metric_batches(ctx), ctx.criterion, ctx.device
         )
-        for radius in NEIGHBOURHOOD_RADII:
+        for index, radius in enumerate(NEIGHBOURHOOD_RADII):
+            ctx.starting(labels[index], index + 1, len(labels))
             records.append(
                 neighbourhood_record(evaluator, genotype, radius, cfg.neighbour_samples, ctx.spec.seed)
             )
     if cfg.cell_shape:
+        ctx.starting("cell shape", len(labels), len(labels))
         records.append(cell_shape_record(genotype, ctx.spec.supernet.C))
     return records
 

@@ -58,11 +58,14 @@ def list_jobs(
     kinds: Sequence[str],
     search_id: str | None = None,
     search_ids: Sequence[str] | None = None,
+    id_prefix: str | None = None,
     limit: int = 50,
 ) -> list[LandscapeJob]:
     """Newest first. `search_id`: jobs involving that search in any role. `search_ids`: jobs
     *between* those searches: every compared search (a, b, matrix member) is in the set."""
     stmt = select(LandscapeJob).where(LandscapeJob.kind.in_(list(kinds)))
+    if id_prefix:
+        stmt = stmt.where(LandscapeJob.id.startswith(id_prefix, autoescape=True))
     if search_id is not None:
         stmt = stmt.where(
             exists().where(

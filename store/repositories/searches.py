@@ -37,6 +37,7 @@ class SearchFilter:
     tag: str | None = None
     q: str | None = None  # substring of the name, case-insensitive
     owner_key_id: str | None = None
+    id_prefix: str | None = None  # ids starting with this (short ids, as git takes them)
 
 
 def create_search(
@@ -137,6 +138,8 @@ def list_searches(
         stmt = stmt.where(Search.dataset == filters.dataset)
     if filters.owner_key_id:
         stmt = stmt.where(Search.owner_key_id == filters.owner_key_id)
+    if filters.id_prefix:
+        stmt = stmt.where(Search.id.startswith(filters.id_prefix, autoescape=True))
     if filters.tag:
         stmt = stmt.where(_tag_filter(session, filters.tag))
     if filters.q:

@@ -36,7 +36,7 @@ function updateKeyButton() {
 }
 
 function keyGate() {
-  const input = h("input", { id: "gate-key", type: "password", autocomplete: "off", spellcheck: "false", placeholder: "fn_…", required: true });
+  const input = h("input", { id: "gate-key", type: "password", autocomplete: "off", spellcheck: "false", placeholder: "fnas_…", required: true });
   const form = h(
     "form",
     {

@@ -1,0 +1,153 @@
+"""flatnas.Client and the CLI's HTTP commands against the live service (PostgreSQL, Redis, uvicorn
+and a real Celery worker): submit from a YAML file, wait with a progress callback, follow events,
+curves, genotypes, id prefixes, cancel and retry, a neighbourhood job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from api.cli import main as flatnas
+from flatnas import ApiError, Client, FlatnasError
+from nas_core.genotype import genotype_from_json
+from nas_core.spec import SearchSpec
+from store.db import Database
+from store.models import Search
+from tests.fixtures.live_service import LiveService
+
+pytestmark = pytest.mark.integration
+
+SPEC: dict[str, Any] = {
+    "name": "client tiny",
+    "space": "nb201",
+    "method": "darts",
+    "dataset": {"name": "digits", "subset": 96, "image_size": 8},
+    "epochs": 2,
+    "batch_size": 16,
+    "supernet": {"C": 4, "N": 1},
+    "flatness": {
+        "interval": 1,
+        "power_iterations": 2,
+        "val_batches": 1,
+        "a2m_sharpness": False,
+        "ranking_stability": False,
+        "neighbourhood": False,
+        "neighbour_samples": 2,
+    },
+}
+
+
+@pytest.fixture
+def client(live_service: LiveService) -> Any:
+    with Client(live_service.base_url, live_service.api_key) as c:
+        yield c
+
+
+def test_submit_wait_events_curves_genotype(
+    client: Client, live_service: LiveService, tmp_path: Path
+) -> None:
+    spec_file = tmp_path / "tiny.yaml"
+    spec_file.write_text(yaml.safe_dump(SPEC))
+    search = client.submit(spec_file, idempotency_key="client-1")
+    assert client.submit(SearchSpec.model_validate(SPEC), idempotency_key="client-1")["id"] == search["id"]
+
+    seen: list[dict[str, Any]] = []
+    final = client.wait(search["id"][:8], interval=0.2, timeout=240, on_progress=seen.append)
+    assert final["status"] == "succeeded", live_service.logs()
+    assert seen[-1] is final and len(seen) >= 2
+    assert "succeeded" in Client.describe(final)
+
+    events = list(client.events(search["id"][:6]))
+    kinds = [e.event for e in events]
+    assert kinds.count("epoch") == 2 and kinds[-1] == "status" and events[-1].data["status"] == "succeeded"
+    assert [e.data["epoch"] for e in events if e.event == "epoch"] == [0, 1]
+    flatness = {e.data["kind"] for e in events if e.event == "flatness"}
+    assert {"hessian_eigenvalue", "skip_count", "cell_shape"} <= flatness
+
+    rows = client.curves(search["id"], dataframe=False)
+    assert [r["epoch"] for r in rows] == [0, 1] and all(0 <= r["val_acc"] <= 1 for r in rows)
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        assert client.curves(search["id"]) == rows  # without pandas: the same list of dicts
+        with pytest.raises(FlatnasError, match="pandas"):
+            client.curves(search["id"], dataframe=True)
+    else:
+        assert list(client.curves(search["id"])["epoch"]) == [0, 1]
+
+    best = client.download_genotype(search["id"], tmp_path / "best.json")
+    doc = json.loads(best.read_text())
+    assert doc["search_id"] == search["id"] and genotype_from_json(doc).space == "nb201"
+    final_doc = client.genotype(search["id"], "final")
+    assert final_doc["epoch"] == 1
+    assert client.flatness(search["id"], kind="skip_count")[0]["kind"] == "skip_count"
+
+    job = client.submit_neighbourhood(search["id"][:10], radius=[1], samples=2)
+    done = client.wait_job(job["id"][:8], search_id=search["id"], interval=0.2, timeout=240)
+    assert done["status"] == "succeeded" and done["result"] is not None, live_service.logs()
+    assert [j["id"] for j in client.list_jobs(search_id=search["id"])] == [job["id"]]
+
+    listed = list(client.list(q="client tiny"))
+    assert search["id"] in [s["id"] for s in listed]
+
+
+def test_cli_commands_use_prefixes(
+    live_service: LiveService, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FLATNAS_URL", live_service.base_url)
+    monkeypatch.setenv("FLATNAS_API_KEY", live_service.api_key)
+    with Client() as client:  # the environment's URL and key
+        long = client.submit({**SPEC, "name": "to cancel", "epochs": 200})
+    prefix = long["id"][:7]
+    assert flatnas(["cancel", prefix]) == 0
+    assert long["id"] in capsys.readouterr().out
+    with Client() as client:
+        assert client.wait(prefix, interval=0.2, timeout=120)["status"] == "cancelled"
+    assert flatnas(["retry", prefix]) == 0
+    assert "resumes from its last checkpoint" in capsys.readouterr().out
+    assert flatnas(["cancel", long["id"]]) == 0
+    assert flatnas(["wait", prefix, "--interval", "0.2", "--timeout", "120"]) == 1  # cancelled: not success
+    capsys.readouterr()
+
+    assert flatnas(["status", "zz"]) == 1
+    assert "not a search id or id prefix" in capsys.readouterr().err
+    assert flatnas(["status", "0000000"]) == 1
+    assert "no search id starts with '0000000'" in capsys.readouterr().err
+    assert flatnas(["cancel", long["id"]]) == 1  # already cancelled: the problem, one line per field
+    err = capsys.readouterr().err
+    assert err.startswith("HTTP 409 Conflict:") and "Traceback" not in err
+
+
+def test_an_ambiguous_prefix_is_refused_naming_the_matches(live_service: LiveService) -> None:
+    # Two searches whose ids share a prefix, written straight into the store.
+    database = Database(live_service.database_url)
+    spec = SearchSpec.model_validate(SPEC).model_dump(mode="json")
+    ids = ["abcdef01-0000-4000-8000-000000000001", "abcdef02-0000-4000-8000-000000000002"]
+    with database.session() as session:
+        for search_id in ids:
+            session.add(
+                Search(
+                    id=search_id,
+                    name="prefix twin",
+                    spec=spec,
+                    method="darts",
+                    space="nb201",
+                    dataset="digits",
+                    tags=[],
+                    priority=5,
+                    status="cancelled",
+                )
+            )
+    database.dispose()
+    with Client(live_service.base_url, live_service.api_key) as client:
+        with pytest.raises(FlatnasError, match="ambiguous") as refused:
+            client.get("abcdef0")
+        assert all(search_id in str(refused.value) for search_id in ids)
+        assert client.get("abcdef02")["id"] == ids[1]
+        with pytest.raises(ApiError) as missing:
+            client.get("abcdef02-0000-4000-8000-00000000000f")
+        assert missing.value.status == 404
