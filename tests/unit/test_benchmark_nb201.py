@@ -239,7 +239,7 @@ def test_cli_search_writes_benchmark_json(nb201_benchmark_dir: Path, tmp_path: P
     assert body["status"]["state"] == READY and body["status"]["lookups"] == 3
     kinds = sorted({(r["kind"], r["epoch"]) for r in body["items"]})
     assert ("epoch", 0) in kinds and ("epoch", 1) in kinds and ("final", 1) in kinds
-    final = json.loads((out / "genotype.json").read_text())["final"]
+    final = json.loads((out / "genotype-final.json").read_text())
     final_rows = [r for r in body["items"] if r["kind"] == "final"]
     assert {r["arch_str"] for r in final_rows} == {final["arch_str"]} and len(final_rows) == 3
     index = final_rows[0]["arch_index"]
