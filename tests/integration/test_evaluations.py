@@ -5,16 +5,22 @@ the curves of an uninterrupted twin."""
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from nas_core.genotype import genotype_to_json, parse_nb201_arch_str
+from store.db import Database
+from store.repositories import evaluations
 from tests.fixtures.live_service import LiveService
 from tests.integration.test_end_to_end import sse_events, wait_for_status
+from worker.evaluation import execute_evaluation
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +101,59 @@ def test_killed_worker_evaluation_resumes_to_the_uninterrupted_curves(live_servi
         assert len(curves(client, interrupted)) == 4
         assert curves(client, interrupted) == curves(client, twin)
         assert done["test_acc"] == twin_done["test_acc"]
+
+
+def test_cancel_stops_a_running_evaluation_within_a_step_and_retry_resumes_it(
+    sqlite_url: str, tmp_path: Path, one_torch_thread: None
+) -> None:
+    """The task in-process on SQLite: cancel while it trains, then retry from its checkpoint."""
+    from nas_core.evaluation.protocol import EvalSpec
+
+    database = Database(sqlite_url)
+    spec = request(epochs=3)
+    spec["dataset"]["subset"] = 640
+    data = {**spec["overrides"], "protocol": "nb201", "dataset": spec["dataset"], "seed": 2}
+    normal = EvalSpec.model_validate(data).model_dump(mode="json")
+    run = functools.partial(
+        execute_evaluation,
+        worker="w1",
+        session_factory=database.sessionmaker,
+        data_dir=tmp_path,
+        device="cpu",
+    )
+    try:
+        with database.session() as s:
+            evaluation_id = evaluations.create_evaluation(
+                s, spec=normal, genotype=GENOTYPE, origin={}, priority=5, owner_key_id=None
+            ).id
+        outcome: list[str] = []
+        worker = threading.Thread(target=lambda: outcome.append(run(evaluation_id)))
+        worker.start()
+        deadline = time.monotonic() + 120
+        while True:
+            with database.sessionmaker() as s:
+                if evaluations.list_epochs(s, evaluation_id):
+                    assert evaluations.cancel(s, evaluation_id) == "cancel_requested"
+                    s.commit()
+                    break
+            assert worker.is_alive() and time.monotonic() < deadline, outcome
+            time.sleep(0.02)
+        worker.join(timeout=60)
+        assert outcome == ["cancelled"]
+        with database.sessionmaker() as s:
+            row = evaluations.get_evaluation(s, evaluation_id)
+            assert row is not None and row.status == "cancelled" and row.result is None
+            done = len(evaluations.list_epochs(s, evaluation_id))
+            assert 1 <= done < 3  # stopped inside the second epoch, not at the end
+            assert evaluations.request_retry(s, evaluation_id)
+            s.commit()
+        assert run(evaluation_id) == "succeeded"
+        with database.sessionmaker() as s:
+            row = evaluations.get_evaluation(s, evaluation_id)
+            assert row is not None and row.status == "succeeded" and row.attempts == 2
+            assert [e.epoch for e in evaluations.list_epochs(s, evaluation_id)] == [0, 1, 2]
+            assert row.result is not None and row.result["epochs"] == 3
+        # A redelivered message finds it finished and does nothing.
+        assert run(evaluation_id) == "skipped: already succeeded"
+    finally:
+        database.dispose()
