@@ -8,12 +8,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api.errors import install_problem_handlers, problem_openapi
 from api.metrics import LatencyMiddleware, build_registry
 from api.middleware import BodySizeLimitMiddleware
+from api.request_input import reject_unstorable_input
+from api.route_statuses import declare_machinery_statuses
 from api.routes import benchmark, evaluations, events, landscape, results, searches, studies, system
+from api.shutdown import ShutdownFlag
 from store.db import Database
 from store.settings import Settings
 
@@ -34,15 +37,28 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     database = database or Database(settings.DATABASE_URL, pool_size=settings.API_THREADS)
     threads = settings.API_THREADS
 
+    shutdown = ShutdownFlag()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-        yield
-        database.dispose()
+        shutdown.install()
+        try:
+            yield
+        finally:
+            shutdown.uninstall()
+            database.dispose()
 
-    app = FastAPI(title="flatnas", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="flatnas",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(reject_unstorable_input)],
+    )
     app.state.settings = settings
     app.state.database = database
+    app.state.shutdown = shutdown
     registry, latency = build_registry(database)
     app.state.metrics_registry = registry
 
@@ -56,7 +72,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problem_openapi(FastAPI.openapi(app))
+            app.openapi_schema = problem_openapi(declare_machinery_statuses(FastAPI.openapi(app)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

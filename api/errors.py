@@ -18,7 +18,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import exc as db_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from store.db import UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +230,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        syntax = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if syntax is not None and isinstance(exc.body, str | bytes):
+            return await _domain(request, _invalid_json(exc.body, syntax))
         errors = field_errors(list(exc.errors()), known_fields=spec_fields_at)
         fields = ", ".join(e.field for e in errors[:5])
         return problem_for(
@@ -235,6 +241,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        unreadable = _unreadable_body(request, exc)
+        if unreadable is not None:
+            return await _domain(request, unreadable)
         phrase = HTTPStatus(exc.status_code).phrase
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
         if exc.status_code == 404 and detail is None:
@@ -251,6 +260,35 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers or {}),
         )
 
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        # The database is unreachable (down, restarting, dropped, pool exhausted): a client may
+        # come back later, so this is 503 with Retry-After rather than a 500.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        retry_after = str(request.app.state.settings.RETRY_AFTER_S)
+        return problem_for(
+            ServiceUnavailable,
+            request.url.path,
+            f"the database is unavailable ({type(exc).__name__}); try again in {retry_after} s",
+            headers={"Retry-After": retry_after},
+        )
+
+    for unavailable in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(unavailable, _database_down)
+
+    @app.exception_handler(db_errors.DataError)
+    async def _unstorable(request: Request, exc: db_errors.DataError) -> JSONResponse:
+        # A value the request validation let through but the database refuses (out of range, bad
+        # encoding): the input is at fault, not the server. The routes validate first; this is the net.
+        log.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc.orig)
+        return problem_for(
+            ValidationProblem, request.url.path, "a value in the request cannot be stored: out of range"
+        )
+
+    @app.exception_handler(db_errors.IntegrityError)
+    async def _integrity(request: Request, exc: db_errors.IntegrityError) -> JSONResponse:
+        log.warning("integrity conflict on %s %s: %s", request.method, request.url.path, exc.orig)
+        return problem_for(Conflict, request.url.path, "the request conflicts with stored data; retry it")
+
     @app.exception_handler(ValidationError)
     async def _response_validation(request: Request, exc: ValidationError) -> JSONResponse:
         log.error("invalid data in %s: %s", request.url.path, exc)
@@ -260,6 +298,34 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_for(InternalError, request.url.path, f"{type(exc).__name__}; see the server log")
+
+
+def _invalid_json(body: str | bytes, error: Mapping[str, Any]) -> ProblemError:
+    from api.request_input import body_problem, line_column
+
+    loc = error.get("loc", ())
+    offset = loc[-1] if loc and isinstance(loc[-1], int) else 0
+    line, column = line_column(body, offset)
+    reason = (error.get("ctx") or {}).get("error", "malformed")
+    return body_problem(f"is not valid JSON: {reason} at line {line}, column {column}")
+
+
+def _unreadable_body(request: Request, exc: StarletteHTTPException) -> ProblemError | None:
+    """FastAPI answers 400 "error parsing the body" for bodies that are not UTF-8 or that nest too
+    deeply for the parser; say which, and where, as 422 problem details."""
+    from api.request_input import not_utf8_problem, too_deep_problem
+
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return not_utf8_problem(cause)
+    if isinstance(cause, RecursionError):
+        return too_deep_problem(b"".join(request.scope.get(RAW_BODY_SCOPE_KEY, ())))
+    return None
+
+
+RAW_BODY_SCOPE_KEY = "flatnas.raw_body"  # the body's chunks as received (BodySizeLimitMiddleware)
 
 
 def problem_responses(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import FieldError, ValidationProblem
 from nas_core.genotype import GenotypeError, genotype_from_json, genotype_to_json, validate
-from store.models import Genotype, LandscapeJob, Search
+from store.models import INT4_MAX, Genotype, LandscapeJob, Search
 from store.repositories import results, searches
 
 MAX_PATHS = 24
@@ -35,7 +35,9 @@ class ArchRef(_Strict):
 
     search_id: str | None = Field(None, min_length=1, max_length=36, description="a search's genotype")
     which: Literal["best", "final"] = Field("final", description="that search's best or final genotype")
-    epoch: int | None = Field(None, ge=0, description="the genotype derived at this epoch (overrides which)")
+    epoch: int | None = Field(
+        None, ge=0, le=INT4_MAX, description="the genotype derived at this epoch (overrides which)"
+    )
     genotype: dict[str, Any] | None = Field(None, description="a genotype JSON document (DESIGN.md)")
 
     @model_validator(mode="after")
@@ -76,7 +78,9 @@ class BarrierMatrixCreate(_Strict):
 
 class NeighbourhoodCreate(_Strict):
     which: Literal["best", "final"] = "final"
-    epoch: int | None = Field(None, ge=0, description="the genotype derived at this epoch (overrides which)")
+    epoch: int | None = Field(
+        None, ge=0, le=INT4_MAX, description="the genotype derived at this epoch (overrides which)"
+    )
     radius: list[Literal[1, 2]] = Field([1, 2], min_length=1, max_length=2, description="radii 1 and/or 2")
     samples: int | None = Field(
         None, ge=1, le=1000, description="neighbours per radius; default spec.flatness.neighbour_samples"

@@ -4,6 +4,7 @@ request latency is observed here, labelled by route template so ids do not explo
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,9 +14,10 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from store.db import Database
+from store.db import UNAVAILABLE_ERRORS, Database
 from store.repositories import results, searches
 
+log = logging.getLogger(__name__)
 EPOCH_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
@@ -24,10 +26,15 @@ class StoreCollector(Collector):
         self.database = database
 
     def collect(self) -> Iterator[Metric]:
-        with self.database.sessionmaker() as session:
-            counts = searches.count_by_status(session)
-            depth = searches.queue_depth(session)
-            buckets, count, total = results.epoch_duration_histogram(session, EPOCH_BUCKETS)
+        try:
+            with self.database.sessionmaker() as session:
+                counts = searches.count_by_status(session)
+                depth = searches.queue_depth(session)
+                buckets, count, total = results.epoch_duration_histogram(session, EPOCH_BUCKETS)
+        except UNAVAILABLE_ERRORS as err:
+            # A scrape while the database is down still reports the process's own metrics.
+            log.warning("metrics: store unavailable, store metrics skipped: %s", err)
+            return
         by_state = GaugeMetricFamily("flatnas_searches", "Searches by state", labels=["state"])
         for state, n in counts.items():
             by_state.add_metric([state], n)

@@ -1,11 +1,14 @@
 """Body size limit: bodies above MAX_BODY_BYTES get 413 before anything parses them — by the
-Content-Length header when there is one, by counting chunks when the body is streamed."""
+Content-Length header when there is one, by counting chunks when the body is streamed.
+
+The chunks (at most MAX_BODY_BYTES) are also kept in the scope, so an error handler can say where
+in the body a parser gave up even when the parser's exception does not carry the text."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import PayloadTooLarge, problem_for
+from api.errors import RAW_BODY_SCOPE_KEY, PayloadTooLarge, problem_for
 
 
 class _TooLarge(Exception):
@@ -28,6 +31,7 @@ class BodySizeLimitMiddleware:
             return
         seen = 0
         exceeded = False
+        chunks: list[bytes] = scope.setdefault(RAW_BODY_SCOPE_KEY, [])
         forwarded = False
 
         async def counting_receive() -> Message:
@@ -38,6 +42,7 @@ class BodySizeLimitMiddleware:
                 if seen > self.max_bytes:
                     exceeded = True
                     raise _TooLarge
+                chunks.append(message.get("body", b""))
             return message
 
         async def guarded_send(message: Message) -> None:

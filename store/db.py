@@ -17,11 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as db_errors
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from nas_core.reporter import json_ready
+
+CONNECT_TIMEOUT_S = 10
+
+# What the driver and the pool raise when the database cannot be reached now (down, restarting,
+# dropped, connections terminated, pool exhausted): worth retrying later, not a bug.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    db_errors.OperationalError,
+    db_errors.InterfaceError,
+    db_errors.TimeoutError,
+)
 
 
 def make_engine(url: str, *, pool_size: int | None = None, **kwargs: Any) -> Engine:
@@ -37,6 +48,9 @@ def make_engine(url: str, *, pool_size: int | None = None, **kwargs: Any) -> Eng
     if parsed.get_backend_name() != "sqlite":
         if pool_size is not None:
             kwargs.update(pool_size=pool_size, max_overflow=0)
+        if parsed.get_backend_name() == "postgresql":
+            # An unreachable host fails a request within this time (503) instead of hanging it.
+            kwargs.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT_S})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "checkout", _refuse_if_closed_by_server)
         return engine

@@ -40,6 +40,7 @@ NAMING_CONVENTION = {
 SEARCH_STATUSES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 SCOPES = ("read", "submit", "admin")
+INT4_MAX = 2**31 - 1  # the largest value an Integer column holds (epochs, row ids)
 
 
 def utcnow() -> datetime:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     MAX_STUDY_SEARCHES: int = Field(
         64, ge=1, le=4096, description="the most searches one study's grid may make (POST /studies)"
     )
+    RETRY_AFTER_S: int = Field(
+        5, ge=1, le=3600, description="Retry-After (seconds) of the 503 answered while the database is down"
+    )
     FLATNAS_QUEUE: str = Field(
         "gpu",
         min_length=1,

@@ -11,6 +11,7 @@ a client reconnecting with `Last-Event-ID` gets only what it has not seen.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,15 +28,17 @@ from api.errors import problem_responses
 from api.event_hub import EventHub, Snapshot
 from api.routes.searches import load_view
 from api.schemas import EpochOut, FlatnessOut
-from store.db import Database
-from store.models import TERMINAL_STATUSES
+from api.shutdown import ShutdownFlag
+from store.db import UNAVAILABLE_ERRORS, Database
+from store.models import INT4_MAX, TERMINAL_STATUSES
 from store.repositories import results
 from store.repositories.keys import Caller
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["results"])
 
 KEEPALIVE_S = 15.0
-INT4_MAX = 2**31 - 1
+SHUTDOWN_CHECK_S = 0.25
 
 
 def _clamp(value: int, low: int) -> int:
@@ -94,24 +97,39 @@ def _rows_since(database: Database, search_id: str, position: Position) -> list[
     return events
 
 
+async def _pause(seconds: float, shutdown: ShutdownFlag) -> None:
+    """Sleep `seconds`, waking early (within SHUTDOWN_CHECK_S) when the server is stopping."""
+    deadline = time.monotonic() + seconds
+    while not shutdown.is_set and (left := deadline - time.monotonic()) > 0:
+        await anyio.sleep(min(left, SHUTDOWN_CHECK_S))
+
+
 async def _stream(request: Request, hub: EventHub, search_id: str, position: Position) -> AsyncIterator[str]:
+    shutdown: ShutdownFlag = request.app.state.shutdown
     yield "retry: 2000\n\n"
     last_status: Any = None
     last_progress: Any = None
     last_sent = time.monotonic()
     with hub.follow(search_id):
         while True:
-            snapshot = await hub.snapshot(search_id)
-            if snapshot is None:
-                yield _frame("status", {"status": "deleted"}, position)
+            if shutdown.is_set:
+                return  # the server is stopping; the client reconnects (Last-Event-ID) to another one
+            try:
+                snapshot = await hub.snapshot(search_id)
+                if snapshot is None:
+                    yield _frame("status", {"status": "deleted"}, position)
+                    return
+                # The snapshot's state and tips were read together: rows up to the tips were committed
+                # before that status, so fetching them now sends every epoch before a final status.
+                events = (
+                    await run_in_threadpool(_rows_since, hub.database, search_id, position)
+                    if _behind(position, snapshot)
+                    else []
+                )
+            except UNAVAILABLE_ERRORS as err:
+                # Headers are sent, so no 503 now: end the stream; the reconnect gets the 503.
+                log.warning("event stream of %s ends: database unavailable: %s", search_id, err)
                 return
-            # The snapshot's state and tips were read together: rows up to the tips were committed
-            # before that status, so fetching them now sends every epoch before a final status.
-            events = (
-                await run_in_threadpool(_rows_since, hub.database, search_id, position)
-                if _behind(position, snapshot)
-                else []
-            )
             state = snapshot.state
             frames = [_frame(kind, data, event_id) for kind, data, event_id in events]
             if state["progress"] != last_progress and state["progress"] is not None:
@@ -129,7 +147,7 @@ async def _stream(request: Request, hub: EventHub, search_id: str, position: Pos
                 last_sent = time.monotonic()
             if state["status"] in TERMINAL_STATUSES or await request.is_disconnected():
                 return
-            await anyio.sleep(hub.poll_s)
+            await _pause(hub.poll_s, shutdown)
 
 
 def event_hub(request: Request) -> EventHub:

@@ -28,6 +28,7 @@ from api.schemas import (
     SamplesOut,
     genotype_document,
 )
+from store.models import INT4_MAX
 from store.repositories import results
 from store.repositories.keys import Caller
 
@@ -77,7 +78,9 @@ def get_genotype(
             description="best (highest validation accuracy so far) or final; default: final, else best, else newest"
         ),
     ] = None,
-    epoch: Annotated[int | None, Query(ge=0, description="the genotype derived at this epoch")] = None,
+    epoch: Annotated[
+        int | None, Query(ge=0, le=INT4_MAX, description="the genotype derived at this epoch")
+    ] = None,
 ) -> Response:
     search = load_search(session, search_id)
     if which is not None and epoch is not None:
@@ -137,7 +140,7 @@ def get_alphas(
     search_id: str,
     session: SessionDep,
     key: ReadKey,
-    epoch: Annotated[int | None, Query(ge=0, description="only this epoch")] = None,
+    epoch: Annotated[int | None, Query(ge=0, le=INT4_MAX, description="only this epoch")] = None,
 ) -> AlphasOut:
     load_search(session, search_id)
     rows = results.list_epochs(session, search_id)

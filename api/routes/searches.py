@@ -96,17 +96,19 @@ def _submit(
         existing = _replay(session, key.id, idempotency_key, request_hash)
         if existing is not None:
             return _replayed(load_view(session, key, existing.id))
-    search = searches.create_search(
-        session,
-        spec=spec_json,
-        owner_key_id=key.id,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-    )
     try:
+        search = searches.create_search(
+            session,
+            spec=spec_json,
+            owner_key_id=key.id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
         session.commit()
     except IntegrityError:
-        # Two requests with one Idempotency-Key raced; the other one's row stands.
+        # Two requests with one Idempotency-Key raced: the unique index made this one wait for the
+        # other's commit and then refused it (at flush or commit). The other one's row stands:
+        # the same body replays it (200), a different body is a conflict (409).
         session.rollback()
         existing = _replay(session, key.id, idempotency_key or "", request_hash) if idempotency_key else None
         if existing is None:
