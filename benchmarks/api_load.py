@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -187,12 +187,14 @@ def private_database() -> Iterator[tuple[str, str, str, str]]:
 
 
 @contextmanager
-def serve(app: str, env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, int]]:
-    """(base URL, pid) of `uvicorn app` on a free loopback port, stopped afterwards."""
+def serve(
+    app: str, env: dict[str, str], workers: int = 1, root: Path = REPO_ROOT
+) -> Iterator[tuple[str, int]]:
+    """(base URL, pid) of `uvicorn app` from checkout `root` on a free loopback port, stopped afterwards."""
     port = _free_port()
     argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    process = subprocess.Popen(argv, cwd=REPO_ROOT, env={**os.environ, **env})
+    process = subprocess.Popen(argv, cwd=root, env={**os.environ, "PYTHONPATH": str(root), **env})
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -297,15 +299,16 @@ def _percentiles(result: Result) -> tuple[float, float, float]:
 def summarise(cells: list[Cell], rounds: int) -> list[str]:
     """The side-by-side table (medians over rounds) and one ratio line per endpoint."""
     lines = [
-        f"medians over {rounds} round(s); in each round the two apps run back to back, order alternating",
+        f"medians over {rounds} round(s); in each round the apps run back to back, order alternating",
         f"{'endpoint':<9}{'clients':>7}  {'app':<8}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}"
         f"{'req/s':>9}{'CPU ms/req':>12}{'load1':>7}{'errors':>8}",
     ]
     ratios: dict[str, list[str]] = {"GET": [], "POST": []}
+    changes: dict[str, list[str]] = {"GET": [], "POST": []}
     for endpoint in ("GET", "POST"):
         for clients in sorted({c.clients for c in cells}):
             medians = {}
-            for app in ("flatnas", "bare"):
+            for app in dict.fromkeys(c.app for c in cells):
                 mine = [c for c in cells if (c.app, c.endpoint, c.clients) == (app, endpoint, clients)]
                 p50, p90, p99 = (
                     statistics.median(p) for p in zip(*(_percentiles(c.result) for c in mine), strict=True)
@@ -323,6 +326,16 @@ def summarise(cells: list[Cell], rounds: int) -> list[str]:
             ratios[endpoint].append(
                 f"{rate_f / rate_b:.2f} at {clients} clients (CPU per request {cpu_f / cpu_b:.2f}x bare)"
             )
+            if "before" in medians:
+                rate_0, cpu_0 = medians["before"]
+                changes[endpoint].append(
+                    f"{rate_f / rate_0:.2f}x req/s and {cpu_f / cpu_0:.2f}x CPU per request at {clients} clients"
+                )
+    lines += [
+        f"flatnas vs --before, {endpoint}: " + ", ".join(parts)
+        for endpoint, parts in changes.items()
+        if parts
+    ]
     lines += [f"ratio {endpoint} " + ", ".join(parts) for endpoint, parts in ratios.items()]
     return lines
 
@@ -352,19 +365,22 @@ def run_baseline(args: argparse.Namespace) -> int:
             "BARE_REDIS_URL": REDIS_URL,
             "BARE_QUEUE": queue,
         }
-        with (
-            serve("api.app:app", flatnas_env(url, queue)) as (flatnas_url, flatnas_pid),
-            serve("benchmarks.bare_app:app", bare_env) as (bare_url, bare_pid),
-        ):
+        with ExitStack() as stack:
+            flatnas_url, flatnas_pid = stack.enter_context(serve("api.app:app", flatnas_env(url, queue)))
+            bare_url, bare_pid = stack.enter_context(serve("benchmarks.bare_app:app", bare_env))
+            apps = [("flatnas", flatnas_url, flatnas_pid), ("bare", bare_url, bare_pid)]
+            if args.before:
+                # Another checkout of flatnas (e.g. a worktree of an older commit) on the same database.
+                before = stack.enter_context(serve("api.app:app", flatnas_env(url, queue), root=args.before))
+                apps.insert(1, ("before", *before))
             print(
-                f"service: PostgreSQL {pg_version} (one fresh database for both), Redis, one uvicorn process each"
+                f"service: PostgreSQL {pg_version} (one fresh database for all), Redis, one uvicorn process each"
             )
             created = httpx.post(
                 f"{flatnas_url}/searches", json=SPEC, headers={"Authorization": f"Bearer {token}"}
             )
             created.raise_for_status()
             search_id = created.json()["id"]
-            apps = [("flatnas", flatnas_url, flatnas_pid), ("bare", bare_url, bare_pid)]
             cells: list[Cell] = []
             for round_ in range(args.rounds):
                 for clients in (4, 32):
@@ -414,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline",
         action="store_true",
         help="side by side with a bare FastAPI + psycopg app (benchmarks/bare_app.py)",
+    )
+    parser.add_argument(
+        "--before", type=Path, help="--baseline: also measure flatnas from this checkout (an older commit)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="--baseline: alternated rounds (default 3)")
     parser.add_argument(
