@@ -199,7 +199,7 @@ class SamplesOut(BaseModel):
 
 
 def genotype_document(row: Genotype, search: Search) -> dict[str, Any]:
-    """The downloadable genotype JSON (DESIGN.md): the stored document plus where it came from."""
+    """The downloadable genotype JSON (docs/architecture.md): the stored document plus where it came from."""
     doc = dict(row.genotype)
     doc.setdefault("space", search.space)
     doc["epoch"] = row.epoch
@@ -211,6 +211,20 @@ def genotype_document(row: Genotype, search: Search) -> dict[str, Any]:
 
 class MethodsOut(BaseModel):
     items: list[dict[str, Any]]
+
+
+class SpaceOut(BaseModel):
+    name: str
+    groups: list[str] = Field(description="α group names, e.g. ['cell'] or ['normal', 'reduce']")
+    edges: int = Field(description="edges per α group")
+    ops_variants: dict[str, list[str]] = Field(description="op sets supernet.ops may pick; 'default' first")
+    depth_field: str = Field(description="the supernet field that sets the depth (N or layers)")
+    default_depth: int
+    a2m_default_rho: float = Field(description="A2M's ρ when a2m.rho is left null")
+
+
+class SpacesOut(BaseModel):
+    items: list[SpaceOut]
 
 
 class Health(BaseModel):

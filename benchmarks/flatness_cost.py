@@ -26,13 +26,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nas_core.data import load_search_data  # noqa: E402
-from nas_core.flatness.geometry import edit_distance, nb201_neighbours, neighbourhood  # noqa: E402
+from nas_core.flatness.geometry import edit_distance, neighbourhood  # noqa: E402
 from nas_core.flatness.hooks import FlatnessContext, epoch_metrics, final_metrics  # noqa: E402
 from nas_core.flatness.jobs import barrier_records, evaluator_for  # noqa: E402
 from nas_core.genotype import Genotype  # noqa: E402
 from nas_core.loop import StepClock, build_state, train_epoch  # noqa: E402
 from nas_core.reporter import NullReporter  # noqa: E402
-from nas_core.spaces import get_space  # noqa: E402
+from nas_core.spaces import SPACES, get_space  # noqa: E402
 from nas_core.spec import SearchSpec  # noqa: E402
 
 PRESETS = {
@@ -47,7 +47,7 @@ PRESETS = {
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu-tiny")
-    p.add_argument("--space", choices=["nb201", "darts"], default="nb201")
+    p.add_argument("--space", choices=list(SPACES), default="nb201")
     p.add_argument("--method", default="darts", help="a gradient method from the registry")
     p.add_argument("--no-a2m", action="store_true", help="time the epoch without A2M")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -80,7 +80,7 @@ def build_spec(args: argparse.Namespace) -> SearchSpec:
     depth = args.depth or preset["depth"]
     shape: dict = {"C": args.C or preset["C"]}
     if depth is not None:
-        shape["N" if args.space == "nb201" else "layers"] = depth
+        shape[SPACES[args.space].depth_field] = depth
     return SearchSpec.model_validate(
         {
             "space": args.space,
@@ -174,7 +174,7 @@ def main() -> None:
 
     print(f"machine: {machine(device)}")
     print(
-        f"config: {spec.space} C={spec.supernet.C} depth={spec.cells_per_stage if spec.space == 'nb201' else spec.layers} "
+        f"config: {spec.space} C={spec.supernet.C} depth={spec.depth} "
         f"batch={spec.batch_size} image={spec.dataset.image_size} method={spec.method}"
         f"{'+a2m' if spec.a2m_enabled else ''} steps/epoch={steps} device={device}"
     )
@@ -196,8 +196,6 @@ def main() -> None:
 
 def _at_distance(genotype: Genotype, distance: int) -> Genotype:
     """A fixed architecture `distance` edits from `genotype` (the barrier job's partner)."""
-    if genotype.space == "nb201":
-        return nb201_neighbours(genotype, distance)[0]
     rng = random.Random(0)
     candidate = genotype
     while edit_distance(genotype, candidate) < distance:

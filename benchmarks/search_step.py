@@ -25,7 +25,7 @@ from nas_core.loop import StepClock, build_state, evaluate, train_epoch
 from nas_core.methods import METHODS
 from nas_core.reporter import NullReporter
 from nas_core.search import resolve_device
-from nas_core.spaces import get_space
+from nas_core.spaces import SPACES, get_space
 from nas_core.spec import DatasetConfig, SearchSpec
 
 CIFAR_HALF = 25_000
@@ -67,7 +67,8 @@ def sync(device: torch.device) -> None:
 
 def bench(entry: str, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
     method, _, wrapper = entry.partition("+")
-    supernet = {"C": args.C, "N": 5} if args.space == "nb201" else {"C": args.C, "layers": 8}
+    space = SPACES[args.space]
+    supernet = {"C": args.C, space.depth_field: space.default_depth}
     spec = SearchSpec(
         space=args.space,
         method=method,
@@ -119,7 +120,7 @@ def main() -> None:
     parser.add_argument(
         "--methods", default="darts,darts+a2m", help="comma list (name or name+a2m), or 'all'"
     )
-    parser.add_argument("--space", default="nb201", choices=("nb201", "darts"))
+    parser.add_argument("--space", default="nb201", choices=tuple(SPACES))
     parser.add_argument("--fused", action="store_true", help="runtime.fused_cells")
     parser.add_argument(
         "--precision", default="fp32", choices=("fp32", "bf16"), help="bf16 autocast (CUDA only)"

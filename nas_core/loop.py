@@ -109,9 +109,8 @@ def build_state(spec: SearchSpec, space: SearchSpace, data: SearchData, device: 
     """A fresh search: seeded init of w and α, the paper's optimizers and schedule."""
     torch.manual_seed(spec.seed)  # supernet init draws from the global generator
     method = build_method(spec, space)
-    depth = spec.cells_per_stage if spec.space == "nb201" else spec.layers
     supernet = space.build_supernet(
-        spec.supernet.C, depth, data.num_classes, partial_channels=method.partial_channels()
+        spec.supernet.C, spec.depth, data.num_classes, partial_channels=method.partial_channels()
     )
     supernet = supernet.to(device)
     if device.type == "cuda" and spec.runtime.channels_last:

@@ -21,7 +21,7 @@ from torch import nn
 
 from nas_core.data import load_search_data
 from nas_core.genotype import Genotype, genotype_from_json
-from nas_core.spaces import get_space
+from nas_core.spaces import get_space, space_definition
 from nas_core.spaces.base import SearchSpace
 from nas_core.spec import DatasetConfig
 
@@ -94,7 +94,7 @@ def score_genotype_json(
     num_classes: int,
     seed: int = 0,
 ) -> float:
-    """NASWOT score of any stored genotype (the JSON of DESIGN.md), in its own space."""
+    """NASWOT score of any stored genotype (its JSON form, docs/architecture.md), in its own space."""
     genotype = genotype_from_json(dict(genotype_json))
     space = get_space(genotype.space)
     return score_genotype(genotype, space, x, C=C, depth=depth, num_classes=num_classes, seed=seed)
@@ -115,5 +115,5 @@ def score_genotype_on_dataset(
     data = load_search_data(dataset, seed=seed, device=device)
     x = naswot_batch(data.train.images, data.normalize, batch_size, seed)
     if depth is None:
-        depth = 5 if genotype_json.get("space") == "nb201" else 8
+        depth = space_definition(str(genotype_json.get("space"))).default_depth
     return score_genotype_json(genotype_json, x, C=C, depth=depth, num_classes=data.num_classes, seed=seed)

@@ -1,6 +1,6 @@
 """The search specification: one pydantic model shared by the CLI, the API and the worker.
 
-Every field carries the paper default (ALGORITHMS.md) and a description; unknown fields are
+Every field carries the paper default (docs/algorithms.md) and a description; unknown fields are
 rejected, so a typo never silently falls back to a default. The API renders validation errors
 as problem details; the CLI prints them; `flatnas search --help` lists every field from here.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     Field,
     ValidationError,
     ValidationInfo,
@@ -19,9 +18,15 @@ from pydantic import (
 )
 
 from nas_core.methods import GRADIENT_METHODS, METHOD_NAMES, METHODS, SAMPLING_METHODS
+from nas_core.methods.params import MethodParams
+from nas_core.spaces import SPACE_NAMES, SPACES
 from nas_core.strict import StrictModel
 
-SpaceName = Literal["nb201", "darts"]
+# Derived from the spaces registry (nas_core/spaces/__init__.py): adding a space there adds it here.
+SpaceName = Literal[SPACE_NAMES]  # type: ignore[valid-type]
+#: Every op-set name some space offers (supernet.ops); which apply to a space is checked per space.
+_OPS_VARIANTS = tuple(dict.fromkeys(v for d in SPACES.values() for v in d.ops_variants))
+OpsVariant = Literal[_OPS_VARIANTS]  # type: ignore[valid-type]
 DatasetName = Literal["cifar10", "cifar100", "imagenet16-120", "synthetic", "digits"]
 
 # Derived from the methods registry (nas_core/methods/__init__.py): adding a method there adds it here.
@@ -29,10 +34,10 @@ MethodName = Literal[METHOD_NAMES]  # type: ignore[valid-type]
 GradientMethodName = Literal[GRADIENT_METHODS]  # type: ignore[valid-type]
 SamplingMethodName = Literal[SAMPLING_METHODS]  # type: ignore[valid-type]
 #: Each method's params model, by name (from the registry).
-METHOD_PARAMS: dict[str, type[BaseModel]] = {name: info.params_model for name, info in METHODS.items()}
+METHOD_PARAMS: dict[str, type[MethodParams]] = {name: info.params_model for name, info in METHODS.items()}
 
-# A2M's perturbation radius depends on the space (ALGORITHMS.md §3).
-A2M_DEFAULT_RHO = {"nb201": 1e-2, "darts": 1e-1}
+#: A2M's perturbation radius depends on the space (docs/algorithms.md §3).
+A2M_DEFAULT_RHO = {name: d.a2m_default_rho for name, d in SPACES.items()}
 
 
 # --- sections ---------------------------------------------------------------------------------
@@ -73,7 +78,7 @@ class SupernetConfig(StrictModel):
     C: int = Field(16, ge=1, le=256, description="initial channels")
     N: int | None = Field(None, ge=1, le=20, description="nb201: cells per stage (default 5)")
     layers: int | None = Field(None, ge=3, le=30, description="darts: cells in the network (default 8)")
-    ops: Literal["default", "darts8"] = Field(
+    ops: OpsVariant = Field(
         "default", description="darts: 'default' is the A2M paper's 7 ops, 'darts8' adds 'none' first"
     )
 
@@ -178,17 +183,23 @@ class SearchSpec(StrictModel):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> SearchSpec:
-        nb201_edges = 6
-        if self.space == "nb201" and self.method == "na-darts" and self.method_params["r"] > nb201_edges:
+        space = SPACES[self.space]
+        params = METHODS[self.method].params_model.model_validate(self.method_params)
+        for loc, message in params.space_errors(space.edge_count, space.name):
+            raise _field_error(("method_params", *loc), message)
+        supernet = self.supernet.model_dump()
+        for other in SPACES.values():
+            # Another space's depth field (N for nb201, layers for darts) is a mistake here.
+            if other.depth_field != space.depth_field and supernet.get(other.depth_field) is not None:
+                raise _field_error(
+                    ("supernet", other.depth_field),
+                    f"applies to space '{other.name}'; {space.name} uses supernet.{space.depth_field}",
+                )
+        if self.supernet.ops not in space.ops_variants:
+            owners = [d.name for d in SPACES.values() if self.supernet.ops in d.ops_variants]
             raise _field_error(
-                ("method_params", "r"), f"must be at most {nb201_edges} on nb201 (its edge count)"
+                ("supernet", "ops"), f"applies to space {' and '.join(map(repr, owners))} only"
             )
-        if self.space == "nb201" and self.supernet.layers is not None:
-            raise _field_error(("supernet", "layers"), "applies to space 'darts'; nb201 uses supernet.N")
-        if self.space == "darts" and self.supernet.N is not None:
-            raise _field_error(("supernet", "N"), "applies to space 'nb201'; darts uses supernet.layers")
-        if self.space == "nb201" and self.supernet.ops != "default":
-            raise _field_error(("supernet", "ops"), "applies to space 'darts' only")
         if self.a2m is not None and self.a2m.enabled and self.method in SAMPLING_METHODS:
             raise _field_error(
                 ("a2m",), f"cannot be enabled with sampling method '{self.method}'; set a2m to null"
@@ -214,6 +225,11 @@ class SearchSpec(StrictModel):
         if self.a2m is not None and self.a2m.rho is not None:
             return self.a2m.rho
         return A2M_DEFAULT_RHO[self.space]
+
+    @property
+    def depth(self) -> int:
+        """The supernet's depth in its space's own unit (nb201: cells per stage, darts: layers)."""
+        return SPACES[self.space].depth_of(self.supernet.model_dump())
 
     @property
     def cells_per_stage(self) -> int:

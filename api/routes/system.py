@@ -11,8 +11,9 @@ from sqlalchemy import text
 
 from api.deps import DatabaseDep, ReadKey, SettingsDep
 from api.errors import ServiceUnavailable, problem_for, problem_responses
-from api.schemas import Health, MethodsOut
+from api.schemas import Health, MethodsOut, SpacesOut
 from nas_core.methods import describe_methods
+from nas_core.spaces import describe_spaces
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["system"])
@@ -77,3 +78,12 @@ def metrics(request: Request) -> Response:
 )
 def methods(key: ReadKey) -> MethodsOut:
     return MethodsOut(items=describe_methods())
+
+
+@router.get(
+    "/spaces",
+    summary="Search spaces: their op sets, depth field and defaults",
+    responses=problem_responses(401, 403),
+)
+def spaces(key: ReadKey) -> SpacesOut:
+    return SpacesOut.model_validate({"items": describe_spaces()})

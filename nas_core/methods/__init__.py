@@ -15,8 +15,6 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
-
 from nas_core.methods import params as p
 
 if TYPE_CHECKING:
@@ -29,7 +27,7 @@ if TYPE_CHECKING:
 class MethodInfo:
     name: str
     summary: str
-    params_model: type[BaseModel]
+    params_model: type[p.MethodParams]
     supports_a2m: bool
     kind: Literal["gradient", "sampling"] = "gradient"
     #: "module:Class" of the ArchMethod subclass; None for sampling methods.
@@ -46,12 +44,12 @@ class MethodInfo:
 
 
 def _gradient(
-    name: str, module_class: str, params: type[BaseModel], summary: str, *, a2m: bool
+    name: str, module_class: str, params: type[p.MethodParams], summary: str, *, a2m: bool
 ) -> MethodInfo:
     return MethodInfo(name, summary, params, a2m, "gradient", f"nas_core.methods.{module_class}")
 
 
-def _sampling(name: str, params: type[BaseModel], summary: str) -> MethodInfo:
+def _sampling(name: str, params: type[p.MethodParams], summary: str) -> MethodInfo:
     return MethodInfo(name, summary, params, False, "sampling")
 
 
@@ -151,7 +149,7 @@ class MethodUnavailable(ValueError):
     """The spec names a method this build has not registered."""
 
 
-def method_params(spec: SearchSpec) -> BaseModel:
+def method_params(spec: SearchSpec) -> p.MethodParams:
     """The spec's method_params as the method's validated params model."""
     return METHODS[spec.method].params_model.model_validate(spec.method_params)
 

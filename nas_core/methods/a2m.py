@@ -1,4 +1,4 @@
-"""Architecture-Aware Minimization (ALGORITHMS.md §3), as a wrapper around any ArchMethod.
+"""Architecture-Aware Minimization (docs/algorithms.md §3), as a wrapper around any ArchMethod.
 
 With g the base method's architecture gradient on one validation batch at fixed w:
 

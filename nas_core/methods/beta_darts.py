@@ -1,4 +1,4 @@
-"""β-DARTS (ALGORITHMS.md §4): DARTS with the β-regulariser on α's logsumexp.
+"""β-DARTS (docs/algorithms.md §4): DARTS with the β-regulariser on α's logsumexp.
 
 Architecture loss L_val + λ_t·R(α), R(α) = Σ_groups mean_edges logsumexp(α_edge), λ_t = τ·epoch.
 The schedule reads the *epoch* (0-based, as the loop counts it): the reference's DARTS-space script

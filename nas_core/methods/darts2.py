@@ -1,4 +1,4 @@
-"""Second-order DARTS (ALGORITHMS.md §2): the α gradient through one unrolled weight step.
+"""Second-order DARTS (docs/algorithms.md §2): the α gradient through one unrolled weight step.
 
     w' = w − ξ·(momentum·buf + ∇_w L_tr(w, α) + wd·w)      (the SGD step the optimizer would take)
     g  = ∇_α L_val(w', α) − ξ·[∇_α L_tr(w⁺, α) − ∇_α L_tr(w⁻, α)] / (2ε)

@@ -1,4 +1,4 @@
-"""DARTS− (ALGORITHMS.md §4): an auxiliary skip connection on every edge, decaying to zero.
+"""DARTS− (docs/algorithms.md §4): an auxiliary skip connection on every edge, decaying to zero.
 
 Each edge i<-j adds β_t·x_j (its *source* node; the reference's NB201 code adds the cell input
 instead, a bug) to the mixed op's output, so skip_connect no longer has to win α to carry the

@@ -1,4 +1,4 @@
-"""GAEA (ALGORITHMS.md §4): exponentiated-gradient descent on the simplex.
+"""GAEA (docs/algorithms.md §4): exponentiated-gradient descent on the simplex.
 
 Each edge holds a point θ of the probability simplex (init 1/|O|) and the supernet mixes with θ
 directly, no softmax. An update is θ ← θ ⊙ exp(−η·∇_θ L), floored at clamp_min and renormalised
@@ -7,7 +7,7 @@ points, so the derived architecture is the one the supernet was trained on.
 
 Parameterisation: the tensors the loop holds (its "α") are φ = log θ, and mixing_weights(φ) =
 exp(φ). The plain gradient ∇_φ L = θ ⊙ ∇_θ L is what every method returns, so A2M wraps GAEA
-unchanged and perturbs log θ (our extension, ALGORITHMS.md §3); `arch_update` divides by θ to
+unchanged and perturbs log θ (our extension, docs/algorithms.md §3); `arch_update` divides by θ to
 recover ∇_θ L and takes the exponentiated step, which in φ is simply φ ← φ − η·∇_θ L.
 
 On nb201 GAEA drops `none` (the paper's NB201 setting): its weight is fixed at 0 by a mask, so it
@@ -39,8 +39,7 @@ class Gaea(ArchMethod[GaeaParams]):
 
     def __init__(self, space: SearchSpace, params: GaeaParams | Mapping[str, Any] | None = None) -> None:
         super().__init__(space, params)
-        dropped = ("none",) if space.name == "nb201" else ()
-        self._allowed = torch.tensor([op not in dropped for op in space.ops])
+        self._allowed = torch.tensor([op not in space.gaea_dropped_ops for op in space.ops])
 
     @property
     def arch_batch_source(self) -> ArchBatchSource:

@@ -1,4 +1,4 @@
-"""MiLeNAS (ALGORITHMS.md §4): mixed-level architecture gradient ∇_α L_val + λ·∇_α L_tr.
+"""MiLeNAS (docs/algorithms.md §4): mixed-level architecture gradient ∇_α L_val + λ·∇_α L_tr.
 
 Written as an architecture *loss* L_val + λ·L_tr (both at the current w), so the gradient is the
 mixed-level one by linearity and A2M wraps it unchanged. α's gradient is never clipped (the

@@ -1,4 +1,4 @@
-"""NA-DARTS (ALGORITHMS.md §4): a neighbourhood-aware architecture loss.
+"""NA-DARTS (docs/algorithms.md §4): a neighbourhood-aware architecture loss.
 
 Our reconstruction of the paper's formulation (aggregate f over the neighbourhood N(α), mean
 aggregation), not a port of its code. The architecture loss is the mean of L_val(w, n_k(α)) over

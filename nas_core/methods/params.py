@@ -14,38 +14,46 @@ from pydantic import Field
 from nas_core.strict import StrictModel
 
 
-class NoParams(StrictModel):
+class MethodParams(StrictModel):
+    """The base of every params model."""
+
+    def space_errors(self, edge_count: int, space: str) -> list[tuple[tuple[str, ...], str]]:
+        """(field path, message) for each value the space cannot take (checked with the spec)."""
+        return []
+
+
+class NoParams(MethodParams):
     pass
 
 
-class Darts2Params(StrictModel):
+class Darts2Params(MethodParams):
     unrolled_eps: float = Field(
         0.01, gt=0, le=1, description="finite-difference radius ε·‖v‖ of the Hessian term"
     )
 
 
-class BetaDartsParams(StrictModel):
+class BetaDartsParams(MethodParams):
     tau: float = Field(0.5, ge=0, le=100, description="β regulariser weight λ_t = τ·epoch")
 
 
-class SdartsRsParams(StrictModel):
+class SdartsRsParams(MethodParams):
     eps_start: float = Field(0.03, ge=0, le=1, description="uniform noise radius at the first epoch")
     eps_end: float = Field(0.3, ge=0, le=1, description="uniform noise radius at the last epoch")
 
 
-class DartsMinusParams(StrictModel):
+class DartsMinusParams(MethodParams):
     beta_start: float = Field(1.0, ge=0, le=10, description="auxiliary skip scale at the first epoch")
     beta_end: float = Field(0.0, ge=0, le=10, description="auxiliary skip scale at the last epoch")
 
 
-class PcDartsParams(StrictModel):
+class PcDartsParams(MethodParams):
     k: int = Field(4, ge=1, le=16, description="partial-channel factor K: each op sees C/K channels")
     edge_normalization: bool = Field(
         True, description="learn per-edge weights β (softmax over a node's inputs)"
     )
 
 
-class GaeaParams(StrictModel):
+class GaeaParams(MethodParams):
     eta: float = Field(0.1, gt=0, le=10, description="exponentiated-gradient step size")
     level: Literal["single", "bilevel"] = Field(
         "bilevel",
@@ -54,17 +62,22 @@ class GaeaParams(StrictModel):
     clamp_min: float = Field(1e-5, gt=0, lt=0.1, description="floor applied to θ before renormalising")
 
 
-class MilenasParams(StrictModel):
+class MilenasParams(MethodParams):
     lam: float = Field(1.0, ge=0, le=100, description="weight λ of ∇_α L_train in the mixed-level gradient")
 
 
-class NaDartsParams(StrictModel):
+class NaDartsParams(MethodParams):
     k: int = Field(4, ge=1, le=64, description="sampled neighbours per step")
     r: int = Field(1, ge=1, le=14, description="edges edited per neighbour")
     include_self: bool = Field(True, description="include α itself in the neighbourhood mean")
 
+    def space_errors(self, edge_count: int, space: str) -> list[tuple[tuple[str, ...], str]]:
+        if self.r > edge_count:
+            return [(("r",), f"must be at most {edge_count} on {space} (its edge count)")]
+        return []
 
-class SamplingParams(StrictModel):
+
+class SamplingParams(MethodParams):
     num_samples: int = Field(100, ge=1, le=100_000, description="architectures sampled and scored")
     top_k: int = Field(10, ge=1, le=1000, description="best architectures stored with their scores")
     naswot_batch: int = Field(128, ge=2, le=1024, description="batch size of the NASWOT kernel")

@@ -1,4 +1,4 @@
-"""PC-DARTS (ALGORITHMS.md §4): partial channels and edge normalisation.
+"""PC-DARTS (docs/algorithms.md §4): partial channels and edge normalisation.
 
 Partial channels: the supernet is built with `partial_channels=K`, so every mixed op sees C/K of
 its input channels (the rest bypass it, then a channel shuffle): K times less memory and compute
@@ -13,7 +13,7 @@ the same product (for darts, the top-2 edge ranking then sees β).
 
 β is trained with α by the same Adam. Its gradient is taken at the step's live α, in the first
 `arch_grad` call of a step, and applied in `arch_update`; under A2M the later, perturbed calls
-change α's gradient only (A2M is defined on α, ALGORITHMS.md §3).
+change α's gradient only (A2M is defined on α, docs/algorithms.md §3).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SDARTS-RS (ALGORITHMS.md §4): random smoothing of the mixing weights in the weight step.
+"""SDARTS-RS (docs/algorithms.md §4): random smoothing of the mixing weights in the weight step.
 
 The α step is DARTS's. The weight step trains w under softmax(α) + U(−ε_t, ε_t), clamped to [0, 1]
 and renormalised per edge, so w becomes good for a neighbourhood of α rather than a point: the

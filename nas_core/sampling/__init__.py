@@ -1,4 +1,4 @@
-"""Sampling-based and training-free searches: random, naswot, na-rs (ALGORITHMS.md §5)."""
+"""Sampling-based and training-free searches: random, naswot, na-rs (docs/algorithms.md §5)."""
 
 from nas_core.sampling.search import run_sampling
 

@@ -1,5 +1,5 @@
 """The f of the sampling searches: NASWOT of the untrained discrete network, or accuracy with
-weights inherited from a supernet trained by uniform single-path sampling (ALGORITHMS.md §5).
+weights inherited from a supernet trained by uniform single-path sampling (docs/algorithms.md §5).
 
 Both are functions of the architecture alone (given the seed), so scores are cached by the
 architecture's key: NA-RS neighbourhoods overlap, and a repeated sample costs nothing.

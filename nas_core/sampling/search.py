@@ -1,4 +1,4 @@
-"""Sampling searches (ALGORITHMS.md §5): `random`, `naswot` and `na-rs`.
+"""Sampling searches (docs/algorithms.md §5): `random`, `naswot` and `na-rs`.
 
 All three sample `num_samples` architectures uniformly (seeded; repeats allowed, scored once) and
 keep the best under a score f:
@@ -90,7 +90,7 @@ def run_sampling(
     score_kind = params.score if isinstance(params, RandomParams) else "naswot"
     epochs = params.supernet_epochs if isinstance(params, RandomParams) and score_kind == "supernet" else 0
     n = params.num_samples
-    depth = spec.cells_per_stage if spec.space == "nb201" else spec.layers
+    depth = spec.depth
 
     torch.manual_seed(spec.seed)  # supernet init draws from the global generator
     supernet = space.build_supernet(spec.supernet.C, depth, data.num_classes).to(dev) if epochs else None

@@ -1,17 +1,32 @@
-"""Search-space registry: `get_space("nb201" | "darts" | spec, ops_variant=...)`."""
+"""The search-space registry: every space by name. Torch-free, so the spec and the API derive their
+space lists and per-space rules from it; `get_space` imports a space's network code on first use.
+
+To add a space: its definition (nas_core/spaces/<name>_definition.py), its SearchSpace subclass
+(nas_core/spaces/<name>.py) and one line in `SPACES` below (docs/architecture.md has the steps).
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
-from nas_core.spaces.base import SearchSpace, Supernet
-from nas_core.spaces.darts import OPS_VARIANTS, DartsSpace
-from nas_core.spaces.nb201 import NB201Space
+from nas_core.spaces.darts_definition import DartsDefinition
+from nas_core.spaces.definition import SpaceDefinition
+from nas_core.spaces.nb201_definition import NB201Definition
 
 if TYPE_CHECKING:
+    from nas_core.spaces.base import SearchSpace
     from nas_core.spec import SearchSpec
 
-SPACES: dict[str, type[SearchSpace]] = {"nb201": NB201Space, "darts": DartsSpace}
+SPACES: dict[str, SpaceDefinition] = {d.name: d for d in (NB201Definition(), DartsDefinition())}
+SPACE_NAMES: tuple[str, ...] = tuple(SPACES)
+
+
+def space_definition(name: str) -> SpaceDefinition:
+    definition = SPACES.get(name)
+    if definition is None:
+        raise ValueError(f"space: unknown search space {name!r}; allowed: {list(SPACES)}")
+    return definition
 
 
 def get_space(name_or_spec: str | SearchSpec, ops_variant: str = "default") -> SearchSpace:
@@ -23,13 +38,20 @@ def get_space(name_or_spec: str | SearchSpec, ops_variant: str = "default") -> S
         name = name_or_spec.space
         ops_variant = name_or_spec.supernet.ops
         fused = name_or_spec.runtime.fused_cells
-    if name == "nb201":
-        if ops_variant != "default":
-            raise ValueError(f"ops: {ops_variant!r} applies to space 'darts' only; nb201 has one op set")
-        return NB201Space(fused_cells=fused)
-    if name == "darts":
-        return DartsSpace(ops_variant, fused_cells=fused)
-    raise ValueError(f"space: unknown search space {name!r}; allowed: {list(SPACES)}")
+    definition = space_definition(name)
+    if ops_variant not in definition.ops_variants:
+        raise ValueError(
+            f"ops: unknown {name} op set {ops_variant!r}; allowed: {list(definition.ops_variants)}"
+        )
+    module, cls_name = definition.implementation.split(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    space: SearchSpace = cls(ops_variant=ops_variant, fused_cells=fused)
+    return space
 
 
-__all__ = ["OPS_VARIANTS", "SPACES", "SearchSpace", "Supernet", "get_space"]
+def describe_spaces() -> list[dict[str, object]]:
+    """One entry per registered space (GET /spaces)."""
+    return [d.listing() for d in SPACES.values()]
+
+
+__all__ = ["SPACES", "SPACE_NAMES", "SpaceDefinition", "describe_spaces", "get_space", "space_definition"]

@@ -1,4 +1,4 @@
-"""The contract every search space implements (ALGORITHMS.md §1).
+"""The contract every search space implements (docs/algorithms.md §1).
 
 α is a list of 2-D tensors, one per α group: nb201 has one group "cell" (6×5); darts has
 "normal" and "reduce" (14×|O| each). A supernet never owns α: it is called with *mixing
@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from nas_core.genotype import Genotype
+from nas_core.spaces.definition import SpaceDefinition
 
 
 class Supernet(nn.Module, ABC):
@@ -30,10 +31,8 @@ class Supernet(nn.Module, ABC):
         """Logits for images `x` (B,3,H,W) with one mixing-weight tensor per α group."""
 
 
-class SearchSpace(ABC):
-    name: str
-    #: α group names in order, e.g. ("cell",) or ("normal", "reduce").
-    groups: tuple[str, ...]
+class SearchSpace(SpaceDefinition):
+    """A space's networks and α (torch); its facts and genotype rules come from its definition."""
 
     @property
     @abstractmethod
@@ -54,7 +53,7 @@ class SearchSpace(ABC):
 
     @abstractmethod
     def derive(self, weights: Sequence[torch.Tensor]) -> Genotype:
-        """The discrete architecture the mixing weights select (ALGORITHMS.md §1 rules)."""
+        """The discrete architecture the mixing weights select (docs/algorithms.md §1 rules)."""
 
     @abstractmethod
     def one_hot(self, genotype: Genotype) -> list[torch.Tensor]:

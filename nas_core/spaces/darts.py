@@ -1,4 +1,4 @@
-"""The DARTS space (ALGORITHMS.md §1): cells with two inputs, 4 intermediate nodes, 14 edges, output
+"""The DARTS space (docs/algorithms.md §1): cells with two inputs, 4 intermediate nodes, 14 edges, output
 the concat of the 4 nodes; reduction cells at layers L//3 and 2L//3. α groups "normal", "reduce".
 """
 
@@ -10,20 +10,19 @@ import torch
 from torch import nn
 
 from nas_core.genotype import (
-    DARTS8_OPS,
     DARTS_CELLS,
     DARTS_CONCAT,
     DARTS_EDGES,
-    DARTS_OPS,
     DARTS_STEPS,
     Genotype,
     validate,
 )
 from nas_core.ops import FactorizedReduce, ReLUConvBN, build_op
 from nas_core.spaces.base import SearchSpace, Supernet
+from nas_core.spaces.darts_definition import DartsDefinition
 from nas_core.spaces.mixed import MixedOp, check_weights, op_masks
 
-OPS_VARIANTS = {"default": DARTS_OPS, "darts8": DARTS8_OPS}
+OPS_VARIANTS = DartsDefinition.ops_variants
 
 
 def _preprocess(
@@ -155,15 +154,12 @@ class DartsSupernet(DartsNetwork, Supernet):
         return self.classifier(s1.mean(dim=(2, 3)))
 
 
-class DartsSpace(SearchSpace):
-    name = "darts"
-    groups = DARTS_CELLS
-
+class DartsSpace(DartsDefinition, SearchSpace):
     def __init__(self, ops_variant: str = "default", fused_cells: bool = False) -> None:
-        if ops_variant not in OPS_VARIANTS:
-            raise ValueError(f"ops: unknown darts op set {ops_variant!r}; allowed: {list(OPS_VARIANTS)}")
+        if ops_variant not in self.ops_variants:
+            raise ValueError(f"ops: unknown darts op set {ops_variant!r}; allowed: {list(self.ops_variants)}")
         self.ops_variant = ops_variant
-        self._ops = OPS_VARIANTS[ops_variant]
+        self._ops = self.ops_variants[ops_variant]
         self.fused_cells = fused_cells  # no fused DARTS cell yet: the plain path is used
 
     @property

@@ -1,4 +1,4 @@
-"""NAS-Bench-201 (ALGORITHMS.md §1): one 4-node cell with 6 edges, α 6×5 shared by every cell.
+"""NAS-Bench-201 (docs/algorithms.md §1): one 4-node cell with 6 edges, α 6×5 shared by every cell.
 
 Network: stem Conv3×3+BN, N cells at C, ResNet basic block to 2C (stride 2), N cells, ResNet block
 to 4C, N cells, BN-ReLU-global-avg-pool-Linear.
@@ -15,6 +15,7 @@ from nas_core.genotype import NB201_EDGES, NB201_OPS, Genotype, validate
 from nas_core.ops import ReLUConvBN, build_op
 from nas_core.spaces.base import SearchSpace, Supernet
 from nas_core.spaces.mixed import MixedOp, check_weights, op_masks
+from nas_core.spaces.nb201_definition import NB201Definition
 from nas_core.spaces.nb201_fused import fused_cell_forward
 
 
@@ -128,11 +129,9 @@ class NB201Supernet(NB201Network, Supernet):
         return self.head(h)
 
 
-class NB201Space(SearchSpace):
-    name = "nb201"
-    groups = ("cell",)
-
-    def __init__(self, fused_cells: bool = False) -> None:
+class NB201Space(NB201Definition, SearchSpace):
+    def __init__(self, ops_variant: str = "default", fused_cells: bool = False) -> None:
+        self.ops_variant = ops_variant  # nb201 has one op set (the registry checks the name)
         self.fused_cells = fused_cells
 
     @property

@@ -1,4 +1,4 @@
-"""The fused NB201 cell (PERFORMANCE.md lever 1): same function, same parameters, fewer kernels.
+"""The fused NB201 cell (docs/operations.md, Scaling: fused cells): same function, same parameters, fewer kernels.
 
 All edges leaving a node see the same input, so per source node: one ReLU; one convolution whose
 output channels stack every outgoing edge's 1×1 (zero-padded to 3×3) and 3×3 kernels; one

@@ -76,3 +76,16 @@ def test_methods(client: TestClient, keys: Keys) -> None:
     by_name = {m["name"]: m for m in items}
     assert "darts" in by_name and set(by_name) <= set(METHOD_PARAMS)
     assert {"kind", "summary", "supports_a2m", "params"} <= set(by_name["darts"])
+
+
+def test_spaces_come_from_the_registry(client: TestClient, keys: Keys) -> None:
+    from nas_core.spaces import SPACES
+
+    assert client.get("/spaces").status_code == 401
+    items = client.get("/spaces", headers=keys.read).json()["items"]
+    assert [s["name"] for s in items] == list(SPACES)
+    for item in items:
+        definition = SPACES[item["name"]]
+        assert item["depth_field"] == definition.depth_field
+        assert item["default_depth"] == definition.default_depth
+        assert item["ops_variants"]["default"] == list(definition.default_ops)

@@ -8,19 +8,18 @@ from dataclasses import replace
 
 import pytest
 
-from nas_core.flatness import geometry
 from nas_core.flatness.geometry import (
     cell_shape,
-    darts_random_edit,
-    darts_single_edits,
     edit_distance,
     edit_paths,
     genotype_key,
-    nb201_neighbours,
     neighbourhood,
     skip_count,
 )
 from nas_core.genotype import DARTS_OPS, DARTS_V2, NB201_EDGES, NB201_OPS, Genotype, validate
+from nas_core.spaces import nb201_definition
+from nas_core.spaces.darts_definition import darts_random_edit, darts_single_edits
+from nas_core.spaces.nb201_definition import nb201_neighbours
 
 
 def nb201(*ops: str) -> Genotype:
@@ -160,4 +159,4 @@ def test_errors_name_the_field() -> None:
         nb201_neighbours(CENTRE, 7)
     with pytest.raises(ValueError, match="max_paths"):
         edit_paths(CENTRE, CENTRE, 0)
-    assert geometry.NB201_SOURCES == tuple(s for _, s in NB201_EDGES)
+    assert nb201_definition.NB201_SOURCES == tuple(s for _, s in NB201_EDGES)

@@ -44,7 +44,7 @@ def make_ctx(
     )
     space_obj = get_space(spec)
     torch.manual_seed(0)
-    depth = spec.cells_per_stage if space == "nb201" else spec.layers
+    depth = spec.depth
     partial = spec.method_params["k"] if method == "pc-darts" else 1
     supernet = space_obj.build_supernet(spec.supernet.C, depth, 10, partial_channels=partial)
     arch = build_method(spec, space_obj)

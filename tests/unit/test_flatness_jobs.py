@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nas_core.checkpoint import checkpoint_dir
-from nas_core.flatness.geometry import edit_distance, nb201_neighbours
+from nas_core.flatness.geometry import edit_distance
 from nas_core.flatness.hooks import epoch_metrics
 from nas_core.flatness.jobs import (
     barrier_records,
@@ -21,6 +21,7 @@ from nas_core.flatness.jobs import (
 from nas_core.genotype import genotype_from_json
 from nas_core.reporter import NullReporter
 from nas_core.search import run_search
+from nas_core.spaces.nb201_definition import nb201_neighbours
 from nas_core.spec import SearchSpec
 
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nas_core.flatness.evaluation import ArchitectureEvaluator, Evaluation
-from nas_core.flatness.geometry import genotype_key, nb201_neighbours
+from nas_core.flatness.geometry import genotype_key
 from nas_core.flatness.landscape import (
     alpha_line_barrier,
     barrier_matrix,
@@ -20,6 +20,7 @@ from nas_core.flatness.landscape import (
 from nas_core.genotype import NB201_EDGES, NB201_OPS, Genotype
 from nas_core.methods.base import ArchMethod
 from nas_core.spaces import get_space
+from nas_core.spaces.nb201_definition import nb201_neighbours
 
 
 def nb201(*ops: str) -> Genotype:

@@ -11,17 +11,15 @@ from nas_core.genotype import (
     NB201_OPS,
     Genotype,
     GenotypeError,
-    darts_repr,
     genotype_edges,
     genotype_from_edges,
     genotype_from_json,
     genotype_to_json,
-    nb201_arch_str,
-    parse_darts_repr,
-    parse_nb201_arch_str,
     same_architecture,
     validate,
 )
+from nas_core.spaces.darts_definition import darts_repr, parse_darts_repr
+from nas_core.spaces.nb201_definition import nb201_arch_str, parse_nb201_arch_str
 
 ARCH_STR = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 NB201_EXAMPLE = Genotype(

@@ -1,16 +1,30 @@
 // Reading the API's search, curve and α documents into the few values the views draw.
 // Kept in one place so a change of the API's shapes touches one module.
 
-import { listOf } from "./api.js";
+import { getOptional, listOf } from "./api.js";
 
 export const STATUSES = ["queued", "running", "retrying", "succeeded", "failed", "cancelled"];
 export const ACTIVE = new Set(["queued", "running", "retrying"]);
 export const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
-export const SPACES = ["nb201", "darts"];
 export const DATASETS = ["cifar10", "cifar100", "imagenet16-120", "synthetic", "digits"];
-// nas_core/spec.py's method names: shown at once, replaced by GET /methods when it answers.
-export const METHOD_NAMES = ["darts", "darts2", "beta-darts", "sdarts-rs", "darts-minus", "pc-darts", "gaea", "milenas", "na-darts", "random", "naswot", "na-rs"];
-export const SAMPLING_METHODS = new Set(["random", "naswot", "na-rs"]);
+
+// Spaces and methods are the service's registries (GET /spaces, GET /methods), never a list kept
+// here: fetched once per page load and shared by every view. An empty answer (no key yet) is
+// fetched again next time.
+let catalogue = null;
+export function loadCatalogue() {
+  if (!catalogue) {
+    const names = (path, key) =>
+      getOptional(path)
+        .then((body) => listOf(body, key).filter((item) => item && typeof item.name === "string"))
+        .catch(() => []);
+    catalogue = Promise.all([names("/spaces", "spaces"), names("/methods", "methods")]).then(([spaces, methods]) => {
+      if (!spaces.length || !methods.length) catalogue = null;
+      return { spaces, methods };
+    });
+  }
+  return catalogue;
+}
 
 export const specOf = (s) => (s && typeof s.spec === "object" && s.spec) || {};
 

@@ -1,28 +1,14 @@
 // Searches list: filters, search box, live progress (SSE for running searches plus a light refresh).
 
-import { get, getOptional, listOf, nextCursorOf, openEventStream, ApiError } from "../api.js";
+import { get, listOf, nextCursorOf, openEventStream, ApiError } from "../api.js";
 import { h, clear, fmtAcc, fmtDuration, fmtTime, fmtTimeTitle, errorText, debounce } from "../dom.js";
-import { STATUSES, SPACES, DATASETS, METHOD_NAMES, ACTIVE, methodOf, spaceOf, datasetOf, a2mOf, tagsOf, nameOf, progressOf, bestValAccOf } from "../model.js";
+import { STATUSES, DATASETS, ACTIVE, loadCatalogue, methodOf, spaceOf, datasetOf, a2mOf, tagsOf, nameOf, progressOf, bestValAccOf } from "../model.js";
 import { searchUrl, compareUrl, navigate } from "../router.js";
 
 const REFRESH_MS = 4000;
 // Browsers allow ~6 HTTP/1.1 connections per host; streams beyond this would starve page requests.
 const MAX_STREAMS = 3;
 const FILTERS = ["status", "method", "space", "dataset", "tag", "q"];
-
-let methodNames = null;
-
-export async function loadMethodNames() {
-  if (methodNames) return methodNames;
-  try {
-    const body = await getOptional("/methods");
-    const names = listOf(body, "methods").map((m) => (typeof m === "string" ? m : m.name)).filter(Boolean);
-    if (names.length) methodNames = names;
-  } catch {
-    /* the filter falls back to free text below */
-  }
-  return methodNames || [];
-}
 
 export function statusBadge(status, cancelRequested = false) {
   const text = cancelRequested && ACTIVE.has(status) ? `${status} · cancelling` : status;
@@ -55,6 +41,7 @@ export function progressBar(s, { compact = false } = {}) {
 }
 
 export async function render(root, _params, { setLive }) {
+  const catalogue = await loadCatalogue();
   const query = new URLSearchParams(location.search);
   const filters = Object.fromEntries(FILTERS.map((f) => [f, query.get(f) || ""]));
   const highlight = query.get("new");
@@ -108,8 +95,8 @@ export async function render(root, _params, { setLive }) {
         { class: "toolbar", role: "search" },
         h("label", { class: "filter filter-q" }, h("span", null, "Search"), qInput),
         select("status", "Status", STATUSES),
-        select("method", "Method", methodNames || METHOD_NAMES),
-        select("space", "Space", SPACES),
+        select("method", "Method", catalogue.methods.map((m) => m.name)),
+        select("space", "Space", catalogue.spaces.map((sp) => sp.name)),
         select("dataset", "Dataset", DATASETS),
         h("label", { class: "filter" }, h("span", null, "Tag"), tagInput),
       ),
@@ -311,12 +298,6 @@ export async function render(root, _params, { setLive }) {
     }
   }
 
-  // The method filter starts from the spec's names; the service's own list replaces it when it answers.
-  loadMethodNames().then((names) => {
-    const sel = root.querySelector('select[data-filter="method"]');
-    if (stopped || !sel || !names.length) return;
-    sel.replaceChildren(h("option", { value: "" }, "all"), ...names.map((o) => h("option", { value: o, selected: filters.method === o }, o)));
-  });
   await refresh({ reset: true });
   const timer = setInterval(() => {
     if (document.visibilityState === "visible") refresh();

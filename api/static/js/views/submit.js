@@ -2,17 +2,10 @@
 // (problem details `errors: [{field, message}]`) shown next to the field they name. The browser's own
 // validation is off (novalidate) so nas_core/spec.py stays the one source of truth for what is allowed.
 
-import { getOptional, post, listOf, ApiError } from "../api.js";
+import { post, ApiError } from "../api.js";
 import { h, errorText, toast } from "../dom.js";
-import { SPACES, DATASETS, METHOD_NAMES, SAMPLING_METHODS } from "../model.js";
+import { DATASETS, loadCatalogue } from "../model.js";
 import { navigate } from "../router.js";
-
-// Used only when GET /methods is unavailable: names from the spec, A2M off where the spec refuses it.
-const FALLBACK_METHODS = METHOD_NAMES.map((name) => ({
-  name,
-  kind: SAMPLING_METHODS.has(name) ? "sampling" : "gradient",
-  supports_a2m: !SAMPLING_METHODS.has(name) && name !== "darts2",
-}));
 
 let fieldSeq = 0;
 
@@ -42,13 +35,14 @@ function field(fieldPath, label, control, { hint = "", className = "" } = {}) {
 const num = (name, placeholder, extra = {}) => h("input", { type: "number", name, placeholder: String(placeholder), inputmode: "numeric", ...extra });
 
 export async function render(root) {
-  const methodsBody = await getOptional("/methods").catch(() => null);
-  const methods = listOf(methodsBody, "methods").filter((m) => m && m.name);
-  const methodInfo = methods.length ? methods : FALLBACK_METHODS;
+  // Spaces and methods, with their rules, from the service's registries (GET /spaces, /methods).
+  const { spaces, methods: methodInfo } = await loadCatalogue();
   const byName = new Map(methodInfo.map((m) => [m.name, m]));
+  const spaceByName = new Map(spaces.map((sp) => [sp.name, sp]));
+  const depthFieldOf = (name) => spaceByName.get(name)?.depth_field;
 
   const name = h("input", { type: "text", name: "name", placeholder: "search", autocomplete: "off" });
-  const space = h("select", { name: "space" }, SPACES.map((s) => h("option", { value: s }, s)));
+  const space = h("select", { name: "space" }, spaces.map((sp) => h("option", { value: sp.name }, sp.name)));
   const method = h("select", { name: "method" }, methodInfo.map((m) => h("option", { value: m.name }, m.name)));
   const methodSummary = h("div", { class: "hint method-summary" });
   const a2m = h("input", { type: "checkbox", name: "a2m", checked: true });
@@ -62,13 +56,15 @@ export async function render(root) {
   const seed = num("seed", 0);
   const subset = num("subset", "all images");
   const imageSize = num("image_size", 16);
-  const rho = h("input", { type: "text", name: "rho", inputmode: "decimal", placeholder: "1e-2 (nb201) / 1e-1 (darts)" });
+  const rhoDefaults = spaces.map((sp) => `${sp.a2m_default_rho} (${sp.name})`).join(" / ");
+  const rho = h("input", { type: "text", name: "rho", inputmode: "decimal", placeholder: rhoDefaults });
   const tags = h("input", { type: "text", name: "tags", placeholder: "comma, separated" });
   const priority = num("priority", 5);
   const paramsBox = h("div", { class: "params-box" });
 
-  const fN = field("supernet.N", "Cells per stage (N)", N, { hint: "nb201 only" });
-  const fLayers = field("supernet.layers", "Layers", layers, { hint: "darts only" });
+  const spacesWith = (f) => spaces.filter((sp) => sp.depth_field === f).map((sp) => sp.name).join(", ");
+  const fN = field("supernet.N", "Cells per stage (N)", N, { hint: `${spacesWith("N")} only` });
+  const fLayers = field("supernet.layers", "Layers", layers, { hint: `${spacesWith("layers")} only` });
   const fImage = field("dataset.image_size", "Image size", imageSize, { hint: "synthetic / digits only" });
   const fA2m = field("a2m", "Architecture-Aware Minimization (A2M)", a2m, { hint: "biases the α gradient towards flat minima" });
   const fRho = field("a2m.rho", "A2M radius ρ", rho);
@@ -118,9 +114,9 @@ export async function render(root) {
   root.append(h("div", { class: "page narrow" }, h("div", { class: "page-head" }, h("h1", { id: "submit-title" }, "New search")), form));
 
   function syncVisibility() {
-    const isNb = space.value === "nb201";
-    fN.hidden = !isNb;
-    fLayers.hidden = isNb;
+    const depthField = depthFieldOf(space.value);
+    fN.hidden = depthField !== "N";
+    fLayers.hidden = depthField !== "layers";
     fImage.hidden = !["synthetic", "digits"].includes(dataset.value);
     const info = byName.get(method.value) || {};
     const a2mAllowed = info.supports_a2m !== false;
@@ -238,8 +234,8 @@ export async function render(root) {
     if (!fImage.hidden) set(body.dataset, "image_size", readNum(imageSize, "dataset.image_size"));
     const supernet = {};
     set(supernet, "C", readNum(C, "supernet.C"));
-    if (space.value === "nb201") set(supernet, "N", readNum(N, "supernet.N"));
-    else set(supernet, "layers", readNum(layers, "supernet.layers"));
+    if (depthFieldOf(space.value) === "N") set(supernet, "N", readNum(N, "supernet.N"));
+    if (depthFieldOf(space.value) === "layers") set(supernet, "layers", readNum(layers, "supernet.layers"));
     if (Object.keys(supernet).length) body.supernet = supernet;
     if (a2m.checked && rho.value.trim()) body.a2m.rho = Number(rho.value.trim());
     const tagList = tags.value.split(",").map((t) => t.trim()).filter(Boolean);
