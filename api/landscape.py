@@ -34,11 +34,17 @@ class ArchRef(_Strict):
     """One architecture: a stored genotype of a search, or a genotype JSON document."""
 
     search_id: str | None = Field(None, min_length=1, max_length=36, description="a search's genotype")
-    which: Literal["best", "final"] = Field("final", description="that search's best or final genotype")
+    which: Literal["best", "final"] = Field(
+        "final",
+        description="that search's best genotype (lowest supernet validation loss) or final one (last epoch)",
+    )
     epoch: int | None = Field(
         None, ge=0, le=INT4_MAX, description="the genotype derived at this epoch (overrides which)"
     )
-    genotype: dict[str, Any] | None = Field(None, description="a genotype JSON document (DESIGN.md)")
+    genotype: dict[str, Any] | None = Field(
+        None,
+        description="a genotype JSON document: {space, ops, genotype, ...} as GET /searches/{id}/genotype returns it",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ArchRef:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from nas_core.spec import DatasetConfig
 
 ROOT_ENV = "FLATNAS_DATA_ROOT"
-PAD = 4  # random-crop padding (ALGORITHMS.md §2)
+PAD = 4  # random-crop padding (docs/algorithms.md §2)
 SYNTHETIC_DEFAULT_SIZE = 4096
 DEFAULT_IMAGE_SIZE = 16
 

@@ -1,4 +1,4 @@
-"""Candidate operations, as tables of builders keyed by op name (ALGORITHMS.md §1).
+"""Candidate operations, as tables of builders keyed by op name (docs/algorithms.md §1).
 
 A builder takes (C, stride, affine) and returns a module mapping C channels to C channels
 (spatial size divided by `stride`). Search cells pass affine=False (the BN of a cell op carries no

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 models (DESIGN.md data model).
+"""SQLAlchemy 2.0 models (the storage contract in docs/architecture.md).
 
 Constraint names come from one naming convention, so Alembic migrations name them the same on
 SQLite and PostgreSQL. Relationships refuse lazy loads: a query that needs related rows says so.
@@ -231,7 +231,7 @@ LANDSCAPE_ROLES = ("a", "b", "member", "supernet", "target")
 
 
 class LandscapeJob(LeasedRunColumns, Base):
-    """An on-demand landscape computation (ALGORITHMS.md §6) run by a worker like a search:
+    """An on-demand landscape computation (docs/algorithms.md §6) run by a worker like a search:
     a barrier between two architectures, a barrier matrix of several searches, or the
     neighbourhood profile of a stored genotype. `params` holds the request with every reference
     already resolved (genotype JSON snapshots, the supernet checkpoint's search), so a job's

@@ -65,7 +65,12 @@ def _slug(name: str) -> str:
         403,
         404,
         422,
-        extra={200: {"description": "genotype JSON (DESIGN.md)", "content": {"application/json": {}}}},
+        extra={
+            200: {
+                "description": "genotype JSON (its fields: docs/architecture.md in the repository)",
+                "content": {"application/json": {}},
+            }
+        },
     ),
 )
 def get_genotype(
@@ -75,7 +80,9 @@ def get_genotype(
     which: Annotated[
         Literal["best", "final"] | None,
         Query(
-            description="best (highest validation accuracy so far) or final; default: final, else best, else newest"
+            description="best: derived at the epoch with the lowest supernet validation loss (not the "
+            "highest accuracy; for sampling methods the top-ranked architecture); final: after the last "
+            "epoch; default: final, else best, else newest"
         ),
     ] = None,
     epoch: Annotated[

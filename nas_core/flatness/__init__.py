@@ -1,4 +1,4 @@
-"""Flatness and landscape metrics (ALGORITHMS.md §6).
+"""Flatness and landscape metrics (docs/algorithms.md §6).
 
 - geometry: distances, neighbourhoods, shortest edit paths, cell shape, skip count (no torch)
 - evaluation: shared-weight evaluation of genotypes on fixed batches (BN policy documented there)

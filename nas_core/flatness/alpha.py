@@ -1,4 +1,4 @@
-"""Metrics in α space (ALGORITHMS.md §6): Hessian eigenvalue, A2M sharpness, per-edge entropy.
+"""Metrics in α space (docs/algorithms.md §6): Hessian eigenvalue, A2M sharpness, per-edge entropy.
 
 Each takes a differentiable closure `loss_fn(alphas) -> scalar` (the hooks pass the method's
 arch loss on fixed validation batches), so it can be checked on a plain function with a known

@@ -27,7 +27,7 @@ Records (value; params):
   engine keeps in its checkpoints, so a resumed search compares with the same scores.
 L_val(α) is the cross-entropy of the supernet under the method's mixing weights
 (`method.mixing_weights`: softmax for DARTS, θ for GAEA, edge-normalised for PC-DARTS), averaged
-over the fixed batches, as ALGORITHMS.md §6 and RobustDARTS define it. It is deliberately *not*
+over the fixed batches, as docs/algorithms.md §6 and RobustDARTS define it. It is deliberately *not*
 `method.arch_loss`: that adds method-specific terms (β-DARTS's regulariser, MiLeNAS's train
 loss), which would make the numbers incomparable across methods, and some methods keep per-step
 state in it (NA-DARTS caches the step's neighbours), which a metric must not disturb.

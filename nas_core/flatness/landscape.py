@@ -1,4 +1,4 @@
-"""The loss landscape over architectures (ALGORITHMS.md §6): neighbourhood profiles and barriers.
+"""The loss landscape over architectures (docs/algorithms.md §6): neighbourhood profiles and barriers.
 
 Every function takes `evaluate: Genotype -> Evaluation` (an `ArchitectureEvaluator` in use, a
 table in tests), so the formulas are testable on hand-made numbers and the cost is the number of

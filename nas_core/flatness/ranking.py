@@ -1,4 +1,4 @@
-"""Ranking stability (ALGORITHMS.md §6, weight-sharing variance): does the supernet keep ranking a
+"""Ranking stability (docs/algorithms.md §6, weight-sharing variance): does the supernet keep ranking a
 fixed sample of architectures the same way from one metric epoch to the next?
 
 A seeded sample of distinct architectures is evaluated with the supernet's shared weights (α set

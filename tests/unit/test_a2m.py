@@ -1,4 +1,4 @@
-"""A2M: G = g1 + ρ·h must equal the exact double-backward g1 + ρ·H(α~)·g1 (ALGORITHMS.md §3)."""
+"""A2M: G = g1 + ρ·h must equal the exact double-backward g1 + ρ·H(α~)·g1 (docs/algorithms.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NASWOT (ALGORITHMS.md §5) against a direct computation of log|det K|."""
+"""NASWOT (docs/algorithms.md §5) against a direct computation of log|det K|."""
 
 from __future__ import annotations
 

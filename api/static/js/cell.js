@@ -29,7 +29,7 @@ export function opColor(op) {
 const NB201_TARGETS = [1, 2, 2, 3, 3, 3];
 const NODE_R = 17;
 
-/** The genotype body inside the DESIGN.md document ({space, ops, genotype: {...}}), tolerant of nesting. */
+/** The genotype body inside the genotype JSON document (docs/architecture.md) ({space, ops, genotype: {...}}), tolerant of nesting. */
 function bodyOf(doc) {
   if (!doc) return null;
   if (doc.genotype && typeof doc.genotype === "object" && !Array.isArray(doc.genotype)) return doc.genotype;

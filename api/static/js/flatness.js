@@ -1,5 +1,5 @@
 // Flatness panels: per-epoch metrics as charts, end-of-search neighbourhood profile and cell shape.
-// Record shape (DESIGN.md): {kind, epoch|null, params, value, seconds}; values are JSON whose exact
+// Record shape (docs/architecture.md): {kind, epoch|null, params, value, seconds}; values are JSON whose exact
 // form depends on the metric, so they are read generically (a number, or an object of numbers).
 
 import { h, fmtNum, fmtDuration } from "./dom.js";
