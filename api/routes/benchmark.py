@@ -16,8 +16,15 @@ from api.routes.results import JSON_OR_CSV, FormatQuery, csv_download
 from api.routes.searches import load_search
 from api.schemas import RowOut
 from nas_core.benchmarks.ground_truth import NOT_APPLICABLE
-from nas_core.benchmarks.nb201 import DATASETS, BenchmarkUnavailable, UnknownArchitecture, open_configured
-from nas_core.genotype import GenotypeError, nb201_arch_str, parse_nb201_arch_str
+from nas_core.benchmarks.nb201 import (
+    DATASETS,
+    BenchmarkUnavailable,
+    UnknownArchitecture,
+    covers,
+    open_configured,
+)
+from nas_core.genotype import GenotypeError
+from nas_core.spaces.nb201_definition import nb201_arch_str, parse_nb201_arch_str
 from store.models import Search
 from store.repositories import benchmark
 from store.repositories.keys import Caller
@@ -74,7 +81,7 @@ def _status_of(session: SessionDep, search: Search) -> tuple[BenchmarkStatusOut,
     row = benchmark.get_status(session, search.id)
     if row is not None:
         return BenchmarkStatusOut.model_validate(row, from_attributes=True), row.optimum
-    if search.space != "nb201":
+    if not covers(search.space):
         detail = f"ground truth covers nb201 searches; this one searches the {search.space} space"
         return BenchmarkStatusOut(state=NOT_APPLICABLE, detail=detail), None
     return BenchmarkStatusOut(
@@ -111,7 +118,7 @@ def curve_columns(
 ) -> tuple[list[str], dict[int, list[float | None]]]:
     """Extra curves-CSV columns for an nb201 search (a search row or view): ground-truth test
     accuracy per data set, by epoch."""
-    if search.space != "nb201":
+    if not covers(search.space):
         return [], {}
     by_epoch = benchmark.epoch_test_accuracy(session, search.id)
     columns = [f"benchmark_test_acc_{name}" for name in DATASETS]

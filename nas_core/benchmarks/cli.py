@@ -15,8 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from nas_core.benchmarks.ground_truth import GroundTruth, GroundTruthRow
-from nas_core.benchmarks.nb201 import SETTING, BenchmarkUnavailable, UnknownArchitecture, open_configured
-from nas_core.genotype import GenotypeError, genotype_from_json, nb201_arch_str, parse_nb201_arch_str
+from nas_core.benchmarks.nb201 import (
+    SETTING,
+    BenchmarkUnavailable,
+    UnknownArchitecture,
+    covers,
+    open_configured,
+)
+from nas_core.genotype import GenotypeError, genotype_from_json
+from nas_core.spaces.nb201_definition import nb201_arch_str, parse_nb201_arch_str
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -61,7 +68,7 @@ def _arch_of(text: str, which: str) -> str:
     if not isinstance(data, dict):
         raise GenotypeError(f"arch: {path} does not hold a genotype JSON object")
     genotype = genotype_from_json(data)
-    if genotype.space != "nb201":
+    if not covers(genotype.space):
         raise GenotypeError(f"space: {path} holds a {genotype.space} genotype; NAS-Bench-201 covers nb201")
     return nb201_arch_str(genotype)
 

@@ -19,6 +19,7 @@ from nas_core.benchmarks.nb201 import (
     BenchmarkUnavailable,
     NB201Benchmark,
     UnknownArchitecture,
+    covers,
     open_configured,
 )
 
@@ -88,7 +89,7 @@ class GroundTruth:
 
     def start(self, space: str) -> GroundTruthStatus:
         """Open (or reuse) the benchmark for a search of `space`; never raises."""
-        if space != "nb201":
+        if not covers(space):
             self.status = GroundTruthStatus(
                 NOT_APPLICABLE, f"no benchmark for the {space} space; ground truth covers nb201 searches"
             )

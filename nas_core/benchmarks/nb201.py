@@ -28,6 +28,8 @@ from typing import Any
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
 HP = "200"
+#: The name under which a space's definition says NAS-Bench-201 tabulates it (nas_core/spaces).
+BENCHMARK = "nas-bench-201"
 NUM_ARCHITECTURES = 15625
 
 # dataset -> ((training set the test number comes from, its split), (same for validation))
@@ -279,3 +281,11 @@ def open_configured(
             found = (opener or NB201Benchmark.open)(key)
             _opened[key] = found
         return found
+
+
+def covers(space: str) -> bool:
+    """Whether NAS-Bench-201 holds results for the architectures of `space` (its definition says)."""
+    from nas_core.spaces import SPACES
+
+    definition = SPACES.get(space)
+    return definition is not None and definition.tabular_benchmark == BENCHMARK

@@ -39,6 +39,9 @@ class SpaceDefinition(ABC):
     a2m_default_rho: ClassVar[float]
     #: Ops GAEA keeps at weight 0 in this space (its paper's per-space setting, docs/algorithms.md §4).
     gaea_dropped_ops: ClassVar[tuple[str, ...]] = ()
+    #: The tabular benchmark that holds trained results for every architecture of the space
+    #: (nas_core/benchmarks), or None.
+    tabular_benchmark: ClassVar[str | None] = None
     #: The genotype JSON field holding the space's own text form ("arch_str", "darts_repr").
     text_field: ClassVar[str]
     #: "module:Class" of the SearchSpace subclass (imported on first use: it needs torch).

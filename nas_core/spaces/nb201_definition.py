@@ -41,6 +41,7 @@ class NB201Definition(SpaceDefinition):
     a2m_default_rho = 1e-2
     gaea_dropped_ops = ("none",)
     text_field = "arch_str"
+    tabular_benchmark = "nas-bench-201"
     implementation = "nas_core.spaces.nb201:NB201Space"
 
     # --- validation and serialisation ----------------------------------------------------------

@@ -21,7 +21,8 @@ from nas_core.benchmarks.nb201 import (
     UnknownArchitecture,
     open_configured,
 )
-from nas_core.genotype import NB201_EDGES, NB201_OPS, Genotype, nb201_arch_str
+from nas_core.genotype import NB201_EDGES, NB201_OPS, Genotype
+from nas_core.spaces.nb201_definition import nb201_arch_str
 from tests.fixtures import nb201_benchmark as written
 
 KNOWN = (0, 1, 4321, 9999, 15624)

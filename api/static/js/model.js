@@ -12,6 +12,7 @@ export const DATASETS = ["cifar10", "cifar100", "imagenet16-120", "synthetic", "
 // here: fetched once per page load and shared by every view. An empty answer (no key yet) is
 // fetched again next time.
 let catalogue = null;
+const defaultOps = new Map(); // space name -> its default op set, once the catalogue has loaded
 export function loadCatalogue() {
   if (!catalogue) {
     const names = (path, key) =>
@@ -20,6 +21,7 @@ export function loadCatalogue() {
         .catch(() => []);
     catalogue = Promise.all([names("/spaces", "spaces"), names("/methods", "methods")]).then(([spaces, methods]) => {
       if (!spaces.length || !methods.length) catalogue = null;
+      for (const sp of spaces) defaultOps.set(sp.name, sp.ops_variants?.default ?? []);
       return { spaces, methods };
     });
   }
@@ -120,10 +122,8 @@ export function flatnessOf(body) {
   return listOf(body, "flatness", "metrics").filter((r) => r && r.kind);
 }
 
-/** The ops vocabulary: the genotype's own list, else the space's default. */
+/** The ops vocabulary: the genotype's own list, else the space's default (from GET /spaces). */
 export function opsOf(genotype, space) {
   if (genotype && Array.isArray(genotype.ops)) return genotype.ops;
-  if (space === "darts")
-    return ["max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"];
-  return ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"];
+  return defaultOps.get(space) ?? [];
 }

@@ -2,7 +2,7 @@
 
 import { get, getOptional, post, download, openEventStream, ApiError } from "../api.js";
 import { h, clear, fmtDuration, fmtTime, fmtTimeTitle, fmtAcc, errorText, toast, debounce, pretty } from "../dom.js";
-import { ACTIVE, TERMINAL, specOf, spaceOf, datasetOf, nameOf, curvesOf, alphasOf, flatnessOf, opsOf, bestValAccOf } from "../model.js";
+import { ACTIVE, TERMINAL, specOf, spaceOf, datasetOf, nameOf, curvesOf, alphasOf, flatnessOf, opsOf, bestValAccOf, loadCatalogue } from "../model.js";
 import { lineChart, asPercent } from "../charts.js";
 import { genotypeFigure } from "../cell.js";
 import { alphaHeatmaps } from "../heatmap.js";
@@ -16,6 +16,7 @@ const POLL_MS = 8000;
 
 export async function render(root, { id }, { setLive }) {
   const base = `/searches/${encodeURIComponent(id)}`;
+  await loadCatalogue(); // the spaces' default op sets, for α heatmaps drawn before a genotype exists
   let search;
   try {
     search = await get(base);
