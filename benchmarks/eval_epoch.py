@@ -30,9 +30,10 @@ from nas_core.evaluation.networks import count_flops, count_params  # noqa: E402
 from nas_core.evaluation.protocol import EvalSpec  # noqa: E402
 from nas_core.evaluation.reporter import NullEvalReporter  # noqa: E402
 from nas_core.evaluation.train import build_eval_state, test, train_one_epoch  # noqa: E402
-from nas_core.genotype import DARTS_V2, Genotype, parse_nb201_arch_str  # noqa: E402
+from nas_core.genotype import DARTS_V2, Genotype  # noqa: E402
 from nas_core.loop import StepClock  # noqa: E402
 from nas_core.search import resolve_device  # noqa: E402
+from nas_core.spaces.nb201_definition import parse_nb201_arch_str  # noqa: E402
 
 CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
 NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"

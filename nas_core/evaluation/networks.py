@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas_core.genotype import DARTS_CONCAT, Genotype
-from nas_core.spaces import get_space
+from nas_core.spaces import get_space, space_definition
 from nas_core.spaces.darts import DartsNetwork, reduction_layers
 
 AUX_NAME = "auxiliary_head"
@@ -126,7 +126,7 @@ def build_eval_network(
 
 
 def _ops_variant(genotype: Genotype) -> str:
-    return "darts8" if genotype.space == "darts" and "none" in genotype.ops else "default"
+    return space_definition(genotype.space).ops_variant_of(genotype.ops)
 
 
 def count_params(model: nn.Module) -> int:

@@ -56,6 +56,13 @@ class SpaceDefinition(ABC):
         """Edges over all α groups (what a per-edge edit can touch)."""
         return len(self.cell_edges) * len(self.groups)
 
+    def ops_variant_of(self, ops: Sequence[str]) -> str:
+        """The first op set (default first) holding every op of `ops`, e.g. a genotype's vocabulary."""
+        wanted = set(ops)
+        return next(
+            (name for name, variant in self.ops_variants.items() if wanted <= set(variant)), "default"
+        )
+
     def depth_of(self, supernet: Mapping[str, Any]) -> int:
         """The depth a spec's supernet section asks for (its depth field, else the default)."""
         value = supernet.get(self.depth_field)

@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from nas_core.genotype import genotype_to_json, parse_nb201_arch_str
+from nas_core.genotype import genotype_to_json
+from nas_core.spaces.nb201_definition import parse_nb201_arch_str
 from store.db import Database
 from store.repositories import evaluations
 from tests.fixtures.live_service import LiveService

@@ -23,8 +23,9 @@ from nas_core.evaluation.networks import build_eval_network, count_flops, count_
 from nas_core.evaluation.protocol import EvalDataset, EvalSpec
 from nas_core.evaluation.reporter import EvalEpochRecord, NullEvalReporter
 from nas_core.evaluation.train import run_evaluation
-from nas_core.genotype import DARTS_V2, genotype_to_json, parse_nb201_arch_str
+from nas_core.genotype import DARTS_V2, genotype_to_json
 from nas_core.reporter import SearchCancelled
+from nas_core.spaces.nb201_definition import parse_nb201_arch_str
 
 REPO = Path(__file__).resolve().parents[2]
 NB201_ARCHES = (

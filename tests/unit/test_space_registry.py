@@ -62,3 +62,12 @@ def test_genotypes_round_trip_and_have_neighbours(name: str, variant: str) -> No
         ring = neighbourhood(g, 1, 8, rng)
         assert ring and all(edit_distance(g, n) == 1 for n in ring)
         assert set(cell_shape(g)) == set(space.groups) or set(cell_shape(g)) == {"cell"}
+
+
+@pytest.mark.parametrize(("name", "variant"), VARIANTS)
+def test_a_genotype_names_the_op_set_it_came_from(name: str, variant: str) -> None:
+    space = get_space(name, variant)
+    g = space.random_genotype(torch.Generator().manual_seed(0))
+    found = SPACES[name].ops_variant_of(g.ops)
+    assert set(g.ops) <= set(SPACES[name].ops_variants[found])
+    assert list(SPACES[name].ops_variants).index(found) <= list(SPACES[name].ops_variants).index(variant)
