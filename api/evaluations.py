@@ -48,17 +48,23 @@ class GenotypeSource(_Strict):
         return self
 
 
-class EvaluationCreate(_Strict):
-    genotype: GenotypeSource
+class EvaluationSettings(_Strict):
+    """How to train a genotype: the protocol and everything that overrides its defaults (also a
+    study's `evaluate`, applied to each of its searches' best genotype)."""
+
     protocol: ProtocolName | None = Field(None, description="darts | nb201; default: the genotype's space")
     dataset: EvalDataset = Field(default_factory=EvalDataset, description="data set (root is the worker's)")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     name: str | None = Field(None, min_length=1, max_length=200)
-    priority: int = Field(5, ge=0, le=9, description="9 runs first")
     overrides: dict[str, Any] = Field(
         default_factory=dict,
         description='any other evaluation field, e.g. {"epochs": 100, "C": 16, "runtime": {...}}',
     )
+
+
+class EvaluationCreate(EvaluationSettings):
+    genotype: GenotypeSource
+    priority: int = Field(5, ge=0, le=9, description="9 runs first")
 
 
 class EvaluationOut(BaseModel):
@@ -187,7 +193,7 @@ def resolve_genotype(session: Session, source: GenotypeSource) -> tuple[dict[str
     return doc, origin
 
 
-def build_spec(body: EvaluationCreate, genotype: dict[str, Any], settings: Settings) -> EvalSpec:
+def build_spec(body: EvaluationSettings, genotype: dict[str, Any], settings: Settings) -> EvalSpec:
     """The evaluation spec of the request (protocol defaults + overrides), within the bounds."""
     if body.dataset.root is not None:
         raise invalid(

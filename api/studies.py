@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from api.evaluations import EvaluationSettings
 from api.schemas import progress_of
 from nas_core.study import (
     A2M_AXIS,
@@ -24,7 +26,7 @@ from nas_core.study import (
     cell_results,
     paired_results,
 )
-from store.models import TERMINAL_STATUSES, Study, utcnow
+from store.models import TERMINAL_STATUSES, Evaluation, Study, utcnow
 from store.repositories import studies
 from store.repositories.studies import Member
 
@@ -39,6 +41,7 @@ METRICS = (
 )
 METRIC_DESCRIPTIONS = {
     "best_val_acc": "highest per-epoch supernet validation accuracy",
+    "eval_test_acc": "held-out test accuracy of the best genotype trained from scratch (the study's evaluate)",
     "final_val_acc": "supernet validation accuracy at the last epoch",
     "hessian_eigenvalue": "dominant eigenvalue of the α-Hessian at its last measurement",
     "a2m_sharpness": "A2M sharpness L(α+ρ·g/‖g‖) − L(α) at its last measurement",
@@ -46,6 +49,7 @@ METRIC_DESCRIPTIONS = {
     "wall_seconds": "search wall time, start to finish",
 }
 STUDY_TAG_PREFIX = "study:"
+ACTIVE = ("queued", "running", "retrying")
 
 AxisPath = Annotated[str, Field(min_length=1, max_length=100)]
 AxisValues = Annotated[list[Any], Field(min_length=1, max_length=MAX_AXIS_VALUES)]
@@ -64,6 +68,11 @@ class StudyCreate(BaseModel):
         description='spec field path -> values, e.g. {"method": ["darts", "pc-darts"], '
         '"a2m.enabled": [true, false], "seed": [0, 1, 2]}; the searches are the cartesian product',
     )
+    evaluate: EvaluationSettings | None = Field(
+        None,
+        description="train each succeeded search's best genotype from scratch with this protocol "
+        "(as POST /evaluations without genotype); the study ends when the evaluations do",
+    )
     tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=31
     )
@@ -76,6 +85,8 @@ class StudyChild(BaseModel):
     cell: dict[str, Any]
     status: str
     fraction: float = Field(description="share of this search done, 0..1")
+    evaluation_id: str | None = Field(None, description="the evaluation of its best genotype, once started")
+    evaluation_status: str | None = None
 
 
 class StudySummary(BaseModel):
@@ -83,6 +94,8 @@ class StudySummary(BaseModel):
     name: str
     status: str = Field(description="queued | running | succeeded | failed | cancelled, from its searches")
     counts: dict[str, int] = Field(description="searches per state")
+    evaluate: bool = Field(description="each succeeded search's best genotype is trained from scratch")
+    evaluation_counts: dict[str, int] = Field(description="the study's evaluations per state")
     searches: int
     fraction: float = Field(description="share of the whole study done, 0..1")
     eta_seconds: float | None
@@ -161,14 +174,34 @@ def ordered(cell: dict[str, Any], axes: list[str]) -> dict[str, Any]:
     return {axis: cell[axis] for axis in axes if axis in cell}
 
 
-def derived_status(counts: dict[str, int]) -> str:
+def evaluates(study: Study) -> bool:
+    return bool(study.request.get("evaluation_specs"))
+
+
+def tally(statuses: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def awaiting_evaluation(study: Study, counts: dict[str, int], evaluation_counts: dict[str, int]) -> int:
+    """Succeeded searches whose evaluation a worker is about to start (studies with `evaluate`)."""
+    if not evaluates(study) or study.cancel_requested:
+        return 0
+    return max(0, counts.get("succeeded", 0) - sum(evaluation_counts.values()))
+
+
+def derived_status(counts: dict[str, int], evaluation_counts: dict[str, int], awaiting: int = 0) -> str:
+    """From the searches (and the evaluations of a study with `evaluate`): active while any of them
+    waits or runs, succeeded when all succeeded, else failed (any failed) or cancelled."""
     total = sum(counts.values())
-    active = sum(counts.get(s, 0) for s in ("queued", "running", "retrying"))
+    active = awaiting + sum(counts.get(s, 0) + evaluation_counts.get(s, 0) for s in ACTIVE)
     if active:
         return "queued" if counts.get("queued", 0) == total else "running"
-    if total and counts.get("succeeded", 0) == total:
+    if total and counts.get("succeeded", 0) == total and set(evaluation_counts) <= {"succeeded"}:
         return "succeeded"
-    return "failed" if counts.get("failed") else "cancelled"
+    return "failed" if counts.get("failed") or evaluation_counts.get("failed") else "cancelled"
 
 
 def _fraction(member: Member) -> float:
@@ -178,10 +211,22 @@ def _fraction(member: Member) -> float:
     return progress.fraction or 0.0 if progress else 0.0
 
 
+def _evaluation_fraction(evaluation: Evaluation | None) -> float:
+    if evaluation is None:
+        return 0.0
+    if evaluation.status in TERMINAL_STATUSES:
+        return 1.0
+    p = evaluation.progress or {}
+    epoch, step, spe, total = (p.get(k) for k in ("epoch", "step", "steps_per_epoch", "total_epochs"))
+    if epoch is None or step is None or not spe or not total:
+        return 0.0
+    return float(min(1.0, (epoch + step / spe) / total))
+
+
 def _eta(members: list[Member]) -> float | None:
-    """Remaining work over the pace seen so far: the mean duration of a finished (or, before any
-    finished, an extrapolated running) search, times the unfinished share, spread over the searches
-    running at once."""
+    """Remaining search work over the pace seen so far: the mean duration of a finished (or, before
+    any finished, an extrapolated running) search, times the unfinished share, spread over the
+    searches running at once. Evaluations are not included."""
     durations = [
         (m.search.finished_at - m.search.started_at).total_seconds()
         for m in members
@@ -202,12 +247,15 @@ def _eta(members: list[Member]) -> float | None:
     return remaining * (sum(durations) / len(durations)) / max(1, len(running))
 
 
-def summary_of(study: Study, counts: dict[str, int]) -> dict[str, Any]:
+def summary_of(study: Study, counts: dict[str, int], evaluation_counts: dict[str, int]) -> dict[str, Any]:
+    awaiting = awaiting_evaluation(study, counts, evaluation_counts)
     return {
         "id": study.id,
         "name": study.name,
-        "status": derived_status(counts),
+        "status": derived_status(counts, evaluation_counts, awaiting),
         "counts": counts,
+        "evaluate": evaluates(study),
+        "evaluation_counts": evaluation_counts,
         "searches": sum(counts.values()),
         "axes": axes_of(study),
         "tags": list(study.tags or []),
@@ -220,23 +268,31 @@ def summary_of(study: Study, counts: dict[str, int]) -> dict[str, Any]:
 
 def study_detail(session: Session, study: Study) -> StudyDetail:
     members = studies.members(session, study.id)
-    counts: dict[str, int] = {}
+    evaluations = studies.evaluations_of(session, study.id)
+    axes = axes_of(study)
+    children = []
     for m in members:
-        counts[m.search.status] = counts.get(m.search.status, 0) + 1
-    children = [
-        StudyChild(
-            position=m.position,
-            search_id=m.search.id,
-            cell=m.cell,
-            status=m.search.status,
-            fraction=_fraction(m),
+        evaluation = evaluations.get(m.search.id)
+        children.append(
+            StudyChild(
+                position=m.position,
+                search_id=m.search.id,
+                cell=ordered(m.cell, axes),
+                status=m.search.status,
+                fraction=_fraction(m),
+                evaluation_id=evaluation.id if evaluation else None,
+                evaluation_status=evaluation.status if evaluation else None,
+            )
         )
-        for m in members
-    ]
+    # With `evaluate`, each search's work is the search and then its evaluation, weighted alike.
+    work = [c.fraction for c in children]
+    if evaluates(study):
+        work += [_evaluation_fraction(evaluations.get(c.search_id)) for c in children]
+    counts = tally(m.search.status for m in members)
     base = f"/studies/{study.id}"
     return StudyDetail(
-        **summary_of(study, counts),
-        fraction=sum(c.fraction for c in children) / len(children) if children else 0.0,
+        **summary_of(study, counts, tally(e.status for e in evaluations.values())),
+        fraction=sum(work) / len(work) if work else 0.0,
         eta_seconds=_eta(members),
         request=study.request,
         children=children,
@@ -253,19 +309,23 @@ def study_detail(session: Session, study: Study) -> StudyDetail:
 
 
 def study_page(session: Session, page: list[Study], next_cursor: str | None) -> StudyPage:
-    counts = studies.status_counts(session, [s.id for s in page])
+    ids = [s.id for s in page]
+    counts = studies.status_counts(session, ids)
+    evaluation_counts = studies.evaluation_status_counts(session, ids)
     items = []
     for study in page:
-        c = counts.get(study.id, {})
-        total = sum(c.values())
-        done = sum(n for status, n in c.items() if status in TERMINAL_STATUSES)
+        c, e = counts.get(study.id, {}), evaluation_counts.get(study.id, {})
+        total = sum(c.values()) * (2 if evaluates(study) else 1)
+        done = sum(n for status, n in [*c.items(), *e.items()] if status in TERMINAL_STATUSES)
         items.append(
-            StudySummary(**summary_of(study, c), fraction=done / total if total else 0.0, eta_seconds=None)
+            StudySummary(**summary_of(study, c, e), fraction=done / total if total else 0.0, eta_seconds=None)
         )
     return StudyPage(items=items, next_cursor=next_cursor)
 
 
-def child_results(session: Session, members: list[Member], axes: list[str]) -> list[ChildResult]:
+def child_results(
+    session: Session, members: list[Member], axes: list[str], evaluations: dict[str, Evaluation]
+) -> list[ChildResult]:
     ids = [m.search.id for m in members]
     epochs = studies.epoch_metrics(session, ids)
     flatness = studies.latest_flatness(session, ids)
@@ -284,6 +344,10 @@ def child_results(session: Session, members: list[Member], axes: list[str]) -> l
             **flatness[search.id],
             "wall_seconds": wall,
         }
+        evaluation = evaluations.get(search.id)
+        if evaluation is not None:
+            test_acc = (evaluation.result or {}).get("test_acc") if evaluation.status == "succeeded" else None
+            metrics["eval_test_acc"] = float(test_acc) if test_acc is not None else None
         seed = search.spec.get("seed", 0)
         out.append(
             ChildResult(search.id, ordered(m.cell, axes), int(seed), search.status == "succeeded", metrics)
@@ -292,9 +356,12 @@ def child_results(session: Session, members: list[Member], axes: list[str]) -> l
 
 
 def metrics_of(children: list[ChildResult]) -> dict[str, str]:
-    """The study's metric columns: the fixed ones, plus a ground-truth column per benchmark data set
-    that any search has (NB201 searches on a node with FLATNAS_NB201_BENCHMARK)."""
+    """The study's metric columns: the fixed ones, the evaluated test accuracy where evaluations
+    ran, and a ground-truth column per benchmark data set that any search has (NB201 searches on a
+    node with FLATNAS_NB201_BENCHMARK)."""
     found = sorted({m for c in children for m in c.metrics if m.startswith("gt_")})
+    if any("eval_test_acc" in c.metrics for c in children):
+        found.insert(0, "eval_test_acc")
     names = [*METRICS[:2], *found, *METRICS[2:]]
     return {m: METRIC_DESCRIPTIONS.get(m) or ground_truth_description(m) for m in names}
 
@@ -305,11 +372,11 @@ def ground_truth_description(metric: str) -> str:
 
 def study_results(session: Session, study: Study) -> StudyResults:
     members = studies.members(session, study.id)
-    children = child_results(session, members, axes_of(study))
+    evaluations = studies.evaluations_of(session, study.id)
+    children = child_results(session, members, axes_of(study), evaluations)
     metrics = metrics_of(children)
-    counts: dict[str, int] = {}
-    for m in members:
-        counts[m.search.status] = counts.get(m.search.status, 0) + 1
+    counts = tally(m.search.status for m in members)
+    evaluation_counts = tally(e.status for e in evaluations.values())
     cells = [
         CellOut(
             values=c.values,
@@ -325,7 +392,9 @@ def study_results(session: Session, study: Study) -> StudyResults:
     ]
     return StudyResults(
         study_id=study.id,
-        status=derived_status(counts),
+        status=derived_status(
+            counts, evaluation_counts, awaiting_evaluation(study, counts, evaluation_counts)
+        ),
         axes=axes_of(study),
         metrics=metrics,
         cells=cells,

@@ -308,6 +308,10 @@ class StudySearch(Base):
     )
     position: Mapped[int]
     cell: Mapped[dict[str, Any]]
+    # A study with `evaluate` trains each succeeded search's best genotype from scratch: this one.
+    evaluation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("evaluation.id", ondelete="SET NULL"), index=True, default=None
+    )
 
 
 GROUND_TRUTH_KINDS = ("epoch", "best", "final")

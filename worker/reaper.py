@@ -18,6 +18,7 @@ from store.settings import settings
 from worker import lease
 from worker.enqueue import enqueue_evaluation, enqueue_landscape_job, enqueue_search
 from worker.lease import SessionFactory, in_transaction
+from worker.study_evaluations import evaluate_finished
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class _Reaper:
                 reap_stale_searches()
                 reap_stale_landscape_jobs()
                 reap_stale_evaluations()
+                evaluate_finished()  # study searches whose evaluation a dying worker did not start
             except Exception:  # the database may be briefly away; the next sweep retries
                 log.warning("reaper sweep failed", exc_info=True)
             if self._stop.wait(interval):

@@ -27,6 +27,7 @@ from worker import lease
 from worker.app import TASK_NAME, celery_app
 from worker.lease import SessionFactory, in_transaction
 from worker.reporter import DatabaseReporter
+from worker.study_evaluations import evaluate_finished
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,19 @@ def execute_search(
     if beat.lease_lost:
         return lease.lease_lost("search", search_id, worker)
     released = in_transaction(session_factory, lambda s: _release(s, search_id, worker, outcome, error))
+    if released and outcome == "succeeded":
+        _evaluate_if_studied(session_factory, search_id)
     return outcome if released else lease.LEASE_LOST
+
+
+def _evaluate_if_studied(session_factory: SessionFactory, search_id: str) -> None:
+    # The search itself succeeded whatever happens here: the reaper's sweep retries a miss.
+    try:
+        evaluate_finished(session_factory, search_id)
+    except Exception:
+        log.warning(
+            "search %s: could not start its study evaluation; the reaper retries", search_id, exc_info=True
+        )
 
 
 def _release(session: Session, search_id: str, worker: str, outcome: str, error: str | None) -> bool:

@@ -7,7 +7,7 @@ committed in one transaction, then each search is queued through the one enqueue
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from api.errors import (
     ValidationProblem,
     problem_responses,
 )
+from api.evaluations import build_spec
 from api.studies import (
     STUDY_TAG_PREFIX,
     StudyCreate,
@@ -36,10 +37,11 @@ from api.studies import (
     study_page,
     study_results,
 )
-from nas_core.study import InvalidGrid, expand_grid
+from nas_core.study import GridCell, InvalidGrid, expand_grid
 from store.models import Study, new_uuid
-from store.repositories import searches, studies
+from store.repositories import evaluations, searches, studies
 from store.repositories.searches import InvalidCursor
+from store.settings import Settings
 
 router = APIRouter(prefix="/studies", tags=["studies"])
 
@@ -56,6 +58,24 @@ def load_study(session: Session, study_id: str) -> Study:
 def _replay(session: Session, owner: str, idempotency_key: str, request_hash: str) -> Study | None:
     existing = studies.get_by_idempotency_key(session, owner, idempotency_key)
     return idempotency.replay(existing, idempotency_key, request_hash, "study")
+
+
+def _evaluation_specs(body: StudyCreate, cells: list[GridCell], settings: Settings) -> dict[str, Any] | None:
+    """With `evaluate`: the validated evaluation spec for each search space of the grid (a protocol
+    trains one space's genotypes), so a worker only fills in each search's best genotype."""
+    if body.evaluate is None:
+        return None
+    specs: dict[str, Any] = {}
+    for space in sorted({cell.spec.space for cell in cells}):
+        try:
+            spec = build_spec(body.evaluate, {"space": space}, settings)
+        except ValidationProblem as problem:
+            for error in problem.errors or []:
+                error.field = f"evaluate.{error.field}"
+            problem.detail = f"evaluate ({space} searches): {problem.detail}"
+            raise
+        specs[space] = spec.model_dump(mode="json")
+    return specs
 
 
 def _enqueue_all(session: Session, search_ids: list[str], priority: int, when: str, study_id: str) -> None:
@@ -133,6 +153,7 @@ def create_study(
             ],
         ) from None
 
+    request["evaluation_specs"] = _evaluation_specs(body, cells, settings)
     studies.create_study(
         session,
         study_id=study_id,
@@ -233,6 +254,8 @@ def cancel_study(study_id: str, session: SessionDep, key: SubmitKey) -> StudyDet
     ensure_may_change(key, study)
     for member in studies.members(session, study_id):
         searches.cancel(session, member.search.id)
+    for evaluation in studies.evaluations_of(session, study_id).values():
+        evaluations.cancel(session, evaluation.id)
     studies.set_cancel_requested(session, study_id, True)
     session.commit()
     return study_detail(session, load_study(session, study_id))
@@ -252,9 +275,18 @@ def retry_study(study_id: str, session: SessionDep, key: SubmitKey) -> StudyDeta
         for m in studies.members(session, study_id)
         if searches.request_retry(session, m.search.id)
     ]
-    if not retried and not study.cancel_requested:
-        raise Conflict(f"study {study_id} has no failed or cancelled search to retry")
+    evaluations_retried = [
+        e.id
+        for e in studies.evaluations_of(session, study_id).values()
+        if evaluations.request_retry(session, e.id)
+    ]
+    if not retried and not evaluations_retried and not study.cancel_requested:
+        raise Conflict(f"study {study_id} has no failed or cancelled search or evaluation to retry")
     studies.set_cancel_requested(session, study_id, False)
     session.commit()
     _enqueue_all(session, retried, study.priority, "retry", study_id)
+    for evaluation_id in evaluations_retried:
+        jobs.enqueue_after_commit(
+            session, jobs.EVALUATION, evaluation_id, priority=study.priority, when="retry"
+        )
     return study_detail(session, load_study(session, study_id))

@@ -10,10 +10,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from store.models import BenchmarkLookup, EpochMetric, FlatnessMetric, Search, Study, StudySearch
+from store.models import (
+    BenchmarkLookup,
+    EpochMetric,
+    Evaluation,
+    FlatnessMetric,
+    Search,
+    Study,
+    StudySearch,
+)
 from store.repositories.searches import decode_cursor, encode_cursor
 
 # Flatness kinds whose latest value is a study metric, and how each reads its number.
@@ -203,4 +211,63 @@ def best_ground_truth(session: Session, search_ids: Sequence[str]) -> dict[str, 
     )
     for search_id, dataset, test_acc in session.execute(stmt):
         out[search_id][ground_truth_metric(dataset)] = float(test_acc) / 100.0  # the benchmark says percent
+    return out
+
+
+# --- studies with `evaluate` ----------------------------------------------------------------------
+
+
+def unevaluated_children(session: Session, search_id: str | None = None) -> list[tuple[Study, StudySearch]]:
+    """Succeeded searches of studies that evaluate their searches, whose evaluation does not exist
+    yet (one search, or every such search); studies being cancelled start none."""
+    stmt = (
+        select(Study, StudySearch)
+        .join(StudySearch, StudySearch.study_id == Study.id)
+        .join(Search, Search.id == StudySearch.search_id)
+        .where(Search.status == "succeeded", StudySearch.evaluation_id.is_(None), ~Study.cancel_requested)
+        .order_by(Study.created_at, StudySearch.position)
+    )
+    if search_id is not None:
+        stmt = stmt.where(StudySearch.search_id == search_id)
+    rows = session.execute(stmt).all()
+    return [(study, member) for study, member in rows if study.request.get("evaluation_specs")]
+
+
+def link_evaluation(session: Session, study_id: str, search_id: str, evaluation_id: str) -> bool:
+    """Record a search's evaluation unless another worker already did (conditional update)."""
+    stmt = (
+        update(StudySearch)
+        .where(
+            StudySearch.study_id == study_id,
+            StudySearch.search_id == search_id,
+            StudySearch.evaluation_id.is_(None),
+        )
+        .values(evaluation_id=evaluation_id)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+
+
+def evaluations_of(session: Session, study_id: str) -> dict[str, Evaluation]:
+    """search id -> the evaluation the study started for it."""
+    stmt = (
+        select(StudySearch.search_id, Evaluation)
+        .join(Evaluation, Evaluation.id == StudySearch.evaluation_id)
+        .where(StudySearch.study_id == study_id)
+        .execution_options(populate_existing=True)
+    )
+    return {search_id: evaluation for search_id, evaluation in session.execute(stmt)}
+
+
+def evaluation_status_counts(session: Session, study_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per study, how many of the evaluations it started are in each state."""
+    stmt = (
+        select(StudySearch.study_id, Evaluation.status, func.count())
+        .join(Evaluation, Evaluation.id == StudySearch.evaluation_id)
+        .where(StudySearch.study_id.in_(list(study_ids)))
+        .group_by(StudySearch.study_id, Evaluation.status)
+    )
+    out: dict[str, dict[str, int]] = {study_id: {} for study_id in study_ids}
+    for study_id, status, n in session.execute(stmt):
+        out[study_id][status] = int(n)
     return out

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nas_core.benchmarks.ground_truth import GroundTruthRow
+from nas_core.genotype import genotype_to_json, parse_nb201_arch_str
 from nas_core.reporter import FlatnessRecord
 from store.db import Database
 from store.models import Search, utcnow
@@ -240,3 +241,55 @@ def test_ground_truth_of_the_best_genotype_is_a_metric_per_benchmark_data_set(
     assert off["metrics"]["gt_imagenet16_120_test_acc"]["mean"] == pytest.approx(0.915)
     (pair,) = res["paired"]
     assert pair["metrics"]["gt_cifar10_test_acc"]["mean"] == pytest.approx(0.015)
+
+
+EVALUATE = {
+    "protocol": "nb201",
+    "dataset": {"name": "digits", "image_size": 8, "augment": False},
+    "overrides": {"epochs": 1, "C": 4, "layers": 1, "batch_size": 32},
+}
+
+
+def test_evaluate_is_validated_per_space_before_anything_is_stored(client: TestClient, keys: Keys) -> None:
+    body = {"name": "ev", "base": BASE, "grid": {"seed": [0]}, "evaluate": {**EVALUATE, "protocol": "darts"}}
+    resp = client.post("/studies", json=body, headers=keys.submit)
+    assert resp.status_code == 422, resp.text
+    assert [e["field"] for e in resp.json()["errors"]] == ["evaluate.protocol"]
+    body["evaluate"] = {**EVALUATE, "overrides": {"epochs": 10**6}}
+    resp = client.post("/studies", json=body, headers=keys.submit)
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "evaluate.overrides.epochs"
+    assert client.get("/searches", headers=keys.read).json()["items"] == []
+
+
+def test_each_succeeded_search_gets_one_evaluation_of_its_best_genotype(
+    client: TestClient, keys: Keys, database: Database, enqueued: Enqueued
+) -> None:
+    from worker.study_evaluations import evaluate_finished
+
+    body = {"name": "ev", "base": BASE, "grid": {"a2m.enabled": [True, False]}, "evaluate": EVALUATE}
+    study = client.post("/studies", json=body, headers=keys.submit).json()
+    assert study["evaluate"] is True and study["request"]["evaluation_specs"]["nb201"]["epochs"] == 1
+    done, waiting = (c["search_id"] for c in study["children"])
+    _finish(database, done, [0.5], {"eig": 1.0, "nb": 0.5}, 1)
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+    genotype = genotype_to_json(parse_nb201_arch_str(arch))
+    with database.session() as session:
+        results.upsert_genotype(session, done, genotype, epoch=0, is_best=True, is_final=True)
+        session.commit()
+    detail = client.get(f"/studies/{study['id']}", headers=keys.read).json()
+    assert detail["status"] == "running"  # one search waits, and the finished one awaits its evaluation
+
+    started = evaluate_finished(database.sessionmaker)
+    assert len(started) == 1 and enqueued.evaluations == [(started[0], 5)]
+    assert evaluate_finished(database.sessionmaker, done) == []  # exactly once, also when swept again
+    evaluation = client.get(f"/evaluations/{started[0]}", headers=keys.read).json()
+    assert evaluation["source"] == {"search_id": done, "which": "best", "epoch": 0}
+    assert evaluation["spec"]["epochs"] == 1 and evaluation["name"].startswith("ev [a2m.enabled=true")
+    detail = client.get(f"/studies/{study['id']}", headers=keys.read).json()
+    assert detail["evaluation_counts"] == {"queued": 1}
+    assert detail["children"][0]["evaluation_id"] == started[0]
+
+    cancelled = client.post(f"/studies/{study['id']}/cancel", headers=keys.submit).json()
+    assert cancelled["evaluation_counts"] == {"cancelled": 1} and cancelled["status"] == "cancelled"
+    retried = client.post(f"/studies/{study['id']}/retry", headers=keys.submit).json()
+    assert retried["evaluation_counts"] == {"retrying": 1} and enqueued.evaluations[-1] == (started[0], 5)

@@ -101,3 +101,29 @@ def test_tiny_study_runs_and_its_statistics_match_the_children(
     assert cli_main(["study", "results", study["id"], "--csv"]) == 0
     header = capsys.readouterr().out.splitlines()[0]
     assert header.startswith("method,a2m.enabled,n,best_val_acc_mean,best_val_acc_std")
+
+
+def test_study_with_evaluate_trains_each_best_genotype_and_ends_with_its_evaluations(
+    live_service: LiveService,
+) -> None:
+    evaluate = {
+        "protocol": "nb201",
+        "dataset": {"name": "digits", "image_size": 8, "augment": False},
+        "overrides": {"epochs": 1, "C": 4, "layers": 1, "batch_size": 32},
+    }
+    body = {"name": "evaluated", "base": BASE, "grid": {"a2m.enabled": [True, False]}, "evaluate": evaluate}
+    with live_service.client() as client:
+        resp = client.post("/studies", json=body)
+        assert resp.status_code == 201, resp.text
+        study = wait_for_study(client, resp.json()["id"])
+        assert study["status"] == "succeeded", (study, live_service.logs())
+        assert study["evaluation_counts"] == {"succeeded": 2} and study["fraction"] == 1.0
+        results = client.get(f"/studies/{study['id']}/results").json()
+        assert "eval_test_acc" in results["metrics"]
+        for child in study["children"]:
+            evaluation = client.get(f"/evaluations/{child['evaluation_id']}").json()
+            best = client.get(f"/searches/{child['search_id']}/genotype", params={"which": "best"}).json()
+            assert evaluation["genotype"]["arch_str"] == best["arch_str"]
+            assert evaluation["source"]["which"] == "best"
+            (row,) = [c for c in results["children"] if c["search_id"] == child["search_id"]]
+            assert row["metrics"]["eval_test_acc"] == pytest.approx(evaluation["test_acc"])
