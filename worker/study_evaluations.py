@@ -16,8 +16,7 @@ from nas_core.genotype import genotype_from_json, genotype_to_json
 from nas_core.study import cell_label
 from store.models import Study, StudySearch
 from store.repositories import evaluations, results, studies
-from worker import lease
-from worker import enqueue
+from worker import enqueue, lease
 from worker.lease import SessionFactory, in_transaction
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nas_core.benchmarks.ground_truth import GroundTruthRow
-from nas_core.genotype import genotype_to_json, parse_nb201_arch_str
+from nas_core.genotype import genotype_to_json
 from nas_core.reporter import FlatnessRecord
+from nas_core.spaces.nb201_definition import parse_nb201_arch_str
 from store.db import Database
 from store.models import Search, utcnow
 from store.repositories import benchmark, results
