@@ -107,6 +107,7 @@ export async function render(root, { id }) {
         "dl",
         { class: "facts study-facts" },
         h("div", null, h("dt", null, "Searches"), h("dd", null, `${study.searches} (${countsText(study.counts)})`)),
+        study.evaluate ? h("div", null, h("dt", null, "Evaluations"), h("dd", null, countsText(study.evaluation_counts) || "none started yet")) : null,
         h("div", null, h("dt", null, "ETA"), h("dd", null, study.eta_seconds === null || study.eta_seconds === undefined ? "–" : ACTIVE_STUDY.has(study.status) ? fmtDuration(study.eta_seconds) : "done")),
         h("div", null, h("dt", null, "Grid"), h("dd", null, Object.entries(study.request.grid).map(([axis, values]) => h("div", null, h("code", null, axis), ": ", values.map(String).join(", "))))),
       ),
@@ -347,7 +348,7 @@ export async function render(root, { id }) {
       h(
         "table",
         { class: "compact study-children" },
-        h("thead", null, h("tr", null, h("th", null, "#"), axes.map((a) => h("th", { scope: "col" }, a)), ["Status", "Progress", "Final val acc", ""].map((t) => h("th", { scope: "col" }, t)))),
+        h("thead", null, h("tr", null, h("th", null, "#"), axes.map((a) => h("th", { scope: "col" }, a)), ["Status", "Progress", "Final val acc", study.evaluate ? "Evaluation" : null, ""].filter((t) => t !== null).map((t) => h("th", { scope: "col" }, t)))),
         h(
           "tbody",
           null,
@@ -361,6 +362,7 @@ export async function render(root, { id }) {
               h("td", null, statusBadge(c.status)),
               h("td", { class: "num" }, `${Math.round(c.fraction * 100)}%`),
               h("td", { class: "num" }, fmtMetric("final_val_acc", metrics.final_val_acc)),
+              study.evaluate ? h("td", null, c.evaluation_status ? statusBadge(c.evaluation_status) : h("span", { class: "muted" }, "after the search"), metrics.eval_test_acc !== undefined && metrics.eval_test_acc !== null ? ` ${fmtMetric("eval_test_acc", metrics.eval_test_acc)}` : null) : null,
               h("td", null, h("a", { href: searchUrl(c.search_id), "data-link": "" }, "open")),
             );
           }),
