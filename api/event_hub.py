@@ -25,7 +25,7 @@ import anyio
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 
-from api.schemas import progress_of
+from api.schemas import ProgressOut, progress_of
 from store.db import Database
 from store.models import EpochMetric, FlatnessMetric, Genotype, Search
 
@@ -39,6 +39,18 @@ class Snapshot:
     epoch: int
     genotype_id: int
     flatness_id: int
+
+
+def job_state(row: Any, progress: ProgressOut | None) -> dict[str, Any]:
+    """What a job's `status` and `progress` events carry (a search or an evaluation row)."""
+    return {
+        "status": row.status,
+        "cancel_requested": row.cancel_requested,
+        "error": row.error,
+        "worker": row.worker,
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "progress": progress.model_dump() if progress else None,
+    }
 
 
 def poll_searches(database: Database, search_ids: Sequence[str]) -> dict[str, Snapshot | None]:
@@ -66,15 +78,7 @@ def poll_searches(database: Database, search_ids: Sequence[str]) -> dict[str, Sn
     found: dict[str, Snapshot | None] = dict.fromkeys(search_ids)
     with database.reader() as session:
         for row in session.execute(stmt):
-            progress = progress_of(row)
-            state = {
-                "status": row.status,
-                "cancel_requested": row.cancel_requested,
-                "error": row.error,
-                "worker": row.worker,
-                "finished_at": row.finished_at.isoformat() if row.finished_at else None,
-                "progress": progress.model_dump() if progress else None,
-            }
+            state = job_state(row, progress_of(row))
             epoch = -1 if row.epoch is None else row.epoch
             found[row.id] = Snapshot(state, epoch, row.genotype_id or 0, row.flatness_id or 0)
     return found

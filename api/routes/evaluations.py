@@ -10,11 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -35,10 +33,12 @@ from api.evaluations import (
     evaluation_out,
     resolve_genotype,
 )
-from api.routes.events import KEEPALIVE_S, Position, _frame
+from api.event_hub import job_state
+from api.routes.events import Position, StateFrames, _frame, _pause
 from api.routes.searches import StatusName, load_search
 from api.schemas import CancelOut
-from store.db import Database
+from api.shutdown import ShutdownFlag
+from store.db import UNAVAILABLE_ERRORS, Database
 from store.models import TERMINAL_STATUSES, Evaluation
 from store.repositories import evaluations as repo
 from store.repositories.evaluations import EvaluationFilter
@@ -260,15 +260,7 @@ def _poll(
         row = repo.get_evaluation(session, evaluation_id)
         if row is None:
             return None, []
-        out = evaluation_out(row)
-        state = {
-            "status": row.status,
-            "cancel_requested": row.cancel_requested,
-            "error": row.error,
-            "worker": row.worker,
-            "finished_at": row.finished_at.isoformat() if row.finished_at else None,
-            "progress": out.progress.model_dump() if out.progress else None,
-        }
+        state = job_state(row, evaluation_out(row).progress)
         events: list[tuple[str, Any, str]] = []
         for epoch in repo.list_epochs(session, evaluation_id, after_epoch=position.epoch):
             position.epoch = epoch.epoch
@@ -279,34 +271,27 @@ def _poll(
 async def _stream(
     request: Request, database: Database, evaluation_id: str, position: Position, poll_s: float
 ) -> AsyncIterator[str]:
-    """The frames of the search streams (`progress`, `epoch`, `status`) for one evaluation. Each
-    connection polls on its own: evaluations are few and long, unlike searches' shared hub."""
+    """The search streams' frames (`progress`, `epoch`, `status`) for one evaluation, ending like
+    them when the server stops or the database goes away. Each connection polls on its own:
+    evaluations are few and long, unlike searches with their shared hub."""
+    shutdown: ShutdownFlag = request.app.state.shutdown
     yield "retry: 2000\n\n"
-    last_status: Any = None
-    last_progress: Any = None
-    last_sent = time.monotonic()
-    while True:
-        state, events = await run_in_threadpool(_poll, database, evaluation_id, position)
+    out = StateFrames()
+    while not shutdown.is_set:
+        try:
+            state, events = await run_in_threadpool(_poll, database, evaluation_id, position)
+        except UNAVAILABLE_ERRORS as err:
+            log.warning("event stream of evaluation %s ends: database unavailable: %s", evaluation_id, err)
+            return
         if state is None:
             yield _frame("status", {"status": "deleted"}, position)
             return
-        frames = [_frame(kind, data, event_id) for kind, data, event_id in events]
-        if state["progress"] != last_progress and state["progress"] is not None:
-            last_progress = state["progress"]
-            frames.append(_frame("progress", {**last_progress, "status": state["status"]}, position))
-        status = {k: v for k, v in state.items() if k != "progress"}
-        if status != last_status:
-            last_status = status
-            frames.append(_frame("status", status, position))
-        if frames:
-            yield "".join(frames)
-            last_sent = time.monotonic()
-        elif time.monotonic() - last_sent > KEEPALIVE_S:
-            yield ": keepalive\n\n"
-            last_sent = time.monotonic()
+        chunk = out.chunk(events, state, position)
+        if chunk:
+            yield chunk
         if state["status"] in TERMINAL_STATUSES or await request.is_disconnected():
             return
-        await anyio.sleep(poll_s)
+        await _pause(poll_s, shutdown)
 
 
 @router.get(

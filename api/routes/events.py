@@ -97,6 +97,35 @@ def _rows_since(database: Database, search_id: str, position: Position) -> list[
     return events
 
 
+class StateFrames:
+    """One stream's frames per poll: the new rows' events, then `progress` and `status` each when
+    it changed since the last poll, or a keep-alive comment after KEEPALIVE_S of silence. Shared by
+    every job kind's stream (searches, evaluations)."""
+
+    def __init__(self) -> None:
+        self.last_status: Any = None
+        self.last_progress: Any = None
+        self.last_sent = time.monotonic()
+
+    def chunk(self, events: list[tuple[str, Any, str]], state: dict[str, Any], position: Position) -> str:
+        frames = [_frame(kind, data, event_id) for kind, data, event_id in events]
+        if state["progress"] != self.last_progress and state["progress"] is not None:
+            self.last_progress = state["progress"]
+            frames.append(_frame("progress", {**self.last_progress, "status": state["status"]}, position))
+        status = {k: state[k] for k in ("status", "cancel_requested", "error", "worker", "finished_at")}
+        if status != self.last_status:
+            self.last_status = status
+            frames.append(_frame("status", status, position))
+        now = time.monotonic()
+        if frames:
+            self.last_sent = now
+            return "".join(frames)
+        if now - self.last_sent > KEEPALIVE_S:
+            self.last_sent = now
+            return ": keepalive\n\n"
+        return ""
+
+
 async def _pause(seconds: float, shutdown: ShutdownFlag) -> None:
     """Sleep `seconds`, waking early (within SHUTDOWN_CHECK_S) when the server is stopping."""
     deadline = time.monotonic() + seconds
@@ -107,9 +136,7 @@ async def _pause(seconds: float, shutdown: ShutdownFlag) -> None:
 async def _stream(request: Request, hub: EventHub, search_id: str, position: Position) -> AsyncIterator[str]:
     shutdown: ShutdownFlag = request.app.state.shutdown
     yield "retry: 2000\n\n"
-    last_status: Any = None
-    last_progress: Any = None
-    last_sent = time.monotonic()
+    out = StateFrames()
     with hub.follow(search_id):
         while True:
             if shutdown.is_set:
@@ -131,20 +158,9 @@ async def _stream(request: Request, hub: EventHub, search_id: str, position: Pos
                 log.warning("event stream of %s ends: database unavailable: %s", search_id, err)
                 return
             state = snapshot.state
-            frames = [_frame(kind, data, event_id) for kind, data, event_id in events]
-            if state["progress"] != last_progress and state["progress"] is not None:
-                last_progress = state["progress"]
-                frames.append(_frame("progress", {**last_progress, "status": state["status"]}, position))
-            status = {k: state[k] for k in ("status", "cancel_requested", "error", "worker", "finished_at")}
-            if status != last_status:
-                last_status = status
-                frames.append(_frame("status", status, position))
-            if frames:
-                yield "".join(frames)
-                last_sent = time.monotonic()
-            elif time.monotonic() - last_sent > KEEPALIVE_S:
-                yield ": keepalive\n\n"
-                last_sent = time.monotonic()
+            chunk = out.chunk(events, state, position)
+            if chunk:
+                yield chunk
             if state["status"] in TERMINAL_STATUSES or await request.is_disconnected():
                 return
             await _pause(hub.poll_s, shutdown)
