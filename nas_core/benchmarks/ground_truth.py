@@ -110,7 +110,8 @@ class GroundTruth:
         self._benchmark = benchmark
         self.status = GroundTruthStatus(
             READY,
-            f"NAS-Bench-201 test accuracy at 200 epochs from {benchmark.layout} ({benchmark.source})",
+            f"NAS-Bench-201 test accuracy at 200 epochs from {benchmark.layout} "
+            f"({os.path.basename(benchmark.source)})",
             source=os.path.basename(benchmark.source),
             layout=benchmark.layout,
             open_seconds=benchmark.open_seconds,

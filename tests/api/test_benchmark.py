@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nas_core.benchmarks.ground_truth import GroundTruth
+from nas_core.benchmarks.nb201 import open_configured
 from store.db import Database
 from store.repositories import benchmark, results
 from store.settings import Settings
@@ -24,6 +25,8 @@ def _record_search(database: Database, search_id: str, benchmark_dir: Path) -> G
     truth = GroundTruth(str(benchmark_dir), compute_optimum=False)
     with database.session() as s:
         benchmark.record_status(s, search_id, truth.start("nb201"))
+    open_configured(str(benchmark_dir)).optimum()  # the worker's background scan, finished
+    truth.new_optimum()
     for epoch, index in enumerate((10, 4321, 77)):
         with database.session() as s:
             results.upsert_epoch(s, search_id, _epoch(epoch))
@@ -49,6 +52,9 @@ def test_search_benchmark_json_csv_and_curves(
     assert body["status"]["state"] == "ready" and body["status"]["lookups"] == 3
     assert body["status"]["source"] == "NATS-tss-v1_0-3ffb9-simple"  # a name, not the node's path
     assert body["status"]["lookup_ms_mean"] is not None and body["status"]["open_seconds"] is not None
+    assert {name: o["index"] for name, o in body["optimum"].items()} == dict.fromkeys(
+        ("cifar10", "cifar100", "ImageNet16-120"), written.OPTIMUM
+    )
     items = body["items"]
     by = {(r["kind"], r["epoch"], r["dataset"]): r for r in items}
     assert len(items) == 3 * 3 + 3 + 3  # one row per epoch and data set, one best, one final

@@ -8,6 +8,7 @@ import { lineChart, asPercent, PALETTE } from "../charts.js";
 import { genotypeFigure, differingEdges, spaceOfGenotype } from "../cell.js";
 import { statusBadge } from "./list.js";
 import { barrierSection } from "../barriers.js";
+import { groundTruthCompare } from "../groundtruth.js";
 import { compareUrl, navigate, searchUrl } from "../router.js";
 import { latestEvaluations, evaluatedCell } from "../evaluations.js";
 
@@ -31,12 +32,13 @@ export async function render(root) {
     loaded = await Promise.all(
       ids.map(async (id) => {
         const base = `/searches/${encodeURIComponent(id)}`;
-        const [search, curves, genotype] = await Promise.all([
+        const [search, curves, genotype, benchmark] = await Promise.all([
           get(base),
           getOptional(`${base}/curves`).catch(() => null),
           getOptional(`${base}/genotype?which=best`).then((g) => g ?? getOptional(`${base}/genotype`)).catch(() => null),
+          getOptional(`${base}/benchmark`).catch(() => null),
         ]);
-        return { id, search, curves: curvesOf(curves), genotype };
+        return { id, search, curves: curvesOf(curves), genotype, benchmark };
       }),
     );
   } catch (err) {
@@ -118,6 +120,12 @@ export async function render(root) {
       differingEdges(x.genotype, y.genotype).forEach((k) => diff.add(k));
     }
     genoEl.append(h("div", { class: "geno-col", "data-id": x.id, style: `--accent:${x.color}` }, genotypeFigure(x.genotype, { title: nameOf(x.search), diff, idPrefix: `cmp-${x.id}` })));
+  }
+
+  if (loaded.some((x) => spaceOf(x.search) === "nb201")) {
+    const gt = groundTruthCompare(loaded);
+    page.append(gt.el);
+    charts.push(gt);
   }
 
   const barriers = await barrierSection(loaded);

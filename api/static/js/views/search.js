@@ -11,6 +11,7 @@ import { statusBadge, methodCell, progressBar } from "./list.js";
 import { compareUrl } from "../router.js";
 import { JOB_TERMINAL, followJob, showJobStatus, problemBox, jobErrorBox } from "../jobs.js";
 import { evaluationSection } from "../evaluations.js";
+import { groundTruthPanel } from "../groundtruth.js";
 
 const POLL_MS = 8000;
 
@@ -54,6 +55,7 @@ export async function render(root, { id }, { setLive }) {
   let stopNb = () => {};
   const specEl = h("div");
   const evaluations = evaluationSection(search);
+  const groundTruth = groundTruthPanel();
 
   const section = (title, body, extra = null, id2 = "") =>
     h("section", { class: "card section", "aria-labelledby": `h-${id2}` }, h("div", { class: "section-head" }, h("h2", { id: `h-${id2}` }, title), extra), body);
@@ -68,6 +70,7 @@ export async function render(root, { id }, { setLive }) {
       errorEl,
       section("Training curves", curvesEl, null, "curves"),
       section("Architecture", genoEl, null, "arch"),
+      spaceOf(search) === "nb201" ? section("Ground truth", groundTruth.el, h("span", { class: "muted small" }, "NAS-Bench-201 test accuracy (200 epochs, mean over seeds) of each epoch's genotype"), "gt") : null,
       section("α evolution", alphaEl, h("span", { class: "muted small" }, "softmax weight of each op on each edge, per epoch"), "alpha"),
       section("Flatness", h("div", { class: "section" }, nbStatusEl, nbErrorEl, flatEl), nbControls, "flat"),
       evaluations.el,
@@ -295,11 +298,12 @@ export async function render(root, { id }, { setLive }) {
   async function refreshAll() {
     if (stopped) return;
     try {
-      const [s, curves, alphas, flat] = await Promise.all([
+      const [s, curves, alphas, flat, bench] = await Promise.all([
         get(base),
         getOptional(`${base}/curves`).catch(() => null),
         getOptional(`${base}/alphas`).catch(() => null),
         getOptional(`${base}/flatness`).catch(() => null),
+        spaceOf(search) === "nb201" ? getOptional(`${base}/benchmark`).catch(() => null) : null,
       ]);
       if (stopped) return;
       search = s;
@@ -312,6 +316,7 @@ export async function render(root, { id }, { setLive }) {
       drawGenotypes(genos);
       drawAlphas(alphas, genos.current || genos.best);
       drawFlatness(flat);
+      if (bench) groundTruth.update(bench);
     } catch (err) {
       toast(`Refresh failed: ${errorText(err)}`, "error");
     }
@@ -372,6 +377,7 @@ export async function render(root, { id }, { setLive }) {
     stream?.stop();
     charts.forEach((c) => c.destroy());
     flatCharts.forEach((c) => c.destroy());
+    groundTruth.destroy();
   };
 }
 
