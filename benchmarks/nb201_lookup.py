@@ -77,7 +77,7 @@ def main() -> None:
     optimum = benchmark.optimum()
     best = optimum["cifar10"]
     print(
-        f"optimum scan of all {NUM_ARCHITECTURES} architectures (background thread in the worker): "
+        f"optimum scan of all {NUM_ARCHITECTURES} architectures (in this process; a worker runs it in a nice-19 child process): "
         f"{time.perf_counter() - started:.1f} s; CIFAR-10 best index {best.index}, "
         f"test {best.results['cifar10'].test_acc:.2f} %"
     )
