@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import signal
 import sys
 import types
@@ -29,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from nas_core.benchmarks import cli as benchmark_cli
+from nas_core.dataroots import ROOT_ENV, DataRoots
 from nas_core.flatness.export import flatness_records_to_json
 from nas_core.reporter import (
     CURVE_FIELDS,
@@ -271,6 +273,12 @@ def remove_run_files(out: Path) -> None:
             path.unlink()
 
 
+def _local_data_roots() -> DataRoots:
+    """The command line runs for a local, trusted user: dataset.root may be any directory, and a
+    relative one is looked up under $FLATNAS_DATA_ROOT."""
+    return DataRoots.parse(os.environ.get(ROOT_ENV), allow_absolute=True)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from nas_core.checkpoint import CheckpointError
     from nas_core.data import DatasetError
@@ -316,7 +324,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, request_stop)
     try:
-        result = run_search(spec, reporter, device=args.device, workdir=out, resume=args.resume)
+        result = run_search(
+            spec,
+            reporter,
+            device=args.device,
+            workdir=out,
+            resume=args.resume,
+            data_roots=_local_data_roots(),
+        )
     except SearchCancelled as err:
         reporter.close()
         print(f"stopped: {err}; continue with --resume", file=sys.stderr)

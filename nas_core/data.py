@@ -10,18 +10,18 @@ Nothing is ever downloaded.
 from __future__ import annotations
 
 import math
-import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nas_core.dataroots import DataRootError, DataRoots, within
 from nas_core.spec import DatasetConfig
 
-ROOT_ENV = "FLATNAS_DATA_ROOT"
 PAD = 4  # random-crop padding (docs/algorithms.md §2)
 SYNTHETIC_DEFAULT_SIZE = 4096
 DEFAULT_IMAGE_SIZE = 16
@@ -52,37 +52,61 @@ class ImageSet:
 # --- locating and reading files -------------------------------------------------------------------
 
 
-def resolve_root(cfg: DatasetConfig) -> Path:
-    """spec.dataset.root, else $FLATNAS_DATA_ROOT, else an error naming both."""
-    root = cfg.root or os.environ.get(ROOT_ENV)
-    if not root:
-        raise DatasetError(
-            f"dataset '{cfg.name}' needs its files on disk: set dataset.root in the spec or the "
-            f"{ROOT_ENV} environment variable to the directory holding them (nothing is downloaded)"
-        )
-    return Path(root).expanduser()
+def _locate(cfg: DatasetConfig, roots: DataRoots | None, layouts: list[list[str]]) -> list[Path]:
+    """The files of the first complete layout under the first directory `dataset.root` may mean
+    (see nas_core.dataroots); each file's real location is checked to lie inside the data roots."""
+    roots = roots if roots is not None else DataRoots()
+    try:
+        directories = roots.candidates(cfg.name, cfg.root)
+        for directory in directories:
+            for relative in layouts:
+                paths = [directory / r for r in relative]
+                if all(p.is_file() for p in paths):
+                    return [within(p, roots, cfg.name, r) for p, r in zip(paths, relative, strict=True)]
+    except DataRootError as err:
+        raise DatasetError(str(err)) from err
+    # Services name the relative path only; a local user may see where they pointed.
+    where = ", ".join(map(str, directories)) if roots.allow_absolute else repr(cfg.root or ".")
+    expected = layouts[0]
+    raise DatasetError(
+        f"dataset '{cfg.name}': missing under data root {where}: expected files "
+        f"{', '.join(expected[:3])}{' ...' if len(expected) > 3 else ''} "
+        f"(the torchvision / NAS-Bench-201 python-pickle layout; nothing is downloaded)"
+    )
 
 
-def _expect_files(root: Path, relative: list[str], name: str) -> list[Path]:
-    paths = [root / r for r in relative]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise DatasetError(
-            f"dataset '{name}': missing under root {root}: {', '.join(missing[:3])}"
-            f"{' ...' if len(missing) > 3 else ''}; expected files: {', '.join(relative)} "
-            f"(the torchvision / NAS-Bench-201 python-pickle layout; nothing is downloaded)"
-        )
-    return paths
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, strings, numbers and numpy arrays, and nothing that runs code:
+    the data-set batches need no more, and a planted file gets an error instead of a shell."""
+
+    ALLOWED = frozenset(
+        {
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy.core.numeric", "_frombuffer"),
+            ("numpy._core.numeric", "_frombuffer"),
+            ("_codecs", "encode"),  # bytes pickled by Python 3 at protocol 2
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only arrays are allowed")
+        return super().find_class(module, name)
 
 
-def _read_pickle(path: Path, name: str) -> dict:
+def _read_pickle(path: Path, name: str, shown: str) -> dict:
     try:
         with path.open("rb") as f:
-            entry = pickle.load(f, encoding="latin1")
+            entry = _ArraysOnlyUnpickler(f, encoding="latin1").load()
     except Exception as err:  # pickle raises many types on corrupt input; all mean the same here
-        raise DatasetError(f"dataset '{name}': cannot read {path} as a python pickle: {err}") from err
+        raise DatasetError(f"dataset '{name}': cannot read {shown} as a python pickle: {err}") from err
     if not isinstance(entry, dict):
-        raise DatasetError(f"dataset '{name}': {path} holds a {type(entry).__name__}, expected a dict batch")
+        raise DatasetError(f"dataset '{name}': {shown} holds a {type(entry).__name__}, expected a dict batch")
     # Files written by python 2 carry bytes keys; normalise to str.
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in entry.items()}
 
@@ -90,15 +114,16 @@ def _read_pickle(path: Path, name: str) -> dict:
 def _pickle_batches(paths: list[Path], name: str, label_key: str, side: int) -> tuple[np.ndarray, np.ndarray]:
     images, labels = [], []
     for path in paths:
-        entry = _read_pickle(path, name)
+        shown = path.name  # the file, not where the data root lives on this machine
+        entry = _read_pickle(path, name, shown)
         if "data" not in entry or label_key not in entry:
             raise DatasetError(
-                f"dataset '{name}': {path} lacks keys 'data' and '{label_key}' (has {sorted(entry)[:6]})"
+                f"dataset '{name}': {shown} lacks keys 'data' and '{label_key}' (has {sorted(entry)[:6]})"
             )
         data = np.asarray(entry["data"], dtype=np.uint8)
         if data.ndim != 2 or data.shape[1] != 3 * side * side or len(entry[label_key]) != data.shape[0]:
             raise DatasetError(
-                f"dataset '{name}': {path} has data of shape {data.shape} and {len(entry[label_key])} "
+                f"dataset '{name}': {shown} has data of shape {data.shape} and {len(entry[label_key])} "
                 f"labels; expected (N, {3 * side * side}) and N labels"
             )
         images.append(data.reshape(-1, 3, side, side))
@@ -106,25 +131,21 @@ def _pickle_batches(paths: list[Path], name: str, label_key: str, side: int) -> 
     return np.concatenate(images), np.concatenate(labels)
 
 
-def _load_cifar(root: Path, name: str) -> tuple[np.ndarray, np.ndarray, int]:
-    if name == "cifar10":
-        paths = _expect_files(root, CIFAR10_FILES, name)
-        x, y = _pickle_batches(paths, name, "labels", 32)
+def _load_cifar(cfg: DatasetConfig, roots: DataRoots | None) -> tuple[np.ndarray, np.ndarray, int]:
+    if cfg.name == "cifar10":
+        paths = _locate(cfg, roots, [CIFAR10_FILES])
+        x, y = _pickle_batches(paths, cfg.name, "labels", 32)
         return x, y, 10
-    paths = _expect_files(root, CIFAR100_FILES, name)
-    x, y = _pickle_batches(paths, name, "fine_labels", 32)
+    paths = _locate(cfg, roots, [CIFAR100_FILES])
+    x, y = _pickle_batches(paths, cfg.name, "fine_labels", 32)
     return x, y, 100
 
 
-def _load_imagenet16(root: Path) -> tuple[np.ndarray, np.ndarray, int]:
-    name = "imagenet16-120"
+def _load_imagenet16(cfg: DatasetConfig, roots: DataRoots | None) -> tuple[np.ndarray, np.ndarray, int]:
     # Accept both the parent directory and the ImageNet16 directory itself as root.
-    if not (root / "ImageNet16").is_dir() and (root / "train_data_batch_1").is_file():
-        relative = [f"train_data_batch_{i}" for i in range(1, 11)]
-    else:
-        relative = IMAGENET16_FILES
-    paths = _expect_files(root, relative, name)
-    x, y = _pickle_batches(paths, name, "labels", 16)
+    flat = [f"train_data_batch_{i}" for i in range(1, 11)]
+    paths = _locate(cfg, roots, [IMAGENET16_FILES, flat])
+    x, y = _pickle_batches(paths, cfg.name, "labels", 16)
     keep = y <= IMAGENET16_CLASSES  # labels are 1..1000; NAS-Bench-201 keeps the first 120 classes
     return x[keep], y[keep] - 1, IMAGENET16_CLASSES
 
@@ -158,13 +179,16 @@ def _make_synthetic(
     return x.numpy(), labels.numpy(), num_classes
 
 
-def load_images(cfg: DatasetConfig, *, seed: int, device: torch.device | str = "cpu") -> ImageSet:
-    """The training set named by `cfg` (first `cfg.subset` images if set), on `device`."""
+def load_images(
+    cfg: DatasetConfig, *, seed: int, device: torch.device | str = "cpu", roots: DataRoots | None = None
+) -> ImageSet:
+    """The training set named by `cfg` (first `cfg.subset` images if set), on `device`. File-backed
+    sets are read from `roots` (nas_core.dataroots); without roots only generated sets load."""
     name = cfg.name
     if name in ("cifar10", "cifar100"):
-        x, y, k = _load_cifar(resolve_root(cfg), name)
+        x, y, k = _load_cifar(cfg, roots)
     elif name == "imagenet16-120":
-        x, y, k = _load_imagenet16(resolve_root(cfg))
+        x, y, k = _load_imagenet16(cfg, roots)
     elif name == "digits":
         x, y, k = _load_digits(cfg.image_size or DEFAULT_IMAGE_SIZE)
     elif name == "synthetic":
@@ -224,8 +248,10 @@ def split(images: ImageSet, train_portion: float) -> SearchData:
     return SearchData(train=train, val=val, mean=mean, std=std, num_classes=images.num_classes)
 
 
-def load_search_data(cfg: DatasetConfig, *, seed: int, device: torch.device | str = "cpu") -> SearchData:
-    return split(load_images(cfg, seed=seed, device=device), cfg.train_portion)
+def load_search_data(
+    cfg: DatasetConfig, *, seed: int, device: torch.device | str = "cpu", roots: DataRoots | None = None
+) -> SearchData:
+    return split(load_images(cfg, seed=seed, device=device, roots=roots), cfg.train_portion)
 
 
 def augment(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int = PAD) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from nas_core.data import load_search_data
+from nas_core.dataroots import DataRoots
 from nas_core.genotype import Genotype, genotype_from_json
 from nas_core.spaces import get_space, space_definition
 from nas_core.spaces.base import SearchSpace
@@ -109,10 +110,11 @@ def score_genotype_on_dataset(
     batch_size: int = 128,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    data_roots: DataRoots | None = None,
 ) -> float:
     """NASWOT score of a stored genotype on a seeded batch of `dataset`'s weight half (§5 defaults:
     B=128, no augmentation; the paper-size network: C=16, N=5 cells per stage or 8 layers)."""
-    data = load_search_data(dataset, seed=seed, device=device)
+    data = load_search_data(dataset, seed=seed, device=device, roots=data_roots)
     x = naswot_batch(data.train.images, data.normalize, batch_size, seed)
     if depth is None:
         depth = space_definition(str(genotype_json.get("space"))).default_depth

@@ -27,6 +27,7 @@ from nas_core.checkpoint import (
     spec_changes,
 )
 from nas_core.data import load_search_data, steps_per_epoch
+from nas_core.dataroots import DataRoots
 from nas_core.genotype import genotype_to_json
 from nas_core.loop import SearchState, StepClock, build_state, evaluate, train_epoch
 from nas_core.reporter import EpochRecord, FlatnessRecord, Progress, Reporter, SearchDiverged, SearchInfo
@@ -71,19 +72,23 @@ def run_search(
     workdir: str | Path,
     resume: bool = False,
     search_id: str | None = None,
+    data_roots: DataRoots | None = None,
 ) -> SearchResult:
     """Run (or resume) the search `spec` describes; see the module docstring for the order of work.
 
-    `search_id` (the service's row id; None for a local run) is stamped into every genotype JSON."""
+    `search_id` (the service's row id; None for a local run) is stamped into every genotype JSON.
+    File-backed data sets are read from `data_roots` (nas_core.dataroots)."""
     workdir = Path(workdir)
     if spec.is_sampling:
         from nas_core.sampling import run_sampling  # written by the methods engineer; only needed here
 
-        return run_sampling(spec, reporter, device=device, workdir=workdir, resume=resume)
+        return run_sampling(
+            spec, reporter, device=device, workdir=workdir, resume=resume, data_roots=data_roots
+        )
 
     dev = resolve_device(device)
     space = get_space(spec)
-    data = load_search_data(spec.dataset, seed=spec.seed, device=dev)
+    data = load_search_data(spec.dataset, seed=spec.seed, device=dev, roots=data_roots)
     state = build_state(spec, space, data, dev)
     history: list[EpochRecord] = []
     flatness: list[FlatnessRecord] = []

@@ -57,8 +57,9 @@ class DatasetConfig(StrictModel):
     name: DatasetName = Field("cifar10", description="data set")
     root: str | None = Field(
         None,
-        description="directory holding the files (cifar*, imagenet16-120) on the machine that runs the search; "
-        "default: $FLATNAS_DATA_ROOT there. Never downloaded",
+        description="sub-directory of the data root (FLATNAS_DATA_ROOT) holding the files (cifar*, "
+        "imagenet16-120); default: the data root itself. Services refuse absolute paths and '..'; "
+        "the local CLI also accepts an absolute directory. Never downloaded",
     )
     subset: int | None = Field(None, ge=2, description="use only the first N training images")
     train_portion: float = Field(

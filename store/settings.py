@@ -34,6 +34,18 @@ class Settings(BaseSettings):
     API_HOST: str = "127.0.0.1"
     API_PORT: int = Field(8000, ge=1, le=65535)
     HEARTBEAT_TIMEOUT_S: float = Field(120.0, gt=0, description="a running search silent this long is stale")
+    UNCLAIMED_REQUEUE_S: float = Field(
+        300.0,
+        gt=0,
+        description="a queued search or job no worker has claimed this long, while the broker's queue is "
+        "empty, lost its message and is enqueued again",
+    )
+    WORKER_STOP_GRACE_S: float = Field(
+        20.0,
+        gt=0,
+        le=3600,
+        description="on SIGTERM a worker hands its search back at the next step and exits within this long",
+    )
     MAX_BODY_BYTES: int = Field(1 << 20, ge=1024, description="request bodies above this get 413")
     API_THREADS: int = Field(
         16,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
 from store.settings import settings
 
@@ -89,6 +89,15 @@ def _start_reaper(sender: Any = None, **_: Any) -> None:
     from worker.reaper import start_reaper
 
     start_reaper()
+
+
+@worker_shutting_down.connect
+def _hand_back_on_stop(sender: Any = None, **_: Any) -> None:
+    # Sent from Celery's SIGTERM/SIGINT/SIGQUIT handler, before its warm shutdown starts waiting
+    # for the task: the task stops at its next step and hands its search back (worker/shutdown.py).
+    from worker.shutdown import shutdown
+
+    shutdown.request(settings.WORKER_STOP_GRACE_S)
 
 
 @worker_shutdown.connect

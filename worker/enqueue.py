@@ -25,6 +25,17 @@ def broker_priority(priority: int, broker_url: str) -> int:
     return priority
 
 
+def waiting_messages() -> int:
+    """Messages waiting in the broker's queue (every priority), not counting those a worker holds."""
+    from kombu.exceptions import ChannelError
+
+    with celery_app.connection_for_write() as connection:
+        try:
+            return int(connection.default_channel.queue_declare(queue=QUEUE, passive=True).message_count)
+        except ChannelError:  # Redis drops an empty queue's keys: no queue means no message
+            return 0
+
+
 def enqueue_task(task_name: str, job_id: str, priority: int = 5) -> None:
     """Queue `task_name(job_id)` on the job queue; the worker re-reads everything else from the database."""
     celery_app.send_task(

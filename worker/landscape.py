@@ -24,6 +24,7 @@ from celery import Task
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from nas_core.dataroots import DataRoots
 from nas_core.flatness import jobs
 from nas_core.genotype import genotype_from_json
 from nas_core.reporter import FlatnessRecord
@@ -32,7 +33,9 @@ from store.repositories import landscape, results
 from store.settings import settings
 from worker import lease
 from worker.app import LANDSCAPE_TASK_NAME, LEGACY_LANDSCAPE_TASK_NAME, celery_app
+from worker.enqueue import enqueue_landscape_job
 from worker.lease import SessionFactory, in_transaction
+from worker.shutdown import Held, shutdown
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ def execute_landscape_job(
     session_factory: SessionFactory | None = None,
     device: str | None = None,
     heartbeat_timeout_s: float | None = None,
+    data_roots: DataRoots | None = None,
 ) -> str:
     """Claim, compute and finish one landscape job; returns the outcome or why nothing was done."""
     session_factory, timeout_s = lease.resolve(session_factory, heartbeat_timeout_s)
@@ -73,6 +77,14 @@ def execute_landscape_job(
             lambda s: landscape.set_progress(s, job_id, {"phase": phase, **extra}, worker=worker),
         )
 
+    def hand_back() -> bool:
+        # A job has no steps to stop at: the shutdown watchdog calls this when the grace period ends.
+        if not in_transaction(session_factory, lambda s: landscape.hand_back(s, job_id, worker=worker)):
+            return False
+        enqueue_landscape_job(job_id)
+        return True
+
+    shutdown.hold(Held("landscape job", job_id, hand_back))
     records: list[FlatnessRecord] = []
     interval = lease.heartbeat_interval(timeout_s)
     with lease.Heartbeat(
@@ -85,7 +97,7 @@ def execute_landscape_job(
                 lambda s: _checkpoint_uri(s, search_id, params["supernet"]["checkpoint_epoch"]),
             )
             dev = resolve_device(device or settings.DEVICE)
-            ctx = jobs.context_from_checkpoint(uri, device=dev)
+            ctx = jobs.context_from_checkpoint(uri, device=dev, data_roots=lease.data_roots(data_roots))
             progress("evaluating")
             if kind == "barrier":
                 result = _barrier(session_factory, ctx, params, search_id, dev)
@@ -99,6 +111,8 @@ def execute_landscape_job(
         except Exception as err:
             log.exception("landscape job %s failed on %s", job_id, worker)
             outcome, error, result = "failed", f"{type(err).__name__}: {err}", None
+        finally:
+            shutdown.hold(None)
     if beat.lease_lost:
         return lease.lease_lost("landscape job", job_id, worker)
 

@@ -19,6 +19,7 @@ from celery import Task
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from nas_core.dataroots import DataRoots
 from store.db import default_database
 from store.settings import settings
 
@@ -69,6 +70,12 @@ def resolve(session_factory: SessionFactory | None, timeout_s: float | None) -> 
         session_factory or default_database().sessionmaker,
         timeout_s if timeout_s is not None else settings.HEARTBEAT_TIMEOUT_S,
     )
+
+
+def data_roots(given: DataRoots | None = None) -> DataRoots:
+    """The data roots this worker may read data sets from: the given ones, or FLATNAS_DATA_ROOT.
+    Never absolute paths from a spec (nas_core.dataroots)."""
+    return given if given is not None else DataRoots.parse(settings.FLATNAS_DATA_ROOT)
 
 
 def worker_name(task: Task) -> str:

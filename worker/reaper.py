@@ -6,17 +6,22 @@ So every worker also sweeps, when it starts and then periodically: a search in `
 `retrying` whose heartbeat is older than HEARTBEAT_TIMEOUT_S goes to `retrying` and is enqueued
 again. The state change is a conditional update, so two sweeping workers re-queue a search once;
 a redelivered duplicate is harmless anyway, because the task claims a lease before running.
+
+The sweep also finds `queued` rows whose message the broker lost (a Redis restart without
+persistence, a purge): unclaimed for UNCLAIMED_REQUEUE_S while the queue is empty, they are
+enqueued again.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from store.repositories import evaluations, landscape, leases
 from store.settings import settings
 from worker import lease
-from worker.enqueue import enqueue_evaluation, enqueue_landscape_job, enqueue_search
+from worker.enqueue import enqueue_evaluation, enqueue_landscape_job, enqueue_search, waiting_messages
 from worker.lease import SessionFactory, in_transaction
 from worker.study_evaluations import evaluate_finished
 
@@ -66,6 +71,46 @@ def reap_stale_evaluations(
     return reaped
 
 
+def requeue_unclaimed(
+    session_factory: SessionFactory | None = None,
+    *,
+    after_s: float | None = None,
+    waiting: Callable[[], int] = waiting_messages,
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """Enqueue again the queued searches and landscape jobs no worker has claimed for `after_s`
+    seconds (UNCLAIMED_REQUEUE_S), when the broker's queue is empty: their messages were lost (a
+    Redis restart without persistence, a purge). While messages wait, the workers are busy and the
+    rows' messages are among them, so nothing is added. A duplicate is harmless: only one claim
+    wins. Returns ((id, priority) of each search, id of each job)."""
+    session_factory, _ = lease.resolve(session_factory, None)
+    after_s = after_s if after_s is not None else settings.UNCLAIMED_REQUEUE_S
+    if waiting():
+        return [], []
+    found: tuple[list[tuple[str, int]], list[str]] = in_transaction(
+        session_factory,
+        lambda s: (
+            leases.take_unclaimed(s, unclaimed_after_s=after_s),
+            landscape.take_unclaimed(s, unclaimed_after_s=after_s),
+        ),
+    )
+    searches, jobs = found
+    for search_id, priority in searches:
+        log.warning(
+            "search %s: queued but unclaimed for over %.0f s with an empty queue, enqueued again",
+            search_id,
+            after_s,
+        )
+        enqueue_search(search_id, priority)
+    for job_id in jobs:
+        log.warning(
+            "landscape job %s: queued but unclaimed for over %.0f s with an empty queue, enqueued again",
+            job_id,
+            after_s,
+        )
+        enqueue_landscape_job(job_id)
+    return searches, jobs
+
+
 def sweep_interval(timeout_s: float) -> float:
     return max(1.0, min(60.0, timeout_s / 2))
 
@@ -96,6 +141,7 @@ class _Reaper:
                 reap_stale_landscape_jobs()
                 reap_stale_evaluations()
                 evaluate_finished()  # study searches whose evaluation a dying worker did not start
+                requeue_unclaimed()
             except Exception:  # the database may be briefly away; the next sweep retries
                 log.warning("reaper sweep failed", exc_info=True)
             if self._stop.wait(interval):

@@ -39,6 +39,7 @@ class DatabaseReporter:
         cancel_poll_interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         ground_truth: GroundTruth | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._session_factory = session_factory
         self._ground_truth = ground_truth
@@ -51,6 +52,9 @@ class DatabaseReporter:
         self._last_activity: tuple[str, str | None] = ("train", None)
         self._last_cancel_poll = float("-inf")
         self._cancel_requested = False
+        self._stopping = stopping
+        #: True when the run stopped because this worker is shutting down (not a user's cancel).
+        self.stopped_for_shutdown = False
 
     def _write(self, work: Callable[[Session], Any]) -> Any:
         return in_transaction(self._session_factory, work)
@@ -123,6 +127,9 @@ class DatabaseReporter:
         if self._heartbeat is not None and self._heartbeat.lease_lost:
             return True
         if self._cancel_requested:
+            return True
+        if self._stopping():
+            self.stopped_for_shutdown = True
             return True
         now = self._clock()
         if now - self._last_cancel_poll >= self._cancel_poll_interval:

@@ -4,6 +4,7 @@ The task receives only the search id and re-reads the row. It claims the search 
 (worker name + heartbeat); a duplicate delivery of a search another live worker holds, or of one
 that already ended, does nothing. Resuming is always on, so a redelivered or re-queued search
 continues from its newest checkpoint in DATA_DIR/searches/<id> rather than starting over.
+A worker told to stop (SIGTERM) hands the search back at its next step (worker/shutdown.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from nas_core.benchmarks.ground_truth import GroundTruth
+from nas_core.dataroots import DataRoots
 from nas_core.reporter import SearchCancelled, SearchDiverged
 from nas_core.search import run_search  # imported when the worker starts, not on its first search
 from nas_core.spec import SearchSpec
@@ -25,8 +27,10 @@ from store.repositories import searches as repo
 from store.settings import settings
 from worker import lease
 from worker.app import TASK_NAME, celery_app
+from worker.enqueue import enqueue_search
 from worker.lease import SessionFactory, in_transaction
 from worker.reporter import DatabaseReporter
+from worker.shutdown import Held, shutdown
 from worker.study_evaluations import evaluate_finished
 
 log = logging.getLogger(__name__)
@@ -45,8 +49,10 @@ def execute_search(
     device: str | None = None,
     heartbeat_timeout_s: float | None = None,
     benchmark_path: str | None = None,
+    data_roots: DataRoots | None = None,
 ) -> str:
-    """Claim, run and finish one search; returns the outcome (a status, or why nothing was done)."""
+    """Claim, run and finish one search; returns the outcome (a status, or why nothing was done).
+    Data sets are read only from `data_roots` (default: FLATNAS_DATA_ROOT)."""
     session_factory, timeout_s = lease.resolve(session_factory, heartbeat_timeout_s)
     data_dir = data_dir if data_dir is not None else settings.DATA_DIR
     skipped = lease.claim(
@@ -63,7 +69,18 @@ def execute_search(
 
     search = in_transaction(session_factory, lambda s: repo.get_search(s, search_id))
     spec_data: dict[str, Any] = search.spec if search is not None else {}
+    priority = search.priority if search is not None else 5
+
+    def hand_back() -> bool:
+        """Give the search back to the queue (this worker is stopping); True when it was ours."""
+        if not in_transaction(session_factory, lambda s: leases.hand_back(s, search_id, worker=worker)):
+            return False
+        enqueue_search(search_id, priority)  # after the commit: the next worker finds it retrying
+        log.warning("search %s handed back by %s; it resumes from its last checkpoint", search_id, worker)
+        return True
+
     interval = lease.heartbeat_interval(timeout_s)
+    shutdown.hold(Held("search", search_id, hand_back))
     with lease.Heartbeat(
         session_factory, search_id, worker, interval, renew=leases.renew, what="search"
     ) as beat:
@@ -71,6 +88,7 @@ def execute_search(
             session_factory,
             search_id,
             heartbeat=beat,
+            stopping=shutdown.requested,
             ground_truth=GroundTruth(
                 benchmark_path if benchmark_path is not None else settings.FLATNAS_NB201_BENCHMARK
             ),
@@ -84,10 +102,11 @@ def execute_search(
                 workdir=workdir_for(search_id, data_dir),
                 resume=True,
                 search_id=search_id,  # stamped into the genotype JSON the engine reports
+                data_roots=lease.data_roots(data_roots),
             )
             outcome, error = "succeeded", None
         except SearchCancelled:
-            outcome, error = "cancelled", None
+            outcome, error = ("handed back" if reporter.stopped_for_shutdown else "cancelled"), None
         except SearchDiverged as err:
             outcome, error = "failed", str(err)
         except OperationalError:
@@ -97,8 +116,12 @@ def execute_search(
         except Exception as err:
             log.exception("search %s failed on %s", search_id, worker)
             outcome, error = "failed", f"{type(err).__name__}: {err}"
+        finally:
+            shutdown.hold(None)
     if beat.lease_lost:
         return lease.lease_lost("search", search_id, worker)
+    if outcome == "handed back":
+        return outcome if hand_back() else lease.LEASE_LOST
     released = in_transaction(session_factory, lambda s: _release(s, search_id, worker, outcome, error))
     if released and outcome == "succeeded":
         _evaluate_if_studied(session_factory, search_id)

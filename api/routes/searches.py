@@ -13,7 +13,7 @@ from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api import idempotency, jobs
+from api import admission, idempotency, jobs
 from api.deps import ReadStore, SessionDep, SettingsDep, SubmitKey, SubmitStore, ensure_may_change
 from api.errors import BadRequest, Conflict, FieldError, NotFound, problem_responses
 from api.schemas import CancelOut, SearchDetail, SearchLike, SearchPage, search_detail, search_summary
@@ -74,7 +74,9 @@ async def create_search(
     ] = None,
 ) -> SearchDetail:
     spec_json = spec.model_dump(mode="json")
-    submitted = await store.write(_submit, spec_json, idempotency.request_hash(spec_json), idempotency_key)
+    submitted = await store.write(
+        _admit_and_submit, spec, settings, spec_json, idempotency.request_hash(spec_json), idempotency_key
+    )
     response.headers["Location"] = f"/searches/{submitted.search.id}"
     if not submitted.created:
         response.status_code = 200
@@ -86,6 +88,20 @@ class Submitted(NamedTuple):
     created: bool  # False: an Idempotency-Key replay of an earlier submit
     # None for a new search (no epochs yet, so the aggregate is not even read)
     best_val_acc: float | None = None
+
+
+def _admit_and_submit(
+    session: Session,
+    key: Caller,
+    spec: SearchSpec,
+    settings: Settings,
+    spec_json: dict[str, Any],
+    request_hash: str,
+    idempotency_key: str | None,
+) -> Submitted:
+    """Admission (data root, limits: api/admission.py) once the key is known, then `_submit`."""
+    admission.admit(spec, settings)
+    return _submit(session, key, spec_json, request_hash, idempotency_key)
 
 
 def _submit(

@@ -25,6 +25,7 @@ import torch
 
 from nas_core.checkpoint import load_checkpoint
 from nas_core.data import load_search_data
+from nas_core.dataroots import DataRoots
 from nas_core.flatness.evaluation import ArchitectureEvaluator, batch_params
 from nas_core.flatness.hooks import (
     FlatnessContext,
@@ -41,16 +42,18 @@ from nas_core.spaces import get_space
 from nas_core.spec import SearchSpec
 
 
-def context_from_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> FlatnessContext:
+def context_from_checkpoint(
+    path: str | Path, *, device: str | torch.device = "cpu", data_roots: DataRoots | None = None
+) -> FlatnessContext:
     """The search state saved in checkpoint `path`, as the hooks see it during that search.
 
-    Reads the checkpoint's own spec and its data set (the data must be reachable as for the
-    search: spec.dataset.root or FLATNAS_DATA_ROOT), so the validation batches are the same.
+    Reads the checkpoint's own spec and its data set (from `data_roots`, as the search did), so
+    the validation batches are the same.
     """
     body = load_checkpoint(path)
     spec = SearchSpec.model_validate(body["spec"])
     dev = torch.device(device)
-    data = load_search_data(spec.dataset, seed=spec.seed, device=dev)
+    data = load_search_data(spec.dataset, seed=spec.seed, device=dev, roots=data_roots)
     state = build_state(spec, get_space(spec), data, dev)
     state.load_state_dict(body["state"])
     batches = data.eval_batches(spec.batch_size, spec.dataset.eval_subset)[: spec.flatness.val_batches]

@@ -39,6 +39,7 @@ from nas_core.checkpoint import (
     spec_changes,
 )
 from nas_core.data import EpochBatches, SearchData, load_search_data
+from nas_core.dataroots import DataRoots
 from nas_core.flatness.geometry import genotype_key
 from nas_core.genotype import genotype_from_json, genotype_to_json
 from nas_core.methods import method_params
@@ -75,7 +76,13 @@ class Scored:
 
 
 def run_sampling(
-    spec: SearchSpec, reporter: Reporter, *, device: str = "cpu", workdir: str | Path, resume: bool = False
+    spec: SearchSpec,
+    reporter: Reporter,
+    *,
+    device: str = "cpu",
+    workdir: str | Path,
+    resume: bool = False,
+    data_roots: DataRoots | None = None,
 ) -> SearchResult:
     """Run (or resume) a sampling search; see the module docstring."""
     if not spec.is_sampling:
@@ -84,7 +91,7 @@ def run_sampling(
     workdir.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
     space = get_space(spec)
-    data = load_search_data(spec.dataset, seed=spec.seed, device=dev)
+    data = load_search_data(spec.dataset, seed=spec.seed, device=dev, roots=data_roots)
     params = sampling_params(spec)
     # random and na-rs choose f; naswot's f is always the NASWOT score.
     score_kind = params.score if isinstance(params, RandomParams) else "naswot"

@@ -75,6 +75,22 @@ def renew(session: Session, model: LeasedModel, row_id: str, *, worker: str) -> 
     )
 
 
+def hand_back(session: Session, model: LeasedModel, row_id: str, *, worker: str) -> bool:
+    """The holder is stopping (SIGTERM): running -> retrying, worker cleared, fresh heartbeat (so
+    the reaper leaves it to the message the caller enqueues after commit). False when `worker` no
+    longer holds the row."""
+    return update_row(
+        session,
+        model,
+        row_id,
+        model.status == "running",
+        model.worker == worker,
+        status="retrying",
+        worker=None,
+        heartbeat_at=utcnow(),
+    )
+
+
 def reap_stale(session: Session, model: LeasedModel, *returning: Any, stale_after_s: float) -> list[Row[Any]]:
     """Running or retrying rows silent for `stale_after_s` seconds go to `retrying` (worker cleared,
     heartbeat reset so each is re-queued at most once per timeout); returns the `returning` columns
@@ -89,3 +105,23 @@ def reap_stale(session: Session, model: LeasedModel, *returning: Any, stale_afte
     reaped = list(session.execute(stmt))
     session.flush()
     return reaped
+
+
+def take_unclaimed(
+    session: Session, model: LeasedModel, *returning: Any, unclaimed_after_s: float
+) -> list[Row[Any]]:
+    """Queued rows no worker has claimed for `unclaimed_after_s` seconds since they were stored or
+    last re-enqueued: their message may be lost. Each is stamped (heartbeat_at = now, which a queued
+    row uses for "last enqueued"), so one sweep of one worker takes it per period; returns the
+    `returning` columns of each, for the caller to enqueue after commit."""
+    cutoff = utcnow() - timedelta(seconds=unclaimed_after_s)
+    stmt = (
+        update(model)
+        .where(model.status == "queued", func.coalesce(model.heartbeat_at, model.created_at) < cutoff)
+        .values(heartbeat_at=utcnow())
+        .returning(*returning)
+        .execution_options(synchronize_session=False)
+    )
+    taken = list(session.execute(stmt))
+    session.flush()
+    return taken

@@ -109,6 +109,11 @@ def renew(session: Session, job_id: str, *, worker: str) -> bool:
     return _lease.renew(session, LandscapeJob, job_id, worker=worker)
 
 
+def hand_back(session: Session, job_id: str, *, worker: str) -> bool:
+    """`worker` is stopping: the job waits (retrying) for the next worker."""
+    return _lease.hand_back(session, LandscapeJob, job_id, worker=worker)
+
+
 def set_progress(session: Session, job_id: str, progress: dict[str, Any], *, worker: str) -> bool:
     return _update(
         session,
@@ -144,6 +149,13 @@ def mark_failed(session: Session, job_id: str, error: str, *, worker: str | None
         error=error,
         finished_at=utcnow(),
     )
+
+
+def take_unclaimed(session: Session, *, unclaimed_after_s: float) -> list[str]:
+    """Queued jobs unclaimed for `unclaimed_after_s` seconds (see _lease.take_unclaimed); returns
+    their ids for enqueueing again after commit."""
+    taken = _lease.take_unclaimed(session, LandscapeJob, LandscapeJob.id, unclaimed_after_s=unclaimed_after_s)
+    return [row.id for row in taken]
 
 
 def reap_stale(session: Session, *, stale_after_s: float) -> list[str]:

@@ -25,6 +25,11 @@ def renew(session: Session, search_id: str, *, worker: str) -> bool:
     return _lease.renew(session, Search, search_id, worker=worker)
 
 
+def hand_back(session: Session, search_id: str, *, worker: str) -> bool:
+    """`worker` is stopping: the search waits (retrying) for the next worker, which resumes it."""
+    return _lease.hand_back(session, Search, search_id, worker=worker)
+
+
 def release_succeeded(session: Session, search_id: str, *, worker: str) -> bool:
     return searches.mark_succeeded(session, search_id, worker=worker)
 
@@ -35,6 +40,15 @@ def release_cancelled(session: Session, search_id: str, *, worker: str) -> bool:
 
 def release_failed(session: Session, search_id: str, *, worker: str, error: str) -> bool:
     return searches.mark_failed(session, search_id, error, worker=worker)
+
+
+def take_unclaimed(session: Session, *, unclaimed_after_s: float) -> list[tuple[str, int]]:
+    """Queued searches unclaimed for `unclaimed_after_s` seconds (see _lease.take_unclaimed);
+    returns (id, priority) of each, for the caller to enqueue again after commit."""
+    taken = _lease.take_unclaimed(
+        session, Search, Search.id, Search.priority, unclaimed_after_s=unclaimed_after_s
+    )
+    return [(row.id, row.priority) for row in taken]
 
 
 def reap_stale(session: Session, *, stale_after_s: float) -> list[tuple[str, int]]:

@@ -16,9 +16,12 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from nas_core.dataroots import DataRoots
 from store.models import Checkpoint, EpochMetric, Genotype, Search, utcnow
 from store.repositories import leases
 from tests.fixtures.database import make_search
+from tests.unit.test_data import write_fake_cifar10
+from tests.unit.test_dataroots import plant_cifar10
 from worker.tasks import execute_search
 
 # execute_search runs the engine in this process: one torch thread (tests/integration/conftest.py).
@@ -90,17 +93,54 @@ def test_task_runs_a_search_and_writes_every_result(factory: sessionmaker[Sessio
     assert again == "skipped: already succeeded"
 
 
+def _run_with_roots(factory: sessionmaker[Session], search_id: str, data_dir: Path, roots: DataRoots) -> str:
+    return execute_search(
+        search_id,
+        worker="w1@test",
+        session_factory=factory,
+        data_dir=data_dir,
+        device="cpu",
+        data_roots=roots,
+    )
+
+
 def test_task_records_a_clear_error_when_the_data_is_missing(
     factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    missing = tmp_path / "no-cifar-here"
-    search_id = _new_search(factory, dataset={"name": "cifar10", "root": str(missing), "subset": 64})
-    outcome = execute_search(
-        search_id, worker="w1@test", session_factory=factory, data_dir=tmp_path, device="cpu"
-    )
+    roots = DataRoots((tmp_path / "datasets",))
+    search_id = _new_search(factory, dataset={"name": "cifar10", "root": "no-cifar-here", "subset": 64})
+    outcome = _run_with_roots(factory, search_id, tmp_path, roots)
     search = _row(factory, search_id)
     assert outcome == "failed" and search.status == "failed"
-    assert search.error is not None and str(missing) in search.error
+    assert search.error is not None and "'no-cifar-here'" in search.error
+    assert str(tmp_path) not in search.error  # names the relative path, not the worker's layout
+
+
+def test_the_worker_rechecks_data_roots_and_never_opens_a_file_outside(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    # Stored without the API's check (an old row, a direct insert): the worker refuses it itself.
+    outside, marker = tmp_path / "uploads", tmp_path / "pwned"
+    plant_cifar10(outside, marker)
+    root = tmp_path / "datasets"
+    write_fake_cifar10(root / "cifar", per_batch=8)
+    roots = DataRoots((root,))
+    for bad in (str(outside), "../uploads"):
+        search_id = _new_search(factory, dataset={"name": "cifar10", "root": bad, "subset": 32})
+        outcome = _run_with_roots(factory, search_id, tmp_path, roots)
+        search = _row(factory, search_id)
+        assert outcome == "failed" and search.error is not None and "data root" in search.error, search.error
+    assert not marker.exists()
+    # A relative sub-directory of the root runs.
+    search_id = _new_search(
+        factory,
+        epochs=1,
+        a2m=None,
+        flatness=NO_FLATNESS,
+        dataset={"name": "cifar10", "root": "cifar", "subset": 32},
+    )
+    outcome = _run_with_roots(factory, search_id, tmp_path, roots)
+    assert outcome == "succeeded", _row(factory, search_id).error
 
 
 def test_task_stops_within_a_step_when_cancel_is_requested(
@@ -204,3 +244,56 @@ def test_an_unreachable_database_makes_celery_retry_instead_of_losing_the_search
         execute_search("any-id", worker="w1@test", session_factory=sessionmaker(nowhere), data_dir=tmp_path)
     assert OperationalError in run_search_task.autoretry_for
     assert run_search_task.acks_late and run_search_task.reject_on_worker_lost
+
+
+def test_queued_searches_unclaimed_too_long_are_taken_once_per_period(factory: sessionmaker[Session]) -> None:
+    lost = _new_search(factory, priority=3)
+    fresh = _new_search(factory)
+    running = _new_search(factory)
+    old = utcnow() - timedelta(seconds=30)
+    _set(factory, lost, created_at=old)
+    _set(factory, running, created_at=old, status="running", worker="w", heartbeat_at=utcnow())
+    with factory.begin() as session:
+        assert leases.take_unclaimed(session, unclaimed_after_s=10) == [(lost, 3)]
+    with factory.begin() as session:  # stamped: a second sweep (or worker) does not take it again
+        assert leases.take_unclaimed(session, unclaimed_after_s=10) == []
+    assert _row(factory, lost).status == "queued" and _row(factory, fresh).heartbeat_at is None
+    _set(factory, lost, heartbeat_at=old)  # still unclaimed a period later: taken again
+    with factory.begin() as session:
+        assert leases.take_unclaimed(session, unclaimed_after_s=10) == [(lost, 3)]
+
+
+def test_a_stopping_worker_hands_back_only_what_it_holds(factory: sessionmaker[Session]) -> None:
+    search_id = _new_search(factory)
+    with factory.begin() as session:
+        assert leases.claim(session, search_id, worker="a", stale_after_s=5) == leases.CLAIMED
+        assert leases.hand_back(session, search_id, worker="b") is False
+        assert leases.hand_back(session, search_id, worker="a") is True
+    search = _row(factory, search_id)
+    assert (search.status, search.worker) == ("retrying", None) and search.heartbeat_at is not None
+    with factory.begin() as session:  # the next worker claims it as any waiting search
+        assert leases.claim(session, search_id, worker="b", stale_after_s=5) == leases.CLAIMED
+
+
+def test_the_stop_watchdog_hands_back_and_exits_when_the_grace_period_ends() -> None:
+    from worker.shutdown import EXIT_GRACE_EXPIRED, Held, Shutdown
+
+    events: list[object] = []
+    exited = threading.Event()
+
+    def exit_process(code: int) -> None:
+        events.append(code)
+        exited.set()
+
+    stop = Shutdown()
+    stop.hold(Held("search", "s1", lambda: events.append("handed back") is None))
+    assert not stop.requested()
+    stop.request(0.2, exit_process=exit_process)
+    assert stop.requested()
+    assert exited.wait(5)
+    assert events == ["handed back", EXIT_GRACE_EXPIRED]
+    # Nothing held (the task handed its search back in time): the watchdog leaves the exit to Celery.
+    idle, calls = Shutdown(), []
+    idle.request(0.05, exit_process=calls.append)
+    time.sleep(0.3)
+    assert calls == []

@@ -16,9 +16,12 @@ from nas_core.data import (
     augment,
     load_images,
     load_search_data,
-    resolve_root,
 )
+from nas_core.dataroots import DataRoots
 from nas_core.spec import DatasetConfig
+
+#: How the command line reads data: a local user may name any directory.
+LOCAL = DataRoots(allow_absolute=True)
 
 
 def write_fake_cifar10(root: Path, per_batch: int = 6) -> np.ndarray:
@@ -37,7 +40,7 @@ def write_fake_cifar10(root: Path, per_batch: int = 6) -> np.ndarray:
 
 def test_fake_cifar10_in_the_real_format_loads(tmp_path: Path) -> None:
     raw = write_fake_cifar10(tmp_path)
-    images = load_images(DatasetConfig(name="cifar10", root=str(tmp_path)), seed=0)
+    images = load_images(DatasetConfig(name="cifar10", root=str(tmp_path)), seed=0, roots=LOCAL)
     assert images.images.shape == (30, 3, 32, 32) and images.images.dtype == torch.uint8
     # Row-major CHW as the CIFAR files store it: channel 0 is the first 1024 bytes.
     assert torch.equal(images.images[7, 0].flatten(), torch.from_numpy(raw[7, :1024]))
@@ -47,7 +50,7 @@ def test_fake_cifar10_in_the_real_format_loads(tmp_path: Path) -> None:
 def test_missing_root_names_the_path_and_expected_files(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     with pytest.raises(DatasetError) as info:
-        load_images(DatasetConfig(name="cifar10", root=str(missing)), seed=0)
+        load_images(DatasetConfig(name="cifar10", root=str(missing)), seed=0, roots=LOCAL)
     assert str(missing) in str(info.value) and CIFAR10_FILES[0] in str(info.value)
 
 
@@ -56,15 +59,12 @@ def test_corrupt_file_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "cifar-10-batches-py" / "data_batch_3"
     bad.write_bytes(b"not a pickle at all")
     with pytest.raises(DatasetError, match="data_batch_3"):
-        load_images(DatasetConfig(name="cifar10", root=str(tmp_path)), seed=0)
+        load_images(DatasetConfig(name="cifar10", root=str(tmp_path)), seed=0, roots=LOCAL)
 
 
-def test_root_falls_back_to_the_environment_then_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FLATNAS_DATA_ROOT", "/data/here")
-    assert resolve_root(DatasetConfig(name="cifar10")) == Path("/data/here")
-    monkeypatch.delenv("FLATNAS_DATA_ROOT")
-    with pytest.raises(DatasetError, match=r"dataset\.root.*FLATNAS_DATA_ROOT"):
-        resolve_root(DatasetConfig(name="cifar10"))
+def test_without_data_roots_file_backed_sets_say_what_to_configure() -> None:
+    with pytest.raises(DatasetError, match=r"no data root is configured.*FLATNAS_DATA_ROOT"):
+        load_images(DatasetConfig(name="cifar10"), seed=0)
 
 
 def test_imagenet16_keeps_the_first_120_classes(tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_imagenet16_keeps_the_first_120_classes(tmp_path: Path) -> None:
         data = np.full((len(labels), 768), i, dtype=np.uint8)
         with (directory / f"train_data_batch_{i}").open("wb") as f:
             pickle.dump({"data": data, "labels": labels}, f)
-    images = load_images(DatasetConfig(name="imagenet16-120", root=str(tmp_path)), seed=0)
+    images = load_images(DatasetConfig(name="imagenet16-120", root=str(tmp_path)), seed=0, roots=LOCAL)
     assert images.labels.tolist() == [0, 119] + [4] * 9
     assert images.images.shape == (11, 3, 16, 16) and images.num_classes == 120
 

@@ -1,0 +1,114 @@
+"""Where data-set files may be read from: the operator's data roots and a spec's relative sub-directory.
+
+A spec that arrives over the API is untrusted, and the data sets are Python pickles, so a spec that
+could point a worker at any directory could make it unpickle a file the submitter planted. Hence:
+the operator configures one or more data roots (FLATNAS_DATA_ROOT, separated by os.pathsep); a spec
+may name at most a *relative* sub-directory (`dataset.root`) of one of them; absolute paths, `~`
+and `..` are refused, and so is any path whose real location (after following symbolic links)
+leaves the roots. The API checks this when a search is submitted; the worker checks it again before
+opening a file. Only the local command line (`DataRoots(..., allow_absolute=True)`), run by a user
+who could open the files anyway, may name an absolute directory.
+
+Messages name the data set and the relative path, never a root's location on the worker.
+This module does not import torch: the API uses it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+#: The setting (and, for the command line, environment variable) naming the data roots.
+ROOT_ENV = "FLATNAS_DATA_ROOT"
+#: Data sets read from files under a data root (the others are generated in memory).
+FILE_DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+
+
+class DataRootError(ValueError):
+    """`dataset.root` is not allowed here; the message is safe to show to the submitter."""
+
+
+@dataclass(frozen=True)
+class DataRoots:
+    """The directories data sets may be read from. `allow_absolute`: a trusted local caller may
+    also name an absolute directory in `dataset.root` (the CLI); services never set it."""
+
+    roots: tuple[Path, ...] = ()
+    allow_absolute: bool = False
+
+    @classmethod
+    def parse(cls, value: str | None, *, allow_absolute: bool = False) -> DataRoots:
+        """Roots from a FLATNAS_DATA_ROOT value: one or more directories separated by os.pathsep."""
+        parts = [p.strip() for p in (value or "").split(os.pathsep)]
+        return cls(tuple(Path(p).expanduser() for p in parts if p), allow_absolute)
+
+    def candidates(self, dataset: str, root: str | None) -> list[Path]:
+        """The directories `dataset.root` may mean, each checked to stay inside its data root
+        (in configuration order); raises DataRootError when it is not allowed."""
+        if root is not None and self.allow_absolute and _is_absolute(root):
+            return [Path(root).expanduser()]
+        relative = check_relative(dataset, root)
+        if not self.roots:
+            raise DataRootError(
+                f"dataset '{dataset}' is read from files, but no data root is configured here "
+                "(the operator sets FLATNAS_DATA_ROOT); the data sets 'synthetic' and 'digits' need none"
+            )
+        return [confined(base, relative, dataset) for base in self.roots]
+
+
+def check_relative(dataset: str, root: str | None) -> PurePosixPath:
+    """`dataset.root` as a relative path that cannot climb out of a root ('.' when unset)."""
+    if root is None:
+        return PurePosixPath(".")
+    if "\x00" in root:
+        raise DataRootError("must not contain a NUL character")
+    root = root.replace("\\", "/")  # a Windows-style separator must not hide an absolute path
+    if _is_absolute(root):
+        raise DataRootError(
+            f"dataset '{dataset}': {root!r} is absolute; name a sub-directory relative to the "
+            "service's data root (e.g. 'cifar'), or leave dataset.root unset"
+        )
+    relative = PurePosixPath(root)
+    if ".." in relative.parts:
+        raise DataRootError(f"dataset '{dataset}': {root!r} climbs out of the data root with '..'")
+    return relative
+
+
+def confined(base: Path, relative: PurePosixPath, dataset: str) -> Path:
+    """base/relative with every symbolic link resolved, refused when that leaves `base`."""
+    real_base = Path(os.path.realpath(base))
+    real = Path(os.path.realpath(real_base / relative))
+    if not real.is_relative_to(real_base):
+        raise DataRootError(
+            f"dataset '{dataset}': {str(relative)!r} leads outside the data root (a symbolic link points "
+            "elsewhere); only directories inside the data root may be read"
+        )
+    return real
+
+
+def within(path: Path, roots: DataRoots, dataset: str, shown: str) -> Path:
+    """The real location of a file about to be opened, refused unless it lies inside a data root
+    (a link inside a root may point into another root, not anywhere else). `shown` names the
+    file in messages."""
+    real = Path(os.path.realpath(path))
+    if roots.allow_absolute or any(real.is_relative_to(r) for r in _real_roots(roots)):
+        return real
+    raise DataRootError(
+        f"dataset '{dataset}': {shown} leads outside the data roots (a symbolic link points elsewhere)"
+    )
+
+
+def _real_roots(roots: DataRoots) -> Iterator[Path]:
+    for base in roots.roots:
+        yield Path(os.path.realpath(base))
+
+
+def _is_absolute(root: str) -> bool:
+    return (
+        root.startswith("~")
+        or PurePosixPath(root).is_absolute()
+        or PureWindowsPath(root).is_absolute()
+        or bool(PureWindowsPath(root).drive)
+    )

@@ -1,0 +1,79 @@
+"""Admission of submitted specs: data roots confined to FLATNAS_DATA_ROOT (422 naming dataset.root,
+without the server's layout in the answer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from store.settings import Settings
+from tests.api.conftest import Enqueued, Keys
+from tests.unit.test_data import write_fake_cifar10
+from tests.unit.test_dataroots import plant_cifar10
+
+TINY: dict[str, Any] = {
+    "name": "admission",
+    "dataset": {"name": "synthetic", "subset": 64, "image_size": 8},
+    "epochs": 2,
+    "batch_size": 16,
+    "supernet": {"C": 4, "N": 1},
+}
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    root = tmp_path / "datasets"
+    write_fake_cifar10(root / "cifar")
+    return root
+
+
+@pytest.fixture
+def api_settings(pg_url: str, data_root: Path) -> Settings:
+    return Settings(
+        DATABASE_URL=pg_url,
+        BROKER_URL="redis://127.0.0.1:6379/15",
+        HEARTBEAT_TIMEOUT_S=60,
+        FLATNAS_DATA_ROOT=str(data_root),
+    )
+
+
+def cifar(root: str | None) -> dict[str, Any]:
+    return {**TINY, "dataset": {"name": "cifar10", "root": root, "subset": 16}}
+
+
+def test_a_relative_root_inside_the_data_root_is_accepted(
+    client: TestClient, keys: Keys, enqueued: Enqueued
+) -> None:
+    for root in ("cifar", None):
+        response = client.post("/searches", json=cifar(root), headers=keys.submit)
+        assert response.status_code == 201, response.text
+    assert len(enqueued.calls) == 2
+
+
+def test_roots_outside_the_data_root_get_422_naming_dataset_root(
+    client: TestClient, keys: Keys, enqueued: Enqueued, data_root: Path, tmp_path: Path
+) -> None:
+    outside, marker = tmp_path / "uploads", tmp_path / "pwned"
+    plant_cifar10(outside, marker)
+    (data_root / "escape").symlink_to(outside, target_is_directory=True)
+    for root in (str(outside), "../uploads", "escape", "cifar/../../uploads"):
+        response = client.post("/searches", json=cifar(root), headers=keys.admin)
+        assert response.status_code == 422, (root, response.text)
+        problem = response.json()
+        assert [e["field"] for e in problem["errors"]] == ["dataset.root"], problem
+        assert str(data_root) not in response.text  # the answer never shows where the root lives
+    assert enqueued.calls == [] and not marker.exists()
+
+
+def test_without_a_configured_root_file_backed_sets_are_refused(
+    client: TestClient, keys: Keys, api_settings: Settings
+) -> None:
+    api_settings.FLATNAS_DATA_ROOT = None
+    response = client.post("/searches", json=cifar(None), headers=keys.submit)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "dataset.name"
+    assert "FLATNAS_DATA_ROOT" in response.text
+    assert client.post("/searches", json=TINY, headers=keys.submit).status_code == 201
