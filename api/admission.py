@@ -1,16 +1,24 @@
-"""What a submitted spec must satisfy beyond its schema before it is stored: its data set lies under
-the operator's data roots (nas_core.dataroots).
+"""What a submitted search or job must satisfy beyond its schema before it is stored: its data set
+lies under the operator's data roots (nas_core.dataroots), and its estimated size stays within the
+operator's limits (settings MAX_*; nas_core.cost estimates a supernet without building it).
 
-Each failure is a 422 problem naming the field; the worker repeats the data-root check before it
-opens a file, so a spec stored by any other path is held to the same rule.
+Each failure is a 422 problem naming the field. The schema's own bounds are the hard ceiling; the
+settings are soft limits, which admin keys may exceed only when LIMITS_ADMIN_OVERRIDE is set. The
+worker repeats the data-root check before it opens a file, so a spec stored by any other path is
+held to the same rule.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from api.errors import FieldError, ValidationProblem
+from nas_core.cost import estimate_cost
 from nas_core.dataroots import DataRootError, DataRoots
 from nas_core.spec import SearchSpec
 from store.settings import Settings
+
+GIB = 1 << 30
 
 
 def check_data_root(spec: SearchSpec, settings: Settings) -> None:
@@ -28,6 +36,109 @@ def check_data_root(spec: SearchSpec, settings: Settings) -> None:
         ) from None
 
 
-def admit(spec: SearchSpec, settings: Settings) -> None:
-    """Every admission check of a submitted search (raises the first failure as 422)."""
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+
+
+def _over(field: str, what: str, value: float, limit: float, setting: str, unit: str = "") -> FieldError:
+    return FieldError(
+        field=field,
+        message=f"{what} {_number(value)}{unit} exceeds this service's limit {_number(limit)}{unit} ({setting})",
+        location="body",
+    )
+
+
+def search_limit_errors(spec: SearchSpec, settings: Settings) -> tuple[list[FieldError], dict[str, Any]]:
+    """The limits `spec` exceeds, and the estimate they were judged on."""
+    cost = estimate_cost(spec)
+    errors = []
+    if cost.params > settings.MAX_SUPERNET_PARAMS:
+        errors.append(
+            _over(
+                "supernet",
+                f"estimated supernet parameters (C={spec.supernet.C})",
+                cost.params,
+                settings.MAX_SUPERNET_PARAMS,
+                "MAX_SUPERNET_PARAMS",
+            )
+        )
+    step_gib = cost.step_bytes / GIB
+    if step_gib > settings.MAX_STEP_MEMORY_GIB:
+        errors.append(
+            _over(
+                "batch_size",
+                f"estimated memory of one training step (batch_size={spec.batch_size}, C={spec.supernet.C})",
+                step_gib,
+                settings.MAX_STEP_MEMORY_GIB,
+                "MAX_STEP_MEMORY_GIB",
+                " GiB",
+            )
+        )
+    if spec.batch_size > settings.MAX_BATCH_SIZE:
+        errors.append(
+            _over("batch_size", "batch_size", spec.batch_size, settings.MAX_BATCH_SIZE, "MAX_BATCH_SIZE")
+        )
+    if spec.epochs > settings.MAX_EPOCHS:
+        errors.append(_over("epochs", "epochs", spec.epochs, settings.MAX_EPOCHS, "MAX_EPOCHS"))
+    params = spec.method_params
+    if spec.is_sampling:
+        supernet_epochs = int(params.get("supernet_epochs", 0)) if params.get("score") == "supernet" else 0
+        if supernet_epochs > settings.MAX_EPOCHS:
+            errors.append(
+                _over(
+                    "method_params.supernet_epochs",
+                    "supernet_epochs",
+                    supernet_epochs,
+                    settings.MAX_EPOCHS,
+                    "MAX_EPOCHS",
+                )
+            )
+        evaluations = int(params["num_samples"]) * (
+            1 + int(params["max_neighbours"]) if spec.method == "na-rs" else 1
+        )
+        if evaluations > settings.MAX_ARCH_EVALUATIONS:
+            errors.append(
+                _over(
+                    "method_params.num_samples",
+                    "architectures scored (num_samples × (1 + max_neighbours) for na-rs)",
+                    evaluations,
+                    settings.MAX_ARCH_EVALUATIONS,
+                    "MAX_ARCH_EVALUATIONS",
+                )
+            )
+    estimate = {**cost.as_dict(), "step_gib": round(step_gib, 3)}
+    return errors, estimate
+
+
+def may_exceed_limits(scope: str, settings: Settings) -> bool:
+    return scope == "admin" and settings.LIMITS_ADMIN_OVERRIDE
+
+
+def _refuse(errors: list[FieldError], extensions: dict[str, Any]) -> None:
+    if errors:
+        fields = ", ".join(e.field for e in errors)
+        raise ValidationProblem(
+            f"over this service's limits: {fields}; " + "; ".join(f"{e.field}: {e.message}" for e in errors),
+            errors=errors,
+            extensions=extensions,
+        )
+
+
+def admit(spec: SearchSpec, settings: Settings, scope: str) -> None:
+    """Every admission check of a submitted search (422 on the first kind that fails)."""
     check_data_root(spec, settings)
+    if may_exceed_limits(scope, settings):
+        return
+    errors, estimate = search_limit_errors(spec, settings)
+    _refuse(errors, {"estimate": estimate})
+
+
+def admit_landscape_job(field: str, evaluations: int, what: str, settings: Settings, scope: str) -> None:
+    """422 naming `field` when a landscape job would evaluate more than MAX_LANDSCAPE_EVALUATIONS."""
+    if may_exceed_limits(scope, settings) or evaluations <= settings.MAX_LANDSCAPE_EVALUATIONS:
+        return
+    limit = settings.MAX_LANDSCAPE_EVALUATIONS
+    _refuse(
+        [_over(field, what, evaluations, limit, "MAX_LANDSCAPE_EVALUATIONS")],
+        {"estimate": {"evaluations": evaluations}},
+    )

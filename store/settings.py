@@ -46,6 +46,21 @@ class Settings(BaseSettings):
         le=3600,
         description="on SIGTERM a worker hands its search back at the next step and exits within this long",
     )
+    # Operator limits on what one submitted search or job may cost (api/admission.py); the spec's
+    # own bounds are the hard ceiling. Admin keys exceed them only with LIMITS_ADMIN_OVERRIDE.
+    MAX_SUPERNET_PARAMS: int = Field(50_000_000, ge=1, description="estimated supernet parameters")
+    MAX_STEP_MEMORY_GIB: float = Field(
+        32.0, gt=0, description="estimated device memory of a training step (activations, weights, data)"
+    )
+    MAX_EPOCHS: int = Field(500, ge=1, description="epochs of a search (and supernet epochs of sampling)")
+    MAX_BATCH_SIZE: int = Field(1024, ge=2, description="batch size of a search")
+    MAX_ARCH_EVALUATIONS: int = Field(
+        20_000, ge=1, description="architectures a sampling search scores (with NA-RS's neighbours)"
+    )
+    MAX_LANDSCAPE_EVALUATIONS: int = Field(
+        1_000, ge=1, description="edit paths (barrier, matrix pairs × paths) or neighbours of a landscape job"
+    )
+    LIMITS_ADMIN_OVERRIDE: bool = Field(False, description="admin keys may exceed the limits above")
     MAX_BODY_BYTES: int = Field(1 << 20, ge=1024, description="request bodies above this get 413")
     API_THREADS: int = Field(
         16,

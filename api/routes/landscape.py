@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
-from api import jobs
-from api.deps import ReadKey, ReadStore, SessionDep, SubmitKey
+from api import admission, jobs
+from api.deps import ReadKey, ReadStore, SessionDep, SettingsDep, SubmitKey
 from api.errors import BadRequest, FieldError, NotFound, problem_responses
 from api.landscape import (
     BarrierCreate,
@@ -82,8 +82,9 @@ def _page(session: Session, jobs: list[LandscapeJob]) -> LandscapeJobPage:
     responses=CREATE_ERRORS,
 )
 def create_barrier(
-    body: BarrierCreate, response: Response, session: SessionDep, key: SubmitKey
+    body: BarrierCreate, response: Response, session: SessionDep, key: SubmitKey, settings: SettingsDep
 ) -> LandscapeJobOut:
+    admission.admit_landscape_job("paths", body.paths, "edit paths", settings, key.scope)
     supernet_id = body.supernet or body.a.search_id
     if supernet_id is None:
         raise invalid(
@@ -124,8 +125,13 @@ def create_barrier(
     responses=CREATE_ERRORS,
 )
 def create_barrier_matrix(
-    body: BarrierMatrixCreate, response: Response, session: SessionDep, key: SubmitKey
+    body: BarrierMatrixCreate, response: Response, session: SessionDep, key: SubmitKey, settings: SettingsDep
 ) -> LandscapeJobOut:
+    n = len(body.search_ids)
+    pairs = n * (n - 1) // 2
+    admission.admit_landscape_job(
+        "paths", pairs * body.paths, f"edit paths ({pairs} pairs × paths={body.paths})", settings, key.scope
+    )
     field = "supernet" if body.supernet else "search_ids.0"
     supernet = load_search_for(session, body.supernet or body.search_ids[0], field)
     checkpoint = supernet_checkpoint(session, supernet, field)
@@ -213,9 +219,22 @@ def _barrier_job(session: Session, _key: Caller, job_id: str) -> LandscapeJobOut
     responses=CREATE_ERRORS,
 )
 def create_neighbourhood(
-    search_id: str, body: NeighbourhoodCreate, response: Response, session: SessionDep, key: SubmitKey
+    search_id: str,
+    body: NeighbourhoodCreate,
+    response: Response,
+    session: SessionDep,
+    key: SubmitKey,
+    settings: SettingsDep,
 ) -> LandscapeJobOut:
     search = load_search(session, search_id)
+    samples = body.samples or int(search.spec.get("flatness", {}).get("neighbour_samples", 32))
+    admission.admit_landscape_job(
+        "samples",
+        samples * len(body.radius),
+        f"neighbours evaluated ({len(body.radius)} radii × samples={samples})",
+        settings,
+        key.scope,
+    )
     checkpoint = supernet_checkpoint(session, search, "search_id")
     row = stored_genotype(session, search, body.which, body.epoch, "")
     params = {

@@ -100,7 +100,7 @@ def _admit_and_submit(
     idempotency_key: str | None,
 ) -> Submitted:
     """Admission (data root, limits: api/admission.py) once the key is known, then `_submit`."""
-    admission.admit(spec, settings)
+    admission.admit(spec, settings, key.scope)
     return _submit(session, key, spec_json, request_hash, idempotency_key)
 
 

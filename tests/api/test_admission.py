@@ -77,3 +77,57 @@ def test_without_a_configured_root_file_backed_sets_are_refused(
     assert response.json()["errors"][0]["field"] == "dataset.name"
     assert "FLATNAS_DATA_ROOT" in response.text
     assert client.post("/searches", json=TINY, headers=keys.submit).status_code == 201
+
+
+HUGE: dict[str, Any] = {**TINY, "supernet": {"C": 256, "N": 20}, "batch_size": 4096}
+
+
+def test_an_oversized_supernet_is_refused_with_the_estimate_and_the_limit(
+    client: TestClient, keys: Keys, enqueued: Enqueued
+) -> None:
+    response = client.post("/searches", json=HUGE, headers=keys.submit)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    messages = {e["field"]: e["message"] for e in problem["errors"]}
+    assert "MAX_SUPERNET_PARAMS" in messages["supernet"] and "50,000,000" in messages["supernet"]
+    assert "estimated supernet parameters" in messages["supernet"]
+    assert any("MAX_STEP_MEMORY_GIB" in e["message"] and "GiB" in e["message"] for e in problem["errors"])
+    assert any("MAX_BATCH_SIZE" in e["message"] for e in problem["errors"])
+    assert problem["estimate"]["params"] > 1_000_000_000 and problem["estimate"]["step_gib"] > 100
+    # Admin keys are held to the limits too, unless the operator allows otherwise.
+    assert client.post("/searches", json=HUGE, headers=keys.admin).status_code == 422
+    assert enqueued.calls == []
+
+
+def test_admin_keys_exceed_soft_limits_only_when_allowed(
+    client: TestClient, keys: Keys, enqueued: Enqueued, api_settings: Settings
+) -> None:
+    over = {**TINY, "epochs": 40}
+    api_settings.MAX_EPOCHS = 30
+    refused = client.post("/searches", json=over, headers=keys.submit)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "epochs"
+    assert "40 exceeds this service's limit 30 (MAX_EPOCHS)" in refused.text
+    api_settings.LIMITS_ADMIN_OVERRIDE = True
+    assert client.post("/searches", json=over, headers=keys.submit).status_code == 422
+    assert client.post("/searches", json=over, headers=keys.admin).status_code == 201
+    # The spec's own bounds stay hard for everyone.
+    assert client.post("/searches", json={**TINY, "epochs": 5000}, headers=keys.admin).status_code == 422
+
+
+def test_sampling_and_landscape_job_sizes_are_bounded(client: TestClient, keys: Keys) -> None:
+    sampling = {
+        **TINY,
+        "method": "na-rs",
+        "a2m": None,
+        "method_params": {"num_samples": 2000, "max_neighbours": 24},
+    }
+    response = client.post("/searches", json=sampling, headers=keys.submit)
+    assert (
+        response.status_code == 422 and response.json()["errors"][0]["field"] == "method_params.num_samples"
+    )
+    assert "50,000" in response.text and "MAX_ARCH_EVALUATIONS" in response.text
+    # A 12-search matrix at 24 paths is 66 pairs × 24 = 1,584 paths: refused before any lookup.
+    matrix = {"search_ids": [f"s{i}" for i in range(12)], "paths": 24}
+    response = client.post("/barriers/matrix", json=matrix, headers=keys.submit)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "paths" and "MAX_LANDSCAPE_EVALUATIONS" in response.text

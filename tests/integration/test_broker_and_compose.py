@@ -84,6 +84,8 @@ def test_compose_runs_the_whole_stack_with_a_gpu_worker() -> None:
     mounts = dict(_target(v) for v in worker["volumes"])
     assert mounts[env["FLATNAS_DATA_ROOT"]] is True  # CIFAR, read-only
     assert mounts[env["DATA_DIR"]] is False  # checkpoints persist across restarts
+    # The worker hands its search back and exits before compose kills it.
+    assert float(worker["stop_grace_period"].removesuffix("s")) > float(env["WORKER_STOP_GRACE_S"])
     assert env["BROKER_URL"].startswith("redis://") and env["DATABASE_URL"].startswith(
         "postgresql+psycopg://"
     )
