@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 LONG = {"epochs": 200, "dataset": {"name": "digits", "subset": 512, "image_size": 8}}
 
 
-def wait_until_running(client: object, search_id: str, timeout: float = 60) -> dict:
+def wait_until_running(client: object, search_id: str, timeout: float = 180) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         body = client.get(f"/searches/{search_id}").json()  # type: ignore[attr-defined]
@@ -51,23 +51,23 @@ def test_a_search_whose_message_was_lost_is_enqueued_again_and_runs(live_service
         assert flush_queue(live_service.broker_url, live_service.queue) == 1
         assert client.post(f"/searches/{busy}/cancel").status_code == 202
         # The worker is idle, the queue empty, the search queued: only the reaper can save it.
-        body = wait_for(client, stranded, {"succeeded", "failed"}, timeout=60)
+        body = wait_for(client, stranded, {"succeeded", "failed"}, timeout=180)
     assert body["status"] == "succeeded", (body, live_service.logs())
     assert f"search {stranded}: queued but unclaimed" in live_service.logs(tail=200_000)
 
 
 def test_sigterm_hands_the_search_back_and_another_worker_resumes_it(live_service: LiveService) -> None:
     spec = tiny_spec(
-        name="sigterm", epochs=5, seed=7, dataset={"name": "digits", "subset": 512, "image_size": 8}
+        name="sigterm", epochs=5, seed=7, dataset={"name": "digits", "subset": 384, "image_size": 8}
     )
     with live_service.client() as client:
         search_id = submit(client, spec)
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # generous: the test machine's cores are shared
         # Epoch 1 under way: epoch 0 ended with its checkpoint.
         while ((body := client.get(f"/searches/{search_id}").json()).get("progress") or {}).get(
             "epoch", 0
         ) < 1:
-            assert body["status"] in ("queued", "running"), body
+            assert body["status"] in ("queued", "running", "retrying"), body  # retrying: reaped under load
             assert time.monotonic() < deadline, body
             time.sleep(0.05)
         process = live_service.worker
@@ -82,7 +82,7 @@ def test_sigterm_hands_the_search_back_and_another_worker_resumes_it(live_servic
         assert (body["status"], body["worker"]) == ("retrying", None), body
 
         live_service.start_worker()
-        body = wait_for(client, search_id, {"succeeded", "failed", "cancelled"}, timeout=120)
+        body = wait_for(client, search_id, {"succeeded", "failed", "cancelled"}, timeout=240)
     assert body["status"] == "succeeded", body
     logs = live_service.logs(tail=200_000)
     assert f"search {search_id} handed back by" in logs
