@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api import idempotency, jobs
+from api import admission, idempotency, jobs
 from api.deps import ReadKey, SessionDep, SettingsDep, SubmitKey, ensure_may_change
 from api.errors import (
     BadRequest,
@@ -153,6 +153,8 @@ def create_study(
             ],
         ) from None
 
+    for cell in cells:  # each search of the grid meets the rules of a search submitted alone
+        admission.admit(cell.spec, settings, key.scope)
     request["evaluation_specs"] = _evaluation_specs(body, cells, settings)
     studies.create_study(
         session,

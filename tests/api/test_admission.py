@@ -131,3 +131,24 @@ def test_sampling_and_landscape_job_sizes_are_bounded(client: TestClient, keys: 
     response = client.post("/barriers/matrix", json=matrix, headers=keys.submit)
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == "paths" and "MAX_LANDSCAPE_EVALUATIONS" in response.text
+
+
+def test_every_search_of_a_study_is_admitted_like_a_single_one(
+    client: TestClient, keys: Keys, enqueued: Enqueued
+) -> None:
+    base = {k: v for k, v in TINY.items() if k != "name"}  # a study names its searches itself
+    body = {"name": "too big", "base": base, "grid": {"supernet.C": [4, 256], "batch_size": [16, 4096]}}
+    response = client.post("/studies", json=body, headers=keys.submit)
+    assert response.status_code == 422, response.text
+    assert (
+        response.json()["detail"].startswith("over this service's limits")
+        and "MAX_BATCH_SIZE" in response.text
+    )
+    escaping = {
+        "name": "escape",
+        "base": {**base, "dataset": {"name": "cifar10", "root": "../x"}},
+        "grid": {"seed": [0, 1]},
+    }
+    response = client.post("/studies", json=escaping, headers=keys.submit)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "dataset.root"
+    assert enqueued.calls == [] and client.get("/studies", headers=keys.read).json()["items"] == []
