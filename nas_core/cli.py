@@ -273,7 +273,7 @@ def remove_run_files(out: Path) -> None:
             path.unlink()
 
 
-def _local_data_roots() -> DataRoots:
+def local_data_roots() -> DataRoots:
     """The command line runs for a local, trusted user: dataset.root may be any directory, and a
     relative one is looked up under $FLATNAS_DATA_ROOT."""
     return DataRoots.parse(os.environ.get(ROOT_ENV), allow_absolute=True)
@@ -330,7 +330,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             device=args.device,
             workdir=out,
             resume=args.resume,
-            data_roots=_local_data_roots(),
+            data_roots=local_data_roots(),
         )
     except SearchCancelled as err:
         reporter.close()

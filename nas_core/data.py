@@ -52,7 +52,7 @@ class ImageSet:
 # --- locating and reading files -------------------------------------------------------------------
 
 
-def _locate(cfg: DatasetConfig, roots: DataRoots | None, layouts: list[list[str]]) -> list[Path]:
+def locate_files(cfg: DatasetConfig, roots: DataRoots | None, layouts: list[list[str]]) -> list[Path]:
     """The files of the first complete layout under the first directory `dataset.root` may mean
     (see nas_core.dataroots); each file's real location is checked to lie inside the data roots."""
     roots = roots if roots is not None else DataRoots()
@@ -133,10 +133,10 @@ def _pickle_batches(paths: list[Path], name: str, label_key: str, side: int) -> 
 
 def _load_cifar(cfg: DatasetConfig, roots: DataRoots | None) -> tuple[np.ndarray, np.ndarray, int]:
     if cfg.name == "cifar10":
-        paths = _locate(cfg, roots, [CIFAR10_FILES])
+        paths = locate_files(cfg, roots, [CIFAR10_FILES])
         x, y = _pickle_batches(paths, cfg.name, "labels", 32)
         return x, y, 10
-    paths = _locate(cfg, roots, [CIFAR100_FILES])
+    paths = locate_files(cfg, roots, [CIFAR100_FILES])
     x, y = _pickle_batches(paths, cfg.name, "fine_labels", 32)
     return x, y, 100
 
@@ -144,7 +144,7 @@ def _load_cifar(cfg: DatasetConfig, roots: DataRoots | None) -> tuple[np.ndarray
 def _load_imagenet16(cfg: DatasetConfig, roots: DataRoots | None) -> tuple[np.ndarray, np.ndarray, int]:
     # Accept both the parent directory and the ImageNet16 directory itself as root.
     flat = [f"train_data_batch_{i}" for i in range(1, 11)]
-    paths = _locate(cfg, roots, [IMAGENET16_FILES, flat])
+    paths = locate_files(cfg, roots, [IMAGENET16_FILES, flat])
     x, y = _pickle_batches(paths, cfg.name, "labels", 16)
     keep = y <= IMAGENET16_CLASSES  # labels are 1..1000; NAS-Bench-201 keeps the first 120 classes
     return x[keep], y[keep] - 1, IMAGENET16_CLASSES

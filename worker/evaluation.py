@@ -132,7 +132,6 @@ def execute_evaluation(
         reporter = EvaluationReporter(session_factory, evaluation_id, worker, heartbeat=beat)
         try:
             spec = EvalSpec.model_validate(spec_data)
-            spec = _with_data_root(spec)
             outcome_ = run_evaluation(
                 spec,
                 genotype_from_json(genotype_data),
@@ -140,6 +139,7 @@ def execute_evaluation(
                 device=device or settings.DEVICE,
                 workdir=workdir_for(evaluation_id, data_dir),
                 resume=True,
+                data_roots=lease.data_roots(),  # never a path from the request
             )
             result = outcome_.summary()
             outcome, error = "succeeded", None
@@ -164,15 +164,6 @@ def execute_evaluation(
         return repo.mark_failed(session, evaluation_id, error or "unknown error", worker=worker)
 
     return outcome if in_transaction(session_factory, finish) else lease.LEASE_LOST
-
-
-def _with_data_root(spec: EvalSpec) -> EvalSpec:
-    """Data files come from this worker's FLATNAS_DATA_ROOT (requests never choose a path)."""
-    if spec.dataset.name in ("digits", "synthetic") or not settings.FLATNAS_DATA_ROOT:
-        return spec
-    return spec.model_copy(
-        update={"dataset": spec.dataset.model_copy(update={"root": settings.FLATNAS_DATA_ROOT})}
-    )
 
 
 @celery_app.task(name=EVALUATION_TASK_NAME, **lease.LEASED_TASK_OPTIONS)

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from nas_core.cli import local_data_roots
 from nas_core.evaluation.protocol import EvalSpec, set_field
 from nas_core.evaluation.reporter import EvalEpochRecord, EvalInfo
 from nas_core.genotype import Genotype, GenotypeError, genotype_from_json
@@ -211,7 +212,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, request_stop)
     try:
-        result = run_evaluation(spec, genotype, reporter, device=args.device, workdir=out, resume=args.resume)
+        result = run_evaluation(
+            spec,
+            genotype,
+            reporter,
+            device=args.device,
+            workdir=out,
+            resume=args.resume,
+            data_roots=local_data_roots(),
+        )
     except SearchCancelled as err:
         print(f"stopped: {err}; continue with --resume", file=sys.stderr)
         return EXIT_CANCELLED

@@ -20,13 +20,13 @@ from nas_core.data import (
     IMAGENET16_CLASSES,
     PAD,
     ImageSet,
-    _expect_files,
     _pickle_batches,
     augment,
     load_images,
-    resolve_root,
+    locate_files,
     steps_per_epoch,
 )
+from nas_core.dataroots import DataRoots
 from nas_core.evaluation.protocol import EvalDataset
 
 CIFAR10_TEST = ["cifar-10-batches-py/test_batch"]
@@ -59,16 +59,15 @@ class EvalData:
         ]
 
 
-def _test_files(cfg: EvalDataset) -> tuple[np.ndarray, np.ndarray]:
-    root = resolve_root(cfg.loader_config())
+def _test_files(cfg: EvalDataset, roots: DataRoots | None) -> tuple[np.ndarray, np.ndarray]:
+    # Found like the training files: inside the data roots only (nas_core.dataroots).
+    loader = cfg.loader_config()
     if cfg.name == "cifar10":
-        return _pickle_batches(_expect_files(root, CIFAR10_TEST, cfg.name), cfg.name, "labels", 32)
+        return _pickle_batches(locate_files(loader, roots, [CIFAR10_TEST]), cfg.name, "labels", 32)
     if cfg.name == "cifar100":
-        return _pickle_batches(_expect_files(root, CIFAR100_TEST, cfg.name), cfg.name, "fine_labels", 32)
-    relative = IMAGENET16_TEST
-    if not (root / "ImageNet16").is_dir() and (root / "val_data").is_file():
-        relative = [Path(r).name for r in IMAGENET16_TEST]
-    x, y = _pickle_batches(_expect_files(root, relative, cfg.name), cfg.name, "labels", 16)
+        return _pickle_batches(locate_files(loader, roots, [CIFAR100_TEST]), cfg.name, "fine_labels", 32)
+    flat = [Path(r).name for r in IMAGENET16_TEST]
+    x, y = _pickle_batches(locate_files(loader, roots, [IMAGENET16_TEST, flat]), cfg.name, "labels", 16)
     keep = y <= IMAGENET16_CLASSES
     return x[keep], y[keep] - 1
 
@@ -81,9 +80,12 @@ def _on(
     return tx.to(device), ty.to(device)
 
 
-def load_eval_data(cfg: EvalDataset, *, device: torch.device | str = "cpu") -> EvalData:
-    """The training images (first `subset` if set) and the test images (first `test_subset`)."""
-    full = load_images(cfg.loader_config(), seed=HOLDOUT_SEED, device="cpu")
+def load_eval_data(
+    cfg: EvalDataset, *, device: torch.device | str = "cpu", roots: DataRoots | None = None
+) -> EvalData:
+    """The training images (first `subset` if set) and the test images (first `test_subset`);
+    file-backed sets come from `roots`."""
+    full = load_images(cfg.loader_config(), seed=HOLDOUT_SEED, device="cpu", roots=roots)
     if cfg.name in ("digits", "synthetic"):
         order = torch.randperm(len(full), generator=torch.Generator().manual_seed(HOLDOUT_SEED))
         n_test = max(1, int(round(len(full) * cfg.test_portion)))
@@ -92,7 +94,7 @@ def load_eval_data(cfg: EvalDataset, *, device: torch.device | str = "cpu") -> E
         test_x, test_y = full.images[test_idx], full.labels[test_idx]
     else:
         train_x, train_y = full.images, full.labels
-        tx, ty = _test_files(cfg)
+        tx, ty = _test_files(cfg, roots)
         test_x, test_y = torch.from_numpy(np.ascontiguousarray(tx)), torch.from_numpy(ty)
     if cfg.subset is not None:
         train_x, train_y = train_x[: cfg.subset], train_y[: cfg.subset]

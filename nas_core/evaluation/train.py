@@ -30,6 +30,7 @@ from nas_core.checkpoint import (
     spec_changes,
 )
 from nas_core.data import steps_per_epoch
+from nas_core.dataroots import DataRoots
 from nas_core.evaluation.data import EvalData, TrainBatches, load_eval_data
 from nas_core.evaluation.networks import build_eval_network, count_flops, count_params
 from nas_core.evaluation.protocol import EvalSpec
@@ -219,11 +220,13 @@ def run_evaluation(
     device: str = "cpu",
     workdir: str | Path,
     resume: bool = False,
+    data_roots: DataRoots | None = None,
 ) -> EvalResult:
-    """Train (or resume) `genotype` under `spec`; see the module docstring for the order of work."""
+    """Train (or resume) `genotype` under `spec`; see the module docstring for the order of work.
+    File-backed data sets are read from `data_roots` (nas_core.dataroots)."""
     workdir = Path(workdir)
     dev = resolve_device(device)
-    data = load_eval_data(spec.dataset, device=dev)
+    data = load_eval_data(spec.dataset, device=dev, roots=data_roots)
     state = build_eval_state(spec, genotype, data, dev)
     genotype_json = genotype_to_json(genotype)
     history: list[EvalEpochRecord] = []
