@@ -18,7 +18,7 @@ from api.landscape import invalid, load_search_for, stored_genotype
 from api.schemas import ProgressOut
 from nas_core.evaluation.protocol import PROTOCOL_SPACE, EvalDataset, EvalSpec, ProtocolName
 from nas_core.genotype import GenotypeError, genotype_from_json, genotype_to_json
-from store.models import Evaluation, EvaluationEpoch
+from store.models import INT4_MAX, Evaluation, EvaluationEpoch
 from store.settings import Settings
 
 #: Top-level request fields that are not spec overrides.
@@ -26,7 +26,8 @@ RESERVED = ("protocol", "dataset", "seed", "name")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # As the search spec: no coercion of strings, booleans or whole floats; finite numbers only.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True, allow_inf_nan=False)
 
 
 class GenotypeSource(_Strict):
@@ -34,7 +35,9 @@ class GenotypeSource(_Strict):
 
     search_id: str | None = Field(None, min_length=1, max_length=36, description="a search's genotype")
     which: Literal["best", "final"] = Field("final", description="that search's best or final genotype")
-    epoch: int | None = Field(None, ge=0, description="the genotype derived at this epoch (overrides which)")
+    epoch: int | None = Field(
+        None, ge=0, le=INT4_MAX, description="the genotype derived at this epoch (overrides which)"
+    )
     document: dict[str, Any] | None = Field(
         None, alias="json", description="a genotype JSON document (GET /searches/{id}/genotype's form)"
     )

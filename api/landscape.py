@@ -27,7 +27,8 @@ RADII = (1, 2)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # As the search spec: no coercion ("3", true, 3.0 are not counts), finite numbers only.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class ArchRef(_Strict):
@@ -91,6 +92,14 @@ class NeighbourhoodCreate(_Strict):
     samples: int | None = Field(
         None, ge=1, le=1000, description="neighbours per radius; default spec.flatness.neighbour_samples"
     )
+
+    @field_validator("radius", mode="before")
+    @classmethod
+    def _no_booleans(cls, radius: Any) -> Any:
+        # true == 1 in Python, so a Literal[1, 2] would take it for radius 1.
+        if isinstance(radius, list) and any(isinstance(r, bool) for r in radius):
+            raise ValueError("radii are the integers 1 and 2, not booleans")
+        return radius
 
     @field_validator("radius")
     @classmethod

@@ -39,6 +39,10 @@ METHOD_PARAMS: dict[str, type[MethodParams]] = {name: info.params_model for name
 #: A2M's perturbation radius depends on the space (docs/algorithms.md §3).
 A2M_DEFAULT_RHO = {name: d.a2m_default_rho for name, d in SPACES.items()}
 
+# Static upper bounds of counts (operators may set lower limits for submitted searches).
+MAX_EPOCHS = 1000
+MAX_IMAGES = 10_000_000  # more than any supported data set holds
+
 
 # --- sections ---------------------------------------------------------------------------------
 
@@ -61,7 +65,7 @@ class DatasetConfig(StrictModel):
         "imagenet16-120); default: the data root itself. Services refuse absolute paths and '..'; "
         "the local CLI also accepts an absolute directory. Never downloaded",
     )
-    subset: int | None = Field(None, ge=2, description="use only the first N training images")
+    subset: int | None = Field(None, ge=2, le=MAX_IMAGES, description="use only the first N training images")
     train_portion: float = Field(
         0.5, gt=0, lt=1, description="share of the training set for weights; rest for α"
     )
@@ -71,7 +75,10 @@ class DatasetConfig(StrictModel):
     )
     num_classes: int | None = Field(None, ge=2, le=1000, description="synthetic only: classes (default 10)")
     eval_subset: int | None = Field(
-        None, ge=1, description="images of the α half used for per-epoch validation (default: all)"
+        None,
+        ge=1,
+        le=MAX_IMAGES,
+        description="images of the α half used for per-epoch validation (default: all)",
     )
 
 
@@ -89,7 +96,7 @@ class OptimConfig(StrictModel):
     w_lr_min: float = Field(0.001, ge=0, le=10, description="cosine schedule floor")
     w_momentum: float = Field(0.9, ge=0, lt=1)
     w_weight_decay: float = Field(3e-4, ge=0, le=1)
-    grad_clip: float = Field(5.0, gt=0, description="gradient-norm clip on the weights only")
+    grad_clip: float = Field(5.0, gt=0, le=1e4, description="gradient-norm clip on the weights only")
     arch_lr: float = Field(3e-4, gt=0, le=10, description="Adam learning rate of α")
     arch_beta1: float = Field(0.5, ge=0, lt=1)
     arch_beta2: float = Field(0.999, ge=0, lt=1)
@@ -98,7 +105,7 @@ class OptimConfig(StrictModel):
 
 class FlatnessConfig(StrictModel):
     interval: int = Field(
-        5, ge=1, description="compute per-epoch metrics every this many epochs and at the end"
+        5, ge=1, le=MAX_EPOCHS, description="compute per-epoch metrics every this many epochs and at the end"
     )
     hessian_eigenvalue: bool = Field(True, description="dominant eigenvalue of ∇²_α L_val (power iteration)")
     a2m_sharpness: bool = Field(True, description="L(α+ρ·g/‖g‖) − L(α)")
@@ -127,10 +134,11 @@ class RuntimeConfig(StrictModel):
     )
     channels_last: bool = Field(False, description="NHWC memory format on CUDA")
     fused_cells: bool = Field(False, description="one kernel per source node instead of one per edge and op")
-    checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
+    checkpoint_every: int = Field(1, ge=1, le=MAX_EPOCHS, description="epochs between checkpoints")
     keep_checkpoints: int | None = Field(
         None,
         ge=1,
+        le=MAX_EPOCHS,
         description="keep only the newest N epoch checkpoints plus the best epoch's; null keeps every one",
     )
 
@@ -149,7 +157,7 @@ class SearchSpec(StrictModel):
         description="Architecture-Aware Minimization; null or enabled=false turns it off",
     )
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
-    epochs: int = Field(50, ge=1, le=1000)
+    epochs: int = Field(50, ge=1, le=MAX_EPOCHS)
     batch_size: int = Field(64, ge=2, le=4096)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     supernet: SupernetConfig = Field(default_factory=SupernetConfig)

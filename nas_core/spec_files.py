@@ -10,12 +10,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading numbers as YAML 1.2 does: YAML 1.1 takes `1e-2` and `1.0e5`
+    for strings, and the spec's floats are strict (a string is never coerced into a number)."""
+
+
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 class SpecFileError(ValueError):
@@ -31,7 +44,7 @@ class SpecFileError(ValueError):
 def parse_spec_text(text: str | bytes, name: str, *, yaml_syntax: bool) -> dict[str, Any]:
     """The mapping a spec document holds; `name` labels errors (a path, or '-' for stdin)."""
     try:
-        data = yaml.safe_load(text) if yaml_syntax else json.loads(text)
+        data = yaml.load(text, Loader=SpecLoader) if yaml_syntax else json.loads(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = f"YAML syntax error: {err.problem or err.context}"

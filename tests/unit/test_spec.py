@@ -52,3 +52,67 @@ def test_na_darts_edits_at_most_every_nb201_edge() -> None:
 def test_method_param_errors_come_with_the_other_field_errors() -> None:
     locs = error_locs({"method": "beta-darts", "method_params": {"tau": -1}, "dataset": {"name": "digitz"}})
     assert sorted(locs) == [("dataset", "name"), ("method_params", "tau")]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"priority": "9"},  # a string is not an integer
+        {"priority": True},  # nor is a boolean
+        {"epochs": True},
+        {"batch_size": 1e3},  # nor a float, even a whole one
+        {"a2m": {"enabled": 1}},  # an integer is not a boolean
+        {"a2m": {"enabled": "true"}},
+        {"optim": {"w_lr": "0.1"}},
+        {"optim": {"w_lr": True}},
+        {"method": "pc-darts", "method_params": {"k": "4"}},
+    ],
+)
+def test_values_are_not_coerced(data: dict) -> None:
+    (loc,) = error_locs(data)
+    assert ".".join(map(str, loc)) == ".".join(_leaf(data))
+
+
+def _leaf(data: dict) -> list[str]:
+    key, value = [(k, v) for k, v in data.items() if k != "method"][0]
+    return [key, *_leaf(value)] if isinstance(value, dict) else [key]
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_floats_must_be_finite(value: float) -> None:
+    assert error_locs({"optim": {"grad_clip": value}}) == [("optim", "grad_clip")]
+    assert error_locs({"method": "beta-darts", "method_params": {"tau": value}}) == [("method_params", "tau")]
+
+
+@pytest.mark.parametrize(
+    ("section", "field"),
+    [
+        ("flatness", "interval"),
+        ("runtime", "checkpoint_every"),
+        ("runtime", "keep_checkpoints"),
+        ("dataset", "subset"),
+        ("dataset", "eval_subset"),
+        ("optim", "grad_clip"),
+    ],
+)
+def test_every_count_has_an_upper_bound(section: str, field: str) -> None:
+    assert error_locs({section: {field: 2**40}}) == [(section, field)]
+
+
+def test_yaml_specs_keep_their_numbers(tmp_path) -> None:
+    from nas_core.spec import load_spec_file
+
+    path = tmp_path / "spec.yaml"
+    # YAML 1.1 reads 1e-2 and 1.0e-4 as strings; a spec file means numbers.
+    path.write_text("epochs: 3\npriority: 7\na2m: {rho: 1e-2}\noptim: {w_lr: 2.5e-2, arch_lr: 1.0e-4}\n")
+    spec = load_spec_file(str(path))
+    assert (spec.epochs, spec.priority, spec.a2m_rho, spec.optim.w_lr, spec.optim.arch_lr) == (
+        3,
+        7,
+        0.01,
+        0.025,
+        1e-4,
+    )
+    path.write_text("priority: '9'\n")
+    with pytest.raises(ValidationError):
+        load_spec_file(str(path))
