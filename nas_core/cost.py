@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from nas_core.methods import method_params
 from nas_core.spec import SearchSpec
 
 FLOAT_BYTES = 4
@@ -132,8 +133,8 @@ def shape_of(spec: SearchSpec) -> Shape:
     dataset = spec.dataset
     side = IMAGE_SIDE.get(dataset.name) or dataset.image_size or DEFAULT_IMAGE_SIDE
     classes = NUM_CLASSES.get(dataset.name) or dataset.num_classes or DEFAULT_NUM_CLASSES
-    partial = int(spec.method_params.get("k", 1)) if spec.method == "pc-darts" else 1
-    depth = spec.cells_per_stage if spec.space == "nb201" else spec.layers
+    partial = method_params(spec).partial_channels()
+    depth = spec.depth
     return Shape(spec.supernet.C, depth, side, classes, spec.batch_size, partial)
 
 

@@ -21,6 +21,10 @@ class MethodParams(StrictModel):
         """(field path, message) for each value the space cannot take (checked with the spec)."""
         return []
 
+    def partial_channels(self) -> int:
+        """The supernet's partial-channel factor K these params ask for (PC-DARTS); 1 = all channels."""
+        return 1
+
 
 class NoParams(MethodParams):
     pass
@@ -51,6 +55,9 @@ class PcDartsParams(MethodParams):
     edge_normalization: bool = Field(
         True, description="learn per-edge weights β (softmax over a node's inputs)"
     )
+
+    def partial_channels(self) -> int:
+        return self.k
 
 
 class GaeaParams(MethodParams):
