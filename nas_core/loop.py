@@ -113,6 +113,7 @@ def build_state(spec: SearchSpec, space: SearchSpace, data: SearchData, device: 
         spec.supernet.C, spec.depth, data.num_classes, partial_channels=method.partial_channels()
     )
     supernet = supernet.to(device)
+    supernet.compiled_cells = spec.runtime.compile == "cells"
     if device.type == "cuda" and spec.runtime.channels_last:
         supernet = supernet.to(memory_format=torch.channels_last)
     alpha_generator = torch.Generator().manual_seed(spec.seed)

@@ -134,6 +134,9 @@ class RuntimeConfig(StrictModel):
     )
     channels_last: bool = Field(False, description="NHWC memory format on CUDA")
     fused_cells: bool = Field(False, description="one kernel per source node instead of one per edge and op")
+    compile: Literal["none", "cells"] = Field(
+        "none", description="cells: torch.compile each search cell (CUDA graphs on CUDA); none: eager"
+    )
     checkpoint_every: int = Field(1, ge=1, le=MAX_EPOCHS, description="epochs between checkpoints")
     keep_checkpoints: int | None = Field(
         None,

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         "(NATS-tss-v1_0-3ffb9-simple), its single archive, or a NAS-Bench-201 .pth (never downloaded)",
     )
     DEVICE: Literal["auto", "cpu", "cuda"] = "auto"
+    GPU_MEMORY_FRACTION: float | None = Field(
+        None, gt=0, le=1, description="cap on this worker's share of GPU memory (set by worker.gpu_share)"
+    )
     API_HOST: str = "127.0.0.1"
     API_PORT: int = Field(8000, ge=1, le=65535)
     HEARTBEAT_TIMEOUT_S: float = Field(120.0, gt=0, description="a running search silent this long is stale")

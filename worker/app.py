@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import worker_init, worker_ready, worker_shutdown, worker_shutting_down
 
 from store.settings import settings
 
@@ -82,6 +82,14 @@ def create_app(broker_url: str) -> Celery:
 
 
 celery_app = create_app(settings.BROKER_URL)
+
+
+@worker_init.connect
+def _apply_gpu_memory_share(sender: Any = None, **_: Any) -> None:
+    # Several workers per GPU (worker.gpu_share): each caps its own allocations.
+    from worker.gpu_share import apply_memory_share
+
+    apply_memory_share()
 
 
 @worker_ready.connect

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from nas_core.spaces.compiled_cells import eager_cells
+
 LossFn = Callable[[Sequence[torch.Tensor]], torch.Tensor]
 
 
@@ -46,7 +48,8 @@ def hessian_power_iteration(
     if iterations < 1:
         raise ValueError(f"iterations: {iterations} is not allowed; use 1 or more")
     leaves = _leaves(alphas)
-    grads = torch.autograd.grad(loss_fn(leaves), leaves, create_graph=True)
+    with eager_cells():  # compiled cells have no double backward
+        grads = torch.autograd.grad(loss_fn(leaves), leaves, create_graph=True)
     v = [torch.randn(a.shape, generator=generator, dtype=a.dtype).to(a.device) for a in leaves]
     norm = torch.sqrt(_flat_dot(v, v))
     v = [t / norm for t in v]

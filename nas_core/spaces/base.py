@@ -25,6 +25,8 @@ class Supernet(nn.Module, ABC):
 
     #: DARTS−: scale β_t of the auxiliary skip added to every edge from its source node (0 = off).
     aux_skip_scale: float = 0.0
+    #: runtime.compile "cells": search cells run compiled (nas_core.spaces.compiled_cells).
+    compiled_cells: bool = False
 
     @abstractmethod
     def forward(self, x: torch.Tensor, weights: Sequence[torch.Tensor]) -> torch.Tensor:

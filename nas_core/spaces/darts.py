@@ -19,7 +19,9 @@ from nas_core.genotype import (
 )
 from nas_core.ops import FactorizedReduce, ReLUConvBN, build_op
 from nas_core.spaces.base import SearchSpace, Supernet
+from nas_core.spaces.compiled_cells import cell_function
 from nas_core.spaces.darts_definition import DartsDefinition
+from nas_core.spaces.darts_fused import check_fusable, fused_cell_forward
 from nas_core.spaces.mixed import MixedOp, check_weights, op_masks
 
 OPS_VARIANTS = DartsDefinition.ops_variants
@@ -69,6 +71,18 @@ class SearchCell(nn.Module):
                 e += 1
             states.append(total)
         return torch.cat(states[2:], dim=1)
+
+
+def plain_cell_forward(
+    cell: SearchCell,
+    s0: torch.Tensor,
+    s1: torch.Tensor,
+    w: torch.Tensor,
+    aux_scale: float,
+    op_names: tuple[str, ...],
+) -> torch.Tensor:
+    """The plain cell with every op evaluated, as a function (what `runtime.compile` compiles)."""
+    return cell(s0, s1, w, None, aux_scale)
 
 
 class DiscreteCell(nn.Module):
@@ -129,7 +143,13 @@ class DartsNetwork(nn.Module):
 
 class DartsSupernet(DartsNetwork, Supernet):
     def __init__(
-        self, C: int, layers: int, num_classes: int, op_names: Sequence[str], partial_channels: int = 1
+        self,
+        C: int,
+        layers: int,
+        num_classes: int,
+        op_names: Sequence[str],
+        partial_channels: int = 1,
+        fused: bool = False,
     ) -> None:
         super().__init__(
             C,
@@ -143,6 +163,11 @@ class DartsSupernet(DartsNetwork, Supernet):
         self.groups = DARTS_CELLS
         #: see nas_core.spaces.mixed: None = skip zero-weight ops only in CPU inference; True = whenever w needs no grad.
         self.skip_zero_ops: bool | None = None
+        if fused:
+            check_fusable(self.op_names)
+        #: the fused fast path (nas_core.spaces.darts_fused); same parameters, switchable any time.
+        #: Whenever zero-weight ops are to be skipped (a mask below), the plain path runs instead.
+        self.fused = fused
 
     def forward(self, x: torch.Tensor, weights: Sequence[torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
         check_weights(weights, [(len(DARTS_EDGES), len(self.op_names))] * 2, self.groups)
@@ -150,7 +175,12 @@ class DartsSupernet(DartsNetwork, Supernet):
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             g = 1 if cell.reduction else 0
-            s0, s1 = s1, cell(s0, s1, weights[g], masks[g], self.aux_skip_scale)
+            if masks[g] is None:
+                fn = fused_cell_forward if self.fused else plain_cell_forward
+                run = cell_function(fn, self.compiled_cells, x.device)
+                s0, s1 = s1, run(cell, s0, s1, weights[g], self.aux_skip_scale, self.op_names)
+            else:
+                s0, s1 = s1, cell(s0, s1, weights[g], masks[g], self.aux_skip_scale)
         return self.classifier(s1.mean(dim=(2, 3)))
 
 
@@ -160,7 +190,7 @@ class DartsSpace(DartsDefinition, SearchSpace):
             raise ValueError(f"ops: unknown darts op set {ops_variant!r}; allowed: {list(self.ops_variants)}")
         self.ops_variant = ops_variant
         self._ops = self.ops_variants[ops_variant]
-        self.fused_cells = fused_cells  # no fused DARTS cell yet: the plain path is used
+        self.fused_cells = fused_cells
 
     @property
     def ops(self) -> tuple[str, ...]:
@@ -171,7 +201,7 @@ class DartsSpace(DartsDefinition, SearchSpace):
         return DARTS_EDGES
 
     def build_supernet(self, C: int, depth: int, num_classes: int, *, partial_channels: int = 1) -> Supernet:
-        return DartsSupernet(C, depth, num_classes, self.ops, partial_channels)
+        return DartsSupernet(C, depth, num_classes, self.ops, partial_channels, fused=self.fused_cells)
 
     def derive(self, weights: Sequence[torch.Tensor]) -> Genotype:
         check_weights(weights, self.alpha_shapes(), self.groups)

@@ -14,6 +14,7 @@ from torch import nn
 from nas_core.genotype import NB201_EDGES, NB201_OPS, Genotype, validate
 from nas_core.ops import ReLUConvBN, build_op
 from nas_core.spaces.base import SearchSpace, Supernet
+from nas_core.spaces.compiled_cells import cell_function
 from nas_core.spaces.mixed import MixedOp, check_weights, op_masks
 from nas_core.spaces.nb201_definition import NB201Definition
 from nas_core.spaces.nb201_fused import fused_cell_forward
@@ -49,6 +50,11 @@ class SearchCell(nn.Module):
             ]
             nodes.append(sum(inputs[1:], inputs[0]))
         return nodes[3]
+
+
+def plain_cell_forward(cell: SearchCell, x: torch.Tensor, w: torch.Tensor, aux_scale: float) -> torch.Tensor:
+    """The plain cell with every op evaluated, as a function (what `runtime.compile` compiles)."""
+    return cell(x, w, None, aux_scale)
 
 
 class DiscreteCell(nn.Module):
@@ -120,8 +126,11 @@ class NB201Supernet(NB201Network, Supernet):
         (used,) = [None] if fused else op_masks(weights, self.skip_zero_ops, self.training)
         h = self.stem(x)
         for cell in self.cells:
-            if isinstance(cell, SearchCell) and fused:
-                h = fused_cell_forward(cell, h, w, self.aux_skip_scale)
+            if isinstance(cell, SearchCell) and used is None:
+                run = cell_function(
+                    fused_cell_forward if fused else plain_cell_forward, self.compiled_cells, h.device
+                )
+                h = run(cell, h, w, self.aux_skip_scale)
             elif isinstance(cell, SearchCell):
                 h = cell(h, w, used, self.aux_skip_scale)
             else:

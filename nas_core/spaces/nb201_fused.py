@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from nas_core.genotype import NB201_EDGES, NB201_OPS
 from nas_core.ops import ReLUConvBN
+from nas_core.spaces.fused_bn import stacked_batch_norm
 
 if TYPE_CHECKING:
     from nas_core.spaces.mixed import MixedOp
@@ -31,27 +31,6 @@ SKIP, CONV1, CONV3, POOL = (
 )
 #: For each source node, the edges leaving it (row indices into w and cell.edges).
 OUT_EDGES = [[e for e, (_, s) in enumerate(NB201_EDGES) if s == j] for j in range(3)]
-
-
-def _stacked_bn(bns: list[nn.BatchNorm2d], y: torch.Tensor, training: bool) -> torch.Tensor:
-    first = bns[0]
-    tracking = first.track_running_stats
-    means: list[torch.Tensor] = [b.running_mean for b in bns] if tracking else []  # type: ignore[misc]
-    variances: list[torch.Tensor] = [b.running_var for b in bns] if tracking else []  # type: ignore[misc]
-    mean = torch.cat(means) if tracking else None
-    var = torch.cat(variances) if tracking else None
-    weight = torch.cat([b.weight for b in bns]) if first.affine else None
-    bias = torch.cat([b.bias for b in bns]) if first.affine else None
-    out = F.batch_norm(y, mean, var, weight, bias, training or not tracking, first.momentum or 0.0, first.eps)
-    if training and mean is not None and var is not None:
-        if first.momentum is None:
-            raise ValueError("fused cells need BN with a fixed momentum (momentum=None is cumulative)")
-        with torch.no_grad():
-            n = first.num_features
-            torch._foreach_copy_(means, list(mean.split(n)))
-            torch._foreach_copy_(variances, list(var.split(n)))
-            torch._foreach_add_([b.num_batches_tracked for b in bns], 1)  # type: ignore[misc]
-    return out
 
 
 def fused_cell_forward(cell: SearchCell, x: torch.Tensor, w: torch.Tensor, aux_scale: float) -> torch.Tensor:
@@ -71,7 +50,7 @@ def fused_cell_forward(cell: SearchCell, x: torch.Tensor, w: torch.Tensor, aux_s
         kernel = torch.stack([k1, k3], dim=1).reshape(2 * E * C, C, 3, 3)
         y = F.conv2d(F.relu(src), kernel, padding=1)
         bns = [bn for pair in zip(conv1, conv3, strict=True) for bn in (pair[0].bn, pair[1].bn)]
-        y = _stacked_bn(bns, y, cell.training)
+        y = stacked_batch_norm(bns, y)
         pool = F.avg_pool2d(src, 3, 1, 1, count_include_pad=False)
         z = torch.cat([src.unsqueeze(1), pool.unsqueeze(1), y.view(B, 2 * E, C, H, W)], dim=1)
         # Mixing matrix (E, 2 + 2E): shared skip and pool columns, then each edge's own two convs.

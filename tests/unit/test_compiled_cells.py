@@ -1,0 +1,87 @@
+"""`runtime.compile: cells` (nas_core.spaces.compiled_cells) against eager, its oracle.
+
+Inductor compiles C++ kernels here: a cold compile of one tiny supernet's cells takes minutes on
+this shared 2-core box (warm cache: seconds), so the compiled search is two tests (one per space,
+fused cells and A2M, the fastest configuration of each) marked `compiled`: `-m "not compiled"`
+leaves them out. The guards that keep double backward eager cost nothing to test.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nas_core.data import load_search_data
+from nas_core.flatness.alpha import hessian_power_iteration
+from nas_core.loop import SearchState, StepClock, build_state, train_epoch
+from nas_core.reporter import NullReporter
+from nas_core.spaces import get_space
+from nas_core.spaces.compiled_cells import cell_function, eager_cells
+from nas_core.spaces.nb201 import plain_cell_forward
+from nas_core.spec import SearchSpec
+
+TOL = {"rtol": 1e-4, "atol": 1e-5}
+
+
+def _spec(space: str, compile_mode: str) -> SearchSpec:
+    return SearchSpec.model_validate(
+        {
+            "space": space,
+            "a2m": {"enabled": True},
+            "dataset": {"name": "synthetic", "subset": 16, "image_size": 8, "num_classes": 3},
+            "epochs": 2,
+            "batch_size": 8,  # one step per epoch
+            "supernet": {"C": 4, "N": 1} if space == "nb201" else {"C": 4, "layers": 3},
+            "runtime": {"fused_cells": True, "compile": compile_mode},
+        }
+    )
+
+
+def _one_step(spec: SearchSpec) -> SearchState:
+    device = torch.device("cpu")
+    state = build_state(spec, get_space(spec), load_search_data(spec.dataset, seed=0, device=device), device)
+    train_epoch(state, 0, NullReporter(), StepClock(1, 0))
+    return state
+
+
+@pytest.mark.compiled
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_compiled_cells_search_like_eager(space: str) -> None:
+    eager, compiled = _one_step(_spec(space, "none")), _one_step(_spec(space, "cells"))
+    assert compiled.supernet.compiled_cells and not eager.supernet.compiled_cells
+    for a, b in zip(compiled.arch_parameters, eager.arch_parameters, strict=True):
+        torch.testing.assert_close(a, b, **TOL)
+    se, sc = eager.supernet.state_dict(), compiled.supernet.state_dict()
+    for k in se:  # weights after the SGD step and BN running statistics
+        torch.testing.assert_close(sc[k], se[k], **TOL, msg=k)
+
+
+def test_compile_is_opt_in_and_double_backward_stays_eager() -> None:
+    cpu = torch.device("cpu")
+    assert SearchSpec().runtime.compile == "none"
+    assert cell_function(plain_cell_forward, False, cpu) is plain_cell_forward
+    compiled = cell_function(plain_cell_forward, True, cpu)
+    assert compiled is not plain_cell_forward and cell_function(plain_cell_forward, True, cpu) is compiled
+    with eager_cells():
+        assert cell_function(plain_cell_forward, True, cpu) is plain_cell_forward
+    assert cell_function(plain_cell_forward, True, cpu) is compiled
+
+
+def test_hessian_metric_runs_on_a_compiled_supernet_without_compiling() -> None:
+    # A compiled graph has no double backward; the Hessian's passes run inside eager_cells(), so
+    # this needs no compilation at all (dynamo would count a frame if it compiled one).
+    from torch._dynamo.utils import counters
+
+    torch.manual_seed(0)
+    space = get_space("nb201")
+    net = space.build_supernet(4, 1, 3)
+    net.compiled_cells = True
+    x, y = torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 0])
+    before = counters["stats"]["unique_graphs"]
+
+    def loss(alphas: list[torch.Tensor]) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(net(x, [torch.softmax(a, -1) for a in alphas]), y)
+
+    result = hessian_power_iteration(loss, [torch.zeros(6, 5)], 2, torch.Generator().manual_seed(0))
+    assert torch.isfinite(torch.tensor(result.eigenvalue))
+    assert counters["stats"]["unique_graphs"] == before
