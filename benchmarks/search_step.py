@@ -3,11 +3,13 @@
     python benchmarks/search_step.py                       # DARTS and DARTS+A2M on nb201
     python benchmarks/search_step.py --methods all --steps 3
     python benchmarks/search_step.py --space darts --precision bf16 --fused
+    python benchmarks/search_step.py --paths plain,bf16cl,fused,compiled,all   # fast paths side by side
 
 Each method runs the real loop (nas_core.loop.train_epoch) on 32×32 synthetic data held on the
 device, batch 64, C=16, N=5 (nb201) or 8 layers (darts). After `--warmup` steps, the next `--steps`
 are timed (with a device sync at each step boundary, for the measurement only). "passes" counts
-supernet forward calls per step. The epoch figure is 391 steps (CIFAR-10's 25 000-image weight half
+supernet forward calls per step; "first s" is the first (warm-up) step, which includes any
+compilation; "peak MiB" is the device's peak allocated memory (CUDA only). The epoch figure is 391 steps (CIFAR-10's 25 000-image weight half
 at batch 64) plus one evaluation of the 25 000-image architecture half.
 """
 
@@ -65,10 +67,22 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench(entry: str, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+#: The fast paths by name: runtime settings on top of the command line's.
+PATHS: dict[str, dict[str, object]] = {
+    "plain": {"precision": "fp32", "channels_last": False, "fused_cells": False, "compile": "none"},
+    "bf16cl": {"precision": "bf16", "channels_last": True, "fused_cells": False, "compile": "none"},
+    "fused": {"precision": "fp32", "channels_last": False, "fused_cells": True, "compile": "none"},
+    "compiled": {"precision": "fp32", "channels_last": False, "fused_cells": False, "compile": "cells"},
+    "all": {"precision": "bf16", "channels_last": True, "fused_cells": True, "compile": "cells"},
+}
+
+
+def bench(
+    entry: str, args: argparse.Namespace, device: torch.device, runtime: dict[str, object] | None = None
+) -> dict[str, float]:
     method, _, wrapper = entry.partition("+")
     space = SPACES[args.space]
-    supernet = {"C": args.C, space.depth_field: space.default_depth}
+    supernet = {"C": args.C, space.depth_field: args.depth or space.default_depth}
     spec = SearchSpec(
         space=args.space,
         method=method,
@@ -76,12 +90,23 @@ def bench(entry: str, args: argparse.Namespace, device: torch.device) -> dict[st
         batch_size=args.batch,
         epochs=50,
         supernet=supernet,
-        runtime={"precision": args.precision, "fused_cells": args.fused, "channels_last": args.channels_last},
+        runtime=runtime
+        or {
+            "precision": args.precision,
+            "fused_cells": args.fused,
+            "channels_last": args.channels_last,
+            "compile": "cells" if args.compile else "none",
+        },
     )
     total = args.warmup + args.steps
-    data_cfg = DatasetConfig(name="synthetic", subset=2 * args.batch * total, image_size=32, num_classes=10)
+    data_cfg = DatasetConfig(
+        name="synthetic", subset=2 * args.batch * total, image_size=args.image_size, num_classes=10
+    )
     data = load_search_data(data_cfg, seed=0, device=device)
     state = build_state(spec, get_space(spec), data, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    started = time.perf_counter()
 
     passes = [0]
     handle = state.supernet.register_forward_pre_hook(lambda *_: passes.__setitem__(0, passes[0] + 1))
@@ -94,6 +119,7 @@ def bench(entry: str, args: argparse.Namespace, device: torch.device) -> dict[st
     train_epoch(state, 0, NullReporter(), StepClock(total, 0), step_hook=mark)
     handle.remove()
     (t0, p0), (t1, p1) = marks[args.warmup - 1], marks[total - 1]
+    first_s = marks[0][0] - started
     step_s = (t1 - t0) / args.steps
 
     eval_batches = data.eval_batches(args.batch)[:2]
@@ -104,7 +130,10 @@ def bench(entry: str, args: argparse.Namespace, device: torch.device) -> dict[st
     sync(device)
     eval_batch_s = (time.perf_counter() - start) / len(eval_batches)
     steps_per_epoch = -(-CIFAR_HALF // args.batch)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
     return {
+        "first_s": first_s,
+        "peak_mib": peak,
         "passes": (p1 - p0) / args.steps,
         "step_s": step_s,
         "epoch_s": steps_per_epoch * (step_s + eval_batch_s),
@@ -126,9 +155,19 @@ def main() -> None:
         "--precision", default="fp32", choices=("fp32", "bf16"), help="bf16 autocast (CUDA only)"
     )
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory format (CUDA only)")
+    parser.add_argument("--compile", action="store_true", help="runtime.compile cells")
+    parser.add_argument(
+        "--paths",
+        default=None,
+        help=f"comma list of fast paths to compare in one run ({', '.join(PATHS)}); overrides the flags above",
+    )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--C", type=int, default=16)
+    parser.add_argument(
+        "--depth", type=int, default=None, help="cells per stage (nb201, 5) or layers (darts, 8)"
+    )
+    parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument(
         "--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)"
     )
@@ -139,14 +178,28 @@ def main() -> None:
         parser.error("--warmup and --steps must be at least 1")
     device = resolve_device(args.device)
     print(machine(device))
+    paths = [p.strip() for p in args.paths.split(",")] if args.paths else [""]
+    unknown = [p for p in paths if p and p not in PATHS]
+    if unknown:
+        parser.error(f"--paths: unknown {unknown}; allowed: {list(PATHS)}")
     print(
-        f"space {args.space}, batch {args.batch}, C={args.C}, 32x32 synthetic on {device}, "
-        f"precision {args.precision}, fused {args.fused}, {args.steps} timed steps after {args.warmup} warm-up"
+        f"space {args.space}, batch {args.batch}, C={args.C}, depth {args.depth or 'paper'}, "
+        f"{args.image_size}x{args.image_size} synthetic on {device}, "
+        f"{args.steps} timed steps after {args.warmup} warm-up"
     )
-    print(f"{'method':<22} {'passes/step':>11} {'s/step':>9} {'s/epoch':>9}")
+    if not args.paths:
+        print(f"precision {args.precision}, fused {args.fused}, compile {args.compile}")
+    print(
+        f"{'method':<18} {'path':<9} {'passes':>6} {'first s':>8} {'s/step':>8} {'s/epoch':>8} {'peak MiB':>9}"
+    )
     for entry in method_list(args.methods):
-        r = bench(entry, args, device)
-        print(f"{entry:<22} {r['passes']:>11.1f} {r['step_s']:>9.4f} {r['epoch_s']:>9.1f}", flush=True)
+        for path in paths:
+            r = bench(entry, args, device, PATHS[path] if path else None)
+            print(
+                f"{entry:<18} {path or '-':<9} {r['passes']:>6.1f} {r['first_s']:>8.2f} {r['step_s']:>8.4f} "
+                f"{r['epoch_s']:>8.1f} {r['peak_mib']:>9.0f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

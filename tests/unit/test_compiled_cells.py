@@ -45,6 +45,7 @@ def _one_step(spec: SearchSpec) -> SearchState:
 
 
 @pytest.mark.compiled
+@pytest.mark.timeout(1800)  # a cold inductor cache on a loaded 2-core box; warm: well under a minute
 @pytest.mark.parametrize("space", ["nb201", "darts"])
 def test_compiled_cells_search_like_eager(space: str) -> None:
     eager, compiled = _one_step(_spec(space, "none")), _one_step(_spec(space, "cells"))

@@ -143,7 +143,9 @@ def _fast_path_pair(
 
 
 @pytest.mark.parametrize("space_name", ["nb201", "darts"])
-@pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=pytest.mark.compiled)])
+@pytest.mark.parametrize(
+    "compiled", [False, pytest.param(True, marks=[pytest.mark.compiled, pytest.mark.timeout(1800)])]
+)
 def test_fused_and_compiled_paths_equal_plain(space_name: str, compiled: bool, device: torch.device) -> None:
     plain, fast = _fast_path_pair(space_name, device, compiled)
     g = torch.Generator().manual_seed(1)
