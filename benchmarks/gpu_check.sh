@@ -39,7 +39,9 @@ markers="cuda"
 if [ "$device" = cpu ]; then
   markers="cuda and not compiled"  # a cold inductor compile on a CPU takes minutes
 fi
-FLATNAS_TEST_DEVICE="$device" "$PY" -m pytest tests/unit/test_cuda.py -m "$markers" -q -p no:cacheprovider -o timeout=900
+compiled=1
+[ "$device" = cpu ] && compiled=0
+FLATNAS_RUN_COMPILED=$compiled FLATNAS_TEST_DEVICE="$device" "$PY" -m pytest tests/unit/test_cuda.py -m "$markers" -q -p no:cacheprovider -o timeout=900
 
 echo "== (b) search step by fast path"
 if [ "$quick" = 1 ]; then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -18,3 +19,15 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A cold inductor compile of even a tiny supernet takes 10-25 minutes on the shared 2-core
+    # development box, far past `make test`'s budget: compiled tests run where they are asked for
+    # (FLATNAS_RUN_COMPILED=1; benchmarks/gpu_check.sh sets it on CUDA).
+    if os.environ.get("FLATNAS_RUN_COMPILED") == "1":
+        return
+    skip = pytest.mark.skip(reason="inductor compile: set FLATNAS_RUN_COMPILED=1 to run")
+    for item in items:
+        if "compiled" in item.keywords:
+            item.add_marker(skip)

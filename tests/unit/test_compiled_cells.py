@@ -1,9 +1,9 @@
 """`runtime.compile: cells` (nas_core.spaces.compiled_cells) against eager, its oracle.
 
 Inductor compiles C++ kernels here: a cold compile of one tiny supernet's cells takes minutes on
-this shared 2-core box (warm cache: seconds), so the compiled search is two tests (one per space,
-fused cells and A2M, the fastest configuration of each) marked `compiled`: `-m "not compiled"`
-leaves them out. The guards that keep double backward eager cost nothing to test.
+this shared 2-core box (measured 10-25 minutes under load), so the compiled search is two tests
+(one per space, fused cells and A2M) marked `compiled`, which run only with FLATNAS_RUN_COMPILED=1
+(tests/unit/conftest.py). The guards that keep double backward eager cost nothing to test.
 """
 
 from __future__ import annotations
