@@ -28,7 +28,9 @@ from store.repositories import evaluations as repo
 from store.settings import settings
 from worker import lease
 from worker.app import EVALUATION_TASK_NAME, celery_app
+from worker.enqueue import enqueue_evaluation
 from worker.lease import Heartbeat, SessionFactory, in_transaction
+from worker.shutdown import Held, shutdown
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +52,15 @@ class EvaluationReporter:
         heartbeat: Heartbeat | None = None,
         interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._session_factory, self._id, self._worker = session_factory, evaluation_id, worker
         self._heartbeat, self._interval, self._clock = heartbeat, interval, clock
         self._last_progress = self._last_poll = float("-inf")
         self._cancel = False
+        self._stopping = stopping
+        #: True when the run stopped because this worker is shutting down (worker/shutdown.py).
+        self.stopped_for_shutdown = False
 
     def _write(self, work: Callable[[Session], Any]) -> Any:
         return in_transaction(self._session_factory, work)
@@ -91,6 +97,9 @@ class EvaluationReporter:
     def should_stop(self) -> bool:
         if (self._heartbeat is not None and self._heartbeat.lease_lost) or self._cancel:
             return True
+        if self._stopping():
+            self.stopped_for_shutdown = True
+            return True
         now = self._clock()
         if now - self._last_poll >= self._interval:
             self._last_poll = now
@@ -124,12 +133,27 @@ def execute_evaluation(
     row = in_transaction(session_factory, lambda s: repo.get_evaluation(s, evaluation_id))
     assert row is not None
     spec_data, genotype_data = dict(row.spec), dict(row.genotype)
+    priority = row.priority
+
+    def hand_back() -> bool:
+        """Give the evaluation back to the queue (this worker is stopping); True when it was ours."""
+        if not in_transaction(session_factory, lambda s: repo.hand_back(s, evaluation_id, worker=worker)):
+            return False
+        enqueue_evaluation(evaluation_id, priority)
+        log.warning(
+            "evaluation %s handed back by %s; it resumes from its last checkpoint", evaluation_id, worker
+        )
+        return True
+
     result: dict[str, Any] | None = None
     interval = lease.heartbeat_interval(timeout_s)
+    shutdown.hold(Held("evaluation", evaluation_id, hand_back))
     with lease.Heartbeat(
         session_factory, evaluation_id, worker, interval, renew=repo.renew, what="evaluation"
     ) as beat:
-        reporter = EvaluationReporter(session_factory, evaluation_id, worker, heartbeat=beat)
+        reporter = EvaluationReporter(
+            session_factory, evaluation_id, worker, heartbeat=beat, stopping=shutdown.requested
+        )
         try:
             spec = EvalSpec.model_validate(spec_data)
             outcome_ = run_evaluation(
@@ -144,7 +168,7 @@ def execute_evaluation(
             result = outcome_.summary()
             outcome, error = "succeeded", None
         except SearchCancelled:
-            outcome, error = "cancelled", None
+            outcome, error = ("handed back" if reporter.stopped_for_shutdown else "cancelled"), None
         except SearchDiverged as err:
             outcome, error = "failed", str(err)
         except OperationalError:
@@ -152,8 +176,12 @@ def execute_evaluation(
         except Exception as err:
             log.exception("evaluation %s failed on %s", evaluation_id, worker)
             outcome, error = "failed", f"{type(err).__name__}: {err}"
+        finally:
+            shutdown.hold(None)
     if beat.lease_lost:
         return lease.lease_lost("evaluation", evaluation_id, worker)
+    if outcome == "handed back":
+        return outcome if hand_back() else lease.LEASE_LOST
 
     def finish(session: Session) -> bool:
         if outcome == "succeeded":

@@ -18,6 +18,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from sqlalchemy.orm import Session
+
 from store.repositories import evaluations, landscape, leases
 from store.settings import settings
 from worker import lease
@@ -76,39 +78,38 @@ def requeue_unclaimed(
     *,
     after_s: float | None = None,
     waiting: Callable[[], int] = waiting_messages,
-) -> tuple[list[tuple[str, int]], list[str]]:
-    """Enqueue again the queued searches and landscape jobs no worker has claimed for `after_s`
-    seconds (UNCLAIMED_REQUEUE_S), when the broker's queue is empty: their messages were lost (a
-    Redis restart without persistence, a purge). While messages wait, the workers are busy and the
-    rows' messages are among them, so nothing is added. A duplicate is harmless: only one claim
-    wins. Returns ((id, priority) of each search, id of each job)."""
+) -> list[tuple[str, str]]:
+    """Enqueue again the queued searches, landscape jobs and evaluations no worker has claimed for
+    `after_s` seconds (UNCLAIMED_REQUEUE_S), when the broker's queue is empty: their messages were
+    lost (a Redis restart without persistence, a purge). While messages wait, the workers are busy
+    and the rows' messages are among them, so nothing is added. A duplicate is harmless: only one
+    claim wins. Returns (kind, id) of each row enqueued again."""
     session_factory, _ = lease.resolve(session_factory, None)
     after_s = after_s if after_s is not None else settings.UNCLAIMED_REQUEUE_S
     if waiting():
-        return [], []
-    found: tuple[list[tuple[str, int]], list[str]] = in_transaction(
-        session_factory,
-        lambda s: (
-            leases.take_unclaimed(s, unclaimed_after_s=after_s),
-            landscape.take_unclaimed(s, unclaimed_after_s=after_s),
-        ),
-    )
-    searches, jobs = found
-    for search_id, priority in searches:
+        return []
+
+    def take(s: Session) -> list[tuple[str, str, int]]:
+        found = [("search", i, p) for i, p in leases.take_unclaimed(s, unclaimed_after_s=after_s)]
+        found += [("landscape job", i, 5) for i in landscape.take_unclaimed(s, unclaimed_after_s=after_s)]
+        found += [("evaluation", i, p) for i, p in evaluations.take_unclaimed(s, unclaimed_after_s=after_s)]
+        return found
+
+    enqueue = {
+        "search": enqueue_search,
+        "landscape job": enqueue_landscape_job,
+        "evaluation": enqueue_evaluation,
+    }
+    taken = in_transaction(session_factory, take)
+    for kind, row_id, priority in taken:
         log.warning(
-            "search %s: queued but unclaimed for over %.0f s with an empty queue, enqueued again",
-            search_id,
+            "%s %s: queued but unclaimed for over %.0f s with an empty queue, enqueued again",
+            kind,
+            row_id,
             after_s,
         )
-        enqueue_search(search_id, priority)
-    for job_id in jobs:
-        log.warning(
-            "landscape job %s: queued but unclaimed for over %.0f s with an empty queue, enqueued again",
-            job_id,
-            after_s,
-        )
-        enqueue_landscape_job(job_id)
-    return searches, jobs
+        enqueue[kind](row_id, priority)
+    return [(kind, row_id) for kind, row_id, _ in taken]
 
 
 def sweep_interval(timeout_s: float) -> float:

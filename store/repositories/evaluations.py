@@ -251,6 +251,20 @@ def mark_failed(session: Session, evaluation_id: str, error: str, *, worker: str
     )
 
 
+def take_unclaimed(session: Session, *, unclaimed_after_s: float) -> list[tuple[str, int]]:
+    """Queued evaluations unclaimed for `unclaimed_after_s` (see _lease.take_unclaimed); (id,
+    priority) of each, to enqueue again after commit."""
+    taken = _lease.take_unclaimed(
+        session, Evaluation, Evaluation.id, Evaluation.priority, unclaimed_after_s=unclaimed_after_s
+    )
+    return [(row.id, row.priority) for row in taken]
+
+
+def hand_back(session: Session, evaluation_id: str, *, worker: str) -> bool:
+    """`worker` is stopping: the evaluation waits (retrying) for the next worker, which resumes it."""
+    return _lease.hand_back(session, Evaluation, evaluation_id, worker=worker)
+
+
 def reap_stale(session: Session, *, stale_after_s: float) -> list[tuple[str, int]]:
     """Silent running/retrying evaluations go to `retrying`; (id, priority) of each to enqueue."""
     reaped = _lease.reap_stale(

@@ -297,3 +297,35 @@ def test_the_stop_watchdog_hands_back_and_exits_when_the_grace_period_ends() -> 
     idle.request(0.05, exit_process=calls.append)
     time.sleep(0.3)
     assert calls == []
+
+
+def test_evaluations_are_taken_when_unclaimed_and_handed_back_like_searches(
+    factory: sessionmaker[Session],
+) -> None:
+    from store.models import Evaluation
+    from store.repositories import evaluations
+
+    with factory.begin() as session:
+        row = evaluations.create_evaluation(
+            session,
+            spec={"name": "e", "protocol": "nb201", "dataset": {"name": "digits"}},
+            genotype={"space": "nb201"},
+            origin={},
+            priority=4,
+            owner_key_id=None,
+        )
+        evaluation_id = row.id
+    with factory.begin() as session:
+        session.execute(
+            update(Evaluation)
+            .where(Evaluation.id == evaluation_id)
+            .values(created_at=utcnow() - timedelta(seconds=30))
+        )
+    with factory.begin() as session:
+        assert evaluations.take_unclaimed(session, unclaimed_after_s=10) == [(evaluation_id, 4)]
+        assert evaluations.take_unclaimed(session, unclaimed_after_s=10) == []
+    with factory.begin() as session:
+        assert evaluations.claim(session, evaluation_id, worker="a", stale_after_s=5) == evaluations.CLAIMED
+        assert evaluations.hand_back(session, evaluation_id, worker="b") is False
+        assert evaluations.hand_back(session, evaluation_id, worker="a") is True
+        assert session.get(Evaluation, evaluation_id).status == "retrying"  # type: ignore[union-attr]
