@@ -40,6 +40,8 @@ class SearchSummary(BaseModel):
     dataset: str
     tags: list[str]
     priority: int
+    seed: int | None = Field(None, description="the spec's seed")
+    epochs: int | None = Field(None, description="the spec's epochs")
     progress: ProgressOut | None
     eta_seconds: float | None
     best_val_acc: float | None = Field(None, description="highest per-epoch validation accuracy so far")
@@ -100,6 +102,8 @@ def search_summary(
         "dataset": search.dataset,
         "tags": list(search.tags or []),
         "priority": search.priority,
+        "seed": (search.spec or {}).get("seed"),
+        "epochs": (search.spec or {}).get("epochs"),
         "progress": progress,
         "eta_seconds": progress.eta_seconds if progress and search.status == "running" else None,
         "best_val_acc": best_val_acc,

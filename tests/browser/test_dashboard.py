@@ -377,7 +377,7 @@ def neighbourhood_on_demand(live_service: Any, page: Page, search_id: str) -> No
         assert record["params"]["source"] == "on_demand" and record["epoch"] == best["epoch"]
         row = panel.locator(f'.nb-group[data-source="on_demand"] tr[data-radius="{radius}"] td')
         expect(row.first).to_have_text(str(record["value"]["evaluated"]))
-    expect(panel.locator(".nb-title")).to_have_text(f"on demand: best genotype (epoch {best['epoch'] + 1})")
+    expect(panel.locator(".nb-title")).to_have_text(f"on demand: best genotype (epoch {best['epoch']})")
     shot(page, "search-neighbourhood")
 
 

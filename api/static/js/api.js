@@ -60,11 +60,12 @@ function notifyAuth(status) {
 }
 
 /** JSON request; throws ApiError on any non-2xx answer. */
-export async function request(method, path, body = undefined, { signal, headers = {} } = {}) {
+export async function request(method, path, body = undefined, { signal, headers = {}, contentType = null } = {}) {
   const init = { method, headers: authHeaders(headers), signal };
   if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
+    // A text body with its own type (a pasted YAML spec) goes as it is; anything else as JSON.
+    init.headers["Content-Type"] = contentType ?? "application/json";
+    init.body = contentType ? body : JSON.stringify(body);
   }
   const resp = await fetch(path, init);
   if (!resp.ok) {

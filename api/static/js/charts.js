@@ -9,7 +9,7 @@ export const PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "
  * series: [{label, color, dash?, width?, points?}] (y series only); data: [xs, ys1, ys2, ...] (null = gap).
  * bands: [[upperSeries, lowerSeries, fill]] with 1-based series indices, shaded between the two.
  */
-export function lineChart(container, { title, xLabel = "epoch", yLabel = "", series, data, height = 220, yRange = null, bands = [] }) {
+export function lineChart(container, { title, xLabel = "epoch", yLabel = "", series, data, height = 220, yRange = null, xRange = null, bands = [] }) {
   const holder = h("div", { class: "chart", role: "img", "aria-label": `${title} chart` });
   const empty = h("p", { class: "chart-empty" }, "No data yet.");
   container.append(h("div", { class: "chart-box" }, h("h4", { class: "chart-title" }, title), holder, empty));
@@ -19,7 +19,7 @@ export function lineChart(container, { title, xLabel = "epoch", yLabel = "", ser
     height,
     legend: { show: true, live: true },
     cursor: { drag: { x: true, y: false }, points: { size: 7 } },
-    scales: { x: { time: false }, y: yRange ? { range: yRange } : {} },
+    scales: { x: xRange ? { time: false, range: xRange } : { time: false }, y: yRange ? { range: yRange } : {} },
     axes: [
       { label: xLabel, labelSize: 18, size: 34, grid: { stroke: "#eef0f3" }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] },
       { label: yLabel, labelSize: 18, size: 52, grid: { stroke: "#eef0f3" }, values: (u, vals) => vals.map((v) => fmtNum(v, 3)) },

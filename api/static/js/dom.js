@@ -72,6 +72,15 @@ export function fmtTime(iso) {
   return sameDay ? time : `${d.toLocaleDateString([], { month: "short", day: "numeric" })} ${time}`;
 }
 
+/** Always date and time ("Nov 29, 19:03:48"): list rows compare across days. */
+export function fmtDateTime(iso) {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const date = d.toLocaleDateString([], { year: d.getFullYear() === new Date().getFullYear() ? undefined : "numeric", month: "short", day: "numeric" });
+  return `${date}, ${d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false })}`;
+}
+
 export function fmtTimeTitle(iso) {
   if (!iso) return "";
   const d = new Date(iso);

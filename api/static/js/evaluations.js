@@ -84,7 +84,7 @@ export function evaluationSection(search) {
   function row(e, color) {
     const p = e.progress || {};
     const epochs = e.spec?.epochs ?? p.total_epochs;
-    const done = typeof p.epoch === "number" && !JOB_TERMINAL.has(e.status) ? `${p.epoch + 1}/${epochs}` : `${epochs}`;
+    const done = typeof p.epoch === "number" && !JOB_TERMINAL.has(e.status) ? `${p.epoch} of 0–${epochs - 1}` : `${epochs}`;
     return h(
       "tr",
       { "data-evaluation": e.id, "data-status": e.status },
@@ -92,7 +92,7 @@ export function evaluationSection(search) {
       h("td", null, statusBadge(e.status, e.cancel_requested)),
       h("td", null, e.protocol),
       h("td", null, e.dataset),
-      h("td", null, e.source?.which ?? (e.source?.epoch !== undefined && e.source?.epoch !== null ? `epoch ${e.source.epoch + 1}` : "json")),
+      h("td", null, e.source?.which ?? (e.source?.epoch !== undefined && e.source?.epoch !== null ? `epoch ${e.source.epoch}` : "json")),
       h("td", { class: "num" }, done),
       h("td", { class: "num", "data-field": "test_acc" }, e.test_acc !== null && e.test_acc !== undefined ? pct(e.test_acc) : e.latest_test_acc !== null && e.latest_test_acc !== undefined ? h("span", { class: "muted" }, pct(e.latest_test_acc)) : "–"),
       h("td", { class: "num" }, num(e.params_m, 3)),
@@ -119,9 +119,9 @@ export function evaluationSection(search) {
     if (key === chartKey) return;
     chartKey = key;
     const maxEpoch = Math.max(0, ...rows.map((r) => (r.length ? r[r.length - 1].epoch + 1 : 0)));
-    const xs = Array.from({ length: maxEpoch }, (_, i) => i + 1);
+    const xs = Array.from({ length: maxEpoch }, (_, i) => i); // epochs from 0, as everywhere
     const data = [xs, ...rows.map((r) => {
-      const byEpoch = new Map(r.map((x) => [x.epoch + 1, x.test_acc]));
+      const byEpoch = new Map(r.map((x) => [x.epoch, x.test_acc]));
       return asPercent(xs.map((e) => byEpoch.get(e) ?? null));
     })];
     const series = items.map((e, i) => ({ label: `${e.protocol} ${e.id.slice(0, 8)}`, color: PALETTE[i % PALETTE.length] }));

@@ -41,21 +41,45 @@ function notYet(title, note = "not computed yet") {
   return h("div", { class: "panel-empty", "data-kind": title }, h("h4", { class: "chart-title" }, title), h("p", { class: "empty" }, note));
 }
 
-export function flatnessPanels(records, { running = false } = {}) {
+/**
+ * Why a metric has no record, in words: switched off in the spec, not applicable to the method,
+ * needing two metric epochs, waiting for its epoch, or the search ended before it.
+ */
+export function absentReason(kind, { spec = {}, status = "", running = false } = {}) {
+  const f = spec.flatness || {};
+  const flag = { neighbourhood: "neighbourhood", cell_shape: "cell_shape" }[kind] ?? kind;
+  if (f[flag] === false) return `not computed: switched off in the spec (flatness.${flag}: false)`;
+  if (["random", "naswot", "na-rs"].includes(spec.method)) return `not computed: ${spec.method} samples architectures and has no α to measure`;
+  if (status === "failed") return "not computed: the search failed before reaching it";
+  if (status === "cancelled") return "not computed: the search was cancelled before reaching it";
+  const epochs = spec.epochs, interval = f.interval;
+  if (kind === "ranking_stability" && epochs && interval) {
+    const metricEpochs = Math.floor(epochs / interval) + (epochs % interval ? 1 : 0);
+    if (metricEpochs < 2) return `not computed: it compares two metric epochs, and ${epochs} epochs at flatness.interval ${interval} give one`;
+  }
+  if (running) {
+    if (kind === "neighbourhood" || kind === "cell_shape") return "computed at the end of the search";
+    if (interval === 1) return "computed at the end of every epoch; not yet";
+    return interval ? `computed every ${interval} epochs and at the last one; not yet` : "not computed yet";
+  }
+  return "not computed for this search";
+}
+
+export function flatnessPanels(records, { running = false, spec = {}, status = "" } = {}) {
   const charts = [];
   const root = h("div", { class: "flatness" });
   const grid = h("div", { class: "flat-grid" });
   root.append(grid);
-  const whenAbsent = running ? "not computed yet" : "not computed for this search";
+  const why = (kind) => absentReason(kind, { spec, status, running });
 
   for (const [kind, title] of EPOCH_KINDS) {
     const recs = records.filter((r) => r.kind === kind && r.epoch !== null && r.epoch !== undefined).sort((a, b) => a.epoch - b.epoch);
     if (!recs.length) {
-      grid.append(notYet(title, whenAbsent));
+      grid.append(notYet(title, why(kind)));
       continue;
     }
     const names = [...new Set(recs.flatMap((r) => Object.keys(scalarsOf(r.value))))];
-    const xs = recs.map((r) => r.epoch + 1);
+    const xs = recs.map((r) => r.epoch);
     const data = [xs, ...names.map((n) => recs.map((r) => scalarsOf(r.value)[n] ?? null))];
     const box = h("div", { class: "flat-chart", "data-kind": kind });
     grid.append(box);
@@ -69,16 +93,22 @@ export function flatnessPanels(records, { running = false } = {}) {
         height: 170,
         // Counts are small integers: start at zero with a little headroom instead of uPlot's auto range.
         yRange: kind === "skip_count" ? [0, Math.max(2, ...ys) + 1] : null,
+        // The epochs computed, half an epoch either side: one metric epoch is a dot mid-chart,
+        // not a dot at the edge of an axis spanning the whole search.
+        xRange: [Math.min(...xs) - 0.5, Math.max(...xs) + 0.5],
       });
-      box.append(h("p", { class: "muted small" }, `computed ${recs.length}× · ${fmtDuration(cost)} total`));
+      const last = recs[recs.length - 1];
+      const lastValue = Object.values(scalarsOf(last.value))[0];
+      const latest = typeof lastValue === "number" ? `epoch ${last.epoch}: ${fmtNum(lastValue, 4)} · ` : "";
+      box.append(h("p", { class: "muted small", "data-latest": "" }, `${latest}computed ${recs.length}× · ${fmtDuration(cost)} total`));
       return c;
     });
   }
 
   const nb = records.filter((r) => NEIGHBOURHOOD_KINDS.includes(r.kind));
-  grid.append(nb.length ? neighbourhoodPanel(nb) : notYet("Neighbourhood profile", whenAbsent));
+  grid.append(nb.length ? neighbourhoodPanel(nb) : notYet("Neighbourhood profile", why("neighbourhood")));
   const shape = records.filter((r) => SHAPE_KINDS.includes(r.kind));
-  grid.append(shape.length ? shapePanel(shape[shape.length - 1]) : notYet("Cell width / depth", whenAbsent));
+  grid.append(shape.length ? shapePanel(shape[shape.length - 1]) : notYet("Cell width / depth", why("cell_shape")));
 
   const known = new Set([...EPOCH_KINDS.map((k) => k[0]), ...NEIGHBOURHOOD_KINDS, ...SHAPE_KINDS]);
   const others = records.filter((r) => !known.has(r.kind));
@@ -88,7 +118,7 @@ export function flatnessPanels(records, { running = false } = {}) {
         "details",
         { class: "other-metrics" },
         h("summary", null, `Other metrics (${others.length})`),
-        h("pre", null, others.map((r) => `${r.kind}${r.epoch != null ? ` @${r.epoch + 1}` : ""}: ${JSON.stringify(r.value)}`).join("\n")),
+        h("pre", null, others.map((r) => `${r.kind}${r.epoch != null ? ` @${r.epoch}` : ""}: ${JSON.stringify(r.value)}`).join("\n")),
       ),
     );
   }
@@ -101,7 +131,7 @@ function onDemandLabel(rec) {
   const p = rec.params || {};
   if (p.source !== "on_demand") return null;
   const which = p.which ? `${p.which} genotype` : "genotype";
-  const epoch = typeof p.genotype_epoch === "number" ? ` (epoch ${p.genotype_epoch + 1})` : "";
+  const epoch = typeof p.genotype_epoch === "number" ? ` (epoch ${p.genotype_epoch})` : "";
   return `on demand: ${which}${epoch}`;
 }
 
@@ -140,13 +170,15 @@ function neighbourhoodGroup(recs, label, titled) {
     return box;
   }
   const stat = (o, k) => (o && typeof o === "object" ? o[k] : undefined);
+  // Accuracies are stored as fractions; every accuracy column shows percent (drops in points).
+  const pct = (x) => (typeof x === "number" ? `${fmtNum(100 * x, 3)}` : undefined);
   const cols = [
     ["neighbours", (v) => v.evaluated],
-    ["mean acc", (v) => stat(v.acc, "mean")],
-    ["± std", (v) => stat(v.acc, "std")],
-    ["min acc", (v) => stat(v.acc, "min")],
-    ["acc drop (mean / max)", (v) => (v.acc_drop_mean === undefined ? undefined : `${fmtNum(v.acc_drop_mean, 3)} / ${fmtNum(v.acc_drop_max, 3)}`)],
-    ["loss rise (mean)", (v) => v.loss_rise_mean],
+    ["mean acc (%)", (v) => pct(stat(v.acc, "mean"))],
+    ["± std (pp)", (v) => pct(stat(v.acc, "std"))],
+    ["min acc (%)", (v) => pct(stat(v.acc, "min"))],
+    ["acc drop, mean / max (pp)", (v) => (v.acc_drop_mean === undefined ? undefined : `${pct(v.acc_drop_mean)} / ${pct(v.acc_drop_max)}`)],
+    ["loss rise, mean (cross-entropy)", (v) => v.loss_rise_mean],
   ];
   box.append(
     h(
@@ -158,7 +190,7 @@ function neighbourhoodGroup(recs, label, titled) {
   );
   const centre = rows[0].v.centre;
   const cost = rows.reduce((a, r) => a + (r.seconds || 0), 0);
-  const centreText = centre && typeof centre === "object" ? `architecture itself: acc ${fmtNum(centre.acc, 3)}, loss ${fmtNum(centre.loss, 3)} · ` : "";
+  const centreText = centre && typeof centre === "object" ? `architecture itself: acc ${pct(centre.acc)} %, loss ${fmtNum(centre.loss, 3)} · ` : "";
   box.append(h("p", { class: "muted small" }, `${centreText}${fmtDuration(cost)} to compute`));
   return box;
 }

@@ -53,8 +53,12 @@ export function edgeLabels(group, count) {
   return Array.from({ length: count }, (_, i) => `edge ${i}`);
 }
 
-/** The α panel: per group, a grid of per-edge heatmaps with a shared op key and colour bar. */
-export function alphaHeatmaps(rows, ops) {
+/**
+ * The α panel: per group, a grid of per-edge heatmaps with a shared op key and colour bar.
+ * Colours span the fixed weight scale [0, 1], so a near-uniform α looks near-uniform; `stretch`
+ * spans the group's observed range instead, to see small differences (the key says which).
+ */
+export function alphaHeatmaps(rows, ops, { stretch = false } = {}) {
   const root = h("div", { class: "alpha-maps" });
   if (!rows.length) {
     root.append(h("p", { class: "empty" }, "No α recorded yet: it appears after the first epoch."));
@@ -65,10 +69,8 @@ export function alphaHeatmaps(rows, ops) {
   for (const g of groups) {
     const last = rows[rows.length - 1].alphas[g];
     if (!Array.isArray(last) || !Array.isArray(last[0])) continue;
-    // Colour spans this group's observed range: early in a search every weight sits near 1/|ops|,
-    // and a fixed 0..1 scale would paint it one flat colour.
     const all = rows.flatMap((r) => (Array.isArray(r.alphas[g]) ? r.alphas[g].flatMap((edge) => toWeights(edge)) : []));
-    const range = [Math.min(...all), Math.max(...all)];
+    const range = stretch ? [Math.min(...all), Math.max(...all)] : [0, 1];
     if (range[1] - range[0] < 1e-6) range[1] = range[0] + 1e-6;
     const labels = edgeLabels(g, last.length);
     const grid = h("div", { class: "heat-grid", "data-group": g });
@@ -91,10 +93,10 @@ export function alphaHeatmaps(rows, ops) {
         "div",
         { class: "alpha-key" },
         title ? h("h4", { class: "sub" }, title) : null,
-        h("span", { class: "colorbar-label" }, `weight ${range[0].toFixed(3)}`),
+        h("span", { class: "colorbar-label", "data-scale": stretch ? "stretched" : "fixed" }, stretch ? `stretched: weight ${range[0].toFixed(3)}` : "weight 0"),
         h("span", { class: "colorbar", "aria-hidden": "true" }),
-        h("span", { class: "colorbar-label" }, range[1].toFixed(3)),
-        h("span", { class: "muted" }, `· ${rows.length} epoch${rows.length === 1 ? "" : "s"}, left to right · hover for values`),
+        h("span", { class: "colorbar-label" }, stretch ? range[1].toFixed(3) : "1"),
+        h("span", { class: "muted" }, `· columns: epochs ${rows[0].epoch}–${rows[rows.length - 1].epoch}, left to right · hover for values`),
       ),
       grid,
     );
@@ -130,17 +132,25 @@ function edgePanel(label, series, epochs, ops, tip, [lo, hi]) {
     const c = Math.min(series.length - 1, Math.floor(((ev.clientX - rect.left) / rect.width) * series.length));
     const r = Math.min(nOps - 1, Math.floor(((ev.clientY - rect.top) / rect.height) * nOps));
     const w = series[c];
-    tip.textContent = `${label} · ${ops[r] ?? `op ${r}`} · epoch ${epochs[c] + 1}: ${w ? w[r].toFixed(3) : "–"}`;
+    tip.textContent = `${label} · ${ops[r] ?? `op ${r}`} · epoch ${epochs[c]}: ${w ? w[r].toFixed(3) : "–"}`;
     tip.hidden = false;
     tip.style.left = `${ev.clientX + 12}px`;
     tip.style.top = `${ev.clientY + 12}px`;
   });
   canvas.addEventListener("mouseleave", () => (tip.hidden = true));
+  // Epoch numbers under the columns: every one when they fit, else every k-th and the last.
+  const every = Math.max(1, Math.ceil(14 / colW));
+  const epochRow = h(
+    "div",
+    { class: "heat-epochs", "aria-hidden": "true" },
+    epochs.map((ep, c) => h("span", { style: `width:${colW}px` }, c % every === 0 || c === epochs.length - 1 ? String(ep) : "")),
+  );
   return h(
     "div",
     { class: "heat-panel" },
     h("div", { class: "heat-label" }, label),
     canvas,
+    epochRow,
     h("div", { class: "heat-top", title: "strongest op at the latest epoch" }, ops[top] ?? ""),
   );
 }

@@ -57,7 +57,7 @@ export function nameOf(s) {
   return s.name ?? specOf(s).name ?? String(s.id);
 }
 
-/** {fraction 0..1, epoch (1-based, for people), totalEpochs, step, steps, phase, eta} */
+/** {fraction 0..1, epoch (from 0, as everywhere: API, CSV, CLI), totalEpochs, step, steps, phase, detail, eta} */
 export function progressOf(s) {
   const p = (s && typeof s.progress === "object" && s.progress) || {};
   const totalEpochs = p.total_epochs ?? specOf(s).epochs ?? null;
@@ -73,13 +73,27 @@ export function progressOf(s) {
   if (fraction === null) fraction = 0;
   return {
     fraction: Math.max(0, Math.min(1, fraction)),
-    epoch: epoch === null ? null : epoch + 1,
+    epoch,
     totalEpochs,
     step,
     steps,
     phase: p.phase ?? null,
+    detail: p.detail ?? null,
     eta: s.eta_seconds ?? p.eta_seconds ?? null,
   };
+}
+
+/** Epochs are numbered from 0 everywhere: "epoch 1 of 0–2" is the middle one of three. */
+export function epochLabel(epoch, totalEpochs) {
+  return `epoch ${epoch} of 0–${totalEpochs - 1}`;
+}
+
+const PHASE_WORDS = { train: "training", eval: "validating", flatness: "computing flatness metrics", score: "scoring architectures" };
+
+/** What a running search is doing: "computing flatness metrics: hessian eigenvalue 1/5". */
+export function activityLabel(phase, detail) {
+  const words = PHASE_WORDS[phase] ?? phase ?? "";
+  return detail ? `${words}: ${detail}` : words;
 }
 
 export function bestValAccOf(s) {

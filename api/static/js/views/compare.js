@@ -2,8 +2,9 @@
 // (barriers.js: computed on request, followed live).
 
 import { get, getOptional, listOf } from "../api.js";
-import { h, errorText } from "../dom.js";
-import { nameOf, curvesOf, methodOf, a2mOf, spaceOf, datasetOf } from "../model.js";
+import { h, errorText, fmtNum } from "../dom.js";
+import { nameOf, curvesOf, methodOf, a2mOf, spaceOf, datasetOf, specOf, flatnessOf } from "../model.js";
+import { scalarsOf } from "../flatness.js";
 import { lineChart, asPercent, PALETTE } from "../charts.js";
 import { genotypeFigure, differingEdges, spaceOfGenotype } from "../cell.js";
 import { statusBadge } from "./list.js";
@@ -32,13 +33,14 @@ export async function render(root) {
     loaded = await Promise.all(
       ids.map(async (id) => {
         const base = `/searches/${encodeURIComponent(id)}`;
-        const [search, curves, genotype, benchmark] = await Promise.all([
+        const [search, curves, genotype, benchmark, flatness] = await Promise.all([
           get(base),
           getOptional(`${base}/curves`).catch(() => null),
           getOptional(`${base}/genotype?which=best`).then((g) => g ?? getOptional(`${base}/genotype`)).catch(() => null),
           getOptional(`${base}/benchmark`).catch(() => null),
+          getOptional(`${base}/flatness`).catch(() => null),
         ]);
-        return { id, search, curves: curvesOf(curves), genotype, benchmark };
+        return { id, search, curves: curvesOf(curves), genotype, benchmark, flatness: flatnessOf(flatness) };
       }),
     );
   } catch (err) {
@@ -82,13 +84,16 @@ export async function render(root) {
     ),
   );
 
+  page.append(specDifferences(loaded));
+  page.append(flatnessSideBySide(loaded));
+
   // Curves overlaid: one series per search on a shared epoch axis.
   const curvesEl = h("div", { class: "curves three-col" });
   page.append(h("section", { class: "card section" }, h("h2", null, "Curves"), curvesEl));
   const maxEpoch = Math.max(0, ...loaded.map((x) => x.curves.length ? x.curves[x.curves.length - 1].epoch + 1 : 0));
-  const xs = Array.from({ length: maxEpoch }, (_, i) => i + 1);
+  const xs = Array.from({ length: maxEpoch }, (_, i) => i); // epochs from 0, as the API numbers them
   const column = (x, f) => {
-    const byEpoch = new Map(x.curves.map((r) => [r.epoch + 1, r[f]]));
+    const byEpoch = new Map(x.curves.map((r) => [r.epoch, r[f]]));
     return xs.map((e) => byEpoch.get(e) ?? null);
   };
   const series = loaded.map((x) => ({ label: nameOf(x.search), color: x.color }));
@@ -109,7 +114,7 @@ export async function render(root) {
     h(
       "section",
       { class: "card section" },
-      h("div", { class: "section-head" }, h("h2", null, "Best genotypes"), h("span", { class: "muted small" }, "edges that differ between the searches are outlined in red")),
+      h("div", { class: "section-head" }, h("h2", null, "Best genotypes"), h("span", { class: "muted small" }, "edges that differ between the searches are highlighted in yellow")),
       genoEl,
     ),
   );
@@ -119,7 +124,15 @@ export async function render(root) {
       if (y === x || !x.genotype || !y.genotype || spaceOfGenotype(x.genotype) !== spaceOfGenotype(y.genotype)) continue;
       differingEdges(x.genotype, y.genotype).forEach((k) => diff.add(k));
     }
-    genoEl.append(h("div", { class: "geno-col", "data-id": x.id, style: `--accent:${x.color}` }, genotypeFigure(x.genotype, { title: nameOf(x.search), diff, idPrefix: `cmp-${x.id}` })));
+    const arch = x.genotype ? x.genotype.arch_str ?? x.genotype.darts_repr ?? null : null;
+    genoEl.append(
+      h(
+        "div",
+        { class: "geno-col", "data-id": x.id, style: `--accent:${x.color}` },
+        genotypeFigure(x.genotype, { title: nameOf(x.search), diff, idPrefix: `cmp-${x.id}` }),
+        arch ? h("code", { class: "arch-str", "data-arch": "" }, arch) : null,
+      ),
+    );
   }
 
   if (loaded.some((x) => spaceOf(x.search) === "nb201")) {
@@ -135,6 +148,94 @@ export async function render(root) {
     barriers.stop();
     charts.forEach((c) => c.destroy());
   };
+}
+
+// Fields that label a search rather than change what it computes: not worth a warning.
+const LABEL_FIELDS = new Set(["name", "tags", "priority"]);
+
+function flatSpec(spec, prefix = "", out = {}) {
+  for (const [k, v] of Object.entries(spec || {})) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (!prefix && LABEL_FIELDS.has(k)) continue;
+    if (v && typeof v === "object" && !Array.isArray(v)) flatSpec(v, key, out);
+    else out[key] = JSON.stringify(v);
+  }
+  return out;
+}
+
+/** A warning listing the spec fields whose values differ: such searches are not like for like. */
+function specDifferences(loaded) {
+  const flat = loaded.map((x) => flatSpec(specOf(x.search)));
+  const keys = [...new Set(flat.flatMap((f) => Object.keys(f)))].sort();
+  const differing = keys.filter((k) => new Set(flat.map((f) => f[k] ?? "—")).size > 1);
+  if (!differing.length) {
+    return h("p", { class: "card muted small", "data-spec-diff": "none" }, "All searches ran with the same settings (names, tags and priority aside).");
+  }
+  return h(
+    "div",
+    { class: "card warning-box spec-diff", role: "note", "data-spec-diff": String(differing.length) },
+    h("strong", null, `Not run with the same settings: ${differing.length} spec field${differing.length === 1 ? "" : "s"} differ.`),
+    h(
+      "table",
+      { class: "compact" },
+      h("thead", null, h("tr", null, h("th", { scope: "col" }, "field"), loaded.map((x) => h("th", { scope: "col" }, h("span", { class: "swatch", style: `background:${x.color}` }), " ", nameOf(x.search))))),
+      h("tbody", null, differing.map((k) => h("tr", { "data-field": k }, h("th", { scope: "row" }, h("code", null, k)), flat.map((f) => h("td", null, f[k] ?? "—"))))),
+    ),
+  );
+}
+
+// The per-epoch metrics compared at each search's last metric epoch, and the neighbourhood at the end.
+const FLAT_ROWS = [
+  ["hessian_eigenvalue", "dominant Hessian eigenvalue (lower: flatter)"],
+  ["a2m_sharpness", "A2M sharpness (lower: flatter)"],
+  ["alpha_entropy", "α entropy (nats)"],
+  ["skip_count", "skip_connect count"],
+  ["ranking_stability", "ranking stability (Kendall τ)"],
+];
+
+function flatnessSideBySide(loaded) {
+  const latest = (x, kind) => {
+    const recs = x.flatness.filter((r) => r.kind === kind && r.epoch !== null && r.epoch !== undefined).sort((a, b) => a.epoch - b.epoch);
+    return recs.length ? recs[recs.length - 1] : null;
+  };
+  const nbDrop = (x, radius) => {
+    const rec = x.flatness.find((r) => r.kind === "neighbourhood" && r.epoch === null && (r.value?.radius ?? r.params?.radius) === radius && r.params?.source !== "on_demand");
+    return typeof rec?.value?.acc_drop_mean === "number" ? { value: 100 * rec.value.acc_drop_mean, epoch: null } : null;
+  };
+  const rows = [
+    ...FLAT_ROWS.map(([kind, label]) => [kind, label, (x) => {
+      const r = latest(x, kind);
+      const v = r ? Object.values(scalarsOf(r.value))[0] : undefined;
+      return typeof v === "number" ? { value: v, epoch: r.epoch } : null;
+    }]),
+    ["neighbourhood_r1", "neighbourhood acc drop, radius 1 (pp)", (x) => nbDrop(x, 1)],
+    ["neighbourhood_r2", "neighbourhood acc drop, radius 2 (pp)", (x) => nbDrop(x, 2)],
+  ];
+  return h(
+    "section",
+    { class: "card section", "data-section": "flatness-compare" },
+    h("div", { class: "section-head" }, h("h2", null, "Flatness"), h("span", { class: "muted small" }, "each search's last metric epoch; A2M aims for the flatter numbers")),
+    h(
+      "table",
+      { class: "compact flat-compare" },
+      h("thead", null, h("tr", null, h("th", { scope: "col" }, "metric"), loaded.map((x) => h("th", { scope: "col", class: "num" }, h("span", { class: "swatch", style: `background:${x.color}` }), " ", nameOf(x.search), a2mOf(x.search) ? " (A2M)" : "")))),
+      h(
+        "tbody",
+        null,
+        rows.map(([kind, label, read]) =>
+          h(
+            "tr",
+            { "data-metric": kind },
+            h("th", { scope: "row" }, label),
+            loaded.map((x) => {
+              const got = read(x);
+              return h("td", { class: "num", title: got?.epoch != null ? `epoch ${got.epoch}` : "" }, got ? `${fmtNum(got.value, 4)}${got.epoch != null ? ` @${got.epoch}` : ""}` : "not computed");
+            }),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 async function searchPicker(ids) {

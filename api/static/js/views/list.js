@@ -1,14 +1,68 @@
 // Searches list: filters, search box, live progress (SSE for running searches plus a light refresh).
 
 import { get, listOf, nextCursorOf, openEventStream, ApiError } from "../api.js";
-import { h, clear, fmtAcc, fmtDuration, fmtTime, fmtTimeTitle, errorText, debounce } from "../dom.js";
-import { STATUSES, DATASETS, ACTIVE, loadCatalogue, methodOf, spaceOf, datasetOf, a2mOf, tagsOf, nameOf, progressOf, bestValAccOf } from "../model.js";
+import { h, clear, fmtAcc, fmtDuration, fmtDateTime, fmtTimeTitle, errorText, debounce } from "../dom.js";
+import { STATUSES, DATASETS, ACTIVE, loadCatalogue, methodOf, spaceOf, datasetOf, a2mOf, tagsOf, nameOf, progressOf, bestValAccOf, epochLabel, activityLabel, specOf } from "../model.js";
 import { searchUrl, compareUrl, navigate } from "../router.js";
 
 const REFRESH_MS = 4000;
 // Browsers allow ~6 HTTP/1.1 connections per host; streams beyond this would starve page requests.
 const MAX_STREAMS = 3;
 const FILTERS = ["status", "method", "space", "dataset", "tag", "q"];
+
+/** Seconds from start to finish (or to now while it runs); null before it started. */
+function durationOf(s) {
+  if (!s.started_at) return null;
+  const end = s.finished_at ? new Date(s.finished_at) : new Date();
+  return Math.max(0, (end - new Date(s.started_at)) / 1000);
+}
+
+// [header, sort key]; the value each key sorts by is in SORT_VALUES.
+const COLUMNS = [
+  ["Name", "name"],
+  ["Status", "status"],
+  ["Method", "method"],
+  ["Space", "space"],
+  ["Dataset", "dataset"],
+  ["Progress", "progress"],
+  ["Best val acc", "best"],
+  ["Seed", "seed"],
+  ["Created", "created"],
+  ["Started", "started"],
+  ["Finished", "finished"],
+  ["Duration", "duration"],
+];
+const SORT_VALUES = {
+  name: (s) => String(nameOf(s)).toLowerCase(),
+  status: (s) => s.status,
+  method: (s) => methodOf(s),
+  space: (s) => spaceOf(s),
+  dataset: (s) => datasetOf(s),
+  progress: (s) => progressOf(s).fraction,
+  best: (s) => bestValAccOf(s),
+  seed: (s) => s.seed ?? specOf(s).seed ?? null,
+  created: (s) => s.created_at ?? null,
+  started: (s) => s.started_at ?? null,
+  finished: (s) => s.finished_at ?? null,
+  duration: (s) => durationOf(s),
+};
+const CSV_FIELDS = [
+  ["id", (s) => s.id],
+  ["name", (s) => nameOf(s)],
+  ["status", (s) => s.status],
+  ["method", (s) => methodOf(s)],
+  ["a2m", (s) => a2mOf(s)],
+  ["space", (s) => spaceOf(s)],
+  ["dataset", (s) => datasetOf(s)],
+  ["seed", (s) => s.seed ?? specOf(s).seed],
+  ["epochs", (s) => s.epochs ?? specOf(s).epochs],
+  ["best_val_acc", (s) => bestValAccOf(s)],
+  ["created_at", (s) => s.created_at],
+  ["started_at", (s) => s.started_at],
+  ["finished_at", (s) => s.finished_at],
+  ["duration_s", (s) => (durationOf(s) === null ? null : Math.round(durationOf(s)))],
+  ["tags", (s) => tagsOf(s).join(" ")],
+];
 
 export function statusBadge(status, cancelRequested = false) {
   const text = cancelRequested && ACTIVE.has(status) ? `${status} · cancelling` : status;
@@ -23,9 +77,9 @@ export function progressBar(s, { compact = false } = {}) {
   const p = progressOf(s);
   const pct = Math.round(p.fraction * 1000) / 10;
   const parts = [];
-  if (p.epoch !== null && p.totalEpochs) parts.push(`epoch ${Math.min(p.epoch, p.totalEpochs)}/${p.totalEpochs}`);
+  if (p.epoch !== null && p.totalEpochs) parts.push(epochLabel(Math.min(p.epoch, p.totalEpochs - 1), p.totalEpochs));
   if (!compact && p.steps && s.status === "running") parts.push(`step ${p.step}/${p.steps}`);
-  if (!compact && p.phase && s.status === "running") parts.push(p.phase);
+  if (!compact && p.phase && s.status === "running") parts.push(activityLabel(p.phase, p.detail));
   if (ACTIVE.has(s.status) && p.eta !== null) parts.push(`ETA ${fmtDuration(p.eta)}`);
   if (s.status === "succeeded") parts.push("done");
   return h(
@@ -62,6 +116,16 @@ export async function render(root, _params, { setLive }) {
   const status = h("p", { class: "list-status muted", role: "status", "aria-live": "polite" });
   const compareBtn = h("button", { type: "button", class: "btn", disabled: true, onclick: () => navigate(compareUrl([...selected])) }, "Compare selected");
   const moreBtn = h("button", { type: "button", class: "btn", hidden: true, onclick: () => refresh({ more: true }) }, "Load more");
+  const csvBtn = h("button", { type: "button", class: "btn", "data-action": "export-csv", onclick: () => exportCsv() }, "Export CSV");
+  // Sorting is client-side, over the rows loaded: {key, dir: 1 | -1}, null for the server's order.
+  let sort = null;
+  const headCells = COLUMNS.map(([label, key]) =>
+    h(
+      "th",
+      { scope: "col", "data-sort": key, "aria-sort": "none" },
+      h("button", { type: "button", class: "sort-btn", onclick: () => sortBy(key) }, label),
+    ),
+  );
 
   const select = (name, label, options) =>
     h(
@@ -88,7 +152,7 @@ export async function render(root, _params, { setLive }) {
         "div",
         { class: "page-head" },
         h("h1", null, "Searches"),
-        h("div", { class: "page-actions" }, compareBtn, h("a", { class: "btn btn-primary", href: "/dashboard/submit", "data-link": "" }, "New search")),
+        h("div", { class: "page-actions" }, compareBtn, csvBtn, h("a", { class: "btn btn-primary", href: "/dashboard/submit", "data-link": "" }, "New search")),
       ),
       h(
         "div",
@@ -113,7 +177,7 @@ export async function render(root, _params, { setLive }) {
               "tr",
               null,
               h("th", { scope: "col", class: "col-check" }, h("span", { class: "sr-only" }, "Select")),
-              ["Name", "Status", "Method", "Space", "Dataset", "Progress", "Best val acc", "Started", "Finished"].map((t) => h("th", { scope: "col" }, t)),
+              headCells,
             ),
           ),
           tbody,
@@ -122,6 +186,37 @@ export async function render(root, _params, { setLive }) {
       h("div", { class: "list-foot" }, status, moreBtn),
     ),
   );
+
+  function sortBy(key) {
+    sort = sort?.key === key ? (sort.dir === 1 ? { key, dir: -1 } : null) : { key, dir: 1 };
+    for (const th of headCells) th.setAttribute("aria-sort", sort && th.dataset.sort === sort.key ? (sort.dir === 1 ? "ascending" : "descending") : "none");
+    if (!sort) refresh();
+    applySort();
+  }
+
+  function applySort() {
+    if (!sort) return;
+    const value = SORT_VALUES[sort.key];
+    const entries = [...rows.values()].sort((a, b) => {
+      const x = value(a.search), y = value(b.search);
+      if (x === null || x === undefined) return 1; // blanks last either way
+      if (y === null || y === undefined) return -1;
+      return (x < y ? -1 : x > y ? 1 : 0) * sort.dir;
+    });
+    entries.forEach((r) => tbody.append(r.tr));
+  }
+
+  function exportCsv() {
+    const shown = [...tbody.querySelectorAll("tr[data-id]")].map((tr) => rows.get(tr.dataset.id)?.search).filter(Boolean);
+    const cell = (v) => (v === null || v === undefined ? "" : /[",\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v));
+    const lines = [CSV_FIELDS.map(([name]) => name).join(","), ...shown.map((s) => CSV_FIELDS.map(([, f]) => cell(f(s))).join(","))];
+    const url = URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
+    const a = h("a", { href: url, download: "searches.csv" });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
 
   function setFilter(name, value) {
     filters[name] = value;
@@ -169,8 +264,11 @@ export async function render(root, _params, { setLive }) {
       h("td", null, datasetOf(s)),
       h("td", { class: "col-progress" }, progressBar(s)),
       h("td", { class: "num", "data-col": "best" }, best === null ? "–" : fmtAcc(best)),
-      h("td", { title: fmtTimeTitle(s.started_at) }, fmtTime(s.started_at)),
-      h("td", { title: fmtTimeTitle(s.finished_at) }, fmtTime(s.finished_at)),
+      h("td", { class: "num", "data-col": "seed" }, String(s.seed ?? specOf(s).seed ?? "–")),
+      h("td", { "data-col": "created", title: fmtTimeTitle(s.created_at) }, fmtDateTime(s.created_at)),
+      h("td", { "data-col": "started", title: fmtTimeTitle(s.started_at) }, fmtDateTime(s.started_at)),
+      h("td", { "data-col": "finished", title: fmtTimeTitle(s.finished_at) }, fmtDateTime(s.finished_at)),
+      h("td", { class: "num", "data-col": "duration" }, durationOf(s) === null ? "–" : fmtDuration(durationOf(s))),
     );
   }
 
@@ -283,11 +381,12 @@ export async function render(root, _params, { setLive }) {
           h(
             "tr",
             { class: "empty-row" },
-            h("td", { colspan: "10" }, anyFilter ? "No searches match these filters." : h("span", null, "No searches yet. ", h("a", { href: "/dashboard/submit", "data-link": "" }, "Submit the first one"), ".")),
+            h("td", { colspan: String(COLUMNS.length + 1) }, anyFilter ? "No searches match these filters." : h("span", null, "No searches yet. ", h("a", { href: "/dashboard/submit", "data-link": "" }, "Submit the first one"), ".")),
           ),
         );
       } else {
         tbody.querySelector(".empty-row")?.remove();
+        applySort();
       }
       reconcileStreams();
     } catch (err) {

@@ -29,6 +29,13 @@ export async function render(root, { id }, { setLive }) {
   }
 
   let stopped = false;
+  let retrying = false; // a retry request in flight: its button stays disabled until it answers
+  let hasGenotype = false;
+  let hasCurves = false;
+  // Per-step training loss from the event stream ([fractional epoch, loss]): the loss chart is
+  // live within an epoch, before the epoch's row exists.
+  const liveSteps = [];
+  let lastRows = [];
   const sig = { curves: "", alphas: "", genos: "", flat: "" };
   let charts = [];
   let flatCharts = [];
@@ -43,16 +50,22 @@ export async function render(root, { id }, { setLive }) {
   // On-demand neighbourhood of the best genotype (POST .../flatness/neighbourhood), followed live.
   const nbStatusEl = h("div", { class: "job-status", "data-job-kind": "neighbourhood", role: "status", "aria-live": "polite", hidden: true });
   const nbErrorEl = h("div");
-  const nbSamples = h("input", { type: "number", id: "nb-samples", min: "1", max: "1000", placeholder: "spec", class: "narrow-input" });
+  const specSamples = specOf(search).flatness?.neighbour_samples;
+  const nbSamples = h("input", { type: "number", id: "nb-samples", min: "1", max: "1000", placeholder: specSamples ? String(specSamples) : "", class: "narrow-input", "aria-describedby": "nb-samples-hint" });
   const nbButton = h("button", { type: "button", class: "btn btn-small", "data-action": "compute-neighbourhood", onclick: () => computeNeighbourhood() }, "Compute neighbourhood");
   const nbControls = h(
     "div",
     { class: "barrier-controls" },
     h("span", { class: "muted small nb-hint" }, "Neighbourhood of the best genotype (supernet's newest weights):"),
-    h("label", { class: "filter", for: "nb-samples", title: "empty: the spec's flatness.neighbour_samples" }, "Neighbours per radius", nbSamples),
+    h("label", { class: "filter", for: "nb-samples" }, "Neighbours per radius", nbSamples),
+    h("span", { id: "nb-samples-hint", class: "muted small" }, specSamples ? `empty: ${specSamples}, the spec's flatness.neighbour_samples` : "empty: the spec's flatness.neighbour_samples"),
     nbButton,
   );
   let stopNb = () => {};
+  // α colours on the fixed [0, 1] scale by default; stretched to the observed range on request.
+  const stretchBox = h("input", { type: "checkbox", id: "alpha-stretch", onchange: () => { sig.alphas = ""; drawAlphas(lastAlphas.body, lastAlphas.genotype); } });
+  const stretchToggle = h("label", { class: "filter inline", for: "alpha-stretch" }, stretchBox, " stretch colours to the observed range");
+  const lastAlphas = { body: null, genotype: null };
   const specEl = h("div");
   const evaluations = evaluationSection(search);
   const groundTruth = groundTruthPanel();
@@ -71,7 +84,7 @@ export async function render(root, { id }, { setLive }) {
       section("Training curves", curvesEl, null, "curves"),
       section("Architecture", genoEl, null, "arch"),
       spaceOf(search) === "nb201" ? section("Ground truth", groundTruth.el, h("span", { class: "muted small" }, "NAS-Bench-201 test accuracy (200 epochs, mean over seeds) of each epoch's genotype"), "gt") : null,
-      section("α evolution", alphaEl, h("span", { class: "muted small" }, "softmax weight of each op on each edge, per epoch"), "alpha"),
+      section("α evolution", alphaEl, h("span", { class: "muted small" }, "softmax weight of each op on each edge, per epoch ", stretchToggle), "alpha"),
       section("Flatness", h("div", { class: "section" }, nbStatusEl, nbErrorEl, flatEl), nbControls, "flat"),
       evaluations.el,
       section("Spec", specEl, null, "spec"),
@@ -84,7 +97,9 @@ export async function render(root, { id }, { setLive }) {
     clear(headEl);
     const s = search;
     const canCancel = ACTIVE.has(s.status) && !s.cancel_requested;
-    const canRetry = s.status === "failed" || s.status === "cancelled";
+    const canRetry = (s.status === "failed" || s.status === "cancelled") && !retrying;
+    const noGenotype = hasGenotype ? null : "no genotype yet: one is derived at the end of every epoch";
+    const noCurves = hasCurves ? null : "no curves yet: a row is written at the end of every epoch";
     headEl.append(
       h(
         "div",
@@ -107,8 +122,8 @@ export async function render(root, { id }, { setLive }) {
         { class: "page-actions" },
         h("button", { type: "button", class: "btn btn-danger", "data-action": "cancel", disabled: !canCancel, onclick: () => act("cancel") }, "Cancel"),
         h("button", { type: "button", class: "btn", "data-action": "retry", disabled: !canRetry, onclick: () => act("retry") }, "Retry"),
-        h("button", { type: "button", class: "btn", "data-action": "download-genotype", onclick: () => dl(`${base}/genotype`, `${safeName(s)}-genotype.json`) }, "Genotype JSON"),
-        h("button", { type: "button", class: "btn", "data-action": "download-curves", onclick: () => dl(`${base}/curves?format=csv`, `${safeName(s)}-curves.csv`) }, "Curves CSV"),
+        h("button", { type: "button", class: "btn", "data-action": "download-genotype", disabled: !hasGenotype, title: noGenotype, onclick: () => dl(`${base}/genotype`, `${safeName(s)}-genotype.json`) }, "Genotype JSON"),
+        h("button", { type: "button", class: "btn", "data-action": "download-curves", disabled: !hasCurves, title: noCurves, onclick: () => dl(`${base}/curves?format=csv`, `${safeName(s)}-curves.csv`) }, "Curves CSV"),
         h("a", { class: "btn btn-ghost", href: compareUrl([String(s.id)]), "data-link": "" }, "Compare…"),
       ),
     );
@@ -145,12 +160,17 @@ export async function render(root, { id }, { setLive }) {
   }
 
   async function act(action) {
+    if (action === "retry") retrying = true;
+    renderHead();
     try {
       await post(`${base}/${action}`);
+      retrying = false;
       toast(action === "cancel" ? "Cancellation requested." : "Search re-queued; it resumes from its last checkpoint.", "ok");
       await refreshSearch();
       startStream();
     } catch (err) {
+      retrying = false;
+      renderHead();
       toast(`${action} failed: ${errorText(err)}`, "error");
     }
   }
@@ -167,13 +187,23 @@ export async function render(root, { id }, { setLive }) {
   // --- curves -------------------------------------------------------------------------------------
 
   function drawCurves(rows) {
-    const key = JSON.stringify(rows.map((r) => [r.epoch, r.val_acc, r.train_loss]));
+    const key = JSON.stringify(rows.map((r) => [r.epoch, r.val_acc, r.train_loss])) + liveSteps.length;
     if (key === sig.curves && charts.length) return;
     sig.curves = key;
-    const xs = rows.map((r) => r.epoch + 1);
+    lastRows = rows;
+    const xs = rows.map((r) => r.epoch);
     const pick = (f) => rows.map((r) => r[f] ?? null);
     const acc = asPercent([...pick("train_acc"), ...pick("val_acc")]);
-    const lossData = [xs, pick("train_loss"), pick("val_loss")];
+    // Epoch rows sit at their epoch number; step losses at epoch + step/steps, between them.
+    const points = new Map();
+    rows.forEach((r) => points.set(r.epoch, [r.train_loss ?? null, r.val_loss ?? null, null]));
+    for (const [x, loss] of liveSteps) {
+      const at = points.get(x) ?? [null, null, null];
+      at[2] = loss;
+      points.set(x, at);
+    }
+    const lossXs = [...points.keys()].sort((a, b) => a - b);
+    const lossData = [lossXs, ...[0, 1, 2].map((i) => lossXs.map((x) => points.get(x)[i]))];
     const accData = [xs, acc.slice(0, rows.length), acc.slice(rows.length)];
     if (charts.length) {
       charts[0].update(lossData);
@@ -185,7 +215,7 @@ export async function render(root, { id }, { setLive }) {
     const b = h("div", { class: "chart-cell", "data-chart": "accuracy" });
     curvesEl.append(a, b);
     charts = [
-      lineChart(a, { title: "Loss", yLabel: "cross-entropy", series: [{ label: "train", color: "#2563eb" }, { label: "val", color: "#dc2626" }], data: lossData }),
+      lineChart(a, { title: "Loss", yLabel: "cross-entropy", series: [{ label: "train", color: "#2563eb" }, { label: "val", color: "#dc2626" }, { label: "step loss (live)", color: "#94a3b8", width: 1 }], data: lossData }),
       lineChart(b, { title: "Accuracy", yLabel: "%", series: [{ label: "train", color: "#2563eb" }, { label: "val", color: "#dc2626" }], data: accData }),
     ];
   }
@@ -208,8 +238,8 @@ export async function render(root, { id }, { setLive }) {
     clear(genoEl);
     const done = TERMINAL.has(search.status);
     const curEpoch = current?.epoch ?? lastEpoch;
-    const curTitle = `${done ? "Final" : "Current"}${curEpoch !== null && curEpoch !== undefined ? ` (epoch ${curEpoch + 1})` : ""}`;
-    const bestTitle = `Best${best?.epoch !== null && best?.epoch !== undefined ? ` (epoch ${best.epoch + 1})` : ""}`;
+    const curTitle = `${done ? "Final" : "Current"}${curEpoch !== null && curEpoch !== undefined ? ` (epoch ${curEpoch})` : ""}`;
+    const bestTitle = `Best${best?.epoch !== null && best?.epoch !== undefined ? ` (epoch ${best.epoch})` : ""}`;
     genoEl.append(
       h("div", { class: "geno-col", "data-genotype": "current" }, genotypeFigure(current, { title: curTitle, idPrefix: "cur" })),
       h(
@@ -222,12 +252,13 @@ export async function render(root, { id }, { setLive }) {
   }
 
   function drawAlphas(body, genotype) {
+    Object.assign(lastAlphas, { body, genotype });
     const rows = alphasOf(body);
     const key = JSON.stringify(rows.map((r) => r.epoch));
     if (key === sig.alphas && rows.length) return;
     sig.alphas = key;
     clear(alphaEl);
-    alphaEl.append(alphaHeatmaps(rows, opsOf(genotype, spaceOf(search))));
+    alphaEl.append(alphaHeatmaps(rows, opsOf(genotype, spaceOf(search)), { stretch: stretchBox.checked }));
   }
 
   function drawFlatness(body) {
@@ -237,7 +268,7 @@ export async function render(root, { id }, { setLive }) {
     sig.flat = key;
     flatCharts.forEach((c) => c.destroy());
     clear(flatEl);
-    const { root: panel, draw } = flatnessPanels(recs, { running: !TERMINAL.has(search.status) });
+    const { root: panel, draw } = flatnessPanels(recs, { running: !TERMINAL.has(search.status), spec: specOf(search), status: search.status });
     flatEl.append(panel);
     flatCharts = draw();
   }
@@ -310,10 +341,14 @@ export async function render(root, { id }, { setLive }) {
       renderHead();
       renderProgress();
       const rows = curvesOf(curves);
+      hasCurves = rows.length > 0;
       drawCurves(rows);
       const genos = await loadGenotypes(rows);
       if (stopped) return;
+      hasGenotype = Boolean(genos.current || genos.best);
+      renderHead();
       drawGenotypes(genos);
+      explainEmpty(rows);
       drawAlphas(alphas, genos.current || genos.best);
       drawFlatness(flat);
       if (bench) groundTruth.update(bench);
@@ -323,6 +358,16 @@ export async function render(root, { id }, { setLive }) {
   }
 
   const refreshSoon = debounce(refreshAll, 600);
+
+  /** A search that ended without data says why in each empty panel, instead of "No data yet". */
+  function explainEmpty(rows) {
+    const ended = search.status === "failed" || search.status === "cancelled";
+    root.querySelectorAll(".ended-note").forEach((n) => n.remove());
+    if (!ended || rows.length) return;
+    const why = search.status === "failed" ? `The search failed before its first epoch ended${search.error ? `: ${search.error}` : "."}` : "The search was cancelled before its first epoch ended.";
+    // Above each panel's content (a sibling, so the panel's own grid keeps its layout).
+    for (const el of [curvesEl, genoEl, alphaEl]) el.before(h("p", { class: "ended-note empty", role: "note" }, why));
+  }
   let stream = null;
 
   function onEvent(type, data) {
@@ -330,6 +375,13 @@ export async function render(root, { id }, { setLive }) {
       const prog = data.progress ?? (type === "progress" || typeof data.step === "number" ? data : null);
       if (prog && typeof prog === "object") {
         search = { ...search, progress: { ...(search.progress || {}), ...prog } };
+        if (type === "progress" && prog.phase === "train" && typeof prog.loss === "number" && prog.steps_per_epoch) {
+          const x = prog.epoch + Math.min(prog.step, prog.steps_per_epoch) / prog.steps_per_epoch;
+          if (!liveSteps.length || x > liveSteps[liveSteps.length - 1][0]) {
+            liveSteps.push([x, prog.loss]);
+            drawCurves(lastRows);
+          }
+        }
         if (typeof data.eta_seconds === "number") search.eta_seconds = data.eta_seconds;
       }
       if (data.status && data.status !== search.status) search = { ...search, status: data.status };

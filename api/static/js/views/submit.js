@@ -33,6 +33,51 @@ function field(fieldPath, label, control, { hint = "", className = "" } = {}) {
 }
 
 const num = (name, placeholder, extra = {}) => h("input", { type: "number", name, placeholder: String(placeholder), inputmode: "numeric", ...extra });
+// Decimal fields are text (so 3e-4 can be typed) and checked here as they are typed.
+const dec = (name, placeholder) => h("input", { type: "text", name, placeholder: String(placeholder), inputmode: "decimal", autocomplete: "off", "data-number": "" });
+// Booleans that should only be sent when changed: the spec's default stays the default.
+const tri = (name, def) => h("select", { name, "data-bool": "" }, h("option", { value: "" }, `default (${def})`), h("option", { value: "true" }, "true"), h("option", { value: "false" }, "false"));
+
+/** A number typed into `input`: undefined when empty, NaN when it is not a number. */
+function numberIn(input) {
+  if (input.validity?.badInput) return NaN;
+  const v = input.value.trim();
+  if (v === "") return undefined;
+  return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v) ? Number(v) : NaN;
+}
+
+// Flatness, optimiser and runtime sections: [spec path, label, control, hint].
+const EXTRA_SECTIONS = [
+  ["Flatness metrics", [
+    ["flatness.interval", "Metric interval", () => num("interval", 5), "epochs between metric epochs (and the last one)"],
+    ["flatness.hessian_eigenvalue", "Hessian eigenvalue", () => tri("hessian_eigenvalue", true), ""],
+    ["flatness.a2m_sharpness", "A2M sharpness", () => tri("a2m_sharpness", true), ""],
+    ["flatness.skip_count", "skip_connect count", () => tri("skip_count", true), ""],
+    ["flatness.alpha_entropy", "α entropy", () => tri("alpha_entropy", true), ""],
+    ["flatness.ranking_stability", "Ranking stability", () => tri("ranking_stability", true), "needs two metric epochs"],
+    ["flatness.neighbourhood", "Neighbourhood (end)", () => tri("neighbourhood", true), "hundreds of passes on a CPU"],
+    ["flatness.cell_shape", "Cell width / depth (end)", () => tri("cell_shape", true), ""],
+    ["flatness.power_iterations", "Power iterations", () => num("power_iterations", 20), ""],
+    ["flatness.val_batches", "Validation batches", () => num("val_batches", 2), "used by every metric"],
+    ["flatness.neighbour_samples", "Neighbours per radius", () => num("neighbour_samples", 32), ""],
+  ]],
+  ["Optimiser", [
+    ["optim.w_lr", "Weight learning rate", () => dec("w_lr", 0.025), "SGD, cosine schedule"],
+    ["optim.w_lr_min", "Weight lr floor", () => dec("w_lr_min", 0.001), ""],
+    ["optim.w_momentum", "Momentum", () => dec("w_momentum", 0.9), ""],
+    ["optim.w_weight_decay", "Weight decay", () => dec("w_weight_decay", 3e-4), ""],
+    ["optim.grad_clip", "Gradient clip", () => dec("grad_clip", 5), ""],
+    ["optim.arch_lr", "α learning rate", () => dec("arch_lr", 3e-4), "Adam"],
+    ["optim.arch_weight_decay", "α weight decay", () => dec("arch_weight_decay", 1e-3), ""],
+  ]],
+  ["Runtime", [
+    ["runtime.precision", "Precision", () => h("select", { name: "precision" }, h("option", { value: "" }, "default (fp32)"), h("option", { value: "fp32" }, "fp32"), h("option", { value: "bf16" }, "bf16")), ""],
+    ["runtime.checkpoint_every", "Checkpoint interval", () => num("checkpoint_every", 1), ""],
+    ["runtime.keep_checkpoints", "Keep newest N checkpoints", () => num("keep_checkpoints", "all"), "plus the best epoch's"],
+    ["runtime.channels_last", "Channels-last (CUDA)", () => tri("channels_last", false), ""],
+    ["runtime.fused_cells", "Fused cells", () => tri("fused_cells", false), ""],
+  ]],
+];
 
 export async function render(root) {
   // Spaces and methods, with their rules, from the service's registries (GET /spaces, /methods).
@@ -57,7 +102,7 @@ export async function render(root) {
   const subset = num("subset", "all images");
   const imageSize = num("image_size", 16);
   const rhoDefaults = spaces.map((sp) => `${sp.a2m_default_rho} (${sp.name})`).join(" / ");
-  const rho = h("input", { type: "text", name: "rho", inputmode: "decimal", placeholder: rhoDefaults });
+  const rho = h("input", { type: "text", name: "rho", inputmode: "decimal", placeholder: rhoDefaults, "data-number": "" });
   const tags = h("input", { type: "text", name: "tags", placeholder: "comma, separated" });
   const priority = num("priority", 5);
   const paramsBox = h("div", { class: "params-box" });
@@ -91,15 +136,42 @@ export async function render(root) {
     ),
     h("h3", { class: "sub" }, "Method hyperparameters"),
     paramsBox,
+    EXTRA_SECTIONS.map(([title, rows]) =>
+      h(
+        "div",
+        { class: "extra-section", "data-section": title.toLowerCase().split(" ")[0] },
+        h("h3", { class: "sub" }, title),
+        h("div", { class: "form-grid" }, rows.map(([path, label, make, hint]) => {
+          const control = make();
+          control.dataset.path = path;
+          return field(path, label, control, { hint });
+        })),
+      ),
+    ),
+  );
+
+  // "Paste a spec" mode: the text goes to the API as it is (YAML, of which JSON is a part).
+  const pasteArea = h("textarea", { name: "spec-text", rows: "16", spellcheck: "false", class: "spec-paste", placeholder: "name: my search\nspace: nb201\nmethod: darts\ndataset: {name: digits}\nepochs: 3\n# … any spec field, YAML or JSON" });
+  const pasteField = field("spec-text", "Spec (YAML or JSON)", pasteArea, { hint: "every field of `flatnas search --help`; errors name their field or line" });
+  pasteField.hidden = true;
+  const modeForm = h("input", { type: "radio", name: "mode", value: "form", checked: true, id: "mode-form" });
+  const modePaste = h("input", { type: "radio", name: "mode", value: "paste", id: "mode-paste" });
+  const modeSwitch = h(
+    "div",
+    { class: "mode-switch", role: "radiogroup", "aria-label": "How to give the spec" },
+    h("label", { for: "mode-form" }, modeForm, " Fill in the form"),
+    h("label", { for: "mode-paste" }, modePaste, " Paste a YAML/JSON spec"),
   );
 
   const form = h(
     "form",
     { class: "card submit-form", novalidate: true, "aria-labelledby": "submit-title" },
     summary,
+    modeSwitch,
+    pasteField,
     h(
       "div",
-      { class: "form-grid" },
+      { class: "form-grid", "data-mode": "form" },
       field("name", "Name", name),
       field("space", "Search space", space),
       h("div", { class: "field-group" }, field("method", "Method", method), methodSummary),
@@ -150,6 +222,28 @@ export async function render(root) {
     paramsBox.append(grid);
   }
 
+  const formParts = () => [form.querySelector('[data-mode="form"]'), advanced];
+  for (const radio of [modeForm, modePaste]) {
+    radio.addEventListener("change", () => {
+      const pasting = modePaste.checked;
+      pasteField.hidden = !pasting;
+      formParts().forEach((el) => (el.hidden = pasting));
+      clearErrors();
+    });
+  }
+  // Numbers are checked as they are typed, so a typo is flagged at its field before submitting.
+  form.addEventListener("input", (ev) => {
+    const el = ev.target;
+    if (!(el instanceof HTMLInputElement) || !(el.type === "number" || el.dataset.number !== undefined || el.dataset.param !== undefined)) return;
+    if (el.dataset.param !== undefined && !["number", "integer"].includes(el.dataset.ptype)) return;
+    const box = el.closest(".field");
+    const bad = Number.isNaN(numberIn(el));
+    box.classList.toggle("has-error", bad);
+    box.querySelector(".field-error").textContent = bad ? "not a number (e.g. 0.025 or 3e-4)" : "";
+    if (bad) el.setAttribute("aria-invalid", "true");
+    else el.removeAttribute("aria-invalid");
+  });
+
   space.addEventListener("change", syncVisibility);
   dataset.addEventListener("change", syncVisibility);
   a2m.addEventListener("change", syncVisibility);
@@ -166,7 +260,7 @@ export async function render(root) {
     for (const el of form.querySelectorAll(".field")) {
       el.classList.remove("has-error");
       el.querySelector(".field-error").textContent = "";
-      el.querySelector("input, select")?.removeAttribute("aria-invalid");
+      el.querySelector("input, select, textarea")?.removeAttribute("aria-invalid");
     }
   }
 
@@ -185,7 +279,7 @@ export async function render(root) {
       target.classList.add("has-error");
       const slot = target.querySelector(".field-error");
       slot.textContent = slot.textContent ? `${slot.textContent}; ${message}` : message;
-      const control = target.querySelector("input, select");
+      const control = target.querySelector("input, select, textarea");
       control?.setAttribute("aria-invalid", "true");
       first ||= control;
     }
@@ -210,11 +304,12 @@ export async function render(root) {
   function buildBody() {
     const local = [];
     const readNum = (input, path) => {
-      if (input.validity?.badInput) {
-        local.push({ field: path, message: "must be a number" });
+      const v = numberIn(input);
+      if (Number.isNaN(v)) {
+        local.push({ field: path, message: "not a number (e.g. 0.025 or 3e-4)" });
         return undefined;
       }
-      return input.value.trim() === "" ? undefined : Number(input.value);
+      return v;
     };
     const body = {
       space: space.value,
@@ -237,7 +332,17 @@ export async function render(root) {
     if (depthFieldOf(space.value) === "N") set(supernet, "N", readNum(N, "supernet.N"));
     if (depthFieldOf(space.value) === "layers") set(supernet, "layers", readNum(layers, "supernet.layers"));
     if (Object.keys(supernet).length) body.supernet = supernet;
-    if (a2m.checked && rho.value.trim()) body.a2m.rho = Number(rho.value.trim());
+    if (a2m.checked) set(body.a2m, "rho", readNum(rho, "a2m.rho"));
+    for (const el of advanced.querySelectorAll(".extra-section [data-path]")) {
+      const [section, key] = el.dataset.path.split(".");
+      let v;
+      if (el.dataset.bool !== undefined) v = el.value === "" ? undefined : el.value === "true";
+      else if (el.tagName === "SELECT") v = el.value || undefined;
+      else v = readNum(el, el.dataset.path);
+      if (v === undefined) continue;
+      body[section] ??= {};
+      body[section][key] = v;
+    }
     const tagList = tags.value.split(",").map((t) => t.trim()).filter(Boolean);
     if (tagList.length) body.tags = tagList;
     const params = {};
@@ -245,7 +350,7 @@ export async function render(root) {
       const v = el.value.trim();
       if (!v) continue;
       const t = el.dataset.ptype;
-      params[el.dataset.param] = t === "boolean" ? v === "true" : t === "number" || t === "integer" ? Number(v) : v;
+      params[el.dataset.param] = t === "boolean" ? v === "true" : t === "number" || t === "integer" ? readNum(el, `method_params.${el.dataset.param}`) : v;
     }
     if (Object.keys(params).length) body.method_params = params;
     if (body.epochs === undefined) delete body.epochs;
@@ -254,9 +359,32 @@ export async function render(root) {
 
   let idemKey = null;
   let lastBody = null;
+
+  async function submitPasted() {
+    const text = pasteArea.value;
+    if (!text.trim()) return showErrors([{ field: "spec-text", message: "paste a spec first" }], "");
+    if (text !== lastBody) {
+      idemKey = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+      lastBody = text;
+    }
+    submitBtn.disabled = true;
+    try {
+      const created = await post("/searches", text, { contentType: "application/yaml", headers: { "Idempotency-Key": idemKey } });
+      toast(`Submitted “${created.name ?? "search"}”.`, "ok");
+      navigate(`/dashboard?new=${encodeURIComponent(created.id)}`);
+    } catch (err) {
+      // Field errors name spec paths that have no form control here: list them all at the text.
+      const named = err instanceof ApiError ? err.fieldErrors : [];
+      const listed = named.map((e) => ({ field: "spec-text", message: `${e.field.replace(/^body\.?/, "") || "spec"}: ${e.message}` }));
+      showErrors(listed.length ? listed : [{ field: "spec-text", message: errorText(err) }], errorText(err));
+    } finally {
+      submitBtn.disabled = false;
+    }
+  }
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearErrors();
+    if (modePaste.checked) return submitPasted();
     const { body, local } = buildBody();
     if (local.length) return showErrors(local, "");
     // One Idempotency-Key per distinct body: a retried click never creates a second search.
