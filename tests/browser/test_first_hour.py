@@ -122,6 +122,8 @@ def test_list_search_and_compare_pages(live_service: Any, page: Page, tmp_path: 
     arch = page.locator("code.arch-str")
     expect(arch).to_have_count(2)
     assert all(text.count("|") >= 6 and "~" in text for text in arch.all_text_contents())
+    # Wrapped, never cut: every character is inside the box (no horizontal scrolling needed).
+    assert arch.evaluate_all("els => els.every(e => e.scrollWidth <= e.clientWidth + 1)")
     halo = page.evaluate(
         """() => {
             const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");

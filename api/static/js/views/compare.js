@@ -124,15 +124,7 @@ export async function render(root) {
       if (y === x || !x.genotype || !y.genotype || spaceOfGenotype(x.genotype) !== spaceOfGenotype(y.genotype)) continue;
       differingEdges(x.genotype, y.genotype).forEach((k) => diff.add(k));
     }
-    const arch = x.genotype ? x.genotype.arch_str ?? x.genotype.darts_repr ?? null : null;
-    genoEl.append(
-      h(
-        "div",
-        { class: "geno-col", "data-id": x.id, style: `--accent:${x.color}` },
-        genotypeFigure(x.genotype, { title: nameOf(x.search), diff, idPrefix: `cmp-${x.id}` }),
-        arch ? h("code", { class: "arch-str", "data-arch": "" }, arch) : null,
-      ),
-    );
+    genoEl.append(h("div", { class: "geno-col", "data-id": x.id, style: `--accent:${x.color}` }, genotypeFigure(x.genotype, { title: nameOf(x.search), diff, idPrefix: `cmp-${x.id}` })));
   }
 
   if (loaded.some((x) => spaceOf(x.search) === "nb201")) {
@@ -174,7 +166,7 @@ function specDifferences(loaded) {
   return h(
     "div",
     { class: "card warning-box spec-diff", role: "note", "data-spec-diff": String(differing.length) },
-    h("strong", null, `Not run with the same settings: ${differing.length} spec field${differing.length === 1 ? "" : "s"} differ.`),
+    h("strong", null, `Not run with the same settings: ${differing.length} spec field${differing.length === 1 ? " differs" : "s differ"}.`),
     h(
       "table",
       { class: "compact" },
