@@ -19,10 +19,10 @@ const STATE_TEXT = {
   pending: "ground truth appears once a worker runs the search",
 };
 
-/** epoch (1-based) -> test accuracy, per data set, from the "epoch" rows. */
+/** epoch (from 0, as everywhere) -> test accuracy, per data set, from the "epoch" rows. */
 export function testAccuracyByEpoch(body, dataset) {
   const out = new Map();
-  for (const r of (body && body.items) || []) if (r.kind === "epoch" && r.dataset === dataset) out.set(r.epoch + 1, r.test_acc);
+  for (const r of (body && body.items) || []) if (r.kind === "epoch" && r.dataset === dataset) out.set(r.epoch, r.test_acc);
   return out;
 }
 
@@ -60,7 +60,7 @@ function summaryTable(body) {
           { "data-kind": r.kind, "data-dataset": r.dataset },
           h("td", null, r.kind),
           h("td", null, r.dataset),
-          h("td", { class: "num" }, String(r.epoch + 1)),
+          h("td", { class: "num" }, String(r.epoch)),
           h("td", { class: "num" }, `${r.test_acc.toFixed(2)} ± ${r.test_acc_std.toFixed(2)}`),
           h("td", { class: "num" }, r.valid_acc == null ? "–" : `${r.valid_acc.toFixed(2)} ± ${(r.valid_acc_std ?? 0).toFixed(2)}`),
           h("td", { class: "num" }, r.params_m.toFixed(3)),
@@ -93,7 +93,7 @@ export function groundTruthPanel() {
       const grid = h("div", { class: "curves three-col" });
       el.append(grid);
       const epochs = Math.max(0, ...items.filter((r) => r.kind === "epoch").map((r) => r.epoch + 1));
-      const xs = Array.from({ length: epochs }, (_, i) => i + 1);
+      const xs = Array.from({ length: epochs }, (_, i) => i);
       for (const [name, label] of DATASETS) {
         const byEpoch = testAccuracyByEpoch(body, name);
         const optimum = optimumOf(body, name);
@@ -128,7 +128,7 @@ export function groundTruthCompare(loaded) {
     return { el, destroy() {} };
   }
   const epochs = Math.max(0, ...withRows.flatMap((x) => x.benchmark.items.filter((r) => r.kind === "epoch").map((r) => r.epoch + 1)));
-  const xs = Array.from({ length: epochs }, (_, i) => i + 1);
+  const xs = Array.from({ length: epochs }, (_, i) => i);
   for (const [name, label] of DATASETS) {
     const cell = h("div", { class: "chart-cell", "data-chart": `ground-truth-${name}` });
     grid.append(cell);
