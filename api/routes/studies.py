@@ -156,26 +156,29 @@ def create_study(
     for cell in cells:  # each search of the grid meets the rules of a search submitted alone
         admission.admit(cell.spec, settings, key.scope)
     request["evaluation_specs"] = _evaluation_specs(body, cells, settings)
-    studies.create_study(
-        session,
-        study_id=study_id,
-        name=body.name,
-        request=request,
-        tags=list(body.tags),
-        priority=body.priority,
-        owner_key_id=key.id,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-    )
-    search_ids = []
-    for cell in cells:
-        search = searches.create_search(session, spec=cell.spec.model_dump(mode="json"), owner_key_id=key.id)
-        studies.add_member(session, study_id, search.id, position=cell.index, cell=cell.values)
-        search_ids.append(search.id)
     try:
+        studies.create_study(
+            session,
+            study_id=study_id,
+            name=body.name,
+            request=request,
+            tags=list(body.tags),
+            priority=body.priority,
+            owner_key_id=key.id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+        search_ids = []
+        for cell in cells:
+            search = searches.create_search(
+                session, spec=cell.spec.model_dump(mode="json"), owner_key_id=key.id
+            )
+            studies.add_member(session, study_id, search.id, position=cell.index, cell=cell.values)
+            search_ids.append(search.id)
         session.commit()
     except IntegrityError:
-        # Two requests with one Idempotency-Key raced; the other one's study stands.
+        # Two requests with one Idempotency-Key raced: the unique index refused this one (at a flush
+        # or the commit) once the other committed; the other one's study stands.
         session.rollback()
         existing = _replay(session, key.id, idempotency_key, request_hash) if idempotency_key else None
         if existing is None:

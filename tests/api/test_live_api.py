@@ -28,14 +28,16 @@ def shared_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService
         yield service
 
 
-def _race(service: LiveService, key: str, bodies: list[dict]) -> list[httpx.Response]:
+def _race(
+    service: LiveService, key: str, bodies: list[dict], path: str = "/searches"
+) -> list[httpx.Response]:
     """POST every body at once (one connection each) with the same Idempotency-Key."""
     start = threading.Barrier(len(bodies))
 
     def post(body: dict) -> httpx.Response:
         with service.client(key) as client:
             start.wait()
-            return client.post("/searches", json=body, headers={"Idempotency-Key": "one-key"})
+            return client.post(path, json=body, headers={"Idempotency-Key": "one-key"})
 
     with ThreadPoolExecutor(len(bodies)) as pool:
         return list(pool.map(post, bodies))
@@ -59,6 +61,15 @@ def test_racing_submits_with_different_bodies_conflict(shared_api: LiveService) 
     conflict = next(r for r in responses if r.status_code == 409)
     assert conflict.headers["content-type"] == "application/problem+json"
     assert conflict.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_racing_study_submits_with_one_idempotency_key_create_one_study(shared_api: LiveService) -> None:
+    base = {key: value for key, value in TINY.items() if key != "name"}
+    study = {"name": "raced", "base": base, "grid": {"seed": [0, 1]}}
+    responses = _race(shared_api, shared_api.create_key("submit"), [study] * 10, "/studies")
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 9 + [201], [r.text for r in responses if r.status_code >= 300]
+    assert len({r.json()["id"] for r in responses}) == 1
 
 
 def test_reads_while_the_database_is_gone_are_503_with_retry_after(api_service: LiveService) -> None:
