@@ -104,20 +104,22 @@ def create_evaluation(
         response.status_code = 200
         response.headers["Location"] = f"/evaluations/{existing.id}"
         return _out(session, existing)
-    row = repo.create_evaluation(
-        session,
-        spec=spec,
-        genotype=genotype,
-        origin=origin,
-        priority=body.priority,
-        owner_key_id=key.id,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-    )
     try:
+        row = repo.create_evaluation(
+            session,
+            spec=spec,
+            genotype=genotype,
+            origin=origin,
+            priority=body.priority,
+            owner_key_id=key.id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
         session.commit()
     except IntegrityError:
-        session.rollback()  # two requests with one Idempotency-Key raced; the other's row stands
+        # Two requests with one Idempotency-Key raced: the unique index refused this one (at the
+        # flush or the commit) once the other committed; the other's row stands.
+        session.rollback()
         existing = _replay(session, key.id, idempotency_key, request_hash) if idempotency_key else None
         if existing is None:
             raise

@@ -72,6 +72,15 @@ def test_racing_study_submits_with_one_idempotency_key_create_one_study(shared_a
     assert len({r.json()["id"] for r in responses}) == 1
 
 
+def test_racing_evaluation_submits_with_one_idempotency_key_create_one(shared_api: LiveService) -> None:
+    from tests.api.test_evaluations import body
+
+    responses = _race(shared_api, shared_api.create_key("submit"), [body()] * 10, "/evaluations")
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 9 + [202], [r.text for r in responses if r.status_code >= 300]
+    assert len({r.json()["id"] for r in responses}) == 1
+
+
 def test_reads_while_the_database_is_gone_are_503_with_retry_after(api_service: LiveService) -> None:
     with api_service.client() as client:
         search_id = client.post("/searches", json=TINY).json()["id"]
