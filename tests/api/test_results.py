@@ -158,7 +158,9 @@ def test_events_stream_what_another_session_writes(
     search_id = _submit(client, keys, name="live")
 
     def worker() -> None:
-        time.sleep(0.2)
+        # The stream's first poll must see the search still queued: on a busy machine the request
+        # can take a while to reach the route, so the claim waits well beyond one poll.
+        time.sleep(1.0)
         with database.session() as s:
             leases.claim(s, search_id, worker="w1", stale_after_s=60)
         for epoch in (0, 1):
