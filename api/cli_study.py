@@ -80,6 +80,10 @@ def wait(args: argparse.Namespace) -> int:
     return _wait(args.study_id, timeout=args.timeout, interval=args.interval)
 
 
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def _num(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
@@ -99,7 +103,7 @@ def format_results(results: dict[str, Any]) -> str:
     for cell in results["cells"]:
         stats = [cell["metrics"][m] for m in metrics]
         cells.append(
-            [json.dumps(cell["values"].get(a)) for a in axes]
+            [_value(cell["values"].get(a)) for a in axes]
             + [str(cell["n"])]
             + [f"{_num(s['mean'])} ± {_num(s['std'], 2)}" if s["n"] else "-" for s in stats]
         )
@@ -110,11 +114,11 @@ def format_results(results: dict[str, Any]) -> str:
         for pair in results["paired"]:
             for metric, p in pair["metrics"].items():
                 pairs.append(
-                    [json.dumps(pair["values"].get(a)) for a in shared]
+                    [_value(pair["values"].get(a)) for a in shared]
                     + [
                         metric,
                         str(p["n"]),
-                        f"{_num(p['mean'])} ± {_num(p['std'], 2)}",
+                        f"{_num(p['mean'])} ± {_num(p['std'], 2)}" if p["n"] else "-",
                         f"{p['positive']}/{p['n']}",
                     ]
                     + [_num(p["sign_p"], 3), _num(p["t_p"], 3)]
