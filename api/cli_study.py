@@ -1,83 +1,77 @@
 """`flatnas study submit|status|wait|results`: studies on a running service (FLATNAS_URL,
-FLATNAS_API_KEY), through the same HTTP helper as the search commands."""
+FLATNAS_API_KEY), through the Python client like the search commands."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
-from api.cli_client import TERMINAL, CommandError, _reported, request
-
-
-def _load_study(path: str) -> dict[str, Any]:
-    import yaml
-
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
-    except OSError as err:
-        raise CommandError(f"{path}: cannot read: {err.strerror}") from None
-    try:
-        data = yaml.safe_load(text)  # YAML is a superset of JSON: one reader for both
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise CommandError(f"{path}:{where} not valid YAML/JSON: {getattr(err, 'problem', err)}") from None
-    if not isinstance(data, dict):
-        raise CommandError(f"{path}: a study is a mapping with name, base, grid; got {type(data).__name__}")
-    return data
+from api.cli_client import CommandError, _with_client
+from flatnas.client import Client
 
 
 def _status_line(study: dict[str, Any]) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(study["counts"].items()))
+    if study.get("evaluate"):
+        counts += "; evaluations: " + (
+            ", ".join(f"{n} {status}" for status, n in sorted(study["evaluation_counts"].items()))
+            or "none yet"
+        )
     eta = f"  ETA {study['eta_seconds']:.0f}s" if study.get("eta_seconds") else ""
     return f"{study['id']}  {study['status']}  {100 * study['fraction']:.0f}%  ({counts}){eta}"
 
 
-@_reported
-def submit(args: argparse.Namespace) -> int:
-    body = _load_study(args.file)
-    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
-    study = request("POST", "/studies", json=body, headers=headers).json()
+def _load_study(path: str) -> dict[str, Any]:
+    """The study in `path` ('-': stdin), YAML or JSON; a bad file is one line naming it."""
+    from nas_core.spec_files import SpecFileError, parse_spec_text, read_spec_document
+
+    try:
+        if path == "-":
+            return parse_spec_text(sys.stdin.read(), "<stdin>", yaml_syntax=True)
+        return read_spec_document(path)
+    except SpecFileError as err:
+        raise CommandError(str(err)) from None
+
+
+@_with_client
+def submit(args: argparse.Namespace, client: Client) -> int:
+    study = client.submit_study(_load_study(args.file), idempotency_key=args.idempotency_key)
     print(f"submitted study {study['id']} ({study['name']}): {study['searches']} searches")
-    if args.wait:
-        return _wait(study["id"], timeout=None, interval=5.0)
-    return 0
+    return _wait(client, study["id"], timeout=None, interval=5.0) if args.wait else 0
 
 
-@_reported
-def status(args: argparse.Namespace) -> int:
-    study = request("GET", f"/studies/{args.study_id}").json()
+@_with_client
+def status(args: argparse.Namespace, client: Client) -> int:
+    study = client.get_study(args.study_id)
     print(_status_line(study))
     for child in study["children"]:
         cell = " ".join(f"{k}={json.dumps(v)}" for k, v in child["cell"].items())
-        print(f"  {child['search_id']}  {child['status']:<10} {100 * child['fraction']:3.0f}%  {cell}")
+        evaluation = f"  evaluation {child['evaluation_status']}" if child.get("evaluation_status") else ""
+        print(
+            f"  {child['search_id']}  {child['status']:<10} {100 * child['fraction']:3.0f}%  {cell}{evaluation}"
+        )
     return 0
 
 
-def _wait(study_id: str, *, timeout: float | None, interval: float) -> int:
-    deadline = None if timeout is None else time.monotonic() + timeout
+def _wait(client: Client, study_id: str, *, timeout: float | None, interval: float) -> int:
     last = ""
-    while True:
-        study = request("GET", f"/studies/{study_id}").json()
+
+    def show(study: dict[str, Any]) -> None:
+        nonlocal last
         line = _status_line(study)
         if line != last:
             print(line, flush=True)
             last = line
-        if study["status"] in TERMINAL:
-            return 0 if study["status"] == "succeeded" else 1
-        if deadline is not None and time.monotonic() > deadline:
-            print(f"still {study['status']} after {timeout:.0f}s", file=sys.stderr)
-            return 2
-        time.sleep(interval)
+
+    study = client.wait_study(study_id, timeout=timeout, interval=interval, on_progress=show)
+    return 0 if study["status"] == "succeeded" else 1
 
 
-@_reported
-def wait(args: argparse.Namespace) -> int:
-    return _wait(args.study_id, timeout=args.timeout, interval=args.interval)
+@_with_client
+def wait(args: argparse.Namespace, client: Client) -> int:
+    return _wait(client, args.study_id, timeout=args.timeout, interval=args.interval)
 
 
 def _value(value: Any) -> str:
@@ -127,15 +121,12 @@ def format_results(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-@_reported
-def results(args: argparse.Namespace) -> int:
+@_with_client
+def results(args: argparse.Namespace, client: Client) -> int:
     if args.csv:
-        table = "paired" if args.paired else "cells"
-        sys.stdout.write(
-            request("GET", f"/studies/{args.study_id}/results", params={"format": "csv", "table": table}).text
-        )
+        sys.stdout.write(client.study_table(args.study_id, "paired" if args.paired else "cells"))
         return 0
-    print(format_results(request("GET", f"/studies/{args.study_id}/results").json()))
+    print(format_results(client.study_results(args.study_id)))
     return 0
 
 

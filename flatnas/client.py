@@ -296,6 +296,113 @@ class Client:
             )
         return str(matches[0])
 
+    # --- evaluations ----------------------------------------------------------------------------
+
+    def submit_evaluation(
+        self, genotype: Mapping[str, Any], *, idempotency_key: str | None = None, **options: Any
+    ) -> dict[str, Any]:
+        """Train a genotype from scratch: `genotype` is {"search_id": S, "which": "best"} or
+        {"json": <genotype document>}; options: protocol, dataset, seed, name, priority, overrides."""
+        source = dict(genotype)
+        if "search_id" in source:
+            source["search_id"] = self.resolve(source["search_id"])
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        body = {"genotype": source, **options}
+        return self._json("POST", "/evaluations", json=body, headers=headers)  # type: ignore[no-any-return]
+
+    def get_evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/evaluations/{evaluation_id}")  # type: ignore[no-any-return]
+
+    def list_evaluations(self, **filters: Any) -> Rows:
+        """Evaluations, newest first (filters: status, protocol, dataset, search_id, mine, limit)."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        return [dict(e) for e in self._json("GET", "/evaluations", params=params)["items"]]
+
+    def wait_evaluation(
+        self,
+        evaluation_id: str,
+        *,
+        timeout: float | None = None,
+        interval: float = 2.0,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the evaluation ends; returns it (`test_acc`, `params_m`, `flops_m` when it succeeded)."""
+        return _poll_until_done(
+            lambda: self.get_evaluation(evaluation_id),
+            timeout,
+            interval,
+            on_progress,
+            f"evaluation {evaluation_id}",
+        )
+
+    def evaluation_curves(self, evaluation_id: str, *, dataframe: bool | None = None) -> Any:
+        """Per-epoch rows (train/test loss and accuracy, lr, seconds), as `curves` returns them."""
+        rows: Rows = self._json("GET", f"/evaluations/{evaluation_id}/curves")["epochs"]
+        return as_table(rows, dataframe)
+
+    def cancel_evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/evaluations/{evaluation_id}/cancel")  # type: ignore[no-any-return]
+
+    def retry_evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/evaluations/{evaluation_id}/retry")  # type: ignore[no-any-return]
+
+    # --- studies --------------------------------------------------------------------------------
+
+    def submit_study(
+        self, study: Mapping[str, Any] | str | os.PathLike[str], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Submit a study ({name, base, grid, evaluate?, tags?, priority?}), as a dict or a YAML/JSON file."""
+        if isinstance(study, Mapping):
+            body = dict(study)
+        else:
+            from nas_core.spec_files import read_spec_document
+
+            body = read_spec_document(study)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._json("POST", "/studies", json=body, headers=headers)  # type: ignore[no-any-return]
+
+    def get_study(self, study_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/studies/{study_id}")  # type: ignore[no-any-return]
+
+    def list_studies(self, *, mine: bool = False) -> Iterator[dict[str, Any]]:
+        """Studies, newest first, fetched page by page as you iterate."""
+        cursor: str | None = None
+        while True:
+            page = self._json("GET", "/studies", params={"limit": PAGE_SIZE, "cursor": cursor, "mine": mine})
+            yield from page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def wait_study(
+        self,
+        study_id: str,
+        *,
+        timeout: float | None = None,
+        interval: float = 5.0,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until every search (and, with `evaluate`, every evaluation) of the study has ended."""
+        return _poll_until_done(
+            lambda: self.get_study(study_id), timeout, interval, on_progress, f"study {study_id}"
+        )
+
+    def study_results(self, study_id: str) -> dict[str, Any]:
+        """Per-cell statistics (`cells`), paired A2M on/off comparisons (`paired`) and each search's
+        metrics (`children`)."""
+        return self._json("GET", f"/studies/{study_id}/results")  # type: ignore[no-any-return]
+
+    def study_table(self, study_id: str, table: Literal["cells", "paired"] = "cells") -> str:
+        """One of the results tables as CSV text."""
+        params = {"format": "csv", "table": table}
+        return self.request("GET", f"/studies/{study_id}/results", params=params).text
+
+    def cancel_study(self, study_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/studies/{study_id}/cancel")  # type: ignore[no-any-return]
+
+    def retry_study(self, study_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/studies/{study_id}/retry")  # type: ignore[no-any-return]
+
     # --- for people -----------------------------------------------------------------------------
 
     @staticmethod

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from api.cli import main as cli_main
+from flatnas import Client
 from tests.fixtures.live_service import LiveService
 from tests.integration.test_end_to_end import NO_FLATNESS
 
@@ -106,24 +107,36 @@ def test_tiny_study_runs_and_its_statistics_match_the_children(
 def test_study_with_evaluate_trains_each_best_genotype_and_ends_with_its_evaluations(
     live_service: LiveService,
 ) -> None:
+    """Through the Python client: submit, wait with a progress callback, results, evaluations."""
     evaluate = {
         "protocol": "nb201",
         "dataset": {"name": "digits", "image_size": 8, "augment": False},
         "overrides": {"epochs": 1, "C": 4, "layers": 1, "batch_size": 32},
     }
     body = {"name": "evaluated", "base": BASE, "grid": {"a2m.enabled": [True, False]}, "evaluate": evaluate}
-    with live_service.client() as client:
-        resp = client.post("/studies", json=body)
-        assert resp.status_code == 201, resp.text
-        study = wait_for_study(client, resp.json()["id"])
+    seen: list[str] = []
+    with Client(live_service.base_url, live_service.api_key) as client:
+        study = client.submit_study(body)
+        study = client.wait_study(
+            study["id"], timeout=300, interval=0.5, on_progress=lambda s: seen.append(s["status"])
+        )
         assert study["status"] == "succeeded", (study, live_service.logs())
+        assert seen[-1] == "succeeded" and "running" in seen
         assert study["evaluation_counts"] == {"succeeded": 2} and study["fraction"] == 1.0
-        results = client.get(f"/studies/{study['id']}/results").json()
+        results = client.study_results(study["id"])
         assert "eval_test_acc" in results["metrics"]
+        assert client.study_table(study["id"]).splitlines()[0].startswith("a2m.enabled,n,")
         for child in study["children"]:
-            evaluation = client.get(f"/evaluations/{child['evaluation_id']}").json()
-            best = client.get(f"/searches/{child['search_id']}/genotype", params={"which": "best"}).json()
+            evaluation = client.get_evaluation(child["evaluation_id"])
+            best = client.genotype(child["search_id"], "best")
             assert evaluation["genotype"]["arch_str"] == best["arch_str"]
             assert evaluation["source"]["which"] == "best"
+            assert [row["epoch"] for row in client.evaluation_curves(evaluation["id"], dataframe=False)] == [
+                0
+            ]
             (row,) = [c for c in results["children"] if c["search_id"] == child["search_id"]]
             assert row["metrics"]["eval_test_acc"] == pytest.approx(evaluation["test_acc"])
+        assert {e["id"] for e in client.list_evaluations(search_id=study["children"][0]["search_id"])} == {
+            study["children"][0]["evaluation_id"]
+        }
+        assert study["id"] in [s["id"] for s in client.list_studies()]
