@@ -185,11 +185,12 @@ def tally(statuses: Iterable[str]) -> dict[str, int]:
     return counts
 
 
-def awaiting_evaluation(study: Study, counts: dict[str, int], evaluation_counts: dict[str, int]) -> int:
-    """Succeeded searches whose evaluation a worker is about to start (studies with `evaluate`)."""
-    if not evaluates(study) or study.cancel_requested:
-        return 0
-    return max(0, counts.get("succeeded", 0) - sum(evaluation_counts.values()))
+def awaiting_evaluation(session: Session, studies_: list[Study]) -> dict[str, int]:
+    """Per study, succeeded searches with a best genotype whose evaluation a worker is about to
+    start (studies with `evaluate` that are not being cancelled)."""
+    due = [s.id for s in studies_ if evaluates(s) and not s.cancel_requested]
+    counts = studies.awaiting_evaluation(session, due) if due else {}
+    return {s.id: counts.get(s.id, 0) for s in studies_}
 
 
 def derived_status(counts: dict[str, int], evaluation_counts: dict[str, int], awaiting: int = 0) -> str:
@@ -247,8 +248,9 @@ def _eta(members: list[Member]) -> float | None:
     return remaining * (sum(durations) / len(durations)) / max(1, len(running))
 
 
-def summary_of(study: Study, counts: dict[str, int], evaluation_counts: dict[str, int]) -> dict[str, Any]:
-    awaiting = awaiting_evaluation(study, counts, evaluation_counts)
+def summary_of(
+    study: Study, counts: dict[str, int], evaluation_counts: dict[str, int], awaiting: int
+) -> dict[str, Any]:
     return {
         "id": study.id,
         "name": study.name,
@@ -284,14 +286,25 @@ def study_detail(session: Session, study: Study) -> StudyDetail:
                 evaluation_status=evaluation.status if evaluation else None,
             )
         )
-    # With `evaluate`, each search's work is the search and then its evaluation, weighted alike.
+    # With `evaluate`, each search's work is the search and then its evaluation, weighted alike; a
+    # search that ended with nothing to evaluate (failed, cancelled, no best genotype) is done.
     work = [c.fraction for c in children]
     if evaluates(study):
-        work += [_evaluation_fraction(evaluations.get(c.search_id)) for c in children]
+        due = set() if study.cancel_requested else studies.awaiting_searches(session, study.id)
+        for c in children:
+            if c.evaluation_id is not None:
+                work.append(_evaluation_fraction(evaluations.get(c.search_id)))
+            else:
+                work.append(1.0 if c.status in TERMINAL_STATUSES and c.search_id not in due else 0.0)
     counts = tally(m.search.status for m in members)
     base = f"/studies/{study.id}"
     return StudyDetail(
-        **summary_of(study, counts, tally(e.status for e in evaluations.values())),
+        **summary_of(
+            study,
+            counts,
+            tally(e.status for e in evaluations.values()),
+            awaiting_evaluation(session, [study])[study.id],
+        ),
         fraction=sum(work) / len(work) if work else 0.0,
         eta_seconds=_eta(members),
         request=study.request,
@@ -312,14 +325,17 @@ def study_page(session: Session, page: list[Study], next_cursor: str | None) -> 
     ids = [s.id for s in page]
     counts = studies.status_counts(session, ids)
     evaluation_counts = studies.evaluation_status_counts(session, ids)
+    awaiting = awaiting_evaluation(session, page)
     items = []
     for study in page:
         c, e = counts.get(study.id, {}), evaluation_counts.get(study.id, {})
         total = sum(c.values()) * (2 if evaluates(study) else 1)
         done = sum(n for status, n in [*c.items(), *e.items()] if status in TERMINAL_STATUSES)
-        items.append(
-            StudySummary(**summary_of(study, c, e), fraction=done / total if total else 0.0, eta_seconds=None)
-        )
+        if evaluates(study):  # an ended search with no evaluation, none due either, is done
+            ended = sum(n for status, n in c.items() if status in TERMINAL_STATUSES)
+            done += ended - sum(e.values()) - awaiting[study.id]
+        summary = summary_of(study, c, e, awaiting[study.id])
+        items.append(StudySummary(**summary, fraction=done / total if total else 0.0, eta_seconds=None))
     return StudyPage(items=items, next_cursor=next_cursor)
 
 
@@ -392,9 +408,7 @@ def study_results(session: Session, study: Study) -> StudyResults:
     ]
     return StudyResults(
         study_id=study.id,
-        status=derived_status(
-            counts, evaluation_counts, awaiting_evaluation(study, counts, evaluation_counts)
-        ),
+        status=derived_status(counts, evaluation_counts, awaiting_evaluation(session, [study])[study.id]),
         axes=axes_of(study),
         metrics=metrics,
         cells=cells,

@@ -12,7 +12,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from nas_core.genotype import genotype_from_json, genotype_to_json
+from nas_core.genotype import GenotypeError, genotype_from_json, genotype_to_json
 from nas_core.study import cell_label
 from store.models import Study, StudySearch
 from store.repositories import evaluations, results, studies
@@ -29,7 +29,18 @@ def _start(session: Session, study: Study, member: StudySearch) -> tuple[str, in
             "study %s: search %s succeeded without a best genotype; not evaluated", study.id, member.search_id
         )
         return None
-    genotype = genotype_to_json(genotype_from_json(row.genotype), epoch=row.epoch, search_id=member.search_id)
+    try:
+        genotype = genotype_to_json(
+            genotype_from_json(row.genotype), epoch=row.epoch, search_id=member.search_id
+        )
+    except GenotypeError as err:  # one unreadable genotype must not hold back the others
+        log.warning(
+            "study %s: search %s's best genotype is unreadable (%s); not evaluated",
+            study.id,
+            member.search_id,
+            err,
+        )
+        return None
     spec = dict(study.request["evaluation_specs"][genotype["space"]])
     label = cell_label({axis: member.cell[axis] for axis in study.request["axes"] if axis in member.cell})
     spec["name"] = f"{study.name} [{label}] evaluation"[:200]

@@ -78,18 +78,20 @@ def _evaluation_specs(body: StudyCreate, cells: list[GridCell], settings: Settin
     return specs
 
 
-def _enqueue_all(session: Session, search_ids: list[str], priority: int, when: str, study_id: str) -> None:
-    """Queue every search; a broker refusal marks that search failed (api/jobs.py), and the study
-    answers one 503 naming how many could not be queued."""
+def _enqueue_all(
+    session: Session, queue: list[tuple[jobs.JobKind, str]], priority: int, when: str, study_id: str
+) -> None:
+    """Queue every job; a broker refusal marks that job failed (api/jobs.py), every other job is
+    still tried, and the study answers one 503 naming how many could not be queued."""
     refused = 0
-    for search_id in search_ids:
+    for kind, job_id in queue:
         try:
-            jobs.enqueue_after_commit(session, jobs.SEARCH, search_id, priority=priority, when=when)
+            jobs.enqueue_after_commit(session, kind, job_id, priority=priority, when=when)
         except ServiceUnavailable:
             refused += 1
     if refused:
         raise ServiceUnavailable(
-            f"study {study_id} was stored but {refused} of its {len(search_ids)} searches could not be "
+            f"study {study_id} was stored but {refused} of its {len(queue)} jobs could not be "
             f"queued and are marked failed; retry it with POST /studies/{study_id}/retry once the broker is back",
             extensions={"study_id": study_id},
         )
@@ -186,7 +188,7 @@ def create_study(
         response.status_code = 200
         response.headers["Location"] = f"/studies/{existing.id}"
         return study_detail(session, existing)
-    _enqueue_all(session, search_ids, body.priority, "submit", study_id)
+    _enqueue_all(session, [(jobs.SEARCH, i) for i in search_ids], body.priority, "submit", study_id)
     response.headers["Location"] = f"/studies/{study_id}"
     return study_detail(session, load_study(session, study_id))
 
@@ -289,9 +291,6 @@ def retry_study(study_id: str, session: SessionDep, key: SubmitKey) -> StudyDeta
         raise Conflict(f"study {study_id} has no failed or cancelled search or evaluation to retry")
     studies.set_cancel_requested(session, study_id, False)
     session.commit()
-    _enqueue_all(session, retried, study.priority, "retry", study_id)
-    for evaluation_id in evaluations_retried:
-        jobs.enqueue_after_commit(
-            session, jobs.EVALUATION, evaluation_id, priority=study.priority, when="retry"
-        )
+    queue = [(jobs.SEARCH, i) for i in retried] + [(jobs.EVALUATION, i) for i in evaluations_retried]
+    _enqueue_all(session, queue, study.priority, "retry", study_id)
     return study_detail(session, load_study(session, study_id))

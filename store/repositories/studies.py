@@ -18,6 +18,7 @@ from store.models import (
     EpochMetric,
     Evaluation,
     FlatnessMetric,
+    Genotype,
     Search,
     Study,
     StudySearch,
@@ -183,6 +184,8 @@ def latest_flatness(session: Session, search_ids: Sequence[str]) -> dict[str, di
     ).where(FlatnessMetric.search_id.in_(ids), FlatnessMetric.kind.in_(list(FLATNESS_METRICS)))
     newest: dict[tuple[str, str], float] = {}
     for search_id, kind, epoch, params, value in session.execute(stmt):
+        if (params or {}).get("source") == "on_demand":
+            continue  # a neighbourhood job someone ran on any stored genotype, not the search's own
         number = _flatness_number(kind, params or {}, value)
         if number is None:
             continue
@@ -217,14 +220,44 @@ def best_ground_truth(session: Session, search_ids: Sequence[str]) -> dict[str, 
 # --- studies with `evaluate` ----------------------------------------------------------------------
 
 
+def _awaiting() -> tuple[Any, ...]:
+    """A study search whose evaluation is due: it succeeded, has a best genotype, and has none yet
+    (a search that ended without a best genotype has nothing to evaluate)."""
+    has_best = (
+        select(Genotype.id).where(Genotype.search_id == StudySearch.search_id, Genotype.is_best).exists()
+    )
+    succeeded = (
+        select(Search.id).where(Search.id == StudySearch.search_id, Search.status == "succeeded").exists()
+    )
+    return succeeded, has_best, StudySearch.evaluation_id.is_(None)
+
+
+def awaiting_evaluation(session: Session, study_ids: Sequence[str]) -> dict[str, int]:
+    """Per study, its searches whose evaluation is due but not started yet."""
+    stmt = (
+        select(StudySearch.study_id, func.count())
+        .where(StudySearch.study_id.in_(list(study_ids)), *_awaiting())
+        .group_by(StudySearch.study_id)
+    )
+    out = dict.fromkeys(study_ids, 0)
+    for study_id, n in session.execute(stmt):
+        out[study_id] = int(n)
+    return out
+
+
+def awaiting_searches(session: Session, study_id: str) -> set[str]:
+    """The study's searches whose evaluation is due but not started yet."""
+    stmt = select(StudySearch.search_id).where(StudySearch.study_id == study_id, *_awaiting())
+    return set(session.scalars(stmt))
+
+
 def unevaluated_children(session: Session, search_id: str | None = None) -> list[tuple[Study, StudySearch]]:
     """Succeeded searches of studies that evaluate their searches, whose evaluation does not exist
     yet (one search, or every such search); studies being cancelled start none."""
     stmt = (
         select(Study, StudySearch)
         .join(StudySearch, StudySearch.study_id == Study.id)
-        .join(Search, Search.id == StudySearch.search_id)
-        .where(Search.status == "succeeded", StudySearch.evaluation_id.is_(None), ~Study.cancel_requested)
+        .where(*_awaiting(), ~Study.cancel_requested)
         .order_by(Study.created_at, StudySearch.position)
     )
     if search_id is not None:

@@ -19,7 +19,7 @@ from nas_core.reporter import FlatnessRecord
 from nas_core.spaces.nb201_definition import parse_nb201_arch_str
 from store.db import Database
 from store.models import Search, utcnow
-from store.repositories import benchmark, results
+from store.repositories import benchmark, results, searches
 from tests.api.conftest import Enqueued, Keys
 
 BASE = {
@@ -110,6 +110,11 @@ def _finish(
             session,
             search_id,
             FlatnessRecord("neighbourhood", None, {"radius": 2}, {"acc": {"mean": 0.0}}, 0.1),
+        )
+        # An on-demand neighbourhood job on some other genotype is not the search's own metric.
+        on_demand = {"radius": 1, "source": "on_demand"}
+        results.add_flatness(
+            session, search_id, FlatnessRecord("neighbourhood", 5, on_demand, {"acc": {"mean": 0.99}}, 0.1)
         )
         search = session.get(Search, search_id)
         assert search is not None
@@ -207,7 +212,7 @@ def test_a_broker_refusal_marks_searches_failed_and_answers_503(
     resp = client.post(
         "/studies", json={"name": "x", "base": BASE, "grid": {"seed": [0, 1]}}, headers=keys.submit
     )
-    assert resp.status_code == 503 and "2 of its 2 searches" in resp.json()["detail"]
+    assert resp.status_code == 503 and "2 of its 2 jobs" in resp.json()["detail"]
     (study,) = client.get("/studies", headers=keys.read).json()["items"]
     assert study["counts"] == {"failed": 2} and study["status"] == "failed"
 
@@ -294,3 +299,23 @@ def test_each_succeeded_search_gets_one_evaluation_of_its_best_genotype(
     assert cancelled["evaluation_counts"] == {"cancelled": 1} and cancelled["status"] == "cancelled"
     retried = client.post(f"/studies/{study['id']}/retry", headers=keys.submit).json()
     assert retried["evaluation_counts"] == {"retrying": 1} and enqueued.evaluations[-1] == (started[0], 5)
+
+
+def test_an_evaluate_study_ends_when_nothing_is_left_to_evaluate(
+    client: TestClient, keys: Keys, database: Database
+) -> None:
+    from worker.study_evaluations import evaluate_finished
+
+    body = {"name": "ev", "base": BASE, "grid": {"seed": [0, 1]}, "evaluate": EVALUATE}
+    study = client.post("/studies", json=body, headers=keys.submit).json()
+    no_genotype, failing = (c["search_id"] for c in study["children"])
+    _finish(database, no_genotype, [0.5], {"eig": 1.0, "nb": 0.5}, 1)  # succeeded, but derived nothing
+    with database.session() as session:
+        searches.mark_failed(session, failing, "diverged")
+        session.commit()
+    assert evaluate_finished(database.sessionmaker) == []
+    for body in (
+        client.get(f"/studies/{study['id']}", headers=keys.read).json(),
+        client.get("/studies", headers=keys.read).json()["items"][0],
+    ):
+        assert body["status"] == "failed" and body["fraction"] == 1.0 and body["evaluation_counts"] == {}
