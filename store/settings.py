@@ -83,7 +83,7 @@ class Settings(BaseSettings):
         "gpu",
         min_length=1,
         max_length=200,
-        description="the Celery queue workers consume and the API enqueues to (searches and landscape jobs)",
+        description="the Celery queue workers consume and the API enqueues to (every job kind)",
     )
 
     # Bounds on what an evaluation request may ask a worker to train (POST /evaluations).

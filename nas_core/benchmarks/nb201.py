@@ -288,7 +288,9 @@ def _why(err: BaseException) -> str:
 # --- one benchmark per process -----------------------------------------------------------------
 
 SETTING = "FLATNAS_NB201_BENCHMARK"
+RETRY_FAILED_OPEN_S = 60.0
 _opened: dict[str, NB201Benchmark] = {}
+_failed: dict[str, tuple[float, Exception]] = {}
 _open_lock = threading.Lock()
 
 
@@ -296,8 +298,9 @@ def open_configured(
     path: str | Path | None, *, opener: Callable[[str], NB201Benchmark] | None = None
 ) -> NB201Benchmark:
     """The benchmark at the operator-configured `path`, opened once per process and cached.
-    Raises BenchmarkUnavailable naming the setting when none is configured. A failed open is not
-    cached: an operator who fixes the file does not have to restart the worker."""
+    Raises BenchmarkUnavailable naming the setting when none is configured. A failed open is
+    remembered for RETRY_FAILED_OPEN_S only: an operator who fixes the file does not have to
+    restart the worker, and a broken file is not re-read on every request meanwhile."""
     if path is None or not str(path).strip():
         raise BenchmarkUnavailable(
             f"no benchmark configured: set {SETTING} to a NAS-Bench-201 file or directory"
@@ -305,9 +308,19 @@ def open_configured(
     key = os.path.abspath(os.fspath(path))
     with _open_lock:
         found = _opened.get(key)
-        if found is None:
+        if found is not None:
+            return found
+        # A broken file is not re-read on every request; it is retried after a while.
+        failed = _failed.get(key)
+        if failed is not None and time.monotonic() - failed[0] < RETRY_FAILED_OPEN_S:
+            raise failed[1]
+        try:
             found = (opener or NB201Benchmark.open)(key)
-            _opened[key] = found
+        except Exception as err:
+            _failed[key] = (time.monotonic(), err)
+            raise
+        _failed.pop(key, None)
+        _opened[key] = found
         return found
 
 

@@ -61,8 +61,12 @@ class EvalDataset(StrictModel):
         description="directory holding the files (cifar*, imagenet16-120) on the machine that trains; "
         "default: $FLATNAS_DATA_ROOT there. Never downloaded",
     )
-    subset: int | None = Field(None, ge=2, description="train on only the first N training images")
-    test_subset: int | None = Field(None, ge=1, description="test on only the first N test images")
+    subset: int | None = Field(
+        None, ge=2, le=10_000_000, description="train on only the first N training images"
+    )
+    test_subset: int | None = Field(
+        None, ge=1, le=10_000_000, description="test on only the first N test images"
+    )
     test_portion: float = Field(
         0.2, gt=0, lt=1, description="digits/synthetic: the share held out (fixed) as the test set"
     )
@@ -85,7 +89,7 @@ class EvalRuntime(StrictModel):
     )
     channels_last: bool = Field(False, description="NHWC memory format on CUDA")
     keep_checkpoints: int | None = Field(
-        None, ge=1, description="keep only the newest N epoch checkpoints; null keeps every one"
+        None, ge=1, le=10_000, description="keep only the newest N epoch checkpoints; null keeps every one"
     )
 
 

@@ -10,6 +10,7 @@ import itertools
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -268,3 +269,27 @@ def test_cli_search_writes_benchmark_json(nb201_benchmark_dir: Path, tmp_path: P
     index = final_rows[0]["arch_index"]
     cifar10 = next(r for r in final_rows if r["dataset"] == "cifar10")
     assert cifar10["test_acc"] == pytest.approx(written.expected(index)["cifar10"]["test_acc"])
+
+
+def test_a_failed_open_is_remembered_for_a_while_then_retried(tmp_path: Path) -> None:
+    from nas_core.benchmarks import nb201
+
+    calls: list[str] = []
+
+    def opener(path: str) -> Any:
+        calls.append(path)
+        if len(calls) == 1:
+            raise BenchmarkUnavailable("cannot be read: truncated")
+        return "opened"
+
+    path = tmp_path / "bench"
+    with pytest.raises(BenchmarkUnavailable, match="truncated"):
+        open_configured(path, opener=opener)
+    with pytest.raises(BenchmarkUnavailable, match="truncated"):
+        open_configured(path, opener=opener)  # a broken file is not re-read on every request
+    assert len(calls) == 1
+    key = str(path.resolve())
+    when, err = nb201._failed[key]
+    nb201._failed[key] = (when - nb201.RETRY_FAILED_OPEN_S, err)
+    assert open_configured(path, opener=opener) == "opened" and len(calls) == 2
+    nb201._opened.pop(key)
