@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from api.errors import Conflict, FieldError
 
@@ -21,6 +25,7 @@ def request_hash(body: dict[str, Any]) -> str:
 
 
 R = TypeVar("R", bound=Replayable)
+T = TypeVar("T")
 
 
 def replay(existing: R | None, idempotency_key: str, body_hash: str, noun: str) -> R | None:
@@ -34,3 +39,31 @@ def replay(existing: R | None, idempotency_key: str, body_hash: str, noun: str) 
             ],
         )
     return existing
+
+
+def create_once(
+    session: Session,
+    idempotency_key: str | None,
+    *,
+    find: Callable[[], R | None],
+    create: Callable[[], T],
+) -> tuple[T | None, R | None]:
+    """Create and commit, unless an earlier request with this Idempotency-Key did: returns
+    (what `create` made, None) or (None, the earlier row). `find` is `replay` of the owner's row for
+    the key, so a different body raises 409.
+
+    Two requests racing with one key: the unique (owner, key) index makes the later one wait for
+    the other's commit and refuses it (at a flush or the commit); it is rolled back and answers with
+    the winner's row, never a 500."""
+    if idempotency_key is not None and (earlier := find()) is not None:
+        return None, earlier
+    try:
+        made = create()
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        earlier = find() if idempotency_key is not None else None
+        if earlier is None:
+            raise
+        return None, earlier
+    return made, None

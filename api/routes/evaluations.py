@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import idempotency, jobs
@@ -97,15 +96,11 @@ def create_evaluation(
     request_hash = idempotency.request_hash(
         {"spec": spec, "genotype": genotype, "origin": origin, "priority": body.priority}
     )
-    if (
-        idempotency_key is not None
-        and (existing := _replay(session, key.id, idempotency_key, request_hash)) is not None
-    ):
-        response.status_code = 200
-        response.headers["Location"] = f"/evaluations/{existing.id}"
-        return _out(session, existing)
-    try:
-        row = repo.create_evaluation(
+    row, earlier = idempotency.create_once(
+        session,
+        idempotency_key,
+        find=lambda: _replay(session, key.id, idempotency_key or "", request_hash),
+        create=lambda: repo.create_evaluation(
             session,
             spec=spec,
             genotype=genotype,
@@ -114,18 +109,13 @@ def create_evaluation(
             owner_key_id=key.id,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
-        )
-        session.commit()
-    except IntegrityError:
-        # Two requests with one Idempotency-Key raced: the unique index refused this one (at the
-        # flush or the commit) once the other committed; the other's row stands.
-        session.rollback()
-        existing = _replay(session, key.id, idempotency_key, request_hash) if idempotency_key else None
-        if existing is None:
-            raise
+        ),
+    )
+    if earlier is not None:
         response.status_code = 200
-        response.headers["Location"] = f"/evaluations/{existing.id}"
-        return _out(session, existing)
+        response.headers["Location"] = f"/evaluations/{earlier.id}"
+        return _out(session, earlier)
+    assert row is not None
     jobs.enqueue_after_commit(session, jobs.EVALUATION, row.id, priority=row.priority, when="submit")
     response.headers["Location"] = f"/evaluations/{row.id}"
     return _out(session, row)

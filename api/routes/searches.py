@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy import Row
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import admission, idempotency, jobs
@@ -108,28 +107,21 @@ def _submit(
     session: Session, key: Caller, spec_json: dict[str, Any], request_hash: str, idempotency_key: str | None
 ) -> Submitted:
     """Store the search, commit, then enqueue it; or find the one an Idempotency-Key names."""
-    if idempotency_key is not None:
-        existing = _replay(session, key.id, idempotency_key, request_hash)
-        if existing is not None:
-            return _replayed(load_view(session, key, existing.id))
-    try:
-        search = searches.create_search(
+    search, earlier = idempotency.create_once(
+        session,
+        idempotency_key,
+        find=lambda: _replay(session, key.id, idempotency_key or "", request_hash),
+        create=lambda: searches.create_search(
             session,
             spec=spec_json,
             owner_key_id=key.id,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
-        )
-        session.commit()
-    except IntegrityError:
-        # Two requests with one Idempotency-Key raced: the unique index made this one wait for the
-        # other's commit and then refused it (at flush or commit). The other one's row stands:
-        # the same body replays it (200), a different body is a conflict (409).
-        session.rollback()
-        existing = _replay(session, key.id, idempotency_key or "", request_hash) if idempotency_key else None
-        if existing is None:
-            raise
-        return _replayed(load_view(session, key, existing.id))
+        ),
+    )
+    if earlier is not None:
+        return _replayed(load_view(session, key, earlier.id))
+    assert search is not None
     jobs.enqueue_after_commit(session, jobs.SEARCH, search.id, priority=search.priority, when="submit")
     return Submitted(search, created=True)
 

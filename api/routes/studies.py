@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import admission, idempotency, jobs
@@ -129,13 +128,6 @@ def create_study(
 ) -> StudyDetail:
     request = {**body.model_dump(mode="json"), "axes": list(body.grid)}
     request_hash = idempotency.request_hash(request)
-    if idempotency_key is not None:
-        existing = _replay(session, key.id, idempotency_key, request_hash)
-        if existing is not None:
-            response.status_code = 200
-            response.headers["Location"] = f"/studies/{existing.id}"
-            return study_detail(session, existing)
-
     study_id = new_uuid()
     try:
         cells = expand_grid(
@@ -158,7 +150,8 @@ def create_study(
     for cell in cells:  # each search of the grid meets the rules of a search submitted alone
         admission.admit(cell.spec, settings, key.scope)
     request["evaluation_specs"] = _evaluation_specs(body, cells, settings)
-    try:
+
+    def create() -> list[str]:
         studies.create_study(
             session,
             study_id=study_id,
@@ -177,17 +170,19 @@ def create_study(
             )
             studies.add_member(session, study_id, search.id, position=cell.index, cell=cell.values)
             search_ids.append(search.id)
-        session.commit()
-    except IntegrityError:
-        # Two requests with one Idempotency-Key raced: the unique index refused this one (at a flush
-        # or the commit) once the other committed; the other one's study stands.
-        session.rollback()
-        existing = _replay(session, key.id, idempotency_key, request_hash) if idempotency_key else None
-        if existing is None:
-            raise
+        return search_ids
+
+    search_ids, earlier = idempotency.create_once(
+        session,
+        idempotency_key,
+        find=lambda: _replay(session, key.id, idempotency_key or "", request_hash),
+        create=create,
+    )
+    if earlier is not None:
         response.status_code = 200
-        response.headers["Location"] = f"/studies/{existing.id}"
-        return study_detail(session, existing)
+        response.headers["Location"] = f"/studies/{earlier.id}"
+        return study_detail(session, earlier)
+    assert search_ids is not None
     _enqueue_all(session, [(jobs.SEARCH, i) for i in search_ids], body.priority, "submit", study_id)
     response.headers["Location"] = f"/studies/{study_id}"
     return study_detail(session, load_study(session, study_id))
