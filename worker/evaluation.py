@@ -16,23 +16,28 @@ from pathlib import Path
 from typing import Any
 
 from celery import Task
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from nas_core.evaluation.protocol import EvalSpec
 from nas_core.evaluation.reporter import EvalEpochRecord, EvalInfo
 from nas_core.evaluation.train import run_evaluation
 from nas_core.genotype import genotype_from_json
-from nas_core.reporter import Progress, SearchCancelled, SearchDiverged
+from nas_core.reporter import Progress
 from store.repositories import evaluations as repo
 from store.settings import settings
 from worker import lease
 from worker.app import EVALUATION_TASK_NAME, celery_app
 from worker.enqueue import enqueue_evaluation
 from worker.lease import Heartbeat, SessionFactory, in_transaction
-from worker.shutdown import Held, shutdown
+from worker.shutdown import shutdown
+from worker.throttle import Throttle
 
 log = logging.getLogger(__name__)
+
+
+EVALUATION = lease.LeasedKind(
+    "evaluation", repo.claim, repo.CLAIMED, repo.renew, repo.hand_back, enqueue_evaluation
+)
 
 
 def workdir_for(evaluation_id: str, data_dir: str | Path) -> Path:
@@ -55,8 +60,8 @@ class EvaluationReporter:
         stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._session_factory, self._id, self._worker = session_factory, evaluation_id, worker
-        self._heartbeat, self._interval, self._clock = heartbeat, interval, clock
-        self._last_progress = self._last_poll = float("-inf")
+        self._heartbeat = heartbeat
+        self._progress, self._poll = Throttle(interval, clock), Throttle(interval, clock)
         self._cancel = False
         self._stopping = stopping
         #: True when the run stopped because this worker is shutting down (worker/shutdown.py).
@@ -79,13 +84,11 @@ class EvaluationReporter:
         }
         self._write(lambda s: repo.set_model_info(s, self._id, model, worker=self._worker))
         self._write(lambda s: repo.set_progress(s, self._id, progress, worker=self._worker))
-        self._last_progress = self._clock()
+        self._progress.restart()
 
     def on_progress(self, progress: Progress) -> None:
-        now = self._clock()
-        if now - self._last_progress < self._interval:
+        if not self._progress.ready():
             return
-        self._last_progress = now
         self._write(lambda s: repo.set_progress(s, self._id, asdict(progress), worker=self._worker))
 
     def on_epoch(self, record: EvalEpochRecord) -> None:
@@ -100,9 +103,7 @@ class EvaluationReporter:
         if self._stopping():
             self.stopped_for_shutdown = True
             return True
-        now = self._clock()
-        if now - self._last_poll >= self._interval:
-            self._last_poll = now
+        if self._poll.ready():
             self._cancel = self._write(lambda s: repo.is_cancel_requested(s, self._id))
         return self._cancel
 
@@ -118,72 +119,31 @@ def execute_evaluation(
 ) -> str:
     """Claim, run and finish one evaluation; returns the outcome (a status, or why nothing was done)."""
     session_factory, timeout_s = lease.resolve(session_factory, heartbeat_timeout_s)
-    data_dir = data_dir if data_dir is not None else settings.DATA_DIR
-    skipped = lease.claim(
-        session_factory,
-        repo.claim,
-        repo.CLAIMED,
-        evaluation_id,
-        worker=worker,
-        timeout_s=timeout_s,
-        what="evaluation",
-    )
-    if skipped is not None:
-        return skipped
-    row = in_transaction(session_factory, lambda s: repo.get_evaluation(s, evaluation_id))
-    assert row is not None
-    spec_data, genotype_data = dict(row.spec), dict(row.genotype)
-    priority = row.priority
+    workdir = workdir_for(evaluation_id, data_dir if data_dir is not None else settings.DATA_DIR)
 
-    def hand_back() -> bool:
-        """Give the evaluation back to the queue (this worker is stopping); True when it was ours."""
-        if not in_transaction(session_factory, lambda s: repo.hand_back(s, evaluation_id, worker=worker)):
-            return False
-        enqueue_evaluation(evaluation_id, priority)
-        log.warning(
-            "evaluation %s handed back by %s; it resumes from its last checkpoint", evaluation_id, worker
-        )
-        return True
+    def load(session: Session) -> tuple[tuple[dict[str, Any], dict[str, Any]], int]:
+        row = repo.get_evaluation(session, evaluation_id)
+        assert row is not None
+        return (dict(row.spec), dict(row.genotype)), row.priority
 
-    result: dict[str, Any] | None = None
-    interval = lease.heartbeat_interval(timeout_s)
-    shutdown.hold(Held("evaluation", evaluation_id, hand_back))
-    with lease.Heartbeat(
-        session_factory, evaluation_id, worker, interval, renew=repo.renew, what="evaluation"
-    ) as beat:
-        reporter = EvaluationReporter(
+    def reporter(beat: Heartbeat) -> EvaluationReporter:
+        return EvaluationReporter(
             session_factory, evaluation_id, worker, heartbeat=beat, stopping=shutdown.requested
         )
-        try:
-            spec = EvalSpec.model_validate(spec_data)
-            outcome_ = run_evaluation(
-                spec,
-                genotype_from_json(genotype_data),
-                reporter,
-                device=device or settings.DEVICE,
-                workdir=workdir_for(evaluation_id, data_dir),
-                resume=True,
-                data_roots=lease.data_roots(),  # never a path from the request
-            )
-            result = outcome_.summary()
-            outcome, error = "succeeded", None
-        except SearchCancelled:
-            outcome, error = ("handed back" if reporter.stopped_for_shutdown else "cancelled"), None
-        except SearchDiverged as err:
-            outcome, error = "failed", str(err)
-        except OperationalError:
-            raise  # the database went away: Celery retries, the same worker re-claims and resumes
-        except Exception as err:
-            log.exception("evaluation %s failed on %s", evaluation_id, worker)
-            outcome, error = "failed", f"{type(err).__name__}: {err}"
-        finally:
-            shutdown.hold(None)
-    if beat.lease_lost:
-        return lease.lease_lost("evaluation", evaluation_id, worker)
-    if outcome == "handed back":
-        return outcome if hand_back() else lease.LEASE_LOST
 
-    def finish(session: Session) -> bool:
+    def work(data: tuple[dict[str, Any], dict[str, Any]], reporter: EvaluationReporter) -> dict[str, Any]:
+        spec_data, genotype_data = data
+        return run_evaluation(
+            EvalSpec.model_validate(spec_data),
+            genotype_from_json(genotype_data),
+            reporter,
+            device=device or settings.DEVICE,
+            workdir=workdir,
+            resume=True,
+            data_roots=lease.data_roots(),  # never a path from the request
+        ).summary()
+
+    def finish(session: Session, outcome: str, error: str | None, result: dict[str, Any] | None) -> bool:
         if outcome == "succeeded":
             assert result is not None
             return repo.mark_succeeded(session, evaluation_id, result, worker=worker)
@@ -191,7 +151,14 @@ def execute_evaluation(
             return repo.mark_cancelled(session, evaluation_id, worker=worker)
         return repo.mark_failed(session, evaluation_id, error or "unknown error", worker=worker)
 
-    return outcome if in_transaction(session_factory, finish) else lease.LEASE_LOST
+    return lease.run_leased(
+        EVALUATION,
+        evaluation_id,
+        lease.LeasedRun(load, reporter, work, finish),
+        worker=worker,
+        session_factory=session_factory,
+        timeout_s=timeout_s,
+    )
 
 
 @celery_app.task(name=EVALUATION_TASK_NAME, **lease.LEASED_TASK_OPTIONS)

@@ -1,5 +1,6 @@
-"""What running a search and running a landscape job share: the transaction helper, the lease
-claim, the heartbeat thread that keeps the lease, and the Celery options of a leased task.
+"""What running a search, an evaluation and a landscape job share: the transaction helper, the
+lease claim, the heartbeat thread that keeps the lease, the Celery options of a leased task, and
+`run_leased`, the whole claim-run-release cycle of a job that reports through a reporter.
 
 Each task gets only an id, claims the row with a lease (a duplicate delivery of a row another live
 worker holds, or of one that already ended, does nothing), keeps the lease with a heartbeat thread
@@ -13,19 +14,24 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 from celery import Task
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from nas_core.dataroots import DataRoots
+from nas_core.reporter import SearchCancelled, SearchDiverged
 from store.db import default_database
 from store.settings import settings
+from worker.shutdown import Held, shutdown
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Data = TypeVar("Data")
+Result = TypeVar("Result")
 SessionFactory = Callable[[], Session]
 
 LEASE_LOST = "lease lost"
@@ -159,3 +165,91 @@ class Heartbeat:
                 self.beat()
             except Exception:  # a database blip must not kill the thread; the next beat retries
                 log.warning("heartbeat for %s %s failed", self._what, self._row_id, exc_info=True)
+
+
+class StopsForShutdown(Protocol):
+    #: True when the run stopped because this worker is shutting down (not a user's cancel).
+    stopped_for_shutdown: bool
+
+
+Rep = TypeVar("Rep", bound=StopsForShutdown)
+
+
+@dataclass(frozen=True)
+class LeasedKind:
+    """How the rows of one job kind are leased: its repository functions, and how a row handed
+    back by a stopping worker is queued again."""
+
+    what: str
+    claim: ClaimFn
+    claimed: str
+    renew: RenewFn
+    hand_back: RenewFn
+    enqueue: Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class LeasedRun(Generic[Data, Rep, Result]):
+    """What differs between the kinds run by `run_leased`: read the row (its data and queue
+    priority), build the reporter, compute, and end the row by outcome (a worker-guarded write)."""
+
+    load: Callable[[Session], tuple[Data, int]]
+    reporter: Callable[[Heartbeat], Rep]
+    work: Callable[[Data, Rep], Result]
+    release: Callable[[Session, str, str | None, Result | None], bool]
+
+
+def run_leased(
+    kind: LeasedKind,
+    row_id: str,
+    run: LeasedRun[Data, Rep, Result],
+    *,
+    worker: str,
+    session_factory: SessionFactory,
+    timeout_s: float,
+) -> str:
+    """Claim the row, run it under a heartbeat (handing it back when this worker is told to stop),
+    and end it by outcome; returns the outcome (a status, or why nothing was done)."""
+    skipped = claim(
+        session_factory, kind.claim, kind.claimed, row_id, worker=worker, timeout_s=timeout_s, what=kind.what
+    )
+    if skipped is not None:
+        return skipped
+    data, priority = in_transaction(session_factory, run.load)
+
+    def hand_back() -> bool:
+        """Give the row back to the queue (this worker is stopping); True when it was ours."""
+        if not in_transaction(session_factory, lambda s: kind.hand_back(s, row_id, worker=worker)):
+            return False
+        kind.enqueue(row_id, priority)  # after the commit: the next worker finds it retrying
+        log.warning("%s %s handed back by %s; it resumes from its last checkpoint", kind.what, row_id, worker)
+        return True
+
+    result: Result | None = None
+    shutdown.hold(Held(kind.what, row_id, hand_back))
+    with Heartbeat(
+        session_factory, row_id, worker, heartbeat_interval(timeout_s), renew=kind.renew, what=kind.what
+    ) as beat:
+        reporter = run.reporter(beat)
+        try:
+            result = run.work(data, reporter)
+            outcome, error = "succeeded", None
+        except SearchCancelled:
+            outcome, error = ("handed back" if reporter.stopped_for_shutdown else "cancelled"), None
+        except SearchDiverged as err:
+            outcome, error = "failed", str(err)
+        except OperationalError:
+            # The database went away: not the job's fault. Celery retries the task, which
+            # re-claims the row (same worker name) and resumes from the last checkpoint.
+            raise
+        except Exception as err:
+            log.exception("%s %s failed on %s", kind.what, row_id, worker)
+            outcome, error = "failed", f"{type(err).__name__}: {err}"
+        finally:
+            shutdown.hold(None)
+    if beat.lease_lost:
+        return lease_lost(kind.what, row_id, worker)
+    if outcome == "handed back":
+        return outcome if hand_back() else LEASE_LOST
+    released = in_transaction(session_factory, lambda s: run.release(s, outcome, error, result))
+    return outcome if released else LEASE_LOST

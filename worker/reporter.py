@@ -22,6 +22,7 @@ from nas_core.reporter import EpochRecord, FlatnessRecord, Progress, SampledArch
 from store.repositories import benchmark, results
 from store.repositories import searches as repo
 from worker.lease import Heartbeat, SessionFactory, in_transaction
+from worker.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,9 @@ class DatabaseReporter:
         self._ground_truth = ground_truth
         self._search_id = search_id
         self._heartbeat = heartbeat
-        self._progress_interval = progress_interval
-        self._cancel_poll_interval = cancel_poll_interval
-        self._clock = clock
-        self._last_progress_write = float("-inf")
+        self._progress = Throttle(progress_interval, clock)
         self._last_activity: tuple[str, str | None] = ("train", None)
-        self._last_cancel_poll = float("-inf")
+        self._cancel_poll = Throttle(cancel_poll_interval, clock)
         self._cancel_requested = False
         self._stopping = stopping
         #: True when the run stopped because this worker is shutting down (not a user's cancel).
@@ -72,18 +70,17 @@ class DatabaseReporter:
             "num_params": info.num_params,
         }
         self._write(lambda s: repo.set_progress(s, self._search_id, progress))
-        self._last_progress_write = self._clock()
+        self._progress.restart()
         if self._ground_truth is not None:
             status = self._ground_truth.start(info.space)
             self._write(lambda s: benchmark.record_status(s, self._search_id, status))
 
     def on_progress(self, progress: Progress) -> None:
-        now = self._clock()
         # A new phase or flatness metric is written at once: it says what a long quiet stretch is.
         changed = (progress.phase, progress.detail) != self._last_activity
-        if not changed and now - self._last_progress_write < self._progress_interval:
+        if not self._progress.ready(force=changed):
             return
-        self._last_progress_write, self._last_activity = now, (progress.phase, progress.detail)
+        self._last_activity = (progress.phase, progress.detail)
         self._write(lambda s: repo.set_progress(s, self._search_id, asdict(progress)))
 
     def on_epoch(self, record: EpochRecord) -> None:
@@ -131,8 +128,6 @@ class DatabaseReporter:
         if self._stopping():
             self.stopped_for_shutdown = True
             return True
-        now = self._clock()
-        if now - self._last_cancel_poll >= self._cancel_poll_interval:
-            self._last_cancel_poll = now
+        if self._cancel_poll.ready():
             self._cancel_requested = self._write(lambda s: repo.is_cancel_requested(s, self._search_id))
         return self._cancel_requested

@@ -14,12 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from celery import Task
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from nas_core.benchmarks.ground_truth import GroundTruth
 from nas_core.dataroots import DataRoots
-from nas_core.reporter import SearchCancelled, SearchDiverged
 from nas_core.search import run_search  # imported when the worker starts, not on its first search
 from nas_core.spec import SearchSpec
 from store.repositories import leases
@@ -28,12 +26,17 @@ from store.settings import settings
 from worker import lease
 from worker.app import TASK_NAME, celery_app
 from worker.enqueue import enqueue_search
-from worker.lease import SessionFactory, in_transaction
+from worker.lease import SessionFactory
 from worker.reporter import DatabaseReporter
-from worker.shutdown import Held, shutdown
+from worker.shutdown import shutdown
 from worker.study_evaluations import evaluate_finished
 
 log = logging.getLogger(__name__)
+
+
+SEARCH = lease.LeasedKind(
+    "search", leases.claim, leases.CLAIMED, leases.renew, leases.hand_back, enqueue_search
+)
 
 
 def workdir_for(search_id: str, data_dir: str | Path) -> Path:
@@ -54,37 +57,14 @@ def execute_search(
     """Claim, run and finish one search; returns the outcome (a status, or why nothing was done).
     Data sets are read only from `data_roots` (default: FLATNAS_DATA_ROOT)."""
     session_factory, timeout_s = lease.resolve(session_factory, heartbeat_timeout_s)
-    data_dir = data_dir if data_dir is not None else settings.DATA_DIR
-    skipped = lease.claim(
-        session_factory,
-        leases.claim,
-        leases.CLAIMED,
-        search_id,
-        worker=worker,
-        timeout_s=timeout_s,
-        what="search",
-    )
-    if skipped is not None:
-        return skipped
+    workdir = workdir_for(search_id, data_dir if data_dir is not None else settings.DATA_DIR)
 
-    search = in_transaction(session_factory, lambda s: repo.get_search(s, search_id))
-    spec_data: dict[str, Any] = search.spec if search is not None else {}
-    priority = search.priority if search is not None else 5
+    def load(session: Session) -> tuple[dict[str, Any], int]:
+        search = repo.get_search(session, search_id)
+        return (search.spec, search.priority) if search is not None else ({}, 5)
 
-    def hand_back() -> bool:
-        """Give the search back to the queue (this worker is stopping); True when it was ours."""
-        if not in_transaction(session_factory, lambda s: leases.hand_back(s, search_id, worker=worker)):
-            return False
-        enqueue_search(search_id, priority)  # after the commit: the next worker finds it retrying
-        log.warning("search %s handed back by %s; it resumes from its last checkpoint", search_id, worker)
-        return True
-
-    interval = lease.heartbeat_interval(timeout_s)
-    shutdown.hold(Held("search", search_id, hand_back))
-    with lease.Heartbeat(
-        session_factory, search_id, worker, interval, renew=leases.renew, what="search"
-    ) as beat:
-        reporter = DatabaseReporter(
+    def reporter(beat: lease.Heartbeat) -> DatabaseReporter:
+        return DatabaseReporter(
             session_factory,
             search_id,
             heartbeat=beat,
@@ -93,39 +73,32 @@ def execute_search(
                 benchmark_path if benchmark_path is not None else settings.FLATNAS_NB201_BENCHMARK
             ),
         )
-        try:
-            spec = SearchSpec.model_validate(spec_data)
-            run_search(
-                spec,
-                reporter,
-                device=device or settings.DEVICE,
-                workdir=workdir_for(search_id, data_dir),
-                resume=True,
-                search_id=search_id,  # stamped into the genotype JSON the engine reports
-                data_roots=lease.data_roots(data_roots),
-            )
-            outcome, error = "succeeded", None
-        except SearchCancelled:
-            outcome, error = ("handed back" if reporter.stopped_for_shutdown else "cancelled"), None
-        except SearchDiverged as err:
-            outcome, error = "failed", str(err)
-        except OperationalError:
-            # The database went away: not the search's fault. Celery retries the task, which
-            # re-claims the search (same worker name) and resumes from the last checkpoint.
-            raise
-        except Exception as err:
-            log.exception("search %s failed on %s", search_id, worker)
-            outcome, error = "failed", f"{type(err).__name__}: {err}"
-        finally:
-            shutdown.hold(None)
-    if beat.lease_lost:
-        return lease.lease_lost("search", search_id, worker)
-    if outcome == "handed back":
-        return outcome if hand_back() else lease.LEASE_LOST
-    released = in_transaction(session_factory, lambda s: _release(s, search_id, worker, outcome, error))
-    if released and outcome == "succeeded":
+
+    def work(spec_data: dict[str, Any], reporter: DatabaseReporter) -> None:
+        run_search(
+            SearchSpec.model_validate(spec_data),
+            reporter,
+            device=device or settings.DEVICE,
+            workdir=workdir,
+            resume=True,
+            search_id=search_id,  # stamped into the genotype JSON the engine reports
+            data_roots=lease.data_roots(data_roots),
+        )
+
+    def release(session: Session, outcome: str, error: str | None, _: None) -> bool:
+        return _release(session, search_id, worker, outcome, error)
+
+    outcome = lease.run_leased(
+        SEARCH,
+        search_id,
+        lease.LeasedRun(load, reporter, work, release),
+        worker=worker,
+        session_factory=session_factory,
+        timeout_s=timeout_s,
+    )
+    if outcome == "succeeded":
         _evaluate_if_studied(session_factory, search_id)
-    return outcome if released else lease.LEASE_LOST
+    return outcome
 
 
 def _evaluate_if_studied(session_factory: SessionFactory, search_id: str) -> None:
