@@ -28,7 +28,7 @@ from store.settings import settings
 from worker import lease
 from worker.app import EVALUATION_TASK_NAME, celery_app
 from worker.enqueue import enqueue_evaluation
-from worker.lease import Heartbeat, SessionFactory, in_transaction
+from worker.lease import Heartbeat, SessionFactory, StopCheck, in_transaction
 from worker.shutdown import shutdown
 from worker.throttle import Throttle
 
@@ -60,12 +60,18 @@ class EvaluationReporter:
         stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._session_factory, self._id, self._worker = session_factory, evaluation_id, worker
-        self._heartbeat = heartbeat
-        self._progress, self._poll = Throttle(interval, clock), Throttle(interval, clock)
-        self._cancel = False
-        self._stopping = stopping
-        #: True when the run stopped because this worker is shutting down (worker/shutdown.py).
-        self.stopped_for_shutdown = False
+        self._progress = Throttle(interval, clock)
+        self._stop = StopCheck(
+            heartbeat,
+            lambda: self._write(lambda s: repo.is_cancel_requested(s, self._id)),
+            stopping,
+            Throttle(interval, clock),
+        )
+
+    @property
+    def stopped_for_shutdown(self) -> bool:
+        """True when the run stopped because this worker is shutting down (worker/shutdown.py)."""
+        return self._stop.stopped_for_shutdown
 
     def _write(self, work: Callable[[Session], Any]) -> Any:
         return in_transaction(self._session_factory, work)
@@ -98,14 +104,7 @@ class EvaluationReporter:
         pass  # found again by the workdir's `latest` pointer
 
     def should_stop(self) -> bool:
-        if (self._heartbeat is not None and self._heartbeat.lease_lost) or self._cancel:
-            return True
-        if self._stopping():
-            self.stopped_for_shutdown = True
-            return True
-        if self._poll.ready():
-            self._cancel = self._write(lambda s: repo.is_cancel_requested(s, self._id))
-        return self._cancel
+        return self._stop()
 
 
 def execute_evaluation(

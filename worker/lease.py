@@ -26,6 +26,7 @@ from nas_core.reporter import SearchCancelled, SearchDiverged
 from store.db import default_database
 from store.settings import settings
 from worker.shutdown import Held, shutdown
+from worker.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +168,41 @@ class Heartbeat:
                 log.warning("heartbeat for %s %s failed", self._what, self._row_id, exc_info=True)
 
 
+class StopCheck:
+    """A reporter's `should_stop`: True when the lease was taken away, when a cancel was requested
+    (polled with `cancel_requested` at most once per `poll`), or when this worker is shutting down."""
+
+    def __init__(
+        self,
+        heartbeat: Heartbeat | None,
+        cancel_requested: Callable[[], bool],
+        stopping: Callable[[], bool],
+        poll: Throttle,
+    ) -> None:
+        self._heartbeat = heartbeat
+        self._cancel_requested = cancel_requested
+        self._stopping = stopping
+        self._poll = poll
+        self._cancel = False
+        #: True when the run stopped because this worker is shutting down (not a user's cancel).
+        self.stopped_for_shutdown = False
+
+    def __call__(self) -> bool:
+        if (self._heartbeat is not None and self._heartbeat.lease_lost) or self._cancel:
+            return True
+        if self._stopping():
+            self.stopped_for_shutdown = True
+            return True
+        if self._poll.ready():
+            self._cancel = self._cancel_requested()
+        return self._cancel
+
+
 class StopsForShutdown(Protocol):
-    #: True when the run stopped because this worker is shutting down (not a user's cancel).
-    stopped_for_shutdown: bool
+    @property
+    def stopped_for_shutdown(self) -> bool:
+        """True when the run stopped because this worker is shutting down (not a user's cancel)."""
+        ...
 
 
 Rep = TypeVar("Rep", bound=StopsForShutdown)

@@ -21,7 +21,7 @@ from nas_core.benchmarks.ground_truth import GroundTruth
 from nas_core.reporter import EpochRecord, FlatnessRecord, Progress, SampledArchitecture, SearchInfo
 from store.repositories import benchmark, results
 from store.repositories import searches as repo
-from worker.lease import Heartbeat, SessionFactory, in_transaction
+from worker.lease import Heartbeat, SessionFactory, StopCheck, in_transaction
 from worker.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -45,14 +45,19 @@ class DatabaseReporter:
         self._session_factory = session_factory
         self._ground_truth = ground_truth
         self._search_id = search_id
-        self._heartbeat = heartbeat
         self._progress = Throttle(progress_interval, clock)
         self._last_activity: tuple[str, str | None] = ("train", None)
-        self._cancel_poll = Throttle(cancel_poll_interval, clock)
-        self._cancel_requested = False
-        self._stopping = stopping
-        #: True when the run stopped because this worker is shutting down (not a user's cancel).
-        self.stopped_for_shutdown = False
+        self._stop = StopCheck(
+            heartbeat,
+            lambda: self._write(lambda s: repo.is_cancel_requested(s, self._search_id)),
+            stopping,
+            Throttle(cancel_poll_interval, clock),
+        )
+
+    @property
+    def stopped_for_shutdown(self) -> bool:
+        """True when the run stopped because this worker is shutting down (not a user's cancel)."""
+        return self._stop.stopped_for_shutdown
 
     def _write(self, work: Callable[[Session], Any]) -> Any:
         return in_transaction(self._session_factory, work)
@@ -121,13 +126,4 @@ class DatabaseReporter:
         self._write(lambda s: results.record_samples(s, self._search_id, samples))
 
     def should_stop(self) -> bool:
-        if self._heartbeat is not None and self._heartbeat.lease_lost:
-            return True
-        if self._cancel_requested:
-            return True
-        if self._stopping():
-            self.stopped_for_shutdown = True
-            return True
-        if self._cancel_poll.ready():
-            self._cancel_requested = self._write(lambda s: repo.is_cancel_requested(s, self._search_id))
-        return self._cancel_requested
+        return self._stop()
