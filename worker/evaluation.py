@@ -28,7 +28,7 @@ from store.settings import settings
 from worker import lease
 from worker.app import EVALUATION_TASK_NAME, celery_app
 from worker.enqueue import enqueue_evaluation
-from worker.lease import Heartbeat, SessionFactory, StopCheck, in_transaction
+from worker.lease import Heartbeat, LeasedReporter, SessionFactory
 from worker.shutdown import shutdown
 from worker.throttle import Throttle
 
@@ -44,7 +44,7 @@ def workdir_for(evaluation_id: str, data_dir: str | Path) -> Path:
     return Path(data_dir) / "evaluations" / evaluation_id
 
 
-class EvaluationReporter:
+class EvaluationReporter(LeasedReporter):
     """nas_core.evaluation.EvalReporter writing rows: progress (throttled), each epoch, the model
     size; polls cancellation (throttled) and stops when the lease was lost."""
 
@@ -59,22 +59,15 @@ class EvaluationReporter:
         clock: Callable[[], float] = time.monotonic,
         stopping: Callable[[], bool] = lambda: False,
     ) -> None:
-        self._session_factory, self._id, self._worker = session_factory, evaluation_id, worker
-        self._progress = Throttle(interval, clock)
-        self._stop = StopCheck(
-            heartbeat,
-            lambda: self._write(lambda s: repo.is_cancel_requested(s, self._id)),
-            stopping,
-            Throttle(interval, clock),
+        super().__init__(
+            session_factory,
+            heartbeat=heartbeat,
+            cancel_requested=lambda s: repo.is_cancel_requested(s, evaluation_id),
+            stopping=stopping,
+            poll=Throttle(interval, clock),
         )
-
-    @property
-    def stopped_for_shutdown(self) -> bool:
-        """True when the run stopped because this worker is shutting down (worker/shutdown.py)."""
-        return self._stop.stopped_for_shutdown
-
-    def _write(self, work: Callable[[Session], Any]) -> Any:
-        return in_transaction(self._session_factory, work)
+        self._id, self._worker = evaluation_id, worker
+        self._progress = Throttle(interval, clock)
 
     def on_start(self, info: EvalInfo) -> None:
         how = f"resumed at epoch {info.start_epoch}" if info.start_epoch else "started"
@@ -102,9 +95,6 @@ class EvaluationReporter:
 
     def on_checkpoint(self, epoch: int, path: str) -> None:
         pass  # found again by the workdir's `latest` pointer
-
-    def should_stop(self) -> bool:
-        return self._stop()
 
 
 def execute_evaluation(

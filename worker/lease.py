@@ -198,6 +198,34 @@ class StopCheck:
         return self._cancel
 
 
+class LeasedReporter:
+    """What the reporters of leased runs share: one committed transaction per write, and a
+    `should_stop` that stops on a lost lease, a requested cancel or this worker's shutdown."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        *,
+        heartbeat: Heartbeat | None,
+        cancel_requested: Callable[[Session], bool],
+        stopping: Callable[[], bool],
+        poll: Throttle,
+    ) -> None:
+        self._session_factory = session_factory
+        self._stop = StopCheck(heartbeat, lambda: self._write(cancel_requested), stopping, poll)
+
+    @property
+    def stopped_for_shutdown(self) -> bool:
+        """True when the run stopped because this worker is shutting down (not a user's cancel)."""
+        return self._stop.stopped_for_shutdown
+
+    def _write(self, work: Callable[[Session], Any]) -> Any:
+        return in_transaction(self._session_factory, work)
+
+    def should_stop(self) -> bool:
+        return self._stop()
+
+
 class StopsForShutdown(Protocol):
     @property
     def stopped_for_shutdown(self) -> bool:

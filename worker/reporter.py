@@ -21,13 +21,13 @@ from nas_core.benchmarks.ground_truth import GroundTruth
 from nas_core.reporter import EpochRecord, FlatnessRecord, Progress, SampledArchitecture, SearchInfo
 from store.repositories import benchmark, results
 from store.repositories import searches as repo
-from worker.lease import Heartbeat, SessionFactory, StopCheck, in_transaction
+from worker.lease import Heartbeat, LeasedReporter, SessionFactory
 from worker.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
 
-class DatabaseReporter:
+class DatabaseReporter(LeasedReporter):
     """Implements nas_core.reporter.Reporter for one search, on behalf of one worker."""
 
     def __init__(
@@ -42,25 +42,17 @@ class DatabaseReporter:
         ground_truth: GroundTruth | None = None,
         stopping: Callable[[], bool] = lambda: False,
     ) -> None:
-        self._session_factory = session_factory
+        super().__init__(
+            session_factory,
+            heartbeat=heartbeat,
+            cancel_requested=lambda s: repo.is_cancel_requested(s, search_id),
+            stopping=stopping,
+            poll=Throttle(cancel_poll_interval, clock),
+        )
         self._ground_truth = ground_truth
         self._search_id = search_id
         self._progress = Throttle(progress_interval, clock)
         self._last_activity: tuple[str, str | None] = ("train", None)
-        self._stop = StopCheck(
-            heartbeat,
-            lambda: self._write(lambda s: repo.is_cancel_requested(s, self._search_id)),
-            stopping,
-            Throttle(cancel_poll_interval, clock),
-        )
-
-    @property
-    def stopped_for_shutdown(self) -> bool:
-        """True when the run stopped because this worker is shutting down (not a user's cancel)."""
-        return self._stop.stopped_for_shutdown
-
-    def _write(self, work: Callable[[Session], Any]) -> Any:
-        return in_transaction(self._session_factory, work)
 
     def on_start(self, info: SearchInfo) -> None:
         how = f"resumed at epoch {info.start_epoch}" if info.start_epoch else "started"
@@ -124,6 +116,3 @@ class DatabaseReporter:
 
     def on_samples(self, samples: list[SampledArchitecture]) -> None:
         self._write(lambda s: results.record_samples(s, self._search_id, samples))
-
-    def should_stop(self) -> bool:
-        return self._stop()
