@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Self
 
+from fastapi import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Row
 
@@ -147,6 +148,19 @@ class CancelOut(BaseModel):
     status: str
     cancel_requested: bool
     detail: str
+
+    @classmethod
+    def of(cls, job_id: str, outcome: str, response: Response) -> CancelOut:
+        """The answer to a cancel whose repository outcome is "cancelled" (it was waiting: 200) or
+        "cancel_requested" (it runs: 202, the worker stops at its next step)."""
+        if outcome == "cancelled":
+            return cls(
+                id=job_id, status="cancelled", cancel_requested=False, detail="cancelled before it ran"
+            )
+        response.status_code = 202
+        return cls(
+            id=job_id, status="running", cancel_requested=True, detail="the worker stops at its next step"
+        )
 
 
 class EpochOut(RowOut):

@@ -215,14 +215,7 @@ def cancel_evaluation(
         current = load_evaluation(session, evaluation_id)
         raise Conflict(f"evaluation {evaluation_id} is already {current.status}; only active ones cancel")
     session.commit()
-    if outcome == "cancelled":
-        return CancelOut(
-            id=evaluation_id, status="cancelled", cancel_requested=False, detail="cancelled before it ran"
-        )
-    response.status_code = 202
-    return CancelOut(
-        id=evaluation_id, status="running", cancel_requested=True, detail="the worker stops at its next step"
-    )
+    return CancelOut.of(evaluation_id, outcome, response)
 
 
 @router.post(

@@ -229,14 +229,7 @@ def cancel_search(search_id: str, response: Response, session: SessionDep, key: 
             f"search {search_id} is already {current.status}; only queued, retrying or running searches cancel"
         )
     session.commit()
-    if outcome == "cancelled":
-        return CancelOut(
-            id=search_id, status="cancelled", cancel_requested=False, detail="cancelled before it ran"
-        )
-    response.status_code = 202
-    return CancelOut(
-        id=search_id, status="running", cancel_requested=True, detail="the worker stops at its next step"
-    )
+    return CancelOut.of(search_id, outcome, response)
 
 
 @router.post(
