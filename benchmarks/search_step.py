@@ -192,14 +192,25 @@ def main() -> None:
     print(
         f"{'method':<18} {'path':<9} {'passes':>6} {'first s':>8} {'s/step':>8} {'s/epoch':>8} {'peak MiB':>9}"
     )
+    failed = 0
     for entry in method_list(args.methods):
         for path in paths:
-            r = bench(entry, args, device, PATHS[path] if path else None)
+            try:
+                r = bench(entry, args, device, PATHS[path] if path else None)
+            except Exception as exc:  # one path failing must not cost the other paths' figures
+                failed += 1
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                print(
+                    f"{entry:<18} {path or '-':<9} FAILED: {type(exc).__name__}: {reason[:300]}", flush=True
+                )
+                continue
             print(
                 f"{entry:<18} {path or '-':<9} {r['passes']:>6.1f} {r['first_s']:>8.2f} {r['step_s']:>8.4f} "
                 f"{r['epoch_s']:>8.1f} {r['peak_mib']:>9.0f}",
                 flush=True,
             )
+    if failed:
+        raise SystemExit(f"{failed} method/path pair(s) failed")
 
 
 if __name__ == "__main__":

@@ -153,7 +153,7 @@ def build_state(spec: SearchSpec, space: SearchSpace, data: SearchData, device: 
 
 
 def autocast(state: SearchState) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CUDA when asked; fp32 (the reference path) everywhere else."""
+    """bf16 autocast on CUDA when asked (weight steps and evaluation); fp32 everywhere else."""
     if state.device.type == "cuda" and state.spec.runtime.precision == "bf16":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -237,8 +237,10 @@ def train_epoch(
         def arch_loss(alphas: Sequence[torch.Tensor], ctx: StepContext = ctx) -> torch.Tensor:
             return method.arch_loss(ctx, alphas)
 
-        with autocast(state):
-            grads = method.arch_grad(arch_loss, state.alphas)
+        # The architecture gradient stays fp32 under `precision: bf16`: near a uniform α it is a
+        # small difference between the ops' contributions, and bf16 rounding swamps it (measured
+        # on an H200: 0.79 relative error against fp32 for the NB201 supernet at initialisation).
+        grads = method.arch_grad(arch_loss, state.alphas)
         method.arch_update(state.alphas, grads, state.a_optimizer)
 
         mixing = method.train_weights(ctx, state.alphas)

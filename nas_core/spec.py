@@ -130,12 +130,13 @@ class FlatnessConfig(StrictModel):
 
 class RuntimeConfig(StrictModel):
     precision: Literal["fp32", "bf16"] = Field(
-        "fp32", description="bf16 autocast on CUDA; fp32 is the reference"
+        "fp32",
+        description="bf16: autocast of weight steps and evaluation on CUDA (the α gradient stays fp32); fp32 is the reference",
     )
     channels_last: bool = Field(False, description="NHWC memory format on CUDA")
     fused_cells: bool = Field(False, description="one kernel per source node instead of one per edge and op")
     compile: Literal["none", "cells"] = Field(
-        "none", description="cells: torch.compile each search cell (CUDA graphs on CUDA); none: eager"
+        "none", description="cells: torch.compile (inductor) each search cell; none: eager"
     )
     checkpoint_every: int = Field(1, ge=1, le=MAX_EPOCHS, description="epochs between checkpoints")
     keep_checkpoints: int | None = Field(

@@ -4,8 +4,14 @@ Compiling a whole supernet takes longer than many searches are worth; a cell is 
 cell of a stage has the same structure and shapes. The cell function (plain or fused) is compiled
 once per process and mode; the cell's parameters and buffers enter the compiled graph as inputs,
 not constants, so every cell of the same shape reuses one compiled graph (a reduction cell or a
-new stage width compiles once more). Inductor on CPU; on CUDA `mode="reduce-overhead"` adds CUDA
-graphs, which is where the launch-bound search step gains most.
+new stage width compiles once more). Inductor's default mode on CPU and on CUDA.
+
+CUDA graphs (`mode="reduce-overhead"`) are not used: on an H200 (torch 2.11) their graph trees
+failed in a real search, because every cell of a stage replays one graph whose output feeds the
+next replay, and the evaluation pass after the training steps read an output that a later replay
+had overwritten ("accessing tensor output of CUDAGraphs that has been overwritten"); the A2M
+passes, whose backward comes later, also kept them off their fast path. Capturing the whole step
+in one graph is the way to get them back (docs/performance.md).
 
 Compiled graphs have no double backward, so whatever needs one (the Hessian metrics) runs its
 passes inside `eager_cells()`. Single-path calls that skip zero-weight ops keep the eager plain
@@ -24,7 +30,7 @@ import torch
 CompileMode = Literal["none", "cells"]
 
 _local = threading.local()
-_compiled: dict[tuple[Callable[..., Any], str | None], Callable[..., Any]] = {}
+_compiled: dict[Callable[..., Any], Callable[..., Any]] = {}
 
 
 @contextmanager
@@ -38,21 +44,14 @@ def eager_cells() -> Iterator[None]:
         _local.eager = before
 
 
-def compile_mode_for(device: torch.device) -> str | None:
-    """inductor's default mode on CPU; CUDA graphs on CUDA (the step is launch-bound there)."""
-    return "reduce-overhead" if device.type == "cuda" else None
-
-
-def cell_function(fn: Callable[..., Any], compiled: bool, device: torch.device) -> Callable[..., Any]:
-    """`fn` itself, or its compiled form (one per function and mode, shared by every supernet)."""
+def cell_function(fn: Callable[..., Any], compiled: bool) -> Callable[..., Any]:
+    """`fn` itself, or its compiled form (one per function, shared by every supernet)."""
     if not compiled or getattr(_local, "eager", False):
         return fn
-    mode = compile_mode_for(device)
-    key = (fn, mode)
-    if key not in _compiled:
+    if fn not in _compiled:
         # Every (cell structure, shape, train/eval/BN mode) is a graph: a DARTS search has ~20,
         # more than dynamo's default limit, past which it would silently fall back to eager.
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
         # dynamic=False: one graph per input shape; a search has a handful (stages, reductions).
-        _compiled[key] = torch.compile(fn, mode=mode, dynamic=False)
-    return _compiled[key]
+        _compiled[fn] = torch.compile(fn, dynamic=False)
+    return _compiled[fn]

@@ -177,7 +177,7 @@ class DartsSupernet(DartsNetwork, Supernet):
             g = 1 if cell.reduction else 0
             if masks[g] is None:
                 fn = fused_cell_forward if self.fused else plain_cell_forward
-                run = cell_function(fn, self.compiled_cells, x.device)
+                run = cell_function(fn, self.compiled_cells)
                 s0, s1 = s1, run(cell, s0, s1, weights[g], self.aux_skip_scale, self.op_names)
             else:
                 s0, s1 = s1, cell(s0, s1, weights[g], masks[g], self.aux_skip_scale)

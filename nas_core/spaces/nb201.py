@@ -127,9 +127,7 @@ class NB201Supernet(NB201Network, Supernet):
         h = self.stem(x)
         for cell in self.cells:
             if isinstance(cell, SearchCell) and used is None:
-                run = cell_function(
-                    fused_cell_forward if fused else plain_cell_forward, self.compiled_cells, h.device
-                )
+                run = cell_function(fused_cell_forward if fused else plain_cell_forward, self.compiled_cells)
                 h = run(cell, h, w, self.aux_skip_scale)
             elif isinstance(cell, SearchCell):
                 h = cell(h, w, used, self.aux_skip_scale)

@@ -58,14 +58,13 @@ def test_compiled_cells_search_like_eager(space: str) -> None:
 
 
 def test_compile_is_opt_in_and_double_backward_stays_eager() -> None:
-    cpu = torch.device("cpu")
     assert SearchSpec().runtime.compile == "none"
-    assert cell_function(plain_cell_forward, False, cpu) is plain_cell_forward
-    compiled = cell_function(plain_cell_forward, True, cpu)
-    assert compiled is not plain_cell_forward and cell_function(plain_cell_forward, True, cpu) is compiled
+    assert cell_function(plain_cell_forward, False) is plain_cell_forward
+    compiled = cell_function(plain_cell_forward, True)
+    assert compiled is not plain_cell_forward and cell_function(plain_cell_forward, True) is compiled
     with eager_cells():
-        assert cell_function(plain_cell_forward, True, cpu) is plain_cell_forward
-    assert cell_function(plain_cell_forward, True, cpu) is compiled
+        assert cell_function(plain_cell_forward, True) is plain_cell_forward
+    assert cell_function(plain_cell_forward, True) is compiled
 
 
 def test_hessian_metric_runs_on_a_compiled_supernet_without_compiling() -> None:

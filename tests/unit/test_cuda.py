@@ -7,6 +7,7 @@ proves the script and these tests work on a machine without a GPU.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nas_core.data import load_search_data
+from nas_core.loop import StepClock, build_state, train_epoch
 from nas_core.methods import METHODS
 from nas_core.reporter import NullReporter, SearchCancelled
 from nas_core.search import run_search
@@ -29,6 +32,16 @@ TINY_PARAMS: dict[str, dict[str, Any]] = {
     "na-rs": {"num_samples": 2, "top_k": 2, "score": "supernet", "supernet_epochs": 1},
     "naswot": {"num_samples": 2, "top_k": 2, "naswot_batch": 8},
 }
+
+
+@pytest.fixture(autouse=True)
+def ieee_fp32() -> Iterator[None]:
+    # cuDNN runs fp32 convolutions as TF32 (10-bit mantissa) by default on Ampere and later; the
+    # equality checks below compare fp32 arithmetic, and the bf16 check needs an fp32 reference.
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
 
 
 @pytest.fixture(scope="module")
@@ -92,41 +105,50 @@ def test_resume_equals_an_uninterrupted_run(device: torch.device, tmp_path: Path
     assert straight.final_genotype == resumed.final_genotype
 
 
-def _alpha_grad(
-    net: torch.nn.Module, alphas: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor
-) -> list[torch.Tensor]:
-    leaves = [a.detach().requires_grad_(True) for a in alphas]
-    loss = F.cross_entropy(net(x, [torch.softmax(a, -1) for a in leaves]).float(), y)
-    return list(torch.autograd.grad(loss, leaves))
-
-
 def _relative_error(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
     num = torch.sqrt(sum(((p - q) ** 2).sum() for p, q in zip(a, b, strict=True)))
     den = torch.sqrt(sum((q**2).sum() for q in b))
     return float(num / den)
 
 
-def test_bf16_alpha_gradient_is_close_to_fp32(device: torch.device) -> None:
-    # The search runs bf16 only on CUDA (runtime.precision); CPU bf16 autocast is another kernel
-    # set (measured there: 0.19-0.27 relative error), so this is a CUDA-only check.
+def _first_alpha_gradients(runtime: dict[str, Any], device: torch.device) -> list[torch.Tensor]:
+    """The α gradients of a search's first step (nb201, C=16, N=2, batch 64, 32×32)."""
+    spec = SearchSpec.model_validate(
+        {
+            "space": "nb201",
+            "method": "darts",
+            "a2m": {"enabled": True},
+            "batch_size": 64,
+            "supernet": {"C": 16, "N": 2},
+            "dataset": {"name": "synthetic", "subset": 128, "image_size": 32, "num_classes": 10},
+            "runtime": runtime,
+        }
+    )
+    data = load_search_data(spec.dataset, seed=spec.seed, device=device)
+    state = build_state(spec, get_space(spec), data, device)
+    seen: list[torch.Tensor] = []
+    update = state.method.arch_update
+
+    def record(alphas: Any, grads: Any, optimizer: Any) -> None:
+        seen.extend(g.detach().float().clone() for g in grads)
+        update(alphas, grads, optimizer)
+
+    state.method.arch_update = record  # type: ignore[method-assign]
+    train_epoch(state, 0, NullReporter(), StepClock(1, 0))
+    return seen
+
+
+def test_bf16_search_keeps_the_alpha_gradient_at_fp32(device: torch.device) -> None:
+    # Measured on an H200: the α gradient computed under bf16 autocast is 0.79 (relative) away from
+    # fp32 at initialisation, where it is a small difference between the ops' contributions. The
+    # search therefore runs only its weight steps and evaluation in bf16 (runtime.precision).
     if device.type != "cuda":
         pytest.skip("bf16 autocast is a CUDA path of the search")
-    torch.manual_seed(0)
-    space = get_space("nb201")
-    net = space.build_supernet(16, 2, 10).to(device)
-    g = torch.Generator().manual_seed(0)
-    x, y = (
-        torch.randn(64, 3, 32, 32, generator=g).to(device),
-        torch.randint(10, (64,), generator=g).to(device),
-    )
-    alphas = [(1e-3 * torch.randn(s, generator=g)).to(device) for s in space.alpha_shapes()]
-    reference = _alpha_grad(net, alphas, x, y)
-    if device.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(device.type, dtype=torch.bfloat16):
-        fast = _alpha_grad(net, alphas, x, y)
-    assert _relative_error(fast, reference) <= 1e-2
+    reference = _first_alpha_gradients({"precision": "fp32"}, device)
+    fast = _first_alpha_gradients({"precision": "bf16", "channels_last": True}, device)
+    error = _relative_error(fast, reference)
+    print(f"search α gradient, bf16+channels_last vs fp32: relative error {error:.2e}")
+    assert error <= 1e-2
 
 
 def _fast_path_pair(
@@ -154,7 +176,7 @@ def test_fused_and_compiled_paths_equal_plain(space_name: str, compiled: bool, d
         torch.randint(10, (16,), generator=g).to(device),
     )
     alphas = [torch.randn(s, generator=g).to(device) for s in get_space(space_name).alpha_shapes()]
-    for step in range(3):  # CUDA graphs replay from the second call on
+    for step in range(3):  # a compiled graph runs from its first call; BN statistics build up
         outs = []
         for net in (plain, fast):
             weights = [torch.softmax(a, -1).requires_grad_(True) for a in alphas]
