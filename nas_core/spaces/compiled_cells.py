@@ -29,8 +29,12 @@ import torch
 
 CompileMode = Literal["none", "cells"]
 
+#: torch.compile backend. The suite traces with "aot_eager" (the same dynamo graphs and AOT
+#: autograd, without inductor's C++ compile, which takes many minutes cold on a 2-core CPU).
+BACKEND = "inductor"
+
 _local = threading.local()
-_compiled: dict[Callable[..., Any], Callable[..., Any]] = {}
+_compiled: dict[tuple[Callable[..., Any], str], Callable[..., Any]] = {}
 
 
 @contextmanager
@@ -48,10 +52,11 @@ def cell_function(fn: Callable[..., Any], compiled: bool) -> Callable[..., Any]:
     """`fn` itself, or its compiled form (one per function, shared by every supernet)."""
     if not compiled or getattr(_local, "eager", False):
         return fn
-    if fn not in _compiled:
+    key = (fn, BACKEND)
+    if key not in _compiled:
         # Every (cell structure, shape, train/eval/BN mode) is a graph: a DARTS search has ~20,
         # more than dynamo's default limit, past which it would silently fall back to eager.
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
         # dynamic=False: one graph per input shape; a search has a handful (stages, reductions).
-        _compiled[fn] = torch.compile(fn, dynamic=False)
-    return _compiled[fn]
+        _compiled[key] = torch.compile(fn, backend=BACKEND, dynamic=False)
+    return _compiled[key]
