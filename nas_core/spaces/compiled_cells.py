@@ -2,15 +2,15 @@
 
 Compiling a whole supernet takes longer than many searches are worth; a cell is small, and every
 cell of a stage has the same structure and shapes. The cell function (plain or fused) is compiled
-once per process and mode; the cell's parameters and buffers enter the compiled graph as inputs,
+once per process and backend; the cell's parameters and buffers enter the compiled graph as inputs,
 not constants, so every cell of the same shape reuses one compiled graph (a reduction cell or a
 new stage width compiles once more). Inductor's default mode on CPU and on CUDA.
 
 CUDA graphs (`mode="reduce-overhead"`) are not used: on an H200 (torch 2.11) their graph trees
 failed in a real search, because every cell of a stage replays one graph whose output feeds the
 next replay, and the evaluation pass after the training steps read an output that a later replay
-had overwritten ("accessing tensor output of CUDAGraphs that has been overwritten"); the A2M
-passes, whose backward comes later, also kept them off their fast path. Capturing the whole step
+had overwritten ("accessing tensor output of CUDAGraphs that has been overwritten"); in training,
+each cell's graph also replays before the previous cell's backward has run, off their fast path. Capturing the whole step
 in one graph is the way to get them back (docs/performance.md).
 
 Compiled graphs have no double backward, so whatever needs one (the Hessian metrics) runs its

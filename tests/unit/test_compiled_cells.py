@@ -76,10 +76,15 @@ def test_traced_cells_search_like_eager(space: str, monkeypatch: pytest.MonkeyPa
     # The same graphs as the inductor path (dynamo capture of the cell, a graph per shape, AOT
     # autograd's joint forward and backward, A2M's passes), run by aot_eager in seconds: what
     # `make test` can afford of regional compilation. Inductor's kernels: the test above.
+    from torch._dynamo.utils import counters
+
     monkeypatch.setattr(compiled_cells, "BACKEND", "aot_eager")
     torch._dynamo.reset()
+    before = counters["stats"]["unique_graphs"]
     try:
         _assert_compiled_step_equals_eager(space)
+        # A cell that dynamo failed to capture would run eagerly and pass the comparison unseen.
+        assert counters["stats"]["unique_graphs"] > before
     finally:
         torch._dynamo.reset()
 
