@@ -1,5 +1,5 @@
 """Request dependencies, as `Annotated` aliases so a route's signature reads like a sentence:
-`async def get_search(search_id: str, store: ReadStore, settings: SettingsDep)`.
+`async def get_search(search_id: str, store: ReadStore)`.
 
 Every blocking step of a request costs a trip through the thread pool, so the hot routes make
 exactly one: they are `async` (FastAPI then validates their response on the event loop too), their
@@ -60,10 +60,11 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer fnas_
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: fnas_...`")
 
 
-async def presented_token(
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-    header_key: Annotated[str | None, Security(_header)],
-) -> str:
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+HeaderKey = Annotated[str | None, Security(_header)]
+
+
+def presented_token(bearer: HTTPAuthorizationCredentials | None, header_key: str | None) -> str:
     """The key the request carries, refused at once when absent or not shaped like a key."""
     token = (bearer.credentials if bearer is not None else header_key or "").strip()
     if not token:
@@ -73,7 +74,11 @@ async def presented_token(
     return token
 
 
-Token = Annotated[str, Depends(presented_token)]
+async def token_dependency(bearer: BearerCredentials, header_key: HeaderKey) -> str:
+    return presented_token(bearer, header_key)
+
+
+Token = Annotated[str, Depends(token_dependency)]
 
 
 def authorize(session: Session, token: str, scope: str) -> Caller:
@@ -88,10 +93,12 @@ def authorize(session: Session, token: str, scope: str) -> Caller:
 
 class Store:
     """One request's way to the database: each call authorizes the key for the route's scope and
-    then runs `work(session, key, *args)`, both in one thread-pool call on one connection."""
+    then runs `work(session, key, *args)`, both in one thread-pool call on one connection. It also
+    carries the app's settings, so a hot route needs no second dependency for them."""
 
-    def __init__(self, database: Database, token: str, scope: str) -> None:
+    def __init__(self, database: Database, settings: Settings, token: str, scope: str) -> None:
         self.database = database
+        self.settings = settings
         self.token = token
         self.scope = scope
 
@@ -118,9 +125,13 @@ class Store:
                 raise
 
 
-def store_for(scope: str) -> Callable[[Request, str], Awaitable[Store]]:
-    async def store(request: Request, token: Token) -> Store:
-        return Store(request.app.state.database, token, scope)
+def store_for(scope: str) -> Callable[..., Awaitable[Store]]:
+    # FastAPI solves every dependency of every request, and each costs about as much CPU as a
+    # query's Python side: the key's two header schemes are taken here directly (not through
+    # `Token`), and the settings ride on the Store.
+    async def store(request: Request, bearer: BearerCredentials, header_key: HeaderKey) -> Store:
+        state = request.app.state
+        return Store(state.database, state.settings, presented_token(bearer, header_key), scope)
 
     return store
 

@@ -61,7 +61,6 @@ async def create_search(
     spec: SearchSpec,
     response: Response,
     store: SubmitStore,
-    settings: SettingsDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -72,6 +71,7 @@ async def create_search(
         ),
     ] = None,
 ) -> SearchDetail:
+    settings = store.settings
     spec_json = spec.model_dump(mode="json")
     submitted = await store.write(
         _admit_and_submit, spec, settings, spec_json, idempotency.request_hash(spec_json), idempotency_key
@@ -111,7 +111,7 @@ def _submit(
         session,
         idempotency_key,
         find=lambda: _replay(session, key.id, idempotency_key or "", request_hash),
-        create=lambda: searches.create_search(
+        create=lambda: searches.insert_search(
             session,
             spec=spec_json,
             owner_key_id=key.id,
@@ -154,7 +154,6 @@ router.add_api_route(
 @router.get("", summary="List searches, newest first", responses=problem_responses(400, 401, 403, 422))
 async def list_searches(
     store: ReadStore,
-    settings: SettingsDep,
     status: Annotated[StatusName | None, Query(description="only searches in this state")] = None,
     method: Annotated[str | None, Query(max_length=32)] = None,
     space: Annotated[str | None, Query(max_length=16)] = None,
@@ -185,7 +184,7 @@ async def list_searches(
         raise BadRequest(
             str(err), errors=[FieldError(field="cursor", message=str(err), location="query")]
         ) from None
-    timeout = settings.HEARTBEAT_TIMEOUT_S
+    timeout = store.settings.HEARTBEAT_TIMEOUT_S
     items = [search_summary(s, best_val_acc=s.best_val_acc, heartbeat_timeout_s=timeout) for s in page]
     return SearchPage.model_validate({"items": items, "next_cursor": next_cursor})
 
@@ -203,9 +202,9 @@ def _page(
     summary="One search: state, progress, ETA, timestamps",
     responses=problem_responses(401, 403, 404),
 )
-async def get_search(search_id: str, store: ReadStore, settings: SettingsDep) -> SearchDetail:
+async def get_search(search_id: str, store: ReadStore) -> SearchDetail:
     search = await store.read(load_view, search_id)
-    return detail_of(search, settings, best_val_acc=search.best_val_acc)
+    return detail_of(search, store.settings, best_val_acc=search.best_val_acc)
 
 
 @router.post(

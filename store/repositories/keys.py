@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from store.models import SCOPES, ApiKey, utcnow
@@ -48,16 +48,20 @@ def well_formed(token: str) -> bool:
     return len(parts) == 3 and parts[0] == TOKEN_PREFIX and all(parts)
 
 
+_table = ApiKey.__table__
+# Built once (Core, by primary key): its cache key is memoized, so this per-request query costs
+# no statement construction.
+_LIVE_KEY = select(_table.c.id, _table.c.name, _table.c.scope, _table.c.hashed_key).where(
+    _table.c.id == bindparam("key_id"), _table.c.revoked_at.is_(None)
+)
+
+
 def authenticate(session: Session, token: str) -> Caller | None:
     """The live key for `token`, or None (malformed, unknown, revoked or wrong secret). One
     Core query by primary key: this runs on every request."""
     if not well_formed(token):
         return None
-    table = ApiKey.__table__
-    stmt = select(table.c.id, table.c.name, table.c.scope, table.c.hashed_key).where(
-        table.c.id == token.split("_", 2)[1], table.c.revoked_at.is_(None)
-    )
-    row = session.execute(stmt).first()
+    row = session.execute(_LIVE_KEY, {"key_id": token.split("_", 2)[1]}).first()
     if row is None or not hmac.compare_digest(row.hashed_key, hash_token(token)):
         return None
     return Caller(row.id, row.name, row.scope)
