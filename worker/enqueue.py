@@ -2,12 +2,14 @@
 
 It sends the task by name, so the API process never imports the worker's task modules (nor torch).
 Every job kind goes through `enqueue_task`; the named helpers below are what the API's job kinds
-(api/jobs.py) and the reaper call, one per task.
+(api/jobs.py) and the reaper call, one per task. On Redis the message is pushed by
+worker.publish (one LPUSH, a fraction of send_task's CPU); other brokers get `send_task`.
 """
 
 from __future__ import annotations
 
 from worker.app import EVALUATION_TASK_NAME, LANDSCAPE_TASK_NAME, QUEUE, TASK_NAME, celery_app
+from worker.publish import REDIS_SCHEMES, RedisPublisher
 
 MAX_PRIORITY = 9
 
@@ -36,14 +38,16 @@ def waiting_messages() -> int:
             return 0
 
 
+_redis = RedisPublisher(celery_app, QUEUE) if celery_app.conf.broker_url.startswith(REDIS_SCHEMES) else None
+
+
 def enqueue_task(task_name: str, job_id: str, priority: int = 5) -> None:
     """Queue `task_name(job_id)` on the job queue; the worker re-reads everything else from the database."""
-    celery_app.send_task(
-        task_name,
-        args=[str(job_id)],
-        queue=QUEUE,
-        priority=broker_priority(priority, celery_app.conf.broker_url),
-    )
+    pri = broker_priority(priority, celery_app.conf.broker_url)
+    if _redis is not None:
+        _redis.send(task_name, [str(job_id)], pri)
+        return
+    celery_app.send_task(task_name, args=[str(job_id)], queue=QUEUE, priority=pri)
 
 
 def enqueue_search(search_id: str, priority: int = 5) -> None:
