@@ -1,12 +1,13 @@
-"""One store poll for every open event stream of an API process.
+"""One store poll for every open event stream of an API process, per job kind.
 
 Each stream used to poll the store on its own (a connection checkout and four queries per client
-per SSE_POLL_S), so 200 dashboards watching one search cost 1,600 queries a second at rest. The hub
-instead reads, once per interval, one row per followed search: its state (status, progress, ...)
-and its tip, the newest epoch and genotype/flatness row ids, in one statement. Streams read that
-snapshot; only a stream whose position is behind its search's tip goes to the store for the new
-rows, so at rest the cost is one query per interval whatever the number of streams or searches.
-This works the same on PostgreSQL and the embedded SQLite store (no LISTEN/NOTIFY needed).
+per SSE_POLL_S), so 200 dashboards watching one search cost 1,600 queries a second at rest. A hub
+instead reads, once per interval, one row per followed job: its state (status, progress, ...)
+and its tip, the newest epoch and (searches) genotype/flatness row ids, in one statement. Streams
+read that snapshot; only a stream whose position is behind its job's tip goes to the store for the
+new rows, so at rest the cost is one query per interval whatever the number of streams or jobs.
+This works the same on PostgreSQL and the embedded SQLite store (no LISTEN/NOTIFY needed). Search
+streams use a hub polling with `poll_searches`, evaluation streams one with `poll_evaluations`.
 
 The first stream that finds the snapshot older than the interval refreshes it for everyone (under
 a lock, so concurrent streams wait for that poll instead of starting their own).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ from sqlalchemy import func, select
 
 from api.schemas import ProgressOut, progress_of
 from store.db import Database
-from store.models import EpochMetric, FlatnessMetric, Genotype, Search
+from store.models import EpochMetric, Evaluation, EvaluationEpoch, FlatnessMetric, Genotype, Search
 
 
 @dataclass(frozen=True)
@@ -53,43 +54,65 @@ def job_state(row: Any, progress: ProgressOut | None) -> dict[str, Any]:
     }
 
 
+Poll = Callable[[Database, Sequence[str]], dict[str, Snapshot | None]]
+
+
+def _newest(column: Any, owner_column: Any, job_id: Any) -> Any:
+    return select(func.max(column)).where(owner_column == job_id).scalar_subquery()
+
+
+def _snapshots(database: Database, stmt: Any, job_ids: Sequence[str]) -> dict[str, Snapshot | None]:
+    """Run a poll statement (rows: the job's state columns, `epoch`, optionally the genotype and
+    flatness tips); None for a job that no longer exists."""
+    found: dict[str, Snapshot | None] = dict.fromkeys(job_ids)
+    with database.reader() as session:
+        for row in session.execute(stmt):
+            state = job_state(row, progress_of(row))
+            epoch = -1 if row.epoch is None else row.epoch
+            tips = row._mapping
+            found[row.id] = Snapshot(state, epoch, tips.get("genotype_id") or 0, tips.get("flatness_id") or 0)
+    return found
+
+
+def _state_columns(table: Any) -> tuple[Any, ...]:
+    c = table.c
+    return (c.id, c.status, c.cancel_requested, c.error, c.worker, c.finished_at, c.progress)
+
+
 def poll_searches(database: Database, search_ids: Sequence[str]) -> dict[str, Snapshot | None]:
     """One statement: the state and tip of each search (None for a search that no longer exists).
 
     State and tips come from one statement, so one snapshot of the database: every row committed
     before a status change is within the tips read with that status."""
-    search = Search.__table__.c
+    search, epochs = Search.__table__, EpochMetric.__table__
+    genotypes, flatness = Genotype.__table__, FlatnessMetric.__table__
+    stmt = select(
+        *_state_columns(search),
+        _newest(epochs.c.epoch, epochs.c.search_id, search.c.id).label("epoch"),
+        _newest(genotypes.c.id, genotypes.c.search_id, search.c.id).label("genotype_id"),
+        _newest(flatness.c.id, flatness.c.search_id, search.c.id).label("flatness_id"),
+    ).where(search.c.id.in_(list(search_ids)))
+    return _snapshots(database, stmt, search_ids)
 
-    def newest(column: Any, table_search_id: Any) -> Any:
-        return select(func.max(column)).where(table_search_id == search.id).scalar_subquery()
 
-    stmt: Any = select(  # rows read by column name
-        search.id,
-        search.status,
-        search.cancel_requested,
-        search.error,
-        search.worker,
-        search.finished_at,
-        search.progress,
-        newest(EpochMetric.__table__.c.epoch, EpochMetric.__table__.c.search_id).label("epoch"),
-        newest(Genotype.__table__.c.id, Genotype.__table__.c.search_id).label("genotype_id"),
-        newest(FlatnessMetric.__table__.c.id, FlatnessMetric.__table__.c.search_id).label("flatness_id"),
-    ).where(search.id.in_(list(search_ids)))
-    found: dict[str, Snapshot | None] = dict.fromkeys(search_ids)
-    with database.reader() as session:
-        for row in session.execute(stmt):
-            state = job_state(row, progress_of(row))
-            epoch = -1 if row.epoch is None else row.epoch
-            found[row.id] = Snapshot(state, epoch, row.genotype_id or 0, row.flatness_id or 0)
-    return found
+def poll_evaluations(database: Database, evaluation_ids: Sequence[str]) -> dict[str, Snapshot | None]:
+    """As poll_searches for evaluations, whose only rows are epochs."""
+    evaluation, epochs = Evaluation.__table__, EvaluationEpoch.__table__
+    stmt = select(
+        *_state_columns(evaluation),
+        _newest(epochs.c.epoch, epochs.c.evaluation_id, evaluation.c.id).label("epoch"),
+    ).where(evaluation.c.id.in_(list(evaluation_ids)))
+    return _snapshots(database, stmt, evaluation_ids)
 
 
 class EventHub:
-    """The followed searches of one API process and their latest snapshot."""
+    """The followed jobs of one kind (searches by default) of one API process and their latest
+    snapshot."""
 
-    def __init__(self, database: Database, poll_s: float) -> None:
+    def __init__(self, database: Database, poll_s: float, poll: Poll = poll_searches) -> None:
         self.database = database
         self.poll_s = poll_s
+        self.poll = poll
         self.polls = 0  # store polls made (tests and benchmarks read it)
         self._followers: Counter[str] = Counter()
         self._snapshots: dict[str, Snapshot | None] = {}
@@ -98,7 +121,7 @@ class EventHub:
 
     @contextmanager
     def follow(self, search_id: str) -> Iterator[None]:
-        """Include `search_id` in the polls while a stream is open on it."""
+        """Include the job `search_id` in the polls while a stream is open on it."""
         self._followers[search_id] += 1
         try:
             yield
@@ -109,7 +132,7 @@ class EventHub:
                 self._snapshots.pop(search_id, None)
 
     async def snapshot(self, search_id: str) -> Snapshot | None:
-        """The search's snapshot, at most poll_s old (None: the search was deleted)."""
+        """The job's snapshot, at most poll_s old (None: it was deleted)."""
         if self._fresh(search_id):
             return self._snapshots[search_id]
         if self._lock is None:
@@ -118,7 +141,7 @@ class EventHub:
             if not self._fresh(search_id):  # another stream may have polled while this one waited
                 started = time.monotonic()
                 followed = sorted(set(self._followers) | {search_id})
-                self._snapshots = await run_in_threadpool(poll_searches, self.database, followed)
+                self._snapshots = await run_in_threadpool(self.poll, self.database, followed)
                 self._polled_at = started
                 self.polls += 1
         return self._snapshots.get(search_id)

@@ -10,16 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from api import idempotency, jobs
-from api.deps import DatabaseDep, ReadKey, SessionDep, SettingsDep, SubmitKey, ensure_may_change
+from api.deps import ReadStore, SessionDep, SettingsDep, SubmitKey, ensure_may_change
 from api.errors import Conflict, NotFound, problem_responses
 from api.evaluations import (
     EVAL_CURVE_COLUMNS,
@@ -32,15 +31,15 @@ from api.evaluations import (
     evaluation_out,
     resolve_genotype,
 )
-from api.event_hub import job_state
-from api.routes.events import Position, StateFrames, _frame, _pause
+from api.event_hub import poll_evaluations
+from api.routes.events import Position, app_hub, stream_job
 from api.routes.searches import StatusName, load_search
 from api.schemas import CancelOut
-from api.shutdown import ShutdownFlag
-from store.db import UNAVAILABLE_ERRORS, Database
-from store.models import TERMINAL_STATUSES, Evaluation
+from store.db import Database
+from store.models import Evaluation
 from store.repositories import evaluations as repo
 from store.repositories.evaluations import EvaluationFilter
+from store.repositories.keys import Caller
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["evaluations"])
@@ -122,9 +121,8 @@ def create_evaluation(
 
 
 @router.get("/evaluations", summary="Evaluations, newest first", responses=problem_responses(401, 403, 422))
-def list_evaluations(
-    session: SessionDep,
-    key: ReadKey,
+async def list_evaluations(
+    store: ReadStore,
     status: Annotated[StatusName | None, Query(description="only evaluations in this state")] = None,
     protocol: Annotated[Literal["darts", "nb201"] | None, Query()] = None,
     dataset: Annotated[str | None, Query(max_length=32)] = None,
@@ -132,13 +130,15 @@ def list_evaluations(
     mine: Annotated[bool, Query(description="only evaluations submitted with this key")] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> EvaluationPage:
-    filters = EvaluationFilter(
-        status=status,
-        protocol=protocol,
-        dataset=dataset,
-        search_id=search_id,
-        owner_key_id=key.id if mine else None,
-    )
+    filters = EvaluationFilter(status=status, protocol=protocol, dataset=dataset, search_id=search_id)
+    return await store.read(_evaluations, filters, mine=mine, limit=limit)
+
+
+def _evaluations(
+    session: Session, key: Caller, filters: EvaluationFilter, *, mine: bool, limit: int
+) -> EvaluationPage:
+    if mine:
+        filters = replace(filters, owner_key_id=key.id)
     return EvaluationPage(
         items=[_out(session, r) for r in repo.list_evaluations(session, filters, limit=limit)]
     )
@@ -149,9 +149,13 @@ def list_evaluations(
     summary="Evaluations of a search's genotypes, newest first",
     responses=READ_ERRORS,
 )
-def list_search_evaluations(
-    search_id: str, session: SessionDep, key: ReadKey, limit: Annotated[int, Query(ge=1, le=200)] = 50
+async def list_search_evaluations(
+    search_id: str, store: ReadStore, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> EvaluationPage:
+    return await store.read(_search_evaluations, search_id, limit)
+
+
+def _search_evaluations(session: Session, _key: Caller, search_id: str, limit: int) -> EvaluationPage:
     load_search(session, search_id)
     rows = repo.list_evaluations(session, EvaluationFilter(search_id=search_id), limit=limit)
     return EvaluationPage(items=[_out(session, r) for r in rows])
@@ -162,7 +166,11 @@ def list_search_evaluations(
     summary="One evaluation: state, progress, ETA, test accuracy, params, FLOPs",
     responses=READ_ERRORS,
 )
-def get_evaluation(evaluation_id: str, session: SessionDep, key: ReadKey) -> EvaluationOut:
+async def get_evaluation(evaluation_id: str, store: ReadStore) -> EvaluationOut:
+    return await store.read(_evaluation, evaluation_id)
+
+
+def _evaluation(session: Session, _key: Caller, evaluation_id: str) -> EvaluationOut:
     return _out(session, load_evaluation(session, evaluation_id))
 
 
@@ -172,14 +180,12 @@ def get_evaluation(evaluation_id: str, session: SessionDep, key: ReadKey) -> Eva
     response_model=EvaluationCurvesOut,
     responses=problem_responses(401, 403, 404, 422, extra={200: {"content": {"text/csv": {}}}}),
 )
-def get_evaluation_curves(
+async def get_evaluation_curves(
     evaluation_id: str,
-    session: SessionDep,
-    key: ReadKey,
+    store: ReadStore,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
 ) -> Response:
-    load_evaluation(session, evaluation_id)
-    rows = [EvaluationEpochOut.of(r) for r in repo.list_epochs(session, evaluation_id)]
+    rows = await store.read(_curve_rows, evaluation_id)
     if format == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -193,6 +199,11 @@ def get_evaluation_curves(
             headers={"Content-Disposition": disposition},
         )
     return JSONResponse(EvaluationCurvesOut(evaluation_id=evaluation_id, epochs=rows).model_dump(mode="json"))
+
+
+def _curve_rows(session: Session, _key: Caller, evaluation_id: str) -> list[EvaluationEpochOut]:
+    load_evaluation(session, evaluation_id)
+    return [EvaluationEpochOut.of(r) for r in repo.list_epochs(session, evaluation_id)]
 
 
 @router.post(
@@ -237,46 +248,19 @@ def retry_evaluation(evaluation_id: str, session: SessionDep, key: SubmitKey) ->
     return _out(session, row)
 
 
-def _poll(
-    database: Database, evaluation_id: str, position: Position
-) -> tuple[dict[str, Any] | None, list[tuple[str, Any, str]]]:
-    """The evaluation's state and the epochs written since `position` (the search stream's shape)."""
-    with database.sessionmaker() as session:
-        row = repo.get_evaluation(session, evaluation_id)
-        if row is None:
-            return None, []
-        state = job_state(row, evaluation_out(row).progress)
+def _epochs_since(database: Database, evaluation_id: str, position: Position) -> list[tuple[str, Any, str]]:
+    """The epochs written since `position`, as events (the position moves past them)."""
+    with database.reader() as session:
         events: list[tuple[str, Any, str]] = []
         for epoch in repo.list_epochs(session, evaluation_id, after_epoch=position.epoch):
             position.epoch = epoch.epoch
             events.append(("epoch", EvaluationEpochOut.of(epoch).model_dump(), str(position)))
-        return state, events
+        return events
 
 
-async def _stream(
-    request: Request, database: Database, evaluation_id: str, position: Position, poll_s: float
-) -> AsyncIterator[str]:
-    """The search streams' frames (`progress`, `epoch`, `status`) for one evaluation, ending like
-    them when the server stops or the database goes away. Each connection polls on its own:
-    evaluations are few and long, unlike searches with their shared hub."""
-    shutdown: ShutdownFlag = request.app.state.shutdown
-    yield "retry: 2000\n\n"
-    out = StateFrames()
-    while not shutdown.is_set:
-        try:
-            state, events = await run_in_threadpool(_poll, database, evaluation_id, position)
-        except UNAVAILABLE_ERRORS as err:
-            log.warning("event stream of evaluation %s ends: database unavailable: %s", evaluation_id, err)
-            return
-        if state is None:
-            yield _frame("status", {"status": "deleted"}, position)
-            return
-        chunk = out.chunk(events, state, position)
-        if chunk:
-            yield chunk
-        if state["status"] in TERMINAL_STATUSES or await request.is_disconnected():
-            return
-        await _pause(poll_s, shutdown)
+def _stream_start(session: Session, _key: Caller, evaluation_id: str, last_event_id: str | None) -> Position:
+    load_evaluation(session, evaluation_id)
+    return Position.parse(last_event_id) or Position()
 
 
 @router.get(
@@ -290,19 +274,16 @@ async def _stream(
 async def evaluation_events(
     evaluation_id: str,
     request: Request,
-    session: SessionDep,
-    key: ReadKey,
-    database: DatabaseDep,
-    settings: SettingsDep,
+    store: ReadStore,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", max_length=100, description="resume after this event")
     ] = None,
 ) -> StreamingResponse:
-    await run_in_threadpool(load_evaluation, session, evaluation_id)
-    await run_in_threadpool(session.close)
-    position = Position.parse(last_event_id) or Position()
+    """The search streams' frames (`progress`, `epoch`, `status`) for one evaluation, from the
+    process's evaluation hub: one store poll per interval for all of its streams."""
+    position = await store.read(_stream_start, evaluation_id, last_event_id)
     return StreamingResponse(
-        _stream(request, database, evaluation_id, position, settings.SSE_POLL_S),
+        stream_job(request, app_hub(request, poll_evaluations), evaluation_id, position, _epochs_since),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -2,7 +2,8 @@
 
 Streams follow the store through the process's EventHub (api/event_hub.py): one poll every
 SSE_POLL_S seconds reads the state and newest row ids of every followed search, and a stream
-fetches rows only when its search has new ones. It sends `progress`, `epoch`, `genotype`,
+fetches rows only when its search has new ones (evaluation streams work alike, with their own hub:
+api/routes/evaluations.py). It sends `progress`, `epoch`, `genotype`,
 `flatness` and `status` events. The stream ends after the status
 event of a finished search. Every event's id is the position `<epoch>.<genotype id>.<flatness id>`;
 a client reconnecting with `Last-Event-ID` gets only what it has not seen.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import ReadStore
 from api.errors import problem_responses
-from api.event_hub import EventHub, Snapshot
+from api.event_hub import EventHub, Poll, Snapshot, poll_searches
 from api.routes.searches import load_view
 from api.schemas import EpochOut, FlatnessOut
 from api.shutdown import ShutdownFlag
@@ -133,29 +134,37 @@ async def _pause(seconds: float, shutdown: ShutdownFlag) -> None:
         await anyio.sleep(min(left, SHUTDOWN_CHECK_S))
 
 
-async def _stream(request: Request, hub: EventHub, search_id: str, position: Position) -> AsyncIterator[str]:
+RowsSince = Callable[[Database, str, Position], list[tuple[str, Any, str]]]
+
+
+async def stream_job(
+    request: Request, hub: EventHub, job_id: str, position: Position, rows_since: RowsSince
+) -> AsyncIterator[str]:
+    """The frames of one job's stream (a search's, or an evaluation's with its own hub and rows):
+    from the hub's snapshots, fetching rows (`rows_since`) only when the job has new ones; ends
+    after a final status, when the client goes, the server stops or the database goes away."""
     shutdown: ShutdownFlag = request.app.state.shutdown
     yield "retry: 2000\n\n"
     out = StateFrames()
-    with hub.follow(search_id):
+    with hub.follow(job_id):
         while True:
             if shutdown.is_set:
                 return  # the server is stopping; the client reconnects (Last-Event-ID) to another one
             try:
-                snapshot = await hub.snapshot(search_id)
+                snapshot = await hub.snapshot(job_id)
                 if snapshot is None:
                     yield _frame("status", {"status": "deleted"}, position)
                     return
                 # The snapshot's state and tips were read together: rows up to the tips were committed
                 # before that status, so fetching them now sends every epoch before a final status.
                 events = (
-                    await run_in_threadpool(_rows_since, hub.database, search_id, position)
+                    await run_in_threadpool(rows_since, hub.database, job_id, position)
                     if _behind(position, snapshot)
                     else []
                 )
             except UNAVAILABLE_ERRORS as err:
                 # Headers are sent, so no 503 now: end the stream; the reconnect gets the 503.
-                log.warning("event stream of %s ends: database unavailable: %s", search_id, err)
+                log.warning("event stream of %s ends: database unavailable: %s", job_id, err)
                 return
             state = snapshot.state
             chunk = out.chunk(events, state, position)
@@ -166,12 +175,15 @@ async def _stream(request: Request, hub: EventHub, search_id: str, position: Pos
             await _pause(hub.poll_s, shutdown)
 
 
-def event_hub(request: Request) -> EventHub:
-    """The app's hub, made on first use (one per API process)."""
+def app_hub(request: Request, poll: Poll = poll_searches) -> EventHub:
+    """The app's hub for the job kind `poll` reads, made on first use (one per kind per process)."""
     state = request.app.state
-    if getattr(state, "event_hub", None) is None:
-        state.event_hub = EventHub(state.database, state.settings.SSE_POLL_S)
-    return state.event_hub
+    hubs: dict[Poll, EventHub] | None = getattr(state, "event_hubs", None)
+    if hubs is None:
+        hubs = state.event_hubs = {}
+    if poll not in hubs:
+        hubs[poll] = EventHub(state.database, state.settings.SSE_POLL_S, poll)
+    return hubs[poll]
 
 
 def _start(
@@ -211,7 +223,7 @@ async def search_events(
 ) -> StreamingResponse:
     position = await store.read(_start, search_id, last_event_id, history)
     return StreamingResponse(
-        _stream(request, event_hub(request), search_id, position),
+        stream_job(request, app_hub(request), search_id, position, _rows_since),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
-from api.deps import ReadKey, ReadStore, SessionDep
+from api.deps import ReadStore
 from api.errors import BadRequest, FieldError, NotFound, problem_responses
 from api.routes.searches import load_search, load_view
 from api.schemas import (
@@ -73,10 +73,9 @@ def _slug(name: str) -> str:
         },
     ),
 )
-def get_genotype(
+async def get_genotype(
     search_id: str,
-    session: SessionDep,
-    key: ReadKey,
+    store: ReadStore,
     which: Annotated[
         Literal["best", "final"] | None,
         Query(
@@ -88,6 +87,12 @@ def get_genotype(
     epoch: Annotated[
         int | None, Query(ge=0, le=INT4_MAX, description="the genotype derived at this epoch")
     ] = None,
+) -> Response:
+    return await store.read(_genotype, search_id, which, epoch)
+
+
+def _genotype(
+    session: Session, _key: Caller, search_id: str, which: Literal["best", "final"] | None, epoch: int | None
 ) -> Response:
     search = load_search(session, search_id)
     if which is not None and epoch is not None:
@@ -143,12 +148,15 @@ def _curves(
 
 
 @router.get("/alphas", summary="Architecture mixing weights α per epoch", responses=READ_ERRORS)
-def get_alphas(
+async def get_alphas(
     search_id: str,
-    session: SessionDep,
-    key: ReadKey,
+    store: ReadStore,
     epoch: Annotated[int | None, Query(ge=0, le=INT4_MAX, description="only this epoch")] = None,
 ) -> AlphasOut:
+    return await store.read(_alphas, search_id, epoch)
+
+
+def _alphas(session: Session, _key: Caller, search_id: str, epoch: int | None) -> AlphasOut:
     load_search(session, search_id)
     rows = results.list_epochs(session, search_id)
     if epoch is not None:
@@ -158,14 +166,17 @@ def get_alphas(
 
 
 @router.get("/flatness", summary="Flatness metrics (per epoch and end of search)", responses=READ_ERRORS)
-def get_flatness(
+async def get_flatness(
     search_id: str,
-    session: SessionDep,
-    key: ReadKey,
+    store: ReadStore,
     kind: Annotated[
         str | None, Query(max_length=64, description="only this metric, e.g. hessian_eigenvalue")
     ] = None,
 ) -> FlatnessPage:
+    return await store.read(_flatness, search_id, kind)
+
+
+def _flatness(session: Session, _key: Caller, search_id: str, kind: str | None) -> FlatnessPage:
     load_search(session, search_id)
     rows = results.list_flatness(session, search_id, kind=kind)
     return FlatnessPage(search_id=search_id, items=[FlatnessOut.of(r) for r in rows])
@@ -174,12 +185,15 @@ def get_flatness(
 @router.get(
     "/samples", summary="Scored architectures of a sampling method, best first", responses=READ_ERRORS
 )
-def get_samples(
+async def get_samples(
     search_id: str,
-    session: SessionDep,
-    key: ReadKey,
+    store: ReadStore,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
 ) -> SamplesOut:
+    return await store.read(_samples, search_id, limit)
+
+
+def _samples(session: Session, _key: Caller, search_id: str, limit: int | None) -> SamplesOut:
     load_search(session, search_id)
     rows = results.list_samples(session, search_id, limit=limit)
     return SamplesOut(search_id=search_id, items=[SampleOut.of(r) for r in rows])

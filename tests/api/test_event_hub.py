@@ -1,6 +1,6 @@
-"""The event hub: however many streams follow however many searches, the store is polled once per
-interval, in one statement; its snapshot carries each search's state and newest row ids, on
-PostgreSQL and on the embedded SQLite store."""
+"""The event hub: however many streams follow however many searches (or evaluations), the store is
+polled once per interval, in one statement; its snapshot carries each job's state and newest row
+ids, on PostgreSQL and on the embedded SQLite store."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ from typing import Any
 
 import anyio
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import event, text
 
-from api.event_hub import EventHub
+from api.event_hub import EventHub, poll_evaluations, poll_searches
 from nas_core.reporter import FlatnessRecord
 from store.db import Database
-from store.repositories import leases, results
-from tests.api.test_results import _epoch
-from tests.fixtures.database import make_search
+from store.repositories import evaluations, leases, results
+from tests.api.conftest import Keys
+from tests.api.test_results import _epoch, _parse_sse
+from tests.fixtures.database import make_evaluation, make_search
 
 
 def _follow_concurrently(hub: EventHub, search_ids: list[str], streams: int, seconds: float) -> None:
@@ -91,3 +94,89 @@ def test_snapshot_carries_state_and_newest_rows(pg_url: str, pg_clean: Any) -> N
         s.execute(text("DELETE FROM search WHERE id = :id"), {"id": search_id})
     assert anyio.run(snapshot) is None  # deleted
     database.dispose()
+
+
+def _evaluation_epoch(epoch: int) -> dict[str, Any]:
+    return {"epoch": epoch, "train_loss": 1.0 / (epoch + 1), "train_acc": 0.5, "test_loss": 1.0}
+
+
+def test_evaluation_streams_share_one_poll_per_interval(pg_url: str, pg_clean: Any) -> None:
+    database = Database(pg_url)
+    with database.session() as s:
+        ids = [make_evaluation(s) for _ in range(2)]
+        evaluations.upsert_epoch(s, ids[0], {**_evaluation_epoch(0), "lr": 0.1, "seconds": 1.0})
+    statements: list[str] = []
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", on_statement)
+    hub = EventHub(database, poll_s=0.1, poll=poll_evaluations)
+    started = time.monotonic()
+    _follow_concurrently(hub, ids, streams=40, seconds=1.0)
+    elapsed = time.monotonic() - started
+    event.remove(database.engine, "before_cursor_execute", on_statement)
+    assert 1 <= hub.polls <= elapsed / hub.poll_s + 2, (hub.polls, elapsed)
+    assert len(statements) == hub.polls  # one statement per poll, for both evaluations
+
+    async def snapshots() -> list[Any]:
+        with hub.follow(ids[0]), hub.follow(ids[1]):
+            await anyio.sleep(hub.poll_s)
+            return [await hub.snapshot(i) for i in ids]
+
+    first, second = anyio.run(snapshots)
+    assert first.state["status"] == "queued" and (first.epoch, first.genotype_id, first.flatness_id) == (
+        0,
+        0,
+        0,
+    )
+    assert second.epoch == -1
+    database.dispose()
+
+
+def test_an_evaluation_stream_is_served_from_the_apps_evaluation_hub(
+    app: FastAPI, client: TestClient, keys: Keys, database: Database
+) -> None:
+    """The whole route: state, progress and epoch events as a worker-like thread writes them, the
+    stream ending after the final status, with the store polled by the app's evaluation hub."""
+    import threading
+
+    with database.session() as s:
+        evaluation_id = make_evaluation(s)
+
+    def worker() -> None:
+        time.sleep(1.0)  # the stream's first poll sees it queued
+        with database.session() as s:
+            evaluations.claim(s, evaluation_id, worker="w1", stale_after_s=60)
+        for epoch in (0, 1):
+            time.sleep(0.15)
+            with database.session() as s:
+                progress = {
+                    "epoch": epoch,
+                    "step": 1,
+                    "steps_per_epoch": 2,
+                    "total_epochs": 2,
+                    "phase": "train",
+                }
+                evaluations.set_progress(s, evaluation_id, progress, worker="w1")
+            time.sleep(0.15)
+            with database.session() as s:
+                evaluations.upsert_epoch(
+                    s, evaluation_id, {**_evaluation_epoch(epoch), "lr": 0.1, "seconds": 1.0}
+                )
+        with database.session() as s:
+            evaluations.mark_succeeded(s, evaluation_id, {"test_acc": 0.9}, worker="w1")
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    resp = client.get(f"/evaluations/{evaluation_id}/events", headers=keys.read)
+    thread.join()
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+    events = _parse_sse(resp.text)
+    assert events[0]["event"] == "status" and events[0]["data"]["status"] == "queued"
+    assert events[-1]["event"] == "status" and events[-1]["data"]["status"] == "succeeded"
+    assert [e["data"]["epoch"] for e in events if e["event"] == "epoch"] == [0, 1]
+    assert {e["data"]["epoch"] for e in events if e["event"] == "progress"} == {0, 1}
+    assert app.state.event_hubs[poll_evaluations].polls >= 1
+    assert poll_searches not in app.state.event_hubs  # search streams keep their own hub
+    assert client.get("/evaluations/nope/events", headers=keys.read).status_code == 404

@@ -20,6 +20,7 @@ from store.repositories import landscape, results
 from tests.api.conftest import Keys
 from tests.api.test_results import _epoch, _submit
 from tests.api.test_searches import TINY
+from tests.fixtures.database import make_evaluation
 
 
 @dataclass
@@ -66,6 +67,8 @@ def test_hot_reads_cost_one_hop_one_checkout(
     with database.session() as s:
         for epoch in (0, 1):
             results.upsert_epoch(s, search_id, _epoch(epoch))
+        results.upsert_genotype(s, search_id, {"genotype": {}}, epoch=1, is_final=True)
+        evaluation_id = make_evaluation(s, keys.ids["read"])
         job = landscape.create_job(
             s,
             kind="neighbourhood",
@@ -85,6 +88,14 @@ def test_hot_reads_cost_one_hop_one_checkout(
         f"/searches/{search_id}/curves?format=csv",
         f"/barriers/{barrier.id}",
         f"/searches/{search_id}/flatness/jobs/{job.id}",
+        f"/searches/{search_id}/genotype",
+        f"/searches/{search_id}/alphas",
+        f"/searches/{search_id}/flatness",
+        f"/searches/{search_id}/samples",
+        f"/searches/{search_id}/evaluations",
+        f"/evaluations/{evaluation_id}",
+        f"/evaluations/{evaluation_id}/curves",
+        "/evaluations?mine=true",
     ):
         _reset(cost)
         resp = client.get(path, headers=keys.read)
