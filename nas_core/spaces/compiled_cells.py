@@ -23,11 +23,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
 import torch
-
-CompileMode = Literal["none", "cells"]
 
 #: torch.compile backend. The suite traces with "aot_eager" (the same dynamo graphs and AOT
 #: autograd, without inductor's C++ compile, which takes many minutes cold on a 2-core CPU).
