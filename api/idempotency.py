@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from api.errors import Conflict, FieldError
+from store.db import Executor
 
 
 class Replayable(Protocol):
@@ -42,7 +42,7 @@ def replay(existing: R | None, idempotency_key: str, body_hash: str, noun: str) 
 
 
 def create_once(
-    session: Session,
+    session: Executor,
     idempotency_key: str | None,
     *,
     find: Callable[[], R | None],
@@ -54,7 +54,8 @@ def create_once(
 
     Two requests racing with one key: the unique (owner, key) index makes the later one wait for
     the other's commit and refuses it (at a flush or the commit); it is rolled back and answers with
-    the winner's row, never a 500."""
+    the winner's row, never a 500. On an autocommit connection (a search submit) there is no
+    transaction: the refused INSERT is the whole of it, and the rollback sends nothing."""
     if idempotency_key is not None and (earlier := find()) is not None:
         return None, earlier
     try:

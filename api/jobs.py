@@ -14,9 +14,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from api.errors import ServiceUnavailable
+from store.db import Executor
 from store.repositories import evaluations, landscape, searches
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ def commit_and_enqueue(session: Session, kind: JobKind, job_id: str, *, priority
 
 
 def enqueue_after_commit(
-    session: Session, kind: JobKind, job_id: str, *, priority: int = 5, when: str
+    session: Executor, kind: JobKind, job_id: str, *, priority: int = 5, when: str
 ) -> None:
     """Queue a job whose row is already committed; `when` ("submit", "retry") goes into the reason."""
     import worker.enqueue
@@ -76,10 +78,22 @@ def enqueue_after_commit(
     except Exception as err:
         log.exception("could not enqueue %s %s", kind.noun, job_id)
         reason = f"could not be queued ({when}): the broker refused it: {type(err).__name__}: {err}"
-        kind.mark_failed(session, job_id, reason)
-        session.commit()
+        _mark_failed(session, kind, job_id, reason)
         raise ServiceUnavailable(
             f"{kind.noun} {job_id} was stored but could not be queued, so it is marked failed; "
             f"{kind.recovery.format(id=job_id)} ({type(err).__name__})",
             extensions={kind.id_field: job_id},
         ) from err
+
+
+def _mark_failed(session: Executor, kind: JobKind, job_id: str, reason: str) -> None:
+    """Mark the job failed and commit; a plain connection (the autocommit submit) is wrapped in a
+    session for the repository's transition, which runs as one autocommitted UPDATE."""
+    if isinstance(session, Connection):
+        with Session(bind=session) as wrapped:
+            kind.mark_failed(wrapped, job_id, reason)
+            wrapped.commit()
+        session.commit()
+        return
+    kind.mark_failed(session, job_id, reason)
+    session.commit()

@@ -4,8 +4,9 @@ instead of a pre-ping (`SELECT 1` before every use), a checkout polls the idle c
 which is readable only when the server has sent a termination notice or closed it (restart,
 `pg_terminate_backend`, idle timeout); such a connection is replaced before anyone uses it.
 
-Reads can use `Database.reader()`, sessions in autocommit mode: no BEGIN and no ROLLBACK around
-their statements, which on a read-only request are two of its four round trips."""
+Reads, and writes whose statements each stand alone, can use `Database.autocommit()`: sessions in
+autocommit mode, with no BEGIN and no ROLLBACK/COMMIT around their statements, which on a
+read-only request or a submit are two of its four round trips."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as db_errors
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -91,6 +92,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 SessionFactory = sessionmaker[Session]
 
+# What a repository function that runs only Core statements accepts: an ORM session, or a plain
+# connection where a hot request path skips the session's bookkeeping (api/deps.Store.autocommit).
+Executor = Session | Connection
+
 
 class Database:
     """An engine and its session factory, created on first use so importing costs nothing."""
@@ -100,7 +105,8 @@ class Database:
         self.pool_size = pool_size
         self._engine: Engine | None = None
         self._sessionmaker: SessionFactory | None = None
-        self._reader: SessionFactory | None = None
+        self._autocommit_engine: Engine | None = None
+        self._autocommit: SessionFactory | None = None
 
     @property
     def engine(self) -> Engine:
@@ -115,13 +121,22 @@ class Database:
         return self._sessionmaker
 
     @property
-    def reader(self) -> SessionFactory:
-        """Sessions for reads only: autocommit, so each statement runs without BEGIN/ROLLBACK
-        (each sees what was committed when it started, as in READ COMMITTED). Same pool."""
-        if self._reader is None:
-            autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            self._reader = sessionmaker(autocommit, expire_on_commit=False)
-        return self._reader
+    def autocommit_engine(self) -> Engine:
+        """The engine in autocommit mode (same pool): `connect()` gives a Core connection on which
+        each statement runs without BEGIN/ROLLBACK and each write is committed as it runs."""
+        if self._autocommit_engine is None:
+            self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self._autocommit_engine
+
+    @property
+    def autocommit(self) -> SessionFactory:
+        """Sessions in autocommit mode: each statement runs without BEGIN/ROLLBACK and a write is
+        committed as it runs (each sees what was committed when it started, as in READ
+        COMMITTED). For reads, and for writes whose statements need no transaction around them
+        (a submit's single INSERT). `commit()` and `rollback()` send nothing. Same pool."""
+        if self._autocommit is None:
+            self._autocommit = sessionmaker(self.autocommit_engine, expire_on_commit=False)
+        return self._autocommit
 
     @contextmanager
     def session(self) -> Iterator[Session]:

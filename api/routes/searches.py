@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import APIRouter, Header, Query, Response
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 
 from api import admission, idempotency, jobs
@@ -18,6 +18,7 @@ from api.errors import BadRequest, Conflict, FieldError, NotFound, problem_respo
 from api.schemas import CancelOut, SearchDetail, SearchLike, SearchPage, search_detail, search_summary
 from api.spec_body import SpecBodyRoute
 from nas_core.spec import SearchSpec
+from store.db import Executor
 from store.models import SEARCH_STATUSES, Search
 from store.repositories import searches
 from store.repositories.keys import Caller
@@ -40,7 +41,7 @@ def load_search(session: Session, search_id: str) -> Search:
     return search
 
 
-def load_view(session: Session, _key: Caller, search_id: str) -> Row[Any]:
+def load_view(session: Executor, _key: Caller, search_id: str) -> Row[Any]:
     """The search as a row with its best_val_acc (one statement), or 404."""
     view = searches.get_view(session, search_id)
     if view is None:
@@ -52,7 +53,7 @@ def detail_of(search: SearchLike, settings: Settings, *, best_val_acc: float | N
     return search_detail(search, best_val_acc=best_val_acc, heartbeat_timeout_s=settings.HEARTBEAT_TIMEOUT_S)
 
 
-def _replay(session: Session, owner: str, idempotency_key: str, request_hash: str) -> Search | None:
+def _replay(session: Executor, owner: str, idempotency_key: str, request_hash: str) -> Row[Any, Any] | None:
     existing = searches.get_by_idempotency_key(session, owner, idempotency_key)
     return idempotency.replay(existing, idempotency_key, request_hash, "search")
 
@@ -73,7 +74,7 @@ async def create_search(
 ) -> SearchDetail:
     settings = store.settings
     spec_json = spec.model_dump(mode="json")
-    submitted = await store.write(
+    submitted = await store.autocommit(
         _admit_and_submit, spec, settings, spec_json, idempotency.request_hash(spec_json), idempotency_key
     )
     response.headers["Location"] = f"/searches/{submitted.search.id}"
@@ -90,7 +91,7 @@ class Submitted(NamedTuple):
 
 
 def _admit_and_submit(
-    session: Session,
+    connection: Connection,
     key: Caller,
     spec: SearchSpec,
     settings: Settings,
@@ -100,19 +101,24 @@ def _admit_and_submit(
 ) -> Submitted:
     """Admission (data root, limits: api/admission.py) once the key is known, then `_submit`."""
     admission.admit(spec, settings, key.scope)
-    return _submit(session, key, spec_json, request_hash, idempotency_key)
+    return _submit(connection, key, spec_json, request_hash, idempotency_key)
 
 
 def _submit(
-    session: Session, key: Caller, spec_json: dict[str, Any], request_hash: str, idempotency_key: str | None
+    connection: Connection,
+    key: Caller,
+    spec_json: dict[str, Any],
+    request_hash: str,
+    idempotency_key: str | None,
 ) -> Submitted:
-    """Store the search, commit, then enqueue it; or find the one an Idempotency-Key names."""
+    """Store the search (the INSERT commits as it runs), then enqueue it; or find the one an
+    Idempotency-Key names."""
     search, earlier = idempotency.create_once(
-        session,
+        connection,
         idempotency_key,
-        find=lambda: _replay(session, key.id, idempotency_key or "", request_hash),
+        find=lambda: _replay(connection, key.id, idempotency_key or "", request_hash),
         create=lambda: searches.insert_search(
-            session,
+            connection,
             spec=spec_json,
             owner_key_id=key.id,
             idempotency_key=idempotency_key,
@@ -120,9 +126,9 @@ def _submit(
         ),
     )
     if earlier is not None:
-        return _replayed(load_view(session, key, earlier.id))
+        return _replayed(load_view(connection, key, earlier.id))
     assert search is not None
-    jobs.enqueue_after_commit(session, jobs.SEARCH, search.id, priority=search.priority, when="submit")
+    jobs.enqueue_after_commit(connection, jobs.SEARCH, search.id, priority=search.priority, when="submit")
     return Submitted(search, created=True)
 
 
@@ -203,7 +209,7 @@ def _page(
     responses=problem_responses(401, 403, 404),
 )
 async def get_search(search_id: str, store: ReadStore) -> SearchDetail:
-    search = await store.read(load_view, search_id)
+    search = await store.autocommit(load_view, search_id)
     return detail_of(search, store.settings, best_val_acc=search.best_val_acc)
 
 

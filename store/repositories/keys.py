@@ -13,6 +13,7 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from store.db import Executor
 from store.models import SCOPES, ApiKey, utcnow
 
 TOKEN_PREFIX = "fnas"
@@ -56,7 +57,7 @@ _LIVE_KEY = select(_table.c.id, _table.c.name, _table.c.scope, _table.c.hashed_k
 )
 
 
-def authenticate(session: Session, token: str) -> Caller | None:
+def authenticate(session: Executor, token: str) -> Caller | None:
     """The live key for `token`, or None (malformed, unknown, revoked or wrong secret). One
     Core query by primary key: this runs on every request."""
     if not well_formed(token):

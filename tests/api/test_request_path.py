@@ -27,6 +27,7 @@ from tests.fixtures.database import make_evaluation
 class Cost:
     hops: int = 0
     checkouts: int = 0
+    autocommit: list[bool] = field(default_factory=list)  # per statement: run outside a transaction
     statements: list[str] = field(default_factory=list)
 
 
@@ -44,8 +45,9 @@ def cost(monkeypatch: pytest.MonkeyPatch, database: Database) -> Iterator[Cost]:
     def on_checkout(*_: Any) -> None:
         counted.checkouts += 1
 
-    def on_statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def on_statement(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         counted.statements.append(statement)
+        counted.autocommit.append(conn.connection.dbapi_connection.autocommit)
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", run_sync)
     engine = database.engine
@@ -57,7 +59,7 @@ def cost(monkeypatch: pytest.MonkeyPatch, database: Database) -> Iterator[Cost]:
 
 
 def _reset(cost: Cost) -> None:
-    cost.hops, cost.checkouts, cost.statements = 0, 0, []
+    cost.hops, cost.checkouts, cost.statements, cost.autocommit = 0, 0, [], []
 
 
 def test_hot_reads_cost_one_hop_one_checkout(
@@ -117,6 +119,15 @@ def test_submit_costs_one_hop_and_reads_no_aggregate(client: TestClient, keys: K
     assert resp.json()["best_val_acc"] is None
     assert cost.hops == 1, cost
     assert not [s for s in cost.statements if "max(epoch_metric.val_acc)" in s], cost.statements
+    # the key, then one INSERT that commits as it runs (no BEGIN/COMMIT), nothing read back; the
+    # test's enqueue stub then reads the search in a session of its own
+    key_check, insert = cost.statements[:2]
+    assert "FROM api_key" in key_check and insert.startswith("INSERT INTO search"), cost.statements
+    assert "RETURNING" not in insert and cost.autocommit[:2] == [True, True], cost
+    assert "FROM search" in cost.statements[2] and len(cost.statements) == 3, cost.statements
+    # the answer is built from the values sent; it is what the database holds
+    stored = client.get(resp.headers["Location"], headers=keys.read)
+    assert stored.status_code == 200 and stored.json() == resp.json()
 
 
 def test_unknown_key_and_scope_are_refused_inside_that_one_hop(client: TestClient, keys: Keys) -> None:
