@@ -4,9 +4,10 @@ instead of a pre-ping (`SELECT 1` before every use), a checkout polls the idle c
 which is readable only when the server has sent a termination notice or closed it (restart,
 `pg_terminate_backend`, idle timeout); such a connection is replaced before anyone uses it.
 
-Reads, and writes whose statements each stand alone, can use `Database.autocommit()`: sessions in
-autocommit mode, with no BEGIN and no ROLLBACK/COMMIT around their statements, which on a
-read-only request or a submit are two of its four round trips."""
+Reads can use `Database.autocommit()`, sessions in autocommit mode: no BEGIN and no ROLLBACK
+around their statements, which on a read-only request are two of its four round trips. The API's
+two hottest routes (a search's detail, a submit) go further and run on a plain connection from
+`Database.autocommit_engine`, with no session at all (api/deps.Store.autocommit)."""
 
 from __future__ import annotations
 
@@ -132,8 +133,8 @@ class Database:
     def autocommit(self) -> SessionFactory:
         """Sessions in autocommit mode: each statement runs without BEGIN/ROLLBACK and a write is
         committed as it runs (each sees what was committed when it started, as in READ
-        COMMITTED). For reads, and for writes whose statements need no transaction around them
-        (a submit's single INSERT). `commit()` and `rollback()` send nothing. Same pool."""
+        COMMITTED). For reads; `commit()` and `rollback()` send nothing. Same pool. (A submit
+        uses a plain connection from `autocommit_engine` instead, without a session.)"""
         if self._autocommit is None:
             self._autocommit = sessionmaker(self.autocommit_engine, expire_on_commit=False)
         return self._autocommit
