@@ -93,7 +93,6 @@ def _mark_failed(session: Executor, kind: JobKind, job_id: str, reason: str) -> 
         with Session(bind=session) as wrapped:
             kind.mark_failed(wrapped, job_id, reason)
             wrapped.commit()
-        session.commit()
-        return
-    kind.mark_failed(session, job_id, reason)
-    session.commit()
+    else:
+        kind.mark_failed(session, job_id, reason)
+    session.commit()  # a connection in a transaction of its own (the session joined it) commits here
