@@ -109,9 +109,7 @@ class Store:
         self, work: Callable[Concatenate[Session, Caller, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> Awaitable[T]:
         """Run read-only `work` in an autocommit session (no BEGIN/ROLLBACK round trips)."""
-        return run_in_threadpool(
-            self._run, self.database.autocommit, lambda s, k: work(s, k, *args, **kwargs)
-        )
+        return run_in_threadpool(self._run, self.database.reader, lambda s, k: work(s, k, *args, **kwargs))
 
     def write(
         self, work: Callable[Concatenate[Session, Caller, P], T], /, *args: P.args, **kwargs: P.kwargs

@@ -65,7 +65,7 @@ def _snapshots(database: Database, stmt: Any, job_ids: Sequence[str]) -> dict[st
     """Run a poll statement (rows: the job's state columns, `epoch`, optionally the genotype and
     flatness tips); None for a job that no longer exists."""
     found: dict[str, Snapshot | None] = dict.fromkeys(job_ids)
-    with database.autocommit() as session:
+    with database.reader() as session:
         for row in session.execute(stmt):
             state = job_state(row, progress_of(row))
             epoch = -1 if row.epoch is None else row.epoch

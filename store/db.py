@@ -4,7 +4,7 @@ instead of a pre-ping (`SELECT 1` before every use), a checkout polls the idle c
 which is readable only when the server has sent a termination notice or closed it (restart,
 `pg_terminate_backend`, idle timeout); such a connection is replaced before anyone uses it.
 
-Reads can use `Database.autocommit()`, sessions in autocommit mode: no BEGIN and no ROLLBACK
+Reads can use `Database.reader()`, sessions in autocommit mode: no BEGIN and no ROLLBACK
 around their statements, which on a read-only request are two of its four round trips. The API's
 two hottest routes (a search's detail, a submit) go further and run on a plain connection from
 `Database.autocommit_engine`, with no session at all (api/deps.Store.autocommit)."""
@@ -107,7 +107,7 @@ class Database:
         self._engine: Engine | None = None
         self._sessionmaker: SessionFactory | None = None
         self._autocommit_engine: Engine | None = None
-        self._autocommit: SessionFactory | None = None
+        self._reader: SessionFactory | None = None
 
     @property
     def engine(self) -> Engine:
@@ -130,14 +130,12 @@ class Database:
         return self._autocommit_engine
 
     @property
-    def autocommit(self) -> SessionFactory:
-        """Sessions in autocommit mode: each statement runs without BEGIN/ROLLBACK and a write is
-        committed as it runs (each sees what was committed when it started, as in READ
-        COMMITTED). For reads; `commit()` and `rollback()` send nothing. Same pool. (A submit
-        uses a plain connection from `autocommit_engine` instead, without a session.)"""
-        if self._autocommit is None:
-            self._autocommit = sessionmaker(self.autocommit_engine, expire_on_commit=False)
-        return self._autocommit
+    def reader(self) -> SessionFactory:
+        """Sessions for reads only: autocommit, so each statement runs without BEGIN/ROLLBACK
+        (each sees what was committed when it started, as in READ COMMITTED). Same pool."""
+        if self._reader is None:
+            self._reader = sessionmaker(self.autocommit_engine, expire_on_commit=False)
+        return self._reader
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -250,7 +250,7 @@ def retry_evaluation(evaluation_id: str, session: SessionDep, key: SubmitKey) ->
 
 def _epochs_since(database: Database, evaluation_id: str, position: Position) -> list[tuple[str, Any, str]]:
     """The epochs written since `position`, as events (the position moves past them)."""
-    with database.autocommit() as session:
+    with database.reader() as session:
         events: list[tuple[str, Any, str]] = []
         for epoch in repo.list_epochs(session, evaluation_id, after_epoch=position.epoch):
             position.epoch = epoch.epoch

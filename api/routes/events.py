@@ -84,7 +84,7 @@ def _behind(position: Position, snapshot: Snapshot) -> bool:
 def _rows_since(database: Database, search_id: str, position: Position) -> list[tuple[str, Any, str]]:
     """The rows written since `position`, as events (the position moves past them)."""
     events: list[tuple[str, Any, str]] = []
-    with database.autocommit() as session:
+    with database.reader() as session:
         for row in results.list_epochs(session, search_id, after_epoch=position.epoch):
             position.epoch = row.epoch
             events.append(("epoch", {**EpochOut.of(row).model_dump(), "alphas": row.alphas}, str(position)))
