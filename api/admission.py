@@ -15,6 +15,8 @@ from typing import Any
 from api.errors import FieldError, ValidationProblem
 from nas_core.cost import estimate_cost
 from nas_core.dataroots import DataRootError, DataRoots
+from nas_core.datasets import DATASETS
+from nas_core.methods import method_params
 from nas_core.spec import SearchSpec
 from store.settings import Settings
 
@@ -25,7 +27,7 @@ def check_data_root(spec: SearchSpec, settings: Settings) -> None:
     """422 naming `dataset.root` when it is absolute, climbs out with '..', or resolves (through a
     symbolic link) outside every data root; file-backed data sets also need a configured root."""
     dataset = spec.dataset
-    if dataset.root is None and dataset.name in ("synthetic", "digits"):
+    if dataset.root is None and not DATASETS[dataset.name].file_backed:
         return
     try:
         DataRoots.parse(settings.FLATNAS_DATA_ROOT).candidates(dataset.name, dataset.root)
@@ -80,32 +82,30 @@ def search_limit_errors(spec: SearchSpec, settings: Settings) -> tuple[list[Fiel
         )
     if spec.epochs > settings.MAX_EPOCHS:
         errors.append(_over("epochs", "epochs", spec.epochs, settings.MAX_EPOCHS, "MAX_EPOCHS"))
-    params = spec.method_params
-    if spec.is_sampling:
-        supernet_epochs = int(params.get("supernet_epochs", 0)) if params.get("score") == "supernet" else 0
-        if supernet_epochs > settings.MAX_EPOCHS:
-            errors.append(
-                _over(
-                    "method_params.supernet_epochs",
-                    "supernet_epochs",
-                    supernet_epochs,
-                    settings.MAX_EPOCHS,
-                    "MAX_EPOCHS",
-                )
+    # What a sampling method costs is the method's to say (its params model), not this module's.
+    params = method_params(spec)
+    supernet_epochs = params.supernet_epochs_needed()
+    if supernet_epochs > settings.MAX_EPOCHS:
+        errors.append(
+            _over(
+                "method_params.supernet_epochs",
+                "supernet_epochs",
+                supernet_epochs,
+                settings.MAX_EPOCHS,
+                "MAX_EPOCHS",
             )
-        evaluations = int(params["num_samples"]) * (
-            1 + int(params["max_neighbours"]) if spec.method == "na-rs" else 1
         )
-        if evaluations > settings.MAX_ARCH_EVALUATIONS:
-            errors.append(
-                _over(
-                    "method_params.num_samples",
-                    "architectures scored (num_samples × (1 + max_neighbours) for na-rs)",
-                    evaluations,
-                    settings.MAX_ARCH_EVALUATIONS,
-                    "MAX_ARCH_EVALUATIONS",
-                )
+    evaluations = params.architectures_scored()
+    if evaluations > settings.MAX_ARCH_EVALUATIONS:
+        errors.append(
+            _over(
+                "method_params.num_samples",
+                f"architectures scored ({params.scored_formula})",
+                evaluations,
+                settings.MAX_ARCH_EVALUATIONS,
+                "MAX_ARCH_EVALUATIONS",
             )
+        )
     estimate = {**cost.as_dict(), "step_gib": round(step_gib, 3)}
     return errors, estimate
 

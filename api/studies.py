@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from api.evaluations import EvaluationSettings
 from api.schemas import progress_of
+from nas_core.flatness.metrics import GROUND_TRUTH_PREFIX, metric, study_metrics
 from nas_core.study import (
     A2M_AXIS,
     MAX_AXES,
@@ -30,24 +31,6 @@ from store.models import TERMINAL_STATUSES, Evaluation, Study, utcnow
 from store.repositories import studies
 from store.repositories.studies import Member
 
-# Study metrics, in table order; each is read per child search (store.repositories.studies).
-METRICS = (
-    "best_val_acc",
-    "final_val_acc",
-    "hessian_eigenvalue",
-    "a2m_sharpness",
-    "neighbourhood_acc_mean",
-    "wall_seconds",
-)
-METRIC_DESCRIPTIONS = {
-    "best_val_acc": "highest per-epoch supernet validation accuracy",
-    "eval_test_acc": "held-out test accuracy of the best genotype trained from scratch (the study's evaluate)",
-    "final_val_acc": "supernet validation accuracy at the last epoch",
-    "hessian_eigenvalue": "dominant eigenvalue of the α-Hessian at its last measurement",
-    "a2m_sharpness": "A2M sharpness L(α+ρ·g/‖g‖) − L(α) at its last measurement",
-    "neighbourhood_acc_mean": "mean shared-weight accuracy of the best genotype's radius-1 neighbours",
-    "wall_seconds": "search wall time, start to finish",
-}
 STUDY_TAG_PREFIX = "study:"
 ACTIVE = ("queued", "running", "retrying")
 
@@ -137,7 +120,12 @@ class PairedOut(BaseModel):
     n: int = Field(description="seeds where both searches succeeded and the metric exists")
     mean: float | None = Field(description="mean of d = (A2M on) − (A2M off)")
     std: float | None
-    positive: int = Field(description="seeds where A2M on is higher")
+    positive: int = Field(description="seeds where A2M on is higher (the raw sign of d)")
+    better: int | None = Field(
+        description="seeds where A2M on is better by the metric's direction (GET /catalog metrics): "
+        "higher for accuracies, lower for the Hessian eigenvalue, sharpness and wall time; "
+        "null for a metric with no better direction"
+    )
     sign_p: float | None = Field(description="two-sided sign test over the non-zero differences")
     t_p: float | None = Field(description="two-sided paired t-test, n − 1 degrees of freedom")
 
@@ -372,18 +360,16 @@ def child_results(
 
 
 def metrics_of(children: list[ChildResult]) -> dict[str, str]:
-    """The study's metric columns: the fixed ones, the evaluated test accuracy where evaluations
-    ran, and a ground-truth column per benchmark data set that any search has (NB201 searches on a
-    node with FLATNAS_NB201_BENCHMARK)."""
-    found = sorted({m for c in children for m in c.metrics if m.startswith("gt_")})
-    if any("eval_test_acc" in c.metrics for c in children):
-        found.insert(0, "eval_test_acc")
-    names = [*METRICS[:2], *found, *METRICS[2:]]
-    return {m: METRIC_DESCRIPTIONS.get(m) or ground_truth_description(m) for m in names}
-
-
-def ground_truth_description(metric: str) -> str:
-    return f"NAS-Bench-201 200-epoch test accuracy of the best genotype ({metric[3:-9]}), mean over its seeds"
+    """The study's metric columns, from the metric registry's study metrics in its order: the
+    accuracies (the evaluated test accuracy where evaluations ran, a ground-truth column per
+    benchmark data set that any search has: NB201 searches on a node with
+    FLATNAS_NB201_BENCHMARK), then flatness, then cost."""
+    present = {m for c in children for m in c.metrics}
+    entries = [m for m in study_metrics() if m.name != "eval_test_acc" or m.name in present]
+    ground_truth = sorted(m for m in present if m.startswith(GROUND_TRUTH_PREFIX))
+    names = [m.name for m in entries if m.group == "accuracy"] + ground_truth
+    names += [m.name for m in entries if m.group != "accuracy"]
+    return {name: entry.description for name in names if (entry := metric(name)) is not None}
 
 
 def study_results(session: Session, study: Study) -> StudyResults:
@@ -445,16 +431,17 @@ def cells_csv(results: StudyResults) -> str:
 
 def paired_csv(results: StudyResults) -> str:
     """One row per (cell pair, metric): the shared axes, the metric, and the paired statistics of
-    d = (A2M on) − (A2M off)."""
+    d = (A2M on) − (A2M off): `positive` counts seeds where on is higher, `better` those where on
+    is better by the metric's direction."""
     axes = [a for a in results.axes if a not in (SEED_AXIS, A2M_AXIS)]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*axes, "metric", "n", "mean_delta", "std_delta", "positive", "sign_p", "t_p"])
+    writer.writerow([*axes, "metric", "n", "mean_delta", "std_delta", "positive", "better", "sign_p", "t_p"])
     for pair in results.paired:
-        for metric, p in pair.metrics.items():
+        for name, p in pair.metrics.items():
             writer.writerow(
                 [_csv_value(pair.values.get(a)) for a in axes]
-                + [metric, p.n, *(_csv_value(v) for v in (p.mean, p.std)), p.positive]
+                + [name, p.n, *(_csv_value(v) for v in (p.mean, p.std)), p.positive, _csv_value(p.better)]
                 + [_csv_value(p.sign_p), _csv_value(p.t_p)]
             )
     return out.getvalue()

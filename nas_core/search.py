@@ -28,6 +28,7 @@ from nas_core.checkpoint import (
 )
 from nas_core.data import load_search_data, steps_per_epoch
 from nas_core.dataroots import DataRoots
+from nas_core.flatness.metrics import any_record_enabled
 from nas_core.genotype import genotype_to_json
 from nas_core.loop import SearchState, StepClock, build_state, evaluate, train_epoch
 from nas_core.reporter import EpochRecord, FlatnessRecord, Progress, Reporter, SearchDiverged, SearchInfo
@@ -209,18 +210,7 @@ def _check_same_search(spec: SearchSpec, body: dict[str, Any], path: Path) -> No
 
 def _flatness_hooks(spec: SearchSpec) -> Any:
     """nas_core.flatness.hooks if installed and any metric is switched on; else None."""
-    f = spec.flatness
-    if not any(
-        (
-            f.hessian_eigenvalue,
-            f.a2m_sharpness,
-            f.skip_count,
-            f.alpha_entropy,
-            f.neighbourhood,
-            f.cell_shape,
-            f.ranking_stability,
-        )
-    ):
+    if not any_record_enabled(spec.flatness):
         return None
     try:
         from nas_core.flatness import hooks

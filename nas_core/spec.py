@@ -7,37 +7,57 @@ as problem details; the CLI prints them; `flatnas search --help` lists every fie
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from nas_core.methods import GRADIENT_METHODS, METHOD_NAMES, METHODS, SAMPLING_METHODS
-from nas_core.methods.params import MethodParams
-from nas_core.spaces import SPACE_NAMES, SPACES
+from nas_core.datasets import DATASET_NAMES, DATASETS
+from nas_core.flatness.metrics import METRICS
+from nas_core.methods import METHODS
+from nas_core.spaces import SPACES
 from nas_core.strict import StrictModel
 
-# Derived from the spaces registry (nas_core/spaces/__init__.py): adding a space there adds it here.
-SpaceName = Literal[SPACE_NAMES]  # type: ignore[valid-type]
+
+def _registered(registry: Mapping[str, Any]) -> Callable[[str], str]:
+    """A check that `value` names an entry of `registry` *when the spec is validated*, so a space
+    or method registered after this module was imported (a plugin, a test) is accepted. Its error
+    reads, and is typed, like a Literal's, so problem details list the allowed values."""
+
+    def check(value: str) -> str:
+        if value not in registry:
+            names = [repr(n) for n in registry]
+            expected = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
+
+    return check
+
+
+def _enum_of(registry: Mapping[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """The JSON schema's enum, read from the registry when the schema is generated."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        schema["enum"] = list(registry)
+
+    return extra
+
+
+# Read from the registries (nas_core/spaces, nas_core/methods) at validation time.
+SpaceName = Annotated[str, AfterValidator(_registered(SPACES)), Field(json_schema_extra=_enum_of(SPACES))]
+MethodName = Annotated[str, AfterValidator(_registered(METHODS)), Field(json_schema_extra=_enum_of(METHODS))]
 #: Every op-set name some space offers (supernet.ops); which apply to a space is checked per space.
 _OPS_VARIANTS = tuple(dict.fromkeys(v for d in SPACES.values() for v in d.ops_variants))
 OpsVariant = Literal[_OPS_VARIANTS]  # type: ignore[valid-type]
-DatasetName = Literal["cifar10", "cifar100", "imagenet16-120", "synthetic", "digits"]
-
-# Derived from the methods registry (nas_core/methods/__init__.py): adding a method there adds it here.
-MethodName = Literal[METHOD_NAMES]  # type: ignore[valid-type]
-GradientMethodName = Literal[GRADIENT_METHODS]  # type: ignore[valid-type]
-SamplingMethodName = Literal[SAMPLING_METHODS]  # type: ignore[valid-type]
-#: Each method's params model, by name (from the registry).
-METHOD_PARAMS: dict[str, type[MethodParams]] = {name: info.params_model for name, info in METHODS.items()}
-
-#: A2M's perturbation radius depends on the space (docs/algorithms.md §3).
-A2M_DEFAULT_RHO = {name: d.a2m_default_rho for name, d in SPACES.items()}
+DatasetName = Literal[DATASET_NAMES]  # type: ignore[valid-type]
 
 # Static upper bounds of counts (operators may set lower limits for submitted searches).
 MAX_EPOCHS = 1000
@@ -103,26 +123,27 @@ class OptimConfig(StrictModel):
     arch_weight_decay: float = Field(1e-3, ge=0, le=1)
 
 
+def _switch(metric: str) -> Any:
+    """A spec.flatness flag, described by its metric's registry entry (nas_core/flatness/metrics.py)."""
+    return Field(True, description=METRICS[metric].description)
+
+
 class FlatnessConfig(StrictModel):
     interval: int = Field(
         5, ge=1, le=MAX_EPOCHS, description="compute per-epoch metrics every this many epochs and at the end"
     )
-    hessian_eigenvalue: bool = Field(True, description="dominant eigenvalue of ∇²_α L_val (power iteration)")
-    a2m_sharpness: bool = Field(True, description="L(α+ρ·g/‖g‖) − L(α)")
-    skip_count: bool = Field(True, description="skip_connect count of the derived genotype")
-    alpha_entropy: bool = Field(True, description="softmax entropy of α per edge")
-    neighbourhood: bool = Field(True, description="end of search: profile at radius 1 and 2")
-    cell_shape: bool = Field(True, description="end of search: cell width and depth")
+    hessian_eigenvalue: bool = _switch("hessian_eigenvalue")
+    a2m_sharpness: bool = _switch("a2m_sharpness")
+    skip_count: bool = _switch("skip_count")
+    alpha_entropy: bool = _switch("alpha_entropy")
+    neighbourhood: bool = _switch("neighbourhood")
+    cell_shape: bool = _switch("cell_shape")
     power_iterations: int = Field(20, ge=1, le=500)
     val_batches: int = Field(2, ge=1, le=100, description="validation batches used by every metric")
     neighbour_samples: int = Field(
         32, ge=1, le=1000, description="neighbours evaluated per radius when sampling"
     )
-    ranking_stability: bool = Field(
-        True,
-        description="Kendall τ between the supernet's rankings of a fixed architecture sample "
-        "at consecutive metric epochs",
-    )
+    ranking_stability: bool = _switch("ranking_stability")
     ranking_sample: int = Field(
         16, ge=2, le=1000, description="architectures in the ranking-stability sample (seeded)"
     )
@@ -175,13 +196,14 @@ class SearchSpec(StrictModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _sampling_methods_default_to_no_a2m(cls, data: Any) -> Any:
-        # A2M perturbs a continuous α; sampling methods have none, so its default is off there.
-        # darts2's α gradient is the unrolled second-order one, which A2M's first-order correction
-        # does not apply to: off by default there too (asking for both is still an error).
-        without_a2m = (*SAMPLING_METHODS, "darts2")
-        if isinstance(data, dict) and data.get("method") in without_a2m and "a2m" not in data:
-            data = {**data, "a2m": None}
+    def _a2m_defaults_off_where_unsupported(cls, data: Any) -> Any:
+        # The registry says which methods A2M can wrap (sampling methods have no continuous α;
+        # darts2's unrolled gradient is second-order): the default is off for the others, and
+        # asking for both is still an error (below).
+        if isinstance(data, dict) and "a2m" not in data:
+            info = METHODS.get(data.get("method", "darts"))
+            if info is not None and not info.supports_a2m:
+                data = {**data, "a2m": None}
         return data
 
     @field_validator("method_params")
@@ -192,7 +214,7 @@ class SearchSpec(StrictModel):
         method = info.data.get("method")
         if method is None:  # the method itself is invalid and reported; nothing to check against
             return value
-        return METHOD_PARAMS[method].model_validate(value).model_dump()
+        return METHODS[method].params_model.model_validate(value).model_dump()
 
     @model_validator(mode="after")
     def _check_consistency(self) -> SearchSpec:
@@ -213,15 +235,10 @@ class SearchSpec(StrictModel):
             raise _field_error(
                 ("supernet", "ops"), f"applies to space {' and '.join(map(repr, owners))} only"
             )
-        if self.a2m is not None and self.a2m.enabled and self.method in SAMPLING_METHODS:
-            raise _field_error(
-                ("a2m",), f"cannot be enabled with sampling method '{self.method}'; set a2m to null"
-            )
-        if self.a2m is not None and self.a2m.enabled and self.method == "darts2":
-            raise _field_error(
-                ("a2m",), "A2M is built on first-order gradients; use method 'darts' with a2m, or disable a2m"
-            )
-        if self.dataset.name not in ("synthetic", "digits") and self.dataset.image_size is not None:
+        method = METHODS[self.method]
+        if self.a2m is not None and self.a2m.enabled and not method.supports_a2m:
+            raise _field_error(("a2m",), method.a2m_refusal)
+        if DATASETS[self.dataset.name].file_backed and self.dataset.image_size is not None:
             raise _field_error(("dataset", "image_size"), "applies to 'synthetic' and 'digits' only")
         if self.dataset.name != "synthetic" and self.dataset.num_classes is not None:
             raise _field_error(("dataset", "num_classes"), "applies to 'synthetic' only")
@@ -237,7 +254,7 @@ class SearchSpec(StrictModel):
     def a2m_rho(self) -> float:
         if self.a2m is not None and self.a2m.rho is not None:
             return self.a2m.rho
-        return A2M_DEFAULT_RHO[self.space]
+        return SPACES[self.space].a2m_default_rho  # depends on the space (docs/algorithms.md §3)
 
     @property
     def depth(self) -> int:
@@ -254,7 +271,7 @@ class SearchSpec(StrictModel):
 
     @property
     def is_sampling(self) -> bool:
-        return self.method in SAMPLING_METHODS
+        return METHODS[self.method].kind == "sampling"
 
 
 def _field_error(loc: tuple[str, ...], message: str) -> ValidationError:

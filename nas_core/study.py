@@ -4,7 +4,8 @@ A study is a base spec plus a grid `{field path: [values]}`; its searches are th
 product, each the base with one value per axis set. Every search of a grid cell differs only in
 its seed, so a cell's results are summarised over seeds (mean, sample std, min, max), and two cells
 that differ only in `a2m.enabled` are compared seed by seed: the paired differences
-d_i = on_i − off_i, their mean and sample std, a two-sided sign test and a paired t-test.
+d_i = on_i − off_i, their mean and sample std, a two-sided sign test and a paired t-test, and
+how many seeds A2M on did better by the metric's direction (nas_core/flatness/metrics.py).
 
 Pure functions of plain data: the store supplies each child's metrics, the API renders the result.
 """
@@ -23,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 from scipy import stats
 
+from nas_core.flatness.metrics import Direction, direction_of
 from nas_core.spec import SearchSpec
 
 SEED_AXIS = "seed"
@@ -208,9 +210,12 @@ class Paired:
     n: int
     mean: float | None
     std: float | None
-    positive: int  # seeds where the first cell (A2M on) is higher
+    positive: int  # seeds where the first cell (A2M on) is higher: the raw sign
     sign_p: float | None
     t_p: float | None
+    #: Seeds where A2M on is *better* by the metric's direction (higher accuracy, lower
+    #: eigenvalue or wall time); None for a metric with no better direction.
+    better: int | None = None
 
 
 def sign_test_p(diffs: Sequence[float]) -> float | None:
@@ -236,12 +241,16 @@ def paired_t_p(diffs: Sequence[float]) -> float | None:
     return float(2 * stats.t.sf(abs(t), df=n - 1))
 
 
-def paired(diffs: Sequence[float]) -> Paired:
-    if not diffs:
-        return Paired(0, None, None, 0, None, None)
-    std = statistics.stdev(diffs) if len(diffs) > 1 else None
+def paired(diffs: Sequence[float], direction: Direction | None = None) -> Paired:
+    """The statistics of d = on − off; `direction` ("higher"/"lower" is better) sets `better`."""
     positive = sum(d > 0 for d in diffs)
-    return Paired(len(diffs), statistics.fmean(diffs), std, positive, sign_test_p(diffs), paired_t_p(diffs))
+    negative = sum(d < 0 for d in diffs)
+    better = {"higher": positive, "lower": negative, None: None}[direction]
+    if not diffs:
+        return Paired(0, None, None, 0, None, None, better)
+    std = statistics.stdev(diffs) if len(diffs) > 1 else None
+    mean = statistics.fmean(diffs)
+    return Paired(len(diffs), mean, std, positive, sign_test_p(diffs), paired_t_p(diffs), better)
 
 
 # --- study results --------------------------------------------------------------------------------
@@ -324,6 +333,6 @@ def paired_results(children: Sequence[ChildResult], metrics: Sequence[str]) -> l
                 on, off = sides[True][seed].metrics.get(metric), sides[False][seed].metrics.get(metric)
                 if on is not None and off is not None and math.isfinite(on) and math.isfinite(off):
                     diffs.append(on - off)
-            result.metrics[metric] = paired(diffs)
+            result.metrics[metric] = paired(diffs, direction_of(metric))
         out.append(result)
     return out

@@ -1,4 +1,4 @@
-"""Health, readiness, metrics (open) and the method catalogue (read scope)."""
+"""Health, readiness, metrics (open) and the catalogue of spaces, methods and metrics (read scope)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from api.catalog import Catalog, catalog
 from api.deps import DatabaseDep, ReadKey, SettingsDep
 from api.errors import ServiceUnavailable, problem_for, problem_responses
 from api.schemas import Health, MethodsOut, SpacesOut
@@ -87,3 +88,12 @@ def methods(key: ReadKey) -> MethodsOut:
 )
 def spaces(key: ReadKey) -> SpacesOut:
     return SpacesOut.model_validate({"items": describe_spaces()})
+
+
+@router.get(
+    "/catalog",
+    summary="Everything this service can run and measure: spaces, methods, metrics and data sets",
+    responses=problem_responses(401, 403),
+)
+def get_catalog(key: ReadKey) -> Catalog:
+    return catalog()

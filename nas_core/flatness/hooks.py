@@ -1,8 +1,9 @@
 """What the search loop calls: per-epoch and end-of-search flatness metrics as `FlatnessRecord`s.
 
 The engine builds a `FlatnessContext` and calls `epoch_metrics` every `spec.flatness.interval`
-epochs and at the last epoch, and `final_metrics` once with the final genotype. Each metric is
-switched by its `spec.flatness` flag, uses only the first `spec.flatness.val_batches` validation
+epochs and at the last epoch, and `final_metrics` once with the final genotype. The epoch metrics
+are those of the metric registry (nas_core/flatness/metrics.py), each computed by the function it
+names and switched by its `spec.flatness` flag, uses only the first `spec.flatness.val_batches` validation
 batches (fixed, so epochs are comparable), and records its own wall time. The supernet's BN
 buffers and train/eval modes are restored afterwards (evaluation.batch_stat_mode), and α is
 never modified, so computing a metric does not change the search.
@@ -35,6 +36,7 @@ state in it (NA-DARTS caches the step's neighbours), which a metric must not dis
 
 from __future__ import annotations
 
+import importlib
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +50,7 @@ from nas_core.flatness.alpha import a2m_sharpness, alpha_entropy, hessian_power_
 from nas_core.flatness.evaluation import ArchitectureEvaluator, batch_params, batch_stat_mode, move_batches
 from nas_core.flatness.geometry import cell_shape, skip_count
 from nas_core.flatness.landscape import neighbourhood_profile
+from nas_core.flatness.metrics import record_metrics
 from nas_core.flatness.ranking import ranking_sample, ranking_stability, sample_scores
 from nas_core.genotype import Genotype
 from nas_core.methods.base import ArchMethod
@@ -80,10 +83,23 @@ class FlatnessContext:
             self.announce(f"{label} {index}/{total}")
 
 
-def _epoch_metric_names(cfg: Any) -> list[str]:
-    """The per-epoch metrics switched on, in the order epoch_metrics computes them."""
-    names = ("hessian_eigenvalue", "a2m_sharpness", "skip_count", "alpha_entropy", "ranking_stability")
-    return [name for name in names if getattr(cfg, name)]
+@dataclass(frozen=True)
+class EpochInputs:
+    """What every epoch metric of one metric epoch shares: the fixed batches on the device, their
+    description for a record's params, and L_val(α) on them (see the module docstring)."""
+
+    batches: list[tuple[torch.Tensor, torch.Tensor]]
+    data: dict[str, Any]
+    loss_fn: Callable[[Sequence[torch.Tensor]], torch.Tensor]
+
+
+EpochMetricFn = Callable[[FlatnessContext, int, EpochInputs], FlatnessRecord | None]
+
+
+def _load(path: str) -> EpochMetricFn:
+    module, name = path.split(":")
+    fn: EpochMetricFn = getattr(importlib.import_module(module), name)
+    return fn
 
 
 def _final_metric_labels(cfg: Any) -> list[str]:
@@ -92,68 +108,73 @@ def _final_metric_labels(cfg: Any) -> list[str]:
 
 
 def epoch_metrics(ctx: FlatnessContext, epoch: int) -> list[FlatnessRecord]:
-    """α-space metrics at `epoch` (0-based), each gated by its spec.flatness switch."""
-    cfg = ctx.spec.flatness
-    records = []
+    """Every registered epoch metric (nas_core/flatness/metrics.py) that the spec switches on, in
+    registry order, at `epoch` (0-based)."""
+    enabled = [m for m in record_metrics("epoch") if m.enabled(ctx.spec.flatness)]
     batches = metric_batches(ctx)
-    data = batch_params(batches)
-    loss_fn = _val_loss_fn(ctx, batches)
-    enabled = _epoch_metric_names(cfg)
-
-    def starting(name: str) -> None:
-        ctx.starting(name.replace("_", " "), enabled.index(name) + 1, len(enabled))
-
-    if cfg.hessian_eigenvalue:
-        starting("hessian_eigenvalue")
-        generator = torch.Generator().manual_seed(ctx.spec.seed)
-        with batch_stat_mode(ctx.supernet):
-            result, seconds = timed(
-                ctx.device,
-                lambda: hessian_power_iteration(loss_fn, ctx.alphas, cfg.power_iterations, generator),
-            )
-        params = {
-            "iterations": cfg.power_iterations,
-            **data,
-            "seed": ctx.spec.seed,
-            "history": result.history,
-            "residual": result.residual,
-        }
-        records.append(FlatnessRecord("hessian_eigenvalue", epoch, params, result.eigenvalue, seconds))
-    if cfg.a2m_sharpness:
-        starting("a2m_sharpness")
-        rho = ctx.spec.a2m_rho
-        with batch_stat_mode(ctx.supernet):
-            sharp, seconds = timed(ctx.device, lambda: a2m_sharpness(loss_fn, ctx.alphas, rho))
-        params = {
-            "rho": rho,
-            **data,
-            "loss": sharp.loss,
-            "perturbed_loss": sharp.perturbed_loss,
-            "grad_norm": sharp.grad_norm,
-        }
-        records.append(FlatnessRecord("a2m_sharpness", epoch, params, sharp.value, seconds))
-    if cfg.skip_count:
-        starting("skip_count")
-        start = time.perf_counter()
-        counts = skip_count(ctx.space.derive(ctx.method.genotype_weights(ctx.alphas)))
-        cell = "normal" if "normal" in counts else "cell"
-        params = {"cell": cell, "per_cell": counts}
-        records.append(FlatnessRecord("skip_count", epoch, params, counts[cell], time.perf_counter() - start))
-    if cfg.alpha_entropy:
-        starting("alpha_entropy")
-        start = time.perf_counter()
-        with torch.no_grad():
-            entropy = alpha_entropy(ctx.method.mixing_weights(ctx.alphas), ctx.space.groups)
-        params = {"max": entropy["max"], "per_edge": entropy["per_edge"]}
-        records.append(
-            FlatnessRecord("alpha_entropy", epoch, params, entropy["mean"], time.perf_counter() - start)
-        )
-    if cfg.ranking_stability:
-        starting("ranking_stability")
-        record = ranking_stability_record(ctx, batches, epoch)
+    inputs = EpochInputs(batches, batch_params(batches), _val_loss_fn(ctx, batches))
+    records = []
+    for index, entry in enumerate(enabled, start=1):
+        assert entry.compute is not None  # register_metric refuses an epoch metric without one
+        ctx.starting(entry.name.replace("_", " "), index, len(enabled))
+        record = _load(entry.compute)(ctx, epoch, inputs)
         if record is not None:
             records.append(record)
     return records
+
+
+def hessian_eigenvalue_record(ctx: FlatnessContext, epoch: int, inputs: EpochInputs) -> FlatnessRecord:
+    cfg = ctx.spec.flatness
+    generator = torch.Generator().manual_seed(ctx.spec.seed)
+    with batch_stat_mode(ctx.supernet):
+        result, seconds = timed(
+            ctx.device,
+            lambda: hessian_power_iteration(inputs.loss_fn, ctx.alphas, cfg.power_iterations, generator),
+        )
+    params = {
+        "iterations": cfg.power_iterations,
+        **inputs.data,
+        "seed": ctx.spec.seed,
+        "history": result.history,
+        "residual": result.residual,
+    }
+    return FlatnessRecord("hessian_eigenvalue", epoch, params, result.eigenvalue, seconds)
+
+
+def a2m_sharpness_record(ctx: FlatnessContext, epoch: int, inputs: EpochInputs) -> FlatnessRecord:
+    rho = ctx.spec.a2m_rho
+    with batch_stat_mode(ctx.supernet):
+        sharp, seconds = timed(ctx.device, lambda: a2m_sharpness(inputs.loss_fn, ctx.alphas, rho))
+    params = {
+        "rho": rho,
+        **inputs.data,
+        "loss": sharp.loss,
+        "perturbed_loss": sharp.perturbed_loss,
+        "grad_norm": sharp.grad_norm,
+    }
+    return FlatnessRecord("a2m_sharpness", epoch, params, sharp.value, seconds)
+
+
+def skip_count_record(ctx: FlatnessContext, epoch: int, inputs: EpochInputs) -> FlatnessRecord:
+    start = time.perf_counter()
+    counts = skip_count(ctx.space.derive(ctx.method.genotype_weights(ctx.alphas)))
+    cell = "normal" if "normal" in counts else "cell"
+    params = {"cell": cell, "per_cell": counts}
+    return FlatnessRecord("skip_count", epoch, params, counts[cell], time.perf_counter() - start)
+
+
+def alpha_entropy_record(ctx: FlatnessContext, epoch: int, inputs: EpochInputs) -> FlatnessRecord:
+    start = time.perf_counter()
+    with torch.no_grad():
+        entropy = alpha_entropy(ctx.method.mixing_weights(ctx.alphas), ctx.space.groups)
+    params = {"max": entropy["max"], "per_edge": entropy["per_edge"]}
+    return FlatnessRecord("alpha_entropy", epoch, params, entropy["mean"], time.perf_counter() - start)
+
+
+def ranking_stability_epoch_record(
+    ctx: FlatnessContext, epoch: int, inputs: EpochInputs
+) -> FlatnessRecord | None:
+    return ranking_stability_record(ctx, inputs.batches, epoch)
 
 
 def ranking_stability_record(

@@ -5,13 +5,17 @@ lists from it; a gradient method's class is imported only when a search builds i
 Gradient methods are ArchMethod subclasses driven by the loop; sampling methods have no class (the
 engine hands them to nas_core.sampling.run_sampling). To add a method: write its module (the
 ArchMethod subclass), its params model in nas_core/methods/params.py, and one `MethodInfo` in
-`METHODS` below; the spec's `method` values, `GET /methods`, the dashboard and the
-registry-parametrised tests pick it up (docs/architecture.md has the steps).
+`METHODS` below (or `register_method` from a plugin); the spec's `method` values and A2M rule,
+admission's cost, `GET /methods`, `GET /catalog`, the dashboard and the registry-parametrised
+tests pick it up (docs/architecture.md has the steps; tests/unit/test_registries_extend.py
+registers a toy method).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,6 +36,10 @@ class MethodInfo:
     kind: Literal["gradient", "sampling"] = "gradient"
     #: "module:Class" of the ArchMethod subclass; None for sampling methods.
     implementation: str | None = None
+    #: The family the dashboard groups methods by ("DARTS", "sampling", ...).
+    family: str = "DARTS"
+    #: Why A2M cannot wrap this method, said to a user who asks for both (supports_a2m False).
+    a2m_refusal: str = "A2M cannot wrap this method; set a2m to null"
 
     @property
     def cls(self) -> type[ArchMethod] | None:
@@ -44,13 +52,25 @@ class MethodInfo:
 
 
 def _gradient(
-    name: str, module_class: str, params: type[p.MethodParams], summary: str, *, a2m: bool
+    name: str,
+    module_class: str,
+    params: type[p.MethodParams],
+    summary: str,
+    *,
+    a2m: bool,
+    family: str = "DARTS",
+    a2m_refusal: str = "",
 ) -> MethodInfo:
-    return MethodInfo(name, summary, params, a2m, "gradient", f"nas_core.methods.{module_class}")
+    refusal = a2m_refusal or "A2M cannot wrap this method; set a2m to null"
+    return MethodInfo(
+        name, summary, params, a2m, "gradient", f"nas_core.methods.{module_class}", family, refusal
+    )
 
 
 def _sampling(name: str, params: type[p.MethodParams], summary: str) -> MethodInfo:
-    return MethodInfo(name, summary, params, False, "sampling")
+    # A2M perturbs a continuous α; sampling methods have none.
+    refusal = f"cannot be enabled with sampling method '{name}'; set a2m to null"
+    return MethodInfo(name, summary, params, False, "sampling", None, "sampling", refusal)
 
 
 METHODS: dict[str, MethodInfo] = {
@@ -68,7 +88,10 @@ METHODS: dict[str, MethodInfo] = {
             "darts2:Darts2",
             p.Darts2Params,
             "second-order DARTS: α gradient through one unrolled SGD step of w (finite-difference Hessian term)",
+            # Its α gradient is the unrolled second-order one, which A2M's first-order correction
+            # does not apply to.
             a2m=False,
+            a2m_refusal="A2M is built on first-order gradients; use method 'darts' with a2m, or disable a2m",
         ),
         _gradient(
             "beta-darts",
@@ -105,6 +128,7 @@ METHODS: dict[str, MethodInfo] = {
             "GAEA: exponentiated gradient θ ← θ·exp(−η·g) on the simplex, single-level or bilevel "
             "(A2M perturbs log θ; nb201 drops 'none')",
             a2m=True,
+            family="GAEA",
         ),
         _gradient(
             "milenas",
@@ -112,6 +136,7 @@ METHODS: dict[str, MethodInfo] = {
             p.MilenasParams,
             "MiLeNAS: mixed-level gradient ∇_α L_val + λ·∇_α L_train",
             a2m=True,
+            family="MiLeNAS",
         ),
         _gradient(
             "na-darts",
@@ -140,9 +165,35 @@ METHODS: dict[str, MethodInfo] = {
         ),
     )
 }
-METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
-GRADIENT_METHODS: tuple[str, ...] = tuple(n for n, i in METHODS.items() if i.kind == "gradient")
-SAMPLING_METHODS: tuple[str, ...] = tuple(n for n, i in METHODS.items() if i.kind == "sampling")
+
+
+def register_method(info: MethodInfo) -> None:
+    """Add a method (a plugin's, a test's); its name must be new."""
+    if info.name in METHODS:
+        raise ValueError(f"method: {info.name!r} is already registered")
+    METHODS[info.name] = info
+
+
+def unregister_method(name: str) -> None:
+    METHODS.pop(name, None)
+
+
+@contextmanager
+def registered_method(info: MethodInfo) -> Iterator[MethodInfo]:
+    """The method registered for the duration of a `with` block (tests)."""
+    register_method(info)
+    try:
+        yield info
+    finally:
+        unregister_method(info.name)
+
+
+def method_info(name: str) -> MethodInfo | None:
+    return METHODS.get(name)
+
+
+def sampling_methods() -> tuple[str, ...]:
+    return tuple(n for n, i in METHODS.items() if i.kind == "sampling")
 
 
 class MethodUnavailable(ValueError):
@@ -188,6 +239,7 @@ def describe_methods() -> list[dict[str, Any]]:
             "name": info.name,
             "kind": info.kind,
             "summary": info.summary,
+            "family": info.family,
             "supports_a2m": info.supports_a2m,
             "params": info.params_model.model_json_schema(),
         }
@@ -196,13 +248,15 @@ def describe_methods() -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "GRADIENT_METHODS",
     "METHODS",
-    "METHOD_NAMES",
-    "SAMPLING_METHODS",
     "MethodInfo",
     "MethodUnavailable",
     "build_method",
     "describe_methods",
+    "method_info",
     "method_params",
+    "register_method",
+    "registered_method",
+    "sampling_methods",
+    "unregister_method",
 ]

@@ -7,7 +7,7 @@ docs/algorithms.md gives their sources.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -24,6 +24,18 @@ class MethodParams(StrictModel):
     def partial_channels(self) -> int:
         """The supernet's partial-channel factor K these params ask for (PC-DARTS); 1 = all channels."""
         return 1
+
+    def architectures_scored(self) -> int:
+        """Architectures a sampling method scores (what MAX_ARCH_EVALUATIONS limits); 0 for
+        gradient methods, which train one supernet instead."""
+        return 0
+
+    #: The formula of architectures_scored, in the words of an admission error.
+    scored_formula: ClassVar[str] = "num_samples"
+
+    def supernet_epochs_needed(self) -> int:
+        """Epochs of supernet training a sampling method runs before scoring (0: none)."""
+        return 0
 
 
 class NoParams(MethodParams):
@@ -89,6 +101,9 @@ class SamplingParams(MethodParams):
     top_k: int = Field(10, ge=1, le=1000, description="best architectures stored with their scores")
     naswot_batch: int = Field(128, ge=2, le=1024, description="batch size of the NASWOT kernel")
 
+    def architectures_scored(self) -> int:
+        return self.num_samples
+
 
 class RandomParams(SamplingParams):
     score: Literal["naswot", "supernet"] = Field(
@@ -97,6 +112,9 @@ class RandomParams(SamplingParams):
     supernet_epochs: int = Field(
         10, ge=1, le=500, description="epochs of uniform single-path supernet training when score=supernet"
     )
+
+    def supernet_epochs_needed(self) -> int:
+        return self.supernet_epochs if self.score == "supernet" else 0
 
 
 class NaRsParams(RandomParams):
@@ -107,3 +125,8 @@ class NaRsParams(RandomParams):
     max_neighbours: int = Field(
         24, ge=1, le=1000, description="neighbours evaluated per architecture (sampled)"
     )
+    scored_formula: ClassVar[str] = "num_samples × (1 + max_neighbours)"
+
+    def architectures_scored(self) -> int:
+        # Each sample is scored with its neighbourhood (docs/algorithms.md, NA-RS).
+        return self.num_samples * (1 + self.max_neighbours)

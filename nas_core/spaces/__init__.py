@@ -1,13 +1,18 @@
 """The search-space registry: every space by name. Torch-free, so the spec and the API derive their
 space lists and per-space rules from it; `get_space` imports a space's network code on first use.
 
-To add a space: its definition (nas_core/spaces/<name>_definition.py), its SearchSpace subclass
-(nas_core/spaces/<name>.py) and one line in `SPACES` below (docs/architecture.md has the steps).
+To add a space: its definition (nas_core/spaces/<name>_definition.py: facts, genotype rules and its
+own cost estimate), its SearchSpace subclass (nas_core/spaces/<name>.py) and one line in `SPACES`
+below, or `register_space` from a plugin (docs/architecture.md has the steps;
+tests/unit/test_registries_extend.py adds a toy space that way). Everything else (the spec's
+`space` values, admission, GET /catalog, the dashboard) reads this registry when it runs.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from nas_core.spaces.darts_definition import DartsDefinition
@@ -19,7 +24,27 @@ if TYPE_CHECKING:
     from nas_core.spec import SearchSpec
 
 SPACES: dict[str, SpaceDefinition] = {d.name: d for d in (NB201Definition(), DartsDefinition())}
-SPACE_NAMES: tuple[str, ...] = tuple(SPACES)
+
+
+def register_space(definition: SpaceDefinition) -> None:
+    """Add a space (a plugin's, a test's); its name must be new."""
+    if definition.name in SPACES:
+        raise ValueError(f"space: {definition.name!r} is already registered")
+    SPACES[definition.name] = definition
+
+
+def unregister_space(name: str) -> None:
+    SPACES.pop(name, None)
+
+
+@contextmanager
+def registered_space(definition: SpaceDefinition) -> Iterator[SpaceDefinition]:
+    """The space registered for the duration of a `with` block (tests)."""
+    register_space(definition)
+    try:
+        yield definition
+    finally:
+        unregister_space(definition.name)
 
 
 def space_definition(name: str) -> SpaceDefinition:
@@ -54,4 +79,13 @@ def describe_spaces() -> list[dict[str, object]]:
     return [d.listing() for d in SPACES.values()]
 
 
-__all__ = ["SPACES", "SPACE_NAMES", "SpaceDefinition", "describe_spaces", "get_space", "space_definition"]
+__all__ = [
+    "SPACES",
+    "SpaceDefinition",
+    "describe_spaces",
+    "get_space",
+    "register_space",
+    "registered_space",
+    "space_definition",
+    "unregister_space",
+]

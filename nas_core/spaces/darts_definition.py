@@ -31,9 +31,24 @@ from nas_core.genotype import (
     check_pair,
     pairs_of,
 )
-from nas_core.spaces.definition import EditStep, SpaceDefinition, with_pair
+from nas_core.spaces.definition import FLOAT_BYTES, EditStep, SpaceDefinition, SupernetShape, with_pair
 
 NONE_OP = "none"
+
+DARTS_INPUT_EDGES = 8  # edges from the two cell inputs: strided in a reduction cell
+#: Saved activations per cell, in units of (cell channels × output pixels) per image.
+DARTS_CELL_ACTIVATIONS = 420
+DARTS_REDUCTION_ACTIVATIONS = 620
+
+
+def _darts_edge_params(c_op: int, c: int, stride: int) -> int:
+    # sep 3x3 and 5x5 (two depthwise + pointwise blocks each), dil 3x3 and 5x5; pools have no
+    # weights (their BN is not affine); skip is a FactorizedReduce on strided edges, as is the
+    # DARTS− auxiliary skip (full channels) every MixedOp carries.
+    params = 2 * (9 * c_op + c_op**2) + 2 * (25 * c_op + c_op**2) + 9 * c_op + c_op**2 + 25 * c_op + c_op**2
+    if stride == 2:
+        params += c_op**2 + c**2
+    return params
 
 
 class DartsDefinition(SpaceDefinition):
@@ -47,6 +62,30 @@ class DartsDefinition(SpaceDefinition):
     a2m_default_rho = 1e-1
     text_field = "darts_repr"
     implementation = "nas_core.spaces.darts:DartsSpace"
+    node_labels = ("c_{k-2}", "c_{k-1}", "0", "1", "2", "3", "c_{k}")
+    summary = "DARTS: a normal and a reduction cell of 4 intermediate nodes (14 edges), stacked into layers"
+
+    def supernet_cost(self, shape: SupernetShape) -> tuple[int, int]:
+        # Follows nas_core/spaces/darts.py's constructors exactly (tests/unit/test_cost.py).
+        C, layers, k = shape.C, shape.depth, shape.num_classes
+        params = 27 * 3 * C + 2 * 3 * C  # stem conv 3x3 to 3C + affine BN
+        activations = 3 * 3 * C * shape.side**2
+        c_pp, c_p, c, side = 3 * C, 3 * C, C, shape.side
+        reductions = (layers // 3, 2 * layers // 3)
+        for i in range(layers):
+            reduction = i in reductions
+            if reduction:
+                c, side = 2 * c, max(1, side // 2)
+            params += c_pp * c + c_p * c  # the two 1x1 preprocessing convs (or FactorizedReduce)
+            c_op = c // shape.partial
+            strided = DARTS_INPUT_EDGES if reduction else 0
+            params += strided * _darts_edge_params(c_op, c, 2)
+            params += (len(DARTS_EDGES) - strided) * _darts_edge_params(c_op, c, 1)
+            per_cell = DARTS_REDUCTION_ACTIVATIONS if reduction else DARTS_CELL_ACTIVATIONS
+            activations += per_cell * c * side**2 // shape.partial
+            c_pp, c_p = c_p, DARTS_STEPS * c
+        params += c_p * k + k
+        return params, activations * shape.batch * FLOAT_BYTES
 
     # --- validation and serialisation ----------------------------------------------------------
 

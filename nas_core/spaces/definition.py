@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -20,6 +20,20 @@ if TYPE_CHECKING:
 
 #: One single-edge step of an edit path: (genotype field, pair index, new (op, input) pair).
 EditStep = tuple[str, int, "Edge"]
+
+FLOAT_BYTES = 4
+
+
+@dataclass(frozen=True)
+class SupernetShape:
+    """What a space's cost estimate needs from a spec (nas_core/cost.py builds it)."""
+
+    C: int
+    depth: int  # in the space's own unit (its depth_field)
+    side: int  # image side in pixels
+    num_classes: int
+    batch: int
+    partial: int  # PC-DARTS: ops see C/K channels
 
 
 class SpaceDefinition(ABC):
@@ -46,6 +60,10 @@ class SpaceDefinition(ABC):
     text_field: ClassVar[str]
     #: "module:Class" of the SearchSpace subclass (imported on first use: it needs torch).
     implementation: ClassVar[str]
+    #: How people read the cell's nodes, in node-id order (plain text; the dashboard draws them).
+    node_labels: ClassVar[tuple[str, ...]] = ()
+    #: One line on what the space is, for the catalog.
+    summary: ClassVar[str] = ""
 
     @property
     def default_ops(self) -> tuple[str, ...]:
@@ -68,16 +86,27 @@ class SpaceDefinition(ABC):
         value = supernet.get(self.depth_field)
         return self.default_depth if value is None else int(value)
 
+    @abstractmethod
+    def supernet_cost(self, shape: SupernetShape) -> tuple[int, int]:
+        """(supernet parameters, activation bytes one training step keeps for its backward pass),
+        without building anything: the API refuses specs over its limits with these (nas_core/cost.py),
+        and tests/unit/test_cost.py compares them with a built supernet."""
+
     def listing(self) -> dict[str, Any]:
-        """What GET /spaces and the dashboard show about the space."""
+        """What GET /spaces, GET /catalog and the dashboard show about the space."""
         return {
             "name": self.name,
+            "summary": self.summary,
             "groups": list(self.groups),
             "edges": len(self.cell_edges),
+            "cell_edges": [list(e) for e in self.cell_edges],
+            "node_labels": list(self.node_labels),
             "ops_variants": {k: list(v) for k, v in self.ops_variants.items()},
             "depth_field": self.depth_field,
             "default_depth": self.default_depth,
             "a2m_default_rho": self.a2m_default_rho,
+            "tabular_benchmark": self.tabular_benchmark,
+            "text_field": self.text_field,
         }
 
     # --- genotypes: validation and serialisation (nas_core/genotype.py dispatches here) --------

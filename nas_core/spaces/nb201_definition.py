@@ -24,11 +24,15 @@ from nas_core.genotype import (
     check_pair,
     pairs_of,
 )
-from nas_core.spaces.definition import EditStep, SpaceDefinition
+from nas_core.spaces.definition import FLOAT_BYTES, EditStep, SpaceDefinition, SupernetShape
 
 NB201_TARGETS = tuple(t for t, _ in NB201_EDGES)
 NB201_SOURCES = tuple(s for _, s in NB201_EDGES)
 NB201_OUTPUT = 3
+#: Saved activations per search cell, in units of (cell channels × pixels) per image: per edge
+#: ReLU, conv and BN outputs of both convs plus the pool's output, and the three node sums.
+NB201_CELL_ACTIVATIONS = 45
+NB201_BLOCK_ACTIVATIONS = 8  # a ResNet stage transition, in units of its input (channels × pixels)
 
 
 class NB201Definition(SpaceDefinition):
@@ -43,6 +47,26 @@ class NB201Definition(SpaceDefinition):
     text_field = "arch_str"
     tabular_benchmark = "nas-bench-201"
     implementation = "nas_core.spaces.nb201:NB201Space"
+    node_labels = ("0", "1", "2", "3")
+    summary = "NAS-Bench-201: one cell of 4 nodes and 6 edges, stacked N per stage over 3 stages"
+
+    def supernet_cost(self, shape: SupernetShape) -> tuple[int, int]:
+        # Follows nas_core/spaces/nb201.py's constructors exactly (tests/unit/test_cost.py).
+        C, N, k = shape.C, shape.depth, shape.num_classes
+        params = 27 * C + 2 * C  # stem conv 3x3 + affine BN
+        activations = 3 * C * shape.side**2  # stem conv, BN and the image
+        c, side = C, shape.side
+        for stage in range(3):
+            if stage:
+                # ResNet block c -> 2c: two 3x3 convs, two affine BNs, a 1x1 shortcut.
+                params += 9 * c * 2 * c + 4 * c + 9 * (2 * c) ** 2 + 4 * c + c * 2 * c
+                activations += NB201_BLOCK_ACTIVATIONS * c * side**2
+                c, side = 2 * c, side // 2 if side > 1 else 1
+            c_op = c // shape.partial
+            params += N * len(NB201_EDGES) * 10 * c_op**2  # per edge: conv 1x1 and 3x3 (BN not affine)
+            activations += N * NB201_CELL_ACTIVATIONS * c * side**2 // shape.partial
+        params += 2 * c + c * k + k  # last BN (affine) and the classifier
+        return params, activations * shape.batch * FLOAT_BYTES
 
     # --- validation and serialisation ----------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from nas_core.flatness.metrics import ground_truth_name, study_metrics
 from store.models import (
     BenchmarkLookup,
     EpochMetric,
@@ -25,12 +26,11 @@ from store.models import (
 )
 from store.repositories.searches import decode_cursor, encode_cursor
 
-# Flatness kinds whose latest value is a study metric, and how each reads its number.
-FLATNESS_METRICS = {
-    "hessian_eigenvalue": "hessian_eigenvalue",
-    "a2m_sharpness": "a2m_sharpness",
-    "neighbourhood": "neighbourhood_acc_mean",
-}
+
+def flatness_study_metrics() -> dict[str, str]:
+    """Flatness record kind -> the study metric read from its latest value (the metric registry's
+    study metrics with a `from_record`)."""
+    return {m.from_record: m.name for m in study_metrics() if m.from_record is not None}
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,8 @@ def latest_flatness(session: Session, search_ids: Sequence[str]) -> dict[str, di
     """The latest value of each study flatness metric per search: an end-of-search record (epoch
     null) counts as after every epoch. Neighbourhood: mean accuracy at radius 1."""
     ids = list(search_ids)
-    out: dict[str, dict[str, float | None]] = {i: dict.fromkeys(FLATNESS_METRICS.values()) for i in ids}
+    kinds = flatness_study_metrics()
+    out: dict[str, dict[str, float | None]] = {i: dict.fromkeys(kinds.values()) for i in ids}
     if not ids:
         return out
     stmt = select(
@@ -181,7 +182,7 @@ def latest_flatness(session: Session, search_ids: Sequence[str]) -> dict[str, di
         FlatnessMetric.epoch,
         FlatnessMetric.params,
         FlatnessMetric.value,
-    ).where(FlatnessMetric.search_id.in_(ids), FlatnessMetric.kind.in_(list(FLATNESS_METRICS)))
+    ).where(FlatnessMetric.search_id.in_(ids), FlatnessMetric.kind.in_(list(kinds)))
     newest: dict[tuple[str, str], float] = {}
     for search_id, kind, epoch, params, value in session.execute(stmt):
         if (params or {}).get("source") == "on_demand":
@@ -193,14 +194,8 @@ def latest_flatness(session: Session, search_ids: Sequence[str]) -> dict[str, di
         key = (search_id, kind)
         if order >= newest.get(key, float("-inf")):
             newest[key] = order
-            out[search_id][FLATNESS_METRICS[kind]] = number
+            out[search_id][kinds[kind]] = number
     return out
-
-
-def ground_truth_metric(dataset: str) -> str:
-    """The study metric name of the benchmark's test accuracy on `dataset` ("ImageNet16-120" ->
-    "gt_imagenet16_120_test_acc")."""
-    return f"gt_{dataset.lower().replace('-', '_')}_test_acc"
 
 
 def best_ground_truth(session: Session, search_ids: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -213,7 +208,7 @@ def best_ground_truth(session: Session, search_ids: Sequence[str]) -> dict[str, 
         BenchmarkLookup.search_id.in_(list(search_ids)), BenchmarkLookup.kind == "best"
     )
     for search_id, dataset, test_acc in session.execute(stmt):
-        out[search_id][ground_truth_metric(dataset)] = float(test_acc) / 100.0  # the benchmark says percent
+        out[search_id][ground_truth_name(dataset)] = float(test_acc) / 100.0  # the benchmark says percent
     return out
 
 

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
-from nas_core.spec import METHOD_PARAMS
+from nas_core.methods import METHODS
 from store.db import Database
 from store.repositories import leases, results
 from store.settings import Settings
@@ -74,7 +74,7 @@ def test_methods(client: TestClient, keys: Keys) -> None:
     assert client.get("/methods").status_code == 401
     items = client.get("/methods", headers=keys.read).json()["items"]
     by_name = {m["name"]: m for m in items}
-    assert "darts" in by_name and set(by_name) <= set(METHOD_PARAMS)
+    assert "darts" in by_name and set(by_name) <= set(METHODS)
     assert {"kind", "summary", "supports_a2m", "params"} <= set(by_name["darts"])
 
 
@@ -89,3 +89,30 @@ def test_spaces_come_from_the_registry(client: TestClient, keys: Keys) -> None:
         assert item["depth_field"] == definition.depth_field
         assert item["default_depth"] == definition.default_depth
         assert item["ops_variants"]["default"] == list(definition.default_ops)
+
+
+def test_catalog_is_one_document_read_from_the_registries(client: TestClient, keys: Keys) -> None:
+    from nas_core.datasets import DATASETS
+    from nas_core.flatness.metrics import METRICS
+    from nas_core.spaces import SPACES
+
+    assert client.get("/catalog").status_code == 401
+    body = client.get("/catalog", headers=keys.read).json()
+    assert [s["name"] for s in body["spaces"]] == list(SPACES)
+    assert [m["name"] for m in body["methods"]] == list(METHODS)
+    assert [m["name"] for m in body["metrics"]] == list(METRICS)
+    assert [d["name"] for d in body["datasets"]] == list(DATASETS)
+    spaces = {s["name"]: s for s in body["spaces"]}
+    assert (
+        spaces["nb201"]["tabular_benchmark"] == "nas-bench-201"
+        and spaces["darts"]["tabular_benchmark"] is None
+    )
+    assert spaces["nb201"]["cell_edges"][0] == [1, 0] and len(spaces["darts"]["node_labels"]) == 7
+    methods = {m["name"]: m for m in body["methods"]}
+    assert methods["darts"]["supports_a2m"] and not methods["darts2"]["supports_a2m"]
+    assert methods["na-rs"]["kind"] == "sampling" and methods["na-rs"]["family"] == "sampling"
+    metrics = {m["name"]: m for m in body["metrics"]}
+    assert metrics["hessian_eigenvalue"]["direction"] == "lower"
+    assert metrics["best_val_acc"]["direction"] == "higher" and metrics["best_val_acc"]["unit"] == "fraction"
+    assert metrics["wall_seconds"]["direction"] == "lower" and metrics["wall_seconds"]["study"]
+    assert {m["phase"] for m in body["metrics"]} == {"epoch", "end", None}

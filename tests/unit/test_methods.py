@@ -21,7 +21,7 @@ from nas_core.methods.gaea import Gaea
 from nas_core.reporter import NullReporter
 from nas_core.search import run_search
 from nas_core.spaces import get_space
-from nas_core.spec import METHOD_PARAMS, SearchSpec
+from nas_core.spec import SearchSpec
 
 # Cheapest settings of each method's own knobs; the defaults are exercised in test_methods_updates.
 TINY_PARAMS = {"na-darts": {"k": 1}, "pc-darts": {"k": 2}}
@@ -101,7 +101,7 @@ def test_tiny_search_moves_alpha_and_serialises(name: str, space: str, a2m: bool
 
 def test_registry_lists_every_spec_method_with_its_params_schema() -> None:
     described = {d["name"]: d for d in describe_methods()}
-    assert set(described) == set(METHOD_PARAMS)
+    assert set(described) == set(METHODS)
     assert described["gaea"]["params"]["properties"]["eta"]["default"] == 0.1
     assert described["beta-darts"]["params"]["properties"]["tau"]["default"] == 0.5
     assert described["pc-darts"]["params"]["properties"]["k"]["default"] == 4

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from nas_core.methods import METHODS
 from nas_core.methods.a2m import A2M
 from nas_core.methods.base import ArchMethod, StepContext
 from nas_core.methods.beta_darts import BetaDarts, beta_regulariser
@@ -19,14 +20,13 @@ from nas_core.methods.pc_darts import PcDarts
 from nas_core.methods.sdarts_rs import SdartsRs, noise_radius, smoothed_weights
 from nas_core.spaces import get_space
 from nas_core.spaces.mixed import MixedOp
-from nas_core.spec import METHOD_PARAMS
 
 NB201 = get_space("nb201")
 DARTS = get_space("darts")
 
 
 def params(name: str, **overrides: object) -> dict:
-    return METHOD_PARAMS[name](**overrides).model_dump()
+    return METHODS[name].params_model(**overrides).model_dump()
 
 
 def make_ctx(

@@ -1,0 +1,78 @@
+"""GET /catalog: what this service can run and measure, in one document read from the registries
+(spaces, methods, metrics, data sets), so that clients and the dashboard never branch on names.
+A space, method or metric registered in nas_core appears here with no change to the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from nas_core.datasets import describe_datasets
+from nas_core.flatness.metrics import describe_metrics
+from nas_core.methods import describe_methods
+from nas_core.spaces import describe_spaces
+
+
+class CatalogSpace(BaseModel):
+    name: str
+    summary: str
+    groups: list[str] = Field(description="α groups = cells drawn, e.g. ['cell'] or ['normal', 'reduce']")
+    edges: int = Field(description="edges per α group")
+    cell_edges: list[list[int]] = Field(description="(target, source) node ids in α's row order")
+    node_labels: list[str] = Field(description="how to label node ids 0, 1, … in a cell diagram")
+    ops_variants: dict[str, list[str]] = Field(description="op sets supernet.ops may pick; 'default' first")
+    depth_field: str
+    default_depth: int
+    a2m_default_rho: float
+    tabular_benchmark: str | None = Field(description="benchmark of trained results for the space, or null")
+    text_field: str = Field(description="the genotype JSON field holding the space's own text form")
+
+
+class CatalogMethod(BaseModel):
+    name: str
+    kind: str = Field(description="gradient (trains α) or sampling (scores sampled architectures)")
+    family: str
+    summary: str
+    supports_a2m: bool
+    params: dict[str, Any] = Field(description="JSON schema of method_params")
+
+
+class CatalogMetric(BaseModel):
+    name: str
+    label: str
+    description: str
+    unit: str = Field(description="'' for a plain number; 'fraction' for accuracies (0-1); 's', 'nats', …")
+    direction: str | None = Field(description="which way is better (flatter): 'lower', 'higher' or null")
+    group: str = Field(description="accuracy, flatness, shape or cost")
+    phase: str | None = Field(description="epoch or end for records a search writes; null for study-only")
+    switch: str | None = Field(description="the spec.flatness flag that switches the record")
+    study: bool = Field(description="a column of the study tables")
+
+
+class CatalogDataset(BaseModel):
+    name: str
+    summary: str
+    num_classes: int | None
+    image_side: int | None
+    images: int | None
+    file_backed: bool = Field(description="read from files under the operator's data root")
+
+
+class Catalog(BaseModel):
+    spaces: list[CatalogSpace]
+    methods: list[CatalogMethod]
+    metrics: list[CatalogMetric]
+    datasets: list[CatalogDataset]
+
+
+def catalog() -> Catalog:
+    return Catalog.model_validate(
+        {
+            "spaces": describe_spaces(),
+            "methods": describe_methods(),
+            "metrics": describe_metrics(),
+            "datasets": describe_datasets(),
+        }
+    )
