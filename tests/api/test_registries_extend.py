@@ -1,0 +1,94 @@
+"""The registries decide: a space, a method and a metric registered in the test process (through
+the public register functions, nothing else changed) are searched, admitted and catalogued.
+
+tests/toy_registry.py holds the three; docs/architecture.md's "how to add" sections point here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.admission import search_limit_errors
+from nas_core.flatness.metrics import METRICS, registered_metric
+from nas_core.methods import METHODS, registered_method
+from nas_core.reporter import NullReporter
+from nas_core.search import run_search
+from nas_core.spaces import SPACES, registered_space
+from nas_core.spec import SearchSpec
+from store.settings import Settings
+from tests.api.conftest import Enqueued, Keys
+from tests.toy_registry import TOY_METHOD, TOY_METRIC, TOY_SPACE, ToyDefinition, toy_method, toy_metric
+from tests.unit.tiny import FLATNESS_OFF
+
+TOY = {
+    "name": "toy",
+    "space": TOY_SPACE,
+    "method": TOY_METHOD,
+    "method_params": {"temperature": 3.0},
+    "dataset": {"name": "synthetic", "subset": 64, "image_size": 8, "num_classes": 4},
+    "epochs": 2,
+    "batch_size": 16,
+    "supernet": {"C": 4, "N": 1},
+    "flatness": {**FLATNESS_OFF, "interval": 1},
+}
+
+
+@pytest.fixture
+def toys() -> Iterator[None]:
+    with registered_space(ToyDefinition()), registered_method(toy_method()), registered_metric(toy_metric()):
+        yield
+    assert TOY_SPACE not in SPACES and TOY_METHOD not in METHODS and TOY_METRIC not in METRICS
+
+
+def test_a_search_runs_through_a_registered_space_method_and_metric(toys: None, tmp_path: Path) -> None:
+    spec = SearchSpec.model_validate(TOY)
+    assert spec.a2m_enabled and spec.a2m_rho == 5e-2  # the toy space's own default radius
+    result = run_search(spec, NullReporter(), workdir=tmp_path)
+    assert [r.epoch for r in result.epochs] == [0, 1]
+    assert result.final_genotype["space"] == TOY_SPACE
+    toy_records = [r for r in result.flatness if r.kind == TOY_METRIC]
+    assert [r.epoch for r in toy_records] == [0, 1] and all(r.value > 0 for r in toy_records)
+    # Switching the built-in metrics on computes them beside the toy one, in registry order.
+    spec = SearchSpec.model_validate(
+        {**TOY, "epochs": 1, "flatness": {**TOY["flatness"], "skip_count": True}}
+    )
+    kinds = [r.kind for r in run_search(spec, NullReporter(), workdir=tmp_path / "2").flatness]
+    assert kinds == ["skip_count", TOY_METRIC]
+
+
+def test_admission_uses_the_toy_spaces_own_estimate(
+    toys: None, client: TestClient, keys: Keys, api_settings: Settings, enqueued: Enqueued
+) -> None:
+    spec = SearchSpec.model_validate(TOY)
+    errors, estimate = search_limit_errors(spec, api_settings)
+    assert errors == [] and estimate["params"] == 1000 * 4 * 1
+    created = client.post("/searches", json=TOY, headers=keys.submit)
+    assert created.status_code == 201, created.text
+    assert created.json()["spec"]["space"] == TOY_SPACE
+    api_settings.MAX_SUPERNET_PARAMS = 3999  # just under the toy's own estimate
+    refused = client.post("/searches", json={**TOY, "name": "over"}, headers=keys.submit)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "supernet"
+    assert "4,000 exceeds" in refused.text
+
+
+def test_the_catalog_lists_the_toys(toys: None, client: TestClient, keys: Keys) -> None:
+    body = client.get("/catalog", headers=keys.read).json()
+    space = next(s for s in body["spaces"] if s["name"] == TOY_SPACE)
+    assert space["node_labels"] == ["in", "a", "b", "out"] and space["tabular_benchmark"] is None
+    method = next(m for m in body["methods"] if m["name"] == TOY_METHOD)
+    assert method["family"] == "toy" and method["supports_a2m"]
+    assert "temperature" in method["params"]["properties"]
+    metric = next(m for m in body["metrics"] if m["name"] == TOY_METRIC)
+    assert metric["direction"] == "lower" and metric["phase"] == "epoch"
+
+
+def test_unregistered_names_are_refused_with_the_allowed_values(client: TestClient, keys: Keys) -> None:
+    response = client.post("/searches", json=TOY, headers=keys.submit)
+    assert response.status_code == 422
+    fields = {e["field"]: e for e in response.json()["errors"]}
+    assert TOY_SPACE not in fields["space"]["allowed"] and "nb201" in fields["space"]["allowed"]
+    assert "darts" in fields["method"]["allowed"]
