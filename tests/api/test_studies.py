@@ -175,6 +175,9 @@ def test_results_equal_a_hand_computation_from_the_children(
     assert acc["sign_p"] == pytest.approx(0.5)
     eig_pair = pair["metrics"]["hessian_eigenvalue"]
     assert eig_pair["mean"] == pytest.approx(-1.5) and eig_pair["positive"] == 0
+    # Lower is flatter: A2M on has the lower eigenvalue on both seeds, so it is better on both.
+    assert eig_pair["better"] == 2 and acc["better"] == 2
+    assert pair["metrics"]["wall_seconds"]["better"] == 0  # equal wall times: neither is better
 
     table = list(
         csv.DictReader(
@@ -188,6 +191,7 @@ def test_results_equal_a_hand_computation_from_the_children(
     rows = {r["metric"]: r for r in csv.DictReader(io.StringIO(paired_csv.text))}
     assert float(rows["final_val_acc"]["mean_delta"]) == pytest.approx(statistics.fmean(d_acc))
     assert rows["final_val_acc"]["n"] == "2"
+    assert (rows["hessian_eigenvalue"]["positive"], rows["hessian_eigenvalue"]["better"]) == ("0", "2")
 
 
 def test_cancel_and_retry_the_whole_study(client: TestClient, keys: Keys, enqueued: Enqueued) -> None:

@@ -132,3 +132,29 @@ def test_example_studies_are_valid(path: Path) -> None:
     study = yaml.safe_load(path.read_text())
     cells = expand_grid(study["base"], study["grid"], name=study["name"], max_searches=64)
     assert len(cells) == math.prod(len(v) for v in study["grid"].values())
+
+
+def _metric_child(i: int, a2m: bool, seed: int, metrics: dict[str, float]) -> ChildResult:
+    return ChildResult(f"s{i}", {"a2m.enabled": a2m, "seed": seed}, seed, True, metrics)
+
+
+def test_better_follows_each_metrics_direction_and_positive_keeps_the_sign() -> None:
+    # A2M on: eigenvalue lower on seeds 0 and 1, higher on seed 2; slower on seed 0 only;
+    # accuracy higher on seed 1 only.
+    on = {0: (1.0, 70.0, 0.5), 1: (2.0, 50.0, 0.9), 2: (9.0, 40.0, 0.6)}
+    off = {0: (3.0, 60.0, 0.6), 1: (5.0, 55.0, 0.8), 2: (4.0, 45.0, 0.7)}
+    names = ("hessian_eigenvalue", "wall_seconds", "best_val_acc")
+    children = [
+        _metric_child(i, a2m, seed, dict(zip(names, values, strict=True)))
+        for i, (a2m, seed, values) in enumerate(
+            [(True, s, v) for s, v in on.items()] + [(False, s, v) for s, v in off.items()]
+        )
+    ]
+    (pair,) = paired_results(children, [*names, "alpha_entropy", "no_such_metric"])
+    eig, wall, acc = (pair.metrics[n] for n in names)
+    assert (eig.positive, eig.better) == (1, 2)  # lower is flatter
+    assert (wall.positive, wall.better) == (1, 2)  # lower wall time is better
+    assert (acc.positive, acc.better) == (1, 1)  # higher accuracy is better
+    # No direction (α entropy is neither better nor worse; an unknown name has none): better is None.
+    assert pair.metrics["alpha_entropy"].better is None and pair.metrics["no_such_metric"].better is None
+    assert paired([1.0, -2.0, 0.0], "lower").better == 1 and paired([], "higher").better == 0
