@@ -26,6 +26,7 @@ services:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/vulture  # dead code; paths and exceptions: pyproject.toml [tool.vulture], vulture_whitelist.py
 
 typecheck: install
 	$(BIN)/mypy

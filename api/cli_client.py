@@ -16,8 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from flatnas.client import TERMINAL as TERMINAL  # re-exported: api.cli_study waits on it too
 from flatnas.client import Client, FlatnasError, describe_search, spec_as_dict
 
@@ -53,12 +51,6 @@ def _with_client(run: Callable[[argparse.Namespace, Client], int]) -> Callable[[
             return run(args, client)
 
     return wrapper
-
-
-def request(method: str, path: str, **kwargs: Any) -> httpx.Response:
-    """One request to the configured service (for commands without a Client method of their own)."""
-    with Client() as client:
-        return client.request(method, path, **kwargs)
 
 
 def load_spec(path: str) -> dict[str, Any]:

@@ -111,14 +111,6 @@ class Store:
         """Run read-only `work` in an autocommit session (no BEGIN/ROLLBACK round trips)."""
         return run_in_threadpool(self._run, self.database.reader, lambda s, k: work(s, k, *args, **kwargs))
 
-    def write(
-        self, work: Callable[Concatenate[Session, Caller, P], T], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Awaitable[T]:
-        """Run `work` in a transaction; it commits what it keeps (uncommitted work is rolled back)."""
-        return run_in_threadpool(
-            self._run, self.database.sessionmaker, lambda s, k: work(s, k, *args, **kwargs)
-        )
-
     def autocommit(
         self, work: Callable[Concatenate[Connection, Caller, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> Awaitable[T]:
@@ -156,13 +148,6 @@ def store_for(scope: str) -> Callable[..., Awaitable[Store]]:
 
 ReadStore = Annotated[Store, Depends(store_for("read"))]
 SubmitStore = Annotated[Store, Depends(store_for("submit"))]
-
-
-def current_key(session: SessionDep, token: Token) -> Caller:
-    return authorize(session, token, "read")
-
-
-CurrentKey = Annotated[Caller, Depends(current_key)]
 
 
 def require_scope(scope: str) -> Callable[[Session, str], Caller]:

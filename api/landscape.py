@@ -23,7 +23,6 @@ from store.repositories import results, searches
 MAX_PATHS = 24
 DEFAULT_PATHS = 6
 MAX_MATRIX = 12
-RADII = (1, 2)
 
 
 class _Strict(BaseModel):

@@ -22,8 +22,6 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 #: The setting (and, for the command line, environment variable) naming the data roots.
 ROOT_ENV = "FLATNAS_DATA_ROOT"
-#: Data sets read from files under a data root (the others are generated in memory).
-FILE_DATASETS = ("cifar10", "cifar100", "imagenet16-120")
 
 
 class DataRootError(ValueError):

@@ -262,10 +262,6 @@ class SearchSpec(StrictModel):
         return SPACES[self.space].depth_of(self.supernet.model_dump())
 
     @property
-    def cells_per_stage(self) -> int:
-        return self.supernet.N if self.supernet.N is not None else 5
-
-    @property
     def layers(self) -> int:
         return self.supernet.layers if self.supernet.layers is not None else 8
 

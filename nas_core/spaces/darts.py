@@ -24,8 +24,6 @@ from nas_core.spaces.darts_definition import DartsDefinition
 from nas_core.spaces.darts_fused import check_fusable, fused_cell_forward
 from nas_core.spaces.mixed import MixedOp, check_weights, op_masks
 
-OPS_VARIANTS = DartsDefinition.ops_variants
-
 
 def _preprocess(
     C_pp: int, C_p: int, C: int, reduction_prev: bool, affine: bool

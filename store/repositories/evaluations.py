@@ -6,7 +6,6 @@ lost its claim cannot overwrite the outcome of the one holding it now.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,22 +92,6 @@ def list_evaluations(session: Session, filters: EvaluationFilter, *, limit: int 
             stmt = stmt.where(column == value)
     stmt = stmt.order_by(Evaluation.created_at.desc(), Evaluation.id.desc()).limit(limit)
     return list(session.scalars(stmt))
-
-
-def latest_results(session: Session, search_ids: Sequence[str]) -> dict[str, Evaluation]:
-    """Per search, its newest succeeded evaluation (what the compare page shows beside it)."""
-    if not search_ids:
-        return {}
-    stmt = (
-        select(Evaluation)
-        .where(Evaluation.search_id.in_(list(search_ids)), Evaluation.status == "succeeded")
-        .order_by(Evaluation.finished_at.desc(), Evaluation.id.desc())
-    )
-    out: dict[str, Evaluation] = {}
-    for row in session.scalars(stmt):
-        assert row.search_id is not None
-        out.setdefault(row.search_id, row)
-    return out
 
 
 def queue_depth(session: Session) -> int:
