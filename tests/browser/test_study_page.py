@@ -73,6 +73,18 @@ def test_study_page_shows_results_pairs_curves_scatter_and_children(live_service
     delta = pair["metrics"]["final_val_acc"]["mean"]
     expect(page.locator("table.study-paired tbody tr")).to_have_count(1)
     expect(page.locator("table.study-paired [data-delta]")).to_contain_text(f"{delta * 100:.2f}%")
+    # The eigenvalue is lower-is-flatter: "on better" counts the API's `better` (not `positive`),
+    # and green/red follow that direction, not the sign of Δ.
+    page.get_by_label("paired-metric").select_option("hessian_eigenvalue")
+    eig = pair["metrics"]["hessian_eigenvalue"]
+    assert eig["n"] == 2 and eig["better"] is not None
+    better_cell = page.locator("table.study-paired [data-better] span")
+    expect(better_cell).to_have_text(f"{eig['better']}/{eig['n']}")
+    if 2 * eig["better"] != eig["n"]:
+        expect(better_cell).to_have_class("delta-better" if 2 * eig["better"] > eig["n"] else "delta-worse")
+    if eig["mean"]:
+        span = page.locator("table.study-paired [data-delta] > span").first
+        expect(span).to_have_class("delta-better" if eig["mean"] < 0 else "delta-worse")
 
     expect(page.locator(".study-curves .chart")).to_have_attribute("data-points", "2")
     page.get_by_label("scatter-x").select_option("hessian_eigenvalue")

@@ -5,6 +5,7 @@
 // columns by their depth (longest path from an input), and c_{k} collecting the concatenated nodes.
 
 import { h, s } from "./dom.js";
+import { spaceInfo } from "./catalog.js";
 
 const OP_COLORS = {
   none: "#9ca3af",
@@ -26,7 +27,19 @@ export function opColor(op) {
   return `hsl(${hash % 360} 60% 42%)`;
 }
 
-const NB201_TARGETS = [1, 2, 2, 3, 3, 3];
+// A space's groups (cells) and each edge's target node come from the catalog (GET /catalog); a
+// genotype body is drawn by its shape: one [op, source] per cell edge ("edges", drawn as a chain
+// of nodes) or two [op, input] pairs per intermediate node and cell ("normal"/"reduce" pairs).
+const targetsOf = (space) => (spaceInfo(space)?.cell_edges || []).map(([target]) => target);
+const hasEdgeList = (body) => Array.isArray(body?.edges);
+
+/** The cells a genotype draws: the space's α groups, or what its body holds when unknown. */
+function groupsOf(doc) {
+  const known = spaceInfo(spaceOfGenotype(doc))?.groups;
+  if (known?.length) return known;
+  const body = bodyOf(doc);
+  return hasEdgeList(body) ? ["cell"] : ["normal", "reduce"];
+}
 const NODE_R = 17;
 
 /** The genotype body inside the genotype JSON document (docs/architecture.md) ({space, ops, genotype: {...}}), tolerant of nesting. */
@@ -46,12 +59,13 @@ export function spaceOfGenotype(doc) {
 export function cellEdges(doc, group) {
   const body = bodyOf(doc);
   if (!body) return [];
-  if (group === "cell") {
-    return (body.edges || []).map(([op, src], i) => ({
-      key: `cell:${i}`,
+  if (hasEdgeList(body)) {
+    const targets = targetsOf(spaceOfGenotype(doc));
+    return body.edges.map(([op, src], i) => ({
+      key: `${group}:${i}`,
       op,
       from: String(src),
-      to: String(NB201_TARGETS[i] ?? i + 1),
+      to: String(targets[i] ?? i + 1),
     }));
   }
   const pairs = body[group] || [];
@@ -72,11 +86,11 @@ const dartsNodeId = (input) => (input === 0 ? "k-2" : input === 1 ? "k-1" : Stri
 export function differingEdges(doc, ref) {
   const out = new Set();
   if (!doc || !ref || spaceOfGenotype(doc) !== spaceOfGenotype(ref)) return out;
-  const groups = spaceOfGenotype(doc) === "darts" ? ["normal", "reduce"] : ["cell"];
-  for (const g of groups) {
+  const edgeList = hasEdgeList(bodyOf(doc));
+  for (const g of groupsOf(doc)) {
     const mine = cellEdges(doc, g);
     const theirs = cellEdges(ref, g);
-    if (g === "cell") {
+    if (edgeList) {
       mine.forEach((e, i) => {
         if (!theirs[i] || theirs[i].op !== e.op) out.add(e.key);
       });
@@ -106,25 +120,26 @@ export function genotypeFigure(doc, { title = "", diff = new Set(), idPrefix = "
     return fig;
   }
   const space = spaceOfGenotype(doc);
-  const groups = space === "darts" ? ["normal", "reduce"] : ["cell"];
+  const groups = groupsOf(doc);
+  const pairs = !hasEdgeList(body);
   const cells = h("div", { class: "cells" });
   const opsUsed = new Set();
   for (const g of groups) {
     const edges = cellEdges(doc, g);
     edges.forEach((e) => opsUsed.add(e.op));
     const svg =
-      space === "darts"
+      pairs
         ? dartsSvg(edges, body[`${g}_concat`] || [2, 3, 4, 5], diff, `${idPrefix}-${g}`)
         : nb201Svg(edges, diff, `${idPrefix}-${g}`);
     svg.setAttribute("data-cell", g);
-    const label = space === "darts" ? `${g} cell` : "NB201 cell";
+    const label = groups.length > 1 ? `${g} cell` : `${space.toUpperCase()} cell`;
     svg.setAttribute("aria-label", `${title ? title + ": " : ""}${label}`);
     cells.append(h("div", { class: "cell" }, h("div", { class: "cell-label" }, label), svg));
   }
   fig.append(cells);
   const text = doc.arch_str || doc.darts_repr;
   if (text) fig.append(h("code", { class: "arch-str", title: "architecture string" }, text));
-  fig.append(legend([...opsUsed], diff.size > 0, space === "darts"));
+  fig.append(legend([...opsUsed], diff.size > 0, pairs));
   return fig;
 }
 

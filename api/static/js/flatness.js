@@ -4,14 +4,8 @@
 
 import { h, fmtNum, fmtDuration } from "./dom.js";
 import { lineChart, PALETTE } from "./charts.js";
+import { epochMetrics, isSampling, metricInfo } from "./catalog.js";
 
-const EPOCH_KINDS = [
-  ["hessian_eigenvalue", "Dominant eigenvalue of ∇²α L_val"],
-  ["a2m_sharpness", "A2M sharpness L(α+ρĝ) − L(α)"],
-  ["skip_count", "skip_connect count"],
-  ["alpha_entropy", "α entropy (mean over edges)"],
-  ["ranking_stability", "Ranking stability (Kendall τ vs previous)"],
-];
 const NEIGHBOURHOOD_KINDS = ["neighbourhood", "neighbourhood_profile", "neighborhood"];
 const SHAPE_KINDS = ["cell_shape", "cell_width_depth"];
 
@@ -47,9 +41,9 @@ function notYet(title, note = "not computed yet") {
  */
 export function absentReason(kind, { spec = {}, status = "", running = false } = {}) {
   const f = spec.flatness || {};
-  const flag = { neighbourhood: "neighbourhood", cell_shape: "cell_shape" }[kind] ?? kind;
+  const flag = metricInfo(kind)?.switch ?? kind;
   if (f[flag] === false) return `not computed: switched off in the spec (flatness.${flag}: false)`;
-  if (["random", "naswot", "na-rs"].includes(spec.method)) return `not computed: ${spec.method} samples architectures and has no α to measure`;
+  if (isSampling(spec.method)) return `not computed: ${spec.method} samples architectures and has no α to measure`;
   if (status === "failed") return "not computed: the search failed before reaching it";
   if (status === "cancelled") return "not computed: the search was cancelled before reaching it";
   const epochs = spec.epochs, interval = f.interval;
@@ -72,7 +66,8 @@ export function flatnessPanels(records, { running = false, spec = {}, status = "
   root.append(grid);
   const why = (kind) => absentReason(kind, { spec, status, running });
 
-  for (const [kind, title] of EPOCH_KINDS) {
+  const epochKinds = epochMetrics();
+  for (const [kind, title] of epochKinds) {
     const recs = records.filter((r) => r.kind === kind && r.epoch !== null && r.epoch !== undefined).sort((a, b) => a.epoch - b.epoch);
     if (!recs.length) {
       grid.append(notYet(title, why(kind)));
@@ -110,7 +105,7 @@ export function flatnessPanels(records, { running = false, spec = {}, status = "
   const shape = records.filter((r) => SHAPE_KINDS.includes(r.kind));
   grid.append(shape.length ? shapePanel(shape[shape.length - 1]) : notYet("Cell width / depth", why("cell_shape")));
 
-  const known = new Set([...EPOCH_KINDS.map((k) => k[0]), ...NEIGHBOURHOOD_KINDS, ...SHAPE_KINDS]);
+  const known = new Set([...epochKinds.map((k) => k[0]), ...NEIGHBOURHOOD_KINDS, ...SHAPE_KINDS]);
   const others = records.filter((r) => !known.has(r.kind));
   if (others.length) {
     root.append(

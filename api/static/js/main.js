@@ -1,6 +1,7 @@
 // Bootstrap: API key gate, header, and the router that mounts one view at a time.
 
 import { getKey, setKey } from "./api.js";
+import { loadCatalog } from "./catalog.js";
 import { h, clear } from "./dom.js";
 import { match, navigate } from "./router.js";
 import * as listView from "./views/list.js";
@@ -83,6 +84,8 @@ async function render() {
     viewEl.append(h("div", { class: "card" }, h("h1", null, "Page not found"), h("p", null, "No dashboard page at ", h("code", null, params.path), ". ", h("a", { href: "/dashboard", "data-link": "" }, "Back to searches"))));
     return;
   }
+  await loadCatalog(); // views read spaces, methods and metrics from it (catalog.js)
+  if (seq !== renderSeq) return;
   const result = await mod.render(viewEl, params, { setLive });
   if (seq !== renderSeq) {
     if (typeof result === "function") result();

@@ -1,31 +1,21 @@
 // Reading the API's search, curve and α documents into the few values the views draw.
 // Kept in one place so a change of the API's shapes touches one module.
 
-import { getOptional, listOf } from "./api.js";
+import { listOf } from "./api.js";
+import { loadCatalog } from "./catalog.js";
 
 export const STATUSES = ["queued", "running", "retrying", "succeeded", "failed", "cancelled"];
 export const ACTIVE = new Set(["queued", "running", "retrying"]);
 export const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 export const DATASETS = ["cifar10", "cifar100", "imagenet16-120", "synthetic", "digits"];
 
-// Spaces and methods are the service's registries (GET /spaces, GET /methods), never a list kept
-// here: fetched once per page load and shared by every view. An empty answer (no key yet) is
-// fetched again next time.
-let catalogue = null;
-const defaultOps = new Map(); // space name -> its default op set, once the catalogue has loaded
-export function loadCatalogue() {
-  if (!catalogue) {
-    const names = (path, key) =>
-      getOptional(path)
-        .then((body) => listOf(body, key).filter((item) => item && typeof item.name === "string"))
-        .catch(() => []);
-    catalogue = Promise.all([names("/spaces", "spaces"), names("/methods", "methods")]).then(([spaces, methods]) => {
-      if (!spaces.length || !methods.length) catalogue = null;
-      for (const sp of spaces) defaultOps.set(sp.name, sp.ops_variants?.default ?? []);
-      return { spaces, methods };
-    });
-  }
-  return catalogue;
+// Spaces and methods are the service's registries (GET /catalog, read once by catalog.js), never a
+// list kept here.
+const defaultOps = new Map(); // space name -> its default op set, once the catalog has loaded
+export async function loadCatalogue() {
+  const { spaces = [], methods = [] } = await loadCatalog();
+  for (const sp of spaces) defaultOps.set(sp.name, sp.ops_variants?.default ?? []);
+  return { spaces, methods };
 }
 
 export const specOf = (s) => (s && typeof s.spec === "object" && s.spec) || {};

@@ -7,6 +7,7 @@ import { nameOf, curvesOf, methodOf, a2mOf, spaceOf, datasetOf, specOf, flatness
 import { scalarsOf } from "../flatness.js";
 import { lineChart, asPercent, PALETTE } from "../charts.js";
 import { genotypeFigure, differingEdges, spaceOfGenotype } from "../cell.js";
+import { epochMetrics, metricInfo, directionHint, hasBenchmark } from "../catalog.js";
 import { statusBadge } from "./list.js";
 import { barrierSection } from "../barriers.js";
 import { groundTruthCompare } from "../groundtruth.js";
@@ -127,7 +128,7 @@ export async function render(root) {
     genoEl.append(h("div", { class: "geno-col", "data-id": x.id, style: `--accent:${x.color}` }, genotypeFigure(x.genotype, { title: nameOf(x.search), diff, idPrefix: `cmp-${x.id}` })));
   }
 
-  if (loaded.some((x) => spaceOf(x.search) === "nb201")) {
+  if (loaded.some((x) => hasBenchmark(spaceOf(x.search)))) {
     const gt = groundTruthCompare(loaded);
     page.append(gt.el);
     charts.push(gt);
@@ -177,13 +178,14 @@ function specDifferences(loaded) {
 }
 
 // The per-epoch metrics compared at each search's last metric epoch, and the neighbourhood at the end.
-const FLAT_ROWS = [
-  ["hessian_eigenvalue", "dominant Hessian eigenvalue (lower: flatter)"],
-  ["a2m_sharpness", "A2M sharpness (lower: flatter)"],
-  ["alpha_entropy", "α entropy (nats)"],
-  ["skip_count", "skip_connect count"],
-  ["ranking_stability", "ranking stability (Kendall τ)"],
-];
+// Rows, labels, units and directions come from the catalog's epoch metrics.
+function flatRows() {
+  return epochMetrics().map(([kind, label]) => {
+    const m = metricInfo(kind);
+    const notes = [m?.unit && m.unit !== "fraction" ? m.unit : "", directionHint(kind)].filter(Boolean);
+    return [kind, notes.length ? `${label} (${notes.join("; ")})` : label];
+  });
+}
 
 function flatnessSideBySide(loaded) {
   const latest = (x, kind) => {
@@ -195,7 +197,7 @@ function flatnessSideBySide(loaded) {
     return typeof rec?.value?.acc_drop_mean === "number" ? { value: 100 * rec.value.acc_drop_mean, epoch: null } : null;
   };
   const rows = [
-    ...FLAT_ROWS.map(([kind, label]) => [kind, label, (x) => {
+    ...flatRows().map(([kind, label]) => [kind, label, (x) => {
       const r = latest(x, kind);
       const v = r ? Object.values(scalarsOf(r.value))[0] : undefined;
       return typeof v === "number" ? { value: v, epoch: r.epoch } : null;

@@ -2,6 +2,7 @@
 
 import { get, getOptional, post, download, openEventStream, ApiError } from "../api.js";
 import { h, clear, fmtDuration, fmtTime, fmtTimeTitle, fmtAcc, errorText, toast, debounce, pretty } from "../dom.js";
+import { hasBenchmark } from "../catalog.js";
 import { ACTIVE, TERMINAL, specOf, spaceOf, datasetOf, nameOf, curvesOf, alphasOf, flatnessOf, opsOf, bestValAccOf, loadCatalogue } from "../model.js";
 import { lineChart, asPercent } from "../charts.js";
 import { genotypeFigure } from "../cell.js";
@@ -83,7 +84,7 @@ export async function render(root, { id }, { setLive }) {
       errorEl,
       section("Training curves", curvesEl, null, "curves"),
       section("Architecture", genoEl, null, "arch"),
-      spaceOf(search) === "nb201" ? section("Ground truth", groundTruth.el, h("span", { class: "muted small" }, "NAS-Bench-201 test accuracy (200 epochs, mean over seeds) of each epoch's genotype"), "gt") : null,
+      hasBenchmark(spaceOf(search)) ? section("Ground truth", groundTruth.el, h("span", { class: "muted small" }, "NAS-Bench-201 test accuracy (200 epochs, mean over seeds) of each epoch's genotype"), "gt") : null,
       section("α evolution", alphaEl, h("span", { class: "muted small" }, "softmax weight of each op on each edge, per epoch ", stretchToggle), "alpha"),
       section("Flatness", h("div", { class: "section" }, nbStatusEl, nbErrorEl, flatEl), nbControls, "flat"),
       evaluations.el,
@@ -334,7 +335,7 @@ export async function render(root, { id }, { setLive }) {
         getOptional(`${base}/curves`).catch(() => null),
         getOptional(`${base}/alphas`).catch(() => null),
         getOptional(`${base}/flatness`).catch(() => null),
-        spaceOf(search) === "nb201" ? getOptional(`${base}/benchmark`).catch(() => null) : null,
+        hasBenchmark(spaceOf(search)) ? getOptional(`${base}/benchmark`).catch(() => null) : null,
       ]);
       if (stopped) return;
       search = s;

@@ -8,11 +8,11 @@ import { lineChart, PALETTE } from "../charts.js";
 import { curvesOf } from "../model.js";
 import { searchUrl, navigate } from "../router.js";
 import { statusBadge } from "./list.js";
+import { metricInfo, isAccuracy, isSeconds, isFlatness, directionHint } from "../catalog.js";
 import { studyProgress, countsText } from "./studies.js";
 
 const REFRESH_MS = 4000;
 const CURVES_EVERY = 3; // refresh the curves every third poll: one request per search
-const FLATNESS_METRICS = ["hessian_eigenvalue", "neighbourhood_acc_mean", "a2m_sharpness"];
 const ACTIVE_STUDY = new Set(["queued", "running"]);
 
 const label = (values, skip = []) =>
@@ -21,9 +21,22 @@ const label = (values, skip = []) =>
     .map(([k, v]) => `${k}=${v}`)
     .join(" ") || "all";
 
-const isAccuracy = (metric) => /acc/.test(metric);
-const fmtMetric = (metric, v) => (v === null || v === undefined ? "–" : isAccuracy(metric) ? `${(v * 100).toFixed(2)}%` : metric === "wall_seconds" ? fmtDuration(v) : fmtNum(v, 4));
-const fmtStd = (metric, v) => (v === null || v === undefined ? "" : isAccuracy(metric) ? `${(v * 100).toFixed(2)}` : metric === "wall_seconds" ? fmtDuration(v) : fmtNum(v, 3));
+// Units and directions come from the catalog's metrics (catalog.js), not from metric names.
+const fmtMetric = (metric, v) => (v === null || v === undefined ? "–" : isAccuracy(metric) ? `${(v * 100).toFixed(2)}%` : isSeconds(metric) ? fmtDuration(v) : fmtNum(v, 4));
+const fmtStd = (metric, v) => (v === null || v === undefined ? "" : isAccuracy(metric) ? `${(v * 100).toFixed(2)}` : isSeconds(metric) ? fmtDuration(v) : fmtNum(v, 3));
+
+/** The supernet's final accuracy column (the second accuracy; the first is the best epoch's). */
+function defaultAccuracy(metrics) {
+  const accuracies = metrics.filter(isAccuracy);
+  return accuracies[1] ?? accuracies[0] ?? metrics[0] ?? null;
+}
+
+/** "delta-better" / "delta-worse" for a paired Δ by the metric's direction; "" without one. */
+function deltaClass(metric, mean) {
+  const direction = metricInfo(metric)?.direction;
+  if (!direction || !mean) return "";
+  return (direction === "higher") === mean > 0 ? "delta-better" : "delta-worse";
+}
 const fmtP = (p) => (p === null || p === undefined ? "–" : p < 0.001 ? "<0.001" : p.toFixed(3));
 
 function meanStd(metric, summary) {
@@ -51,9 +64,11 @@ export async function render(root, { id }) {
   }
   let results = null;
   let sortBy = null; // {column, dir}
-  let pairedMetric = "final_val_acc";
-  let scatterX = "hessian_eigenvalue";
-  let scatterY = "final_val_acc";
+  // Defaults: the last accuracy the search measures itself, and the first flatness column (the
+  // results' metric order is the catalog's); each is picked when the results first arrive.
+  let pairedMetric = null;
+  let scatterX = null;
+  let scatterY = null;
   let stopped = false;
   let timer = null;
   let polls = 0;
@@ -141,7 +156,7 @@ export async function render(root, { id }) {
             class: "sort",
             "data-sort": column,
             onclick: () => {
-              sortBy = { column, dir: sortBy?.column === column ? -sortBy.dir : isAccuracy(column) ? -1 : 1 };
+              sortBy = { column, dir: sortBy?.column === column ? -sortBy.dir : metricInfo(column)?.direction === "higher" ? -1 : 1 };
               drawCells();
             },
           },
@@ -185,6 +200,7 @@ export async function render(root, { id }) {
       return;
     }
     const metrics = Object.keys(results.metrics);
+    if (!metrics.includes(pairedMetric)) pairedMetric = defaultAccuracy(metrics);
     const shared = results.axes.filter((a) => a !== "seed" && a !== "a2m.enabled");
     const cellOf = (values, flag) => results.cells.find((c) => c.values["a2m.enabled"] === flag && shared.every((a) => c.values[a] === values[a]));
     pairedSection.append(
@@ -199,8 +215,11 @@ export async function render(root, { id }) {
           null,
           results.paired.map((p) => {
             const d = p.metrics[pairedMetric];
-            const better = d && d.n ? `${d.positive}/${d.n}` : "–";
-            const delta = d && d.n ? h("span", { class: d.mean > 0 ? "delta-up" : d.mean < 0 ? "delta-down" : "" }, `${d.mean > 0 ? "+" : ""}${fmtMetric(pairedMetric, d.mean)}`, d.std !== null ? h("span", { class: "muted" }, ` ± ${fmtStd(pairedMetric, d.std)}`) : null) : "–";
+            // "on better" counts seeds by the metric's direction (lower eigenvalue, lower wall time,
+            // higher accuracy), never by the raw sign (d.positive).
+            const better = d && d.n && d.better !== null ? `${d.better}/${d.n}` : "–";
+            const betterClass = d && d.n && d.better !== null ? (2 * d.better > d.n ? "delta-better" : 2 * d.better < d.n ? "delta-worse" : "") : "";
+            const delta = d && d.n ? h("span", { class: deltaClass(pairedMetric, d.mean) }, `${d.mean > 0 ? "+" : ""}${fmtMetric(pairedMetric, d.mean)}`, d.std !== null ? h("span", { class: "muted" }, ` ± ${fmtStd(pairedMetric, d.std)}`) : null) : "–";
             return h(
               "tr",
               { "data-pair": label(p.values) },
@@ -208,14 +227,14 @@ export async function render(root, { id }) {
               h("td", { class: "num" }, meanStd(pairedMetric, cellOf(p.values, false)?.metrics[pairedMetric])),
               h("td", { class: "num" }, meanStd(pairedMetric, cellOf(p.values, true)?.metrics[pairedMetric])),
               h("td", { class: "num", "data-delta": "" }, delta),
-              h("td", { class: "num" }, better),
+              h("td", { class: "num", "data-better": "" }, h("span", { class: betterClass }, better)),
               h("td", { class: "num" }, fmtP(d?.sign_p)),
               h("td", { class: "num" }, fmtP(d?.t_p)),
             );
           }),
         ),
       ),
-      h("p", { class: "muted" }, "Δ is the mean over seeds of (A2M on − A2M off) for the same seed; p-values are two-sided. Few seeds give wide intervals: read p with n."),
+      h("p", { class: "muted" }, `Δ is the mean over seeds of (A2M on − A2M off) for the same seed; "on better" counts seeds where A2M on is better by the metric's direction${directionHint(pairedMetric) ? ` (${pairedMetric}: ${directionHint(pairedMetric)})` : ""}; green is better, red worse. p-values are two-sided. Few seeds give wide intervals: read p with n.`),
     );
   }
 
@@ -272,8 +291,10 @@ export async function render(root, { id }) {
   function drawScatter() {
     clear(scatterSection);
     const metrics = Object.keys(results.metrics);
-    const xChoices = metrics.filter((m) => FLATNESS_METRICS.includes(m));
+    const xChoices = metrics.filter(isFlatness);
     const yChoices = metrics.filter(isAccuracy);
+    if (!xChoices.includes(scatterX)) scatterX = xChoices[0] ?? null;
+    if (!yChoices.includes(scatterY)) scatterY = defaultAccuracy(metrics);
     const points = results.children
       .map((c) => ({ child: c, x: c.metrics[scatterX], y: c.metrics[scatterY] }))
       .filter((p) => typeof p.x === "number" && typeof p.y === "number");
