@@ -95,7 +95,12 @@ def spec_field_lines(model: type[BaseModel] = SearchSpec, prefix: str = "") -> I
             continue
         default = info.get_default(call_default_factory=True)
         shown = json.dumps(default, ensure_ascii=False) if default is not None else "null"
-        line = f"  {dotted} ({_type_name(info.annotation)}, default {shown})"
+        type_name = _type_name(info.annotation)
+        if callable(info.json_schema_extra):  # space, method: the registry's names (nas_core/spec.py)
+            schema: dict[str, Any] = {}
+            info.json_schema_extra(schema)
+            type_name = "|".join(schema.get("enum", [])) or type_name
+        line = f"  {dotted} ({type_name}, default {shown})"
         yield line + (f": {info.description}" if info.description else "")
 
 
