@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     ValidationError,
     ValidationInfo,
@@ -17,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from nas_core.dataroots import MAX_PATH_BYTES, check_path_length
 from nas_core.methods import GRADIENT_METHODS, METHOD_NAMES, METHODS, SAMPLING_METHODS
 from nas_core.methods.params import MethodParams
 from nas_core.spaces import SPACE_NAMES, SPACES
@@ -44,6 +46,11 @@ MAX_EPOCHS = 1000
 MAX_IMAGES = 10_000_000  # more than any supported data set holds
 
 
+#: A directory a request names: at most MAX_PATH_BYTES in all and MAX_COMPONENT_BYTES a component
+#: (UTF-8 bytes; the character bound is the schema's, the byte bounds are checked after it).
+DataPath = Annotated[str, Field(max_length=MAX_PATH_BYTES), AfterValidator(check_path_length)]
+
+
 # --- sections ---------------------------------------------------------------------------------
 
 
@@ -59,7 +66,7 @@ class A2MConfig(StrictModel):
 
 class DatasetConfig(StrictModel):
     name: DatasetName = Field("cifar10", description="data set")
-    root: str | None = Field(
+    root: DataPath | None = Field(
         None,
         description="sub-directory of the data root (FLATNAS_DATA_ROOT) holding the files (cifar*, "
         "imagenet16-120); default: the data root itself. Services refuse absolute paths and '..'; "
