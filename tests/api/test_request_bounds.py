@@ -15,12 +15,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from api.app import create_app
+from api.cli import build_parser
 from nas_core.evaluation.protocol import EvalSpec
 from nas_core.spec import METHOD_PARAMS, SearchSpec
+from store.models import MAX_KEY_NAME
 from store.settings import Settings
+from tests.api.conftest import Keys
 
 Schema = dict[str, Any]
 
@@ -161,3 +165,17 @@ def test_the_walk_fails_on_unbounded_fields() -> None:
         "Body.name: string without maxLength",
         "Body.ratio: number without a lower bound",
     ]
+
+
+def test_keys_are_bounded_too(client: TestClient, keys: Keys, capsys: pytest.CaptureFixture[str]) -> None:
+    # A credential far longer than any token is refused before it is hashed or looked up.
+    token = keys.read["Authorization"].removeprefix("Bearer ")
+    for header in (f"Bearer {token}{'x' * 10_000}", f"Bearer {token[:12]}{'y' * 200}"):
+        response = client.get("/searches", headers={"Authorization": header})
+        assert response.status_code == 401, response.text
+    assert client.get("/searches", headers=keys.read).status_code == 200
+    # A key's name fits its column: `flatnas keys create` says so instead of a database error.
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["keys", "create", "n" * (MAX_KEY_NAME + 1)])
+    assert "1 to 100 characters" in capsys.readouterr().err
+    assert build_parser().parse_args(["keys", "create", "n" * MAX_KEY_NAME]).name == "n" * MAX_KEY_NAME
