@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from api.app import create_app
 from api.cli import build_parser
+from api.studies import StudyCreate
 from nas_core.evaluation.protocol import EvalSpec
 from nas_core.spec import METHOD_PARAMS, SearchSpec
 from store.models import MAX_KEY_NAME
@@ -179,3 +180,14 @@ def test_keys_are_bounded_too(client: TestClient, keys: Keys, capsys: pytest.Cap
         build_parser().parse_args(["keys", "create", "n" * (MAX_KEY_NAME + 1)])
     assert "1 to 100 characters" in capsys.readouterr().err
     assert build_parser().parse_args(["keys", "create", "n" * MAX_KEY_NAME]).name == "n" * MAX_KEY_NAME
+
+
+def test_a_study_base_value_that_an_axis_replaces_is_bounded_all_the_same() -> None:
+    # No child ever validates it (the grid sets dataset.root), but the request is stored whole.
+    body = {"name": "s", "base": {"dataset": {"root": "y" * 2000}}, "grid": {"dataset.root": ["ok"]}}
+    with pytest.raises(
+        ValidationError, match=r"base\.dataset\.root has 2000 characters; a spec takes at most"
+    ):
+        StudyCreate.model_validate(body)
+    body["base"] = {"dataset": {"root": "y" * 200}}
+    assert StudyCreate.model_validate(body).base == body["base"]
