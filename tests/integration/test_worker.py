@@ -22,6 +22,7 @@ from store.repositories import leases
 from tests.fixtures.database import make_search
 from tests.unit.test_data import write_fake_cifar10
 from tests.unit.test_dataroots import plant_cifar10
+from worker.lease import MAX_ERROR_CHARS, job_error
 from worker.tasks import execute_search
 
 # execute_search runs the engine in this process: one torch thread (tests/integration/conftest.py).
@@ -347,3 +348,8 @@ def test_evaluations_are_taken_when_unclaimed_and_handed_back_like_searches(
         assert evaluations.hand_back(session, evaluation_id, worker="b") is False
         assert evaluations.hand_back(session, evaluation_id, worker="a") is True
         assert session.get(Evaluation, evaluation_id).status == "retrying"  # type: ignore[union-attr]
+
+
+def test_a_stored_error_is_cut_to_its_limit() -> None:
+    error = job_error(ValueError("x" * 900_000))
+    assert len(error) == MAX_ERROR_CHARS and error.startswith("ValueError: xxx") and error.endswith("…")
