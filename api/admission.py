@@ -1,6 +1,7 @@
 """What a submitted search or job must satisfy beyond its schema before it is stored: its data set
-lies under the operator's data roots (nas_core.dataroots; evaluations too, through check_dataset), and its estimated size stays within the
-operator's limits (settings MAX_*; nas_core.cost estimates a supernet without building it).
+lies under the operator's data roots (nas_core.dataroots; check_dataset, which evaluations share),
+and its estimated size stays within the operator's limits (settings MAX_*; nas_core.cost estimates
+a supernet without building it).
 
 Each failure is a 422 problem naming the field. The schema's own bounds are the hard ceiling; the
 settings are soft limits, which admin keys may exceed only when LIMITS_ADMIN_OVERRIDE is set. The

@@ -18,6 +18,7 @@ This module does not import torch: the API uses it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -151,7 +152,10 @@ def public_error(err: BaseException, roots: Iterable[str | os.PathLike[str]]) ->
     else:
         message = str(err)
     for base in bases:  # e.g. a message that quotes an OSError it wraps
-        message = message.replace(base + os.sep, "").replace(base, ".")
+        # The root followed by a separator (dropped), or ending a path (it becomes '.'); a longer
+        # name that merely starts with it ('/data' in '/database') is left alone.
+        pattern = re.escape(base) + r"(?:" + re.escape(os.sep) + r"|(?![\w.-]))"
+        message = re.sub(pattern, lambda m: "" if m.group().endswith(os.sep) else ".", message)
     return f"{type(err).__name__}: {message}"
 
 

@@ -142,3 +142,8 @@ def test_public_errors_name_files_relative_to_their_root(tmp_path: Path) -> None
         "DatasetError: dataset 'cifar10': cannot read batch: [Errno 5] I/O error: 'c/batch'"
     )
     assert str(tmp_path) not in public_error(OSError(21, "Is a directory", str(root)), [root])
+
+
+def test_only_the_root_itself_is_taken_out_of_a_message() -> None:
+    err = RuntimeError("read /data/cifar/x, /data, '/data' but not /database/y or /data2")
+    assert public_error(err, ["/data"]) == "RuntimeError: read cifar/x, ., '.' but not /database/y or /data2"
