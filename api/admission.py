@@ -1,6 +1,7 @@
 """What a submitted search or job must satisfy beyond its schema before it is stored: its data set
-lies under the operator's data roots (nas_core.dataroots), and its estimated size stays within the
-operator's limits (settings MAX_*; nas_core.cost estimates a supernet without building it).
+lies under the operator's data roots (nas_core.dataroots; check_dataset, which evaluations share),
+and its estimated size stays within the operator's limits (settings MAX_*; nas_core.cost estimates
+a supernet without building it).
 
 Each failure is a 422 problem naming the field. The schema's own bounds are the hard ceiling; the
 settings are soft limits, which admin keys may exceed only when LIMITS_ADMIN_OVERRIDE is set. The
@@ -16,17 +17,18 @@ from api.errors import FieldError, ValidationProblem
 from nas_core.cost import estimate_cost
 from nas_core.dataroots import DataRootError, DataRoots
 from nas_core.datasets import DATASETS
+from nas_core.evaluation.protocol import EvalDataset
 from nas_core.methods import method_params
-from nas_core.spec import SearchSpec
+from nas_core.spec import DatasetConfig, SearchSpec
 from store.settings import Settings
 
 GIB = 1 << 30
 
 
-def check_data_root(spec: SearchSpec, settings: Settings) -> None:
+def check_dataset(dataset: DatasetConfig | EvalDataset, settings: Settings) -> None:
     """422 naming `dataset.root` when it is absolute, climbs out with '..', or resolves (through a
-    symbolic link) outside every data root; file-backed data sets also need a configured root."""
-    dataset = spec.dataset
+    symbolic link) outside every data root; a file-backed data set also needs a configured root
+    (422 naming `dataset.name`). Searches, study children and evaluations share this check."""
     if dataset.root is None and not DATASETS[dataset.name].file_backed:
         return
     try:
@@ -126,7 +128,7 @@ def _refuse(errors: list[FieldError], extensions: dict[str, Any]) -> None:
 
 def admit(spec: SearchSpec, settings: Settings, scope: str) -> None:
     """Every admission check of a submitted search (422 on the first kind that fails)."""
-    check_data_root(spec, settings)
+    check_dataset(spec.dataset, settings)
     if may_exceed_limits(scope, settings):
         return
     errors, estimate = search_limit_errors(spec, settings)

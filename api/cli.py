@@ -19,10 +19,16 @@ import argparse
 import signal
 import sys
 
-from store.models import SCOPES
+from store.models import MAX_KEY_NAME, SCOPES
 
 LOCAL_COMMANDS = ("search", "evaluate", "methods", "benchmark")
 ID_HELP = "the search id, or any unique prefix of it"
+
+
+def _key_name(value: str) -> str:
+    if not 1 <= len(value) <= MAX_KEY_NAME:
+        raise argparse.ArgumentTypeError(f"a key name has 1 to {MAX_KEY_NAME} characters")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="manage API keys (works on DATABASE_URL directly)")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     create = key_commands.add_parser("create", help="create a key and print it once")
-    create.add_argument("name")
+    create.add_argument("name", type=_key_name, help=f"who the key is for (1 to {MAX_KEY_NAME} characters)")
     create.add_argument(
         "--scope", choices=SCOPES, default="submit", help="read < submit < admin (default submit)"
     )

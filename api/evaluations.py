@@ -1,8 +1,9 @@
 """Evaluations on the API side: the request body, resolving the genotype, bounds, responses.
 
 The genotype is resolved when the evaluation is submitted (a search's best/final/epoch genotype is
-copied into the row), the protocol's spec is validated and held to the operator's bounds, so a bad
-request is refused at once with 422 naming the field and the worker only trains. No torch here.
+copied into the row), the protocol's spec is validated, its data set is checked against the data
+roots as a search's is (api/admission.py), and it is held to the operator's bounds, so a bad request
+is refused at once with 422 naming the field and the worker only trains. No torch here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.orm import Session
 
+from api.admission import check_dataset
 from api.errors import FieldError, ValidationProblem, field_errors
 from api.landscape import invalid, load_search_for, stored_genotype
 from api.schemas import ProgressOut
@@ -230,6 +232,7 @@ def build_spec(body: EvaluationSettings, genotype: dict[str, Any], settings: Set
             "the evaluation settings are invalid: " + "; ".join(f"{e.field}: {e.message}" for e in errors),
             errors=errors,
         ) from None
+    check_dataset(spec.dataset, settings)  # as a search's: refused now, not on the worker
     bounds = (
         ("epochs", spec.epochs, settings.EVAL_MAX_EPOCHS),
         ("batch_size", spec.batch_size, settings.EVAL_MAX_BATCH_SIZE),

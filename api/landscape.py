@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.orm import Session
@@ -68,7 +68,9 @@ class BarrierCreate(_Strict):
 
 
 class BarrierMatrixCreate(_Strict):
-    search_ids: list[str] = Field(min_length=2, max_length=MAX_MATRIX, description="searches of one space")
+    search_ids: list[Annotated[str, Field(min_length=1, max_length=36)]] = Field(
+        min_length=2, max_length=MAX_MATRIX, description="searches of one space"
+    )
     which: Literal["best", "final"] = "final"
     paths: int = Field(DEFAULT_PATHS, ge=1, le=MAX_PATHS)
     supernet: str | None = Field(None, min_length=1, max_length=36, description="default: the first search")

@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from api.evaluations import EvaluationSettings
 from api.schemas import progress_of
+from nas_core.dataroots import MAX_PATH_BYTES
 from nas_core.flatness.metrics import GROUND_TRUTH_PREFIX, metric, study_metrics
 from nas_core.study import (
     A2M_AXIS,
@@ -35,6 +36,8 @@ STUDY_TAG_PREFIX = "study:"
 ACTIVE = ("queued", "running", "retrying")
 
 AxisPath = Annotated[str, Field(min_length=1, max_length=100)]
+#: The longest string any spec field takes (dataset.root, in characters).
+MAX_BASE_STRING = MAX_PATH_BYTES
 AxisValues = Annotated[list[Any], Field(min_length=1, max_length=MAX_AXIS_VALUES)]
 
 
@@ -60,6 +63,32 @@ class StudyCreate(BaseModel):
         default_factory=list, max_length=31
     )
     priority: int = Field(5, ge=0, le=9, strict=True, description="queue priority of every child, 9 first")
+
+    @field_validator("base")
+    @classmethod
+    def _bounded_strings(cls, base: dict[str, Any]) -> dict[str, Any]:
+        # Each child validates the base with its grid values set, so a base value that an axis
+        # replaces is never seen by the spec's own bounds; it is stored with the request all the
+        # same. Hence this floor: no string in the base is longer than any spec field takes.
+        for where, text in _strings(base, "base"):
+            if len(text) > MAX_BASE_STRING:
+                raise ValueError(
+                    f"{where} has {len(text)} characters; a spec takes at most {MAX_BASE_STRING}"
+                )
+        return base
+
+
+def _strings(value: Any, where: str) -> Iterable[tuple[str, str]]:
+    """(path, string) for every key and string value in a JSON value."""
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            yield from _strings(key, where)
+            yield from _strings(child, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _strings(child, f"{where}[{index}]")
 
 
 class StudyChild(BaseModel):

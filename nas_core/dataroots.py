@@ -9,19 +9,26 @@ leaves the roots. The API checks this when a search is submitted; the worker che
 opening a file. Only the local command line (`DataRoots(..., allow_absolute=True)`), run by a user
 who could open the files anyway, may name an absolute directory.
 
-Messages name the data set and the relative path, never a root's location on the worker.
+Messages name the data set and the relative path, never a root's location on the worker; a job's
+error is passed through `public_error`, which renders any OSError's file relative to its root and
+takes every root's location out of the text.
 This module does not import torch: the API uses it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 #: The setting (and, for the command line, environment variable) naming the data roots.
 ROOT_ENV = "FLATNAS_DATA_ROOT"
+#: The longest path a request may name, and the longest component of it, in UTF-8 bytes: what
+#: common file systems allow (NAME_MAX), with room left under PATH_MAX for the data root itself.
+MAX_PATH_BYTES = 1024
+MAX_COMPONENT_BYTES = 255
 
 
 class DataRootError(ValueError):
@@ -54,6 +61,22 @@ class DataRoots:
                 "(the operator sets FLATNAS_DATA_ROOT); the data sets 'synthetic' and 'digits' need none"
             )
         return [confined(base, relative, dataset) for base in self.roots]
+
+
+def check_path_length(path: str) -> str:
+    """`path` unchanged, or ValueError when it is longer than MAX_PATH_BYTES or one of its
+    components longer than MAX_COMPONENT_BYTES (UTF-8 bytes, as the file system counts them)."""
+    size = len(path.encode("utf-8", "surrogatepass"))
+    if size > MAX_PATH_BYTES:
+        raise ValueError(f"is {size} bytes long; at most {MAX_PATH_BYTES} bytes (UTF-8) are allowed")
+    for part in path.replace("\\", "/").split("/"):
+        size = len(part.encode("utf-8", "surrogatepass"))
+        if size > MAX_COMPONENT_BYTES:
+            raise ValueError(
+                f"has a component of {size} bytes ({part[:16]!r}...); at most {MAX_COMPONENT_BYTES} "
+                "bytes (UTF-8) a component are allowed"
+            )
+    return path
 
 
 def check_relative(dataset: str, root: str | None) -> PurePosixPath:
@@ -110,3 +133,45 @@ def _is_absolute(root: str) -> bool:
         or PureWindowsPath(root).is_absolute()
         or bool(PureWindowsPath(root).drive)
     )
+
+
+# --- errors safe to show ---------------------------------------------------------------------------
+
+
+def public_error(err: BaseException, roots: Iterable[str | os.PathLike[str]]) -> str:
+    """`Type: message` of `err` for a job's stored error, which any read key may see: an OSError
+    names its file relative to the root that holds it (only its last component when none does),
+    and the location of every root in `roots` (as given and resolved) is taken out of the text."""
+    bases = _locations(roots)
+    if isinstance(err, OSError) and err.filename is not None:
+        message = f"[Errno {err.errno}] {err.strerror}: {_relative(err.filename, bases)!r}"
+        if err.filename2 is not None:
+            message += f" -> {_relative(err.filename2, bases)!r}"
+    else:
+        message = str(err)
+    for base in bases:  # e.g. a message that quotes an OSError it wraps
+        # The root followed by a separator (dropped), or ending a path (it becomes '.'); a longer
+        # name that merely starts with it ('/data' in '/database') is left alone.
+        pattern = re.escape(base) + r"(?:" + re.escape(os.sep) + r"|(?![\w.-]))"
+        message = re.sub(pattern, lambda m: "" if m.group().endswith(os.sep) else ".", message)
+    return f"{type(err).__name__}: {message}"
+
+
+def _locations(roots: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Each root as given and resolved, normalised, longest first (so a root inside another is
+    replaced as a whole); the file-system root itself hides nothing and is left out."""
+    found: set[str] = set()
+    for root in roots:
+        given = os.path.normpath(os.fspath(root))
+        found.update(p for p in (given, os.path.realpath(given)) if p not in (os.sep, ".", ""))
+    return sorted(found, key=len, reverse=True)
+
+
+def _relative(filename: object, bases: list[str]) -> str:
+    path = os.path.normpath(os.fsdecode(filename)) if isinstance(filename, str | bytes) else str(filename)
+    for base in bases:
+        if path == base:
+            return "."
+        if path.startswith(base + os.sep):
+            return path[len(base) + 1 :]
+    return os.path.basename(path) if os.path.isabs(path) else path

@@ -37,6 +37,9 @@ DARTS_EDGES: tuple[tuple[int, int], ...] = tuple((t, s) for t in range(2, 6) for
 DARTS_STEPS = 4
 DARTS_CONCAT: tuple[int, ...] = (2, 3, 4, 5)
 DARTS_CELLS: tuple[str, ...] = ("normal", "reduce")
+#: Bounds of a genotype document's `ops` list (a request may carry one).
+MAX_OPS = 32
+MAX_OP_NAME = 64
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,10 @@ def genotype_from_json(d: Mapping[str, Any]) -> Genotype:
     if ops is None:
         ops = definition.default_ops
     if not isinstance(ops, list | tuple) or not all(isinstance(o, str) for o in ops):
-        raise GenotypeError(f"ops: expected a list of op names, got {ops!r}")
+        raise GenotypeError(f"ops: expected a list of op names, got {str(ops)[:80]!r}")
+    if len(ops) > MAX_OPS or any(not 1 <= len(o) <= MAX_OP_NAME for o in ops):
+        # Stored with an evaluation and shown back: bounded like every other submitted string.
+        raise GenotypeError(f"ops: at most {MAX_OPS} op names of 1 to {MAX_OP_NAME} characters each")
     text_field = definition.text_field
     from_text = None
     if d.get(text_field) is not None:

@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from nas_core.dataroots import MAX_PATH_BYTES, check_path_length
 from nas_core.datasets import DATASET_NAMES, DATASETS
 from nas_core.flatness.metrics import METRICS
 from nas_core.methods import METHODS
@@ -64,6 +65,11 @@ MAX_EPOCHS = 1000
 MAX_IMAGES = 10_000_000  # more than any supported data set holds
 
 
+#: A directory a request names: at most MAX_PATH_BYTES in all and MAX_COMPONENT_BYTES a component
+#: (UTF-8 bytes; the character bound is the schema's, the byte bounds are checked after it).
+DataPath = Annotated[str, Field(max_length=MAX_PATH_BYTES), AfterValidator(check_path_length)]
+
+
 # --- sections ---------------------------------------------------------------------------------
 
 
@@ -79,7 +85,7 @@ class A2MConfig(StrictModel):
 
 class DatasetConfig(StrictModel):
     name: DatasetName = Field("cifar10", description="data set")
-    root: str | None = Field(
+    root: DataPath | None = Field(
         None,
         description="sub-directory of the data root (FLATNAS_DATA_ROOT) holding the files (cifar*, "
         "imagenet16-120); default: the data root itself. Services refuse absolute paths and '..'; "

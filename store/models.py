@@ -81,6 +81,10 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[Any]: JSONType}
 
 
+#: The longest API key name (its column's width; `flatnas keys create` checks it).
+MAX_KEY_NAME = 100
+
+
 class ApiKey(Base):
     """An API key. The token is `fnas_<id>_<secret>`; only sha256(token) is stored, found by id."""
 
@@ -88,7 +92,7 @@ class ApiKey(Base):
     __table_args__ = (CheckConstraint(f"scope IN {SCOPES}", name="scope"),)
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(MAX_KEY_NAME))
     hashed_key: Mapped[str] = mapped_column(String(64))
     scope: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -108,7 +108,8 @@ def execute_evaluation(
 ) -> str:
     """Claim, run and finish one evaluation; returns the outcome (a status, or why nothing was done)."""
     session_factory, timeout_s = lease.resolve(session_factory, heartbeat_timeout_s)
-    workdir = workdir_for(evaluation_id, data_dir if data_dir is not None else settings.DATA_DIR)
+    data_dir = data_dir if data_dir is not None else settings.DATA_DIR
+    workdir = workdir_for(evaluation_id, data_dir)
 
     def load(session: Session) -> tuple[tuple[dict[str, Any], dict[str, Any]], int]:
         row = repo.get_evaluation(session, evaluation_id)
@@ -143,7 +144,7 @@ def execute_evaluation(
     return lease.run_leased(
         EVALUATION,
         evaluation_id,
-        lease.LeasedRun(load, reporter, work, finish),
+        lease.LeasedRun(load, reporter, work, finish, roots=(data_dir,)),
         worker=worker,
         session_factory=session_factory,
         timeout_s=timeout_s,

@@ -110,7 +110,7 @@ def execute_landscape_job(
             raise  # the database went away: Celery retries, the same worker name re-claims the job
         except Exception as err:
             log.exception("landscape job %s failed on %s", job_id, worker)
-            outcome, error, result = "failed", f"{type(err).__name__}: {err}", None
+            outcome, error, result = "failed", lease.job_error(err, lease.data_roots(data_roots).roots), None
         finally:
             shutdown.hold(None)
     if beat.lease_lost:

@@ -11,9 +11,10 @@ lease (the reaper gave the row to another worker) leaves the outcome to the new 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -21,7 +22,7 @@ from celery import Task
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from nas_core.dataroots import DataRoots
+from nas_core.dataroots import DataRoots, public_error
 from nas_core.reporter import SearchCancelled, SearchDiverged
 from store.db import default_database
 from store.settings import settings
@@ -36,6 +37,8 @@ Result = TypeVar("Result")
 SessionFactory = Callable[[], Session]
 
 LEASE_LOST = "lease lost"
+#: A stored error is cut to this many characters: it is shown in every listing of the job.
+MAX_ERROR_CHARS = 2000
 
 #: Celery options of a leased task: acknowledged when it ends, given back when the worker dies,
 #: and retried when the database goes away (not the task's fault); the same worker name re-claims
@@ -83,6 +86,15 @@ def data_roots(given: DataRoots | None = None) -> DataRoots:
     """The data roots this worker may read data sets from: the given ones, or FLATNAS_DATA_ROOT.
     Never absolute paths from a spec (nas_core.dataroots)."""
     return given if given is not None else DataRoots.parse(settings.FLATNAS_DATA_ROOT)
+
+
+def job_error(err: BaseException, roots: Iterable[str | os.PathLike[str]] = ()) -> str:
+    """The error a failed job stores, which any read key may see: type and message with the
+    locations of the data roots, DATA_DIR and `roots` taken out (a file in an OSError is named
+    relative to its root: nas_core.dataroots.public_error), cut to MAX_ERROR_CHARS."""
+    hidden = [*roots, *data_roots().roots, settings.DATA_DIR]
+    text = public_error(err, hidden)
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
 def worker_name(task: Task) -> str:
@@ -258,6 +270,8 @@ class LeasedRun(Generic[Data, Rep, Result]):
     reporter: Callable[[Heartbeat], Rep]
     work: Callable[[Data, Rep], Result]
     release: Callable[[Session, str, str | None, Result | None], bool]
+    #: Directories this run reads or writes beyond the configured ones, hidden in its error.
+    roots: tuple[str | os.PathLike[str], ...] = ()
 
 
 def run_leased(
@@ -305,7 +319,7 @@ def run_leased(
             raise
         except Exception as err:
             log.exception("%s %s failed on %s", kind.what, row_id, worker)
-            outcome, error = "failed", f"{type(err).__name__}: {err}"
+            outcome, error = "failed", job_error(err, run.roots)
         finally:
             shutdown.hold(None)
     if beat.lease_lost:

@@ -57,7 +57,8 @@ def execute_search(
     """Claim, run and finish one search; returns the outcome (a status, or why nothing was done).
     Data sets are read only from `data_roots` (default: FLATNAS_DATA_ROOT)."""
     session_factory, timeout_s = lease.resolve(session_factory, heartbeat_timeout_s)
-    workdir = workdir_for(search_id, data_dir if data_dir is not None else settings.DATA_DIR)
+    data_dir = data_dir if data_dir is not None else settings.DATA_DIR
+    workdir = workdir_for(search_id, data_dir)
 
     def load(session: Session) -> tuple[dict[str, Any], int]:
         search = repo.get_search(session, search_id)
@@ -91,7 +92,7 @@ def execute_search(
     outcome = lease.run_leased(
         SEARCH,
         search_id,
-        lease.LeasedRun(load, reporter, work, release),
+        lease.LeasedRun(load, reporter, work, release, roots=(*lease.data_roots(data_roots).roots, data_dir)),
         worker=worker,
         session_factory=session_factory,
         timeout_s=timeout_s,

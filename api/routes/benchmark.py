@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import ReadKey, SessionDep, SettingsDep
 from api.errors import FieldError, ServiceUnavailable, ValidationProblem, problem_responses
+from api.ids import SearchId
 from api.routes.results import JSON_OR_CSV, FormatQuery, csv_download
 from api.routes.searches import load_search
 from api.schemas import RowOut
@@ -96,7 +97,7 @@ def _status_of(session: SessionDep, search: Search) -> tuple[BenchmarkStatusOut,
     responses=JSON_OR_CSV,
 )
 def get_search_benchmark(
-    search_id: str,
+    search_id: SearchId,
     session: SessionDep,
     key: ReadKey,
     format: FormatQuery = "json",

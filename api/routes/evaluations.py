@@ -32,6 +32,7 @@ from api.evaluations import (
     resolve_genotype,
 )
 from api.event_hub import poll_evaluations
+from api.ids import EvaluationId, SearchId
 from api.routes.events import Position, app_hub, stream_job
 from api.routes.searches import StatusName, load_search
 from api.schemas import CancelOut
@@ -150,7 +151,7 @@ def _evaluations(
     responses=READ_ERRORS,
 )
 async def list_search_evaluations(
-    search_id: str, store: ReadStore, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    search_id: SearchId, store: ReadStore, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> EvaluationPage:
     return await store.read(_search_evaluations, search_id, limit)
 
@@ -166,7 +167,7 @@ def _search_evaluations(session: Session, _key: Caller, search_id: str, limit: i
     summary="One evaluation: state, progress, ETA, test accuracy, params, FLOPs",
     responses=READ_ERRORS,
 )
-async def get_evaluation(evaluation_id: str, store: ReadStore) -> EvaluationOut:
+async def get_evaluation(evaluation_id: EvaluationId, store: ReadStore) -> EvaluationOut:
     return await store.read(_evaluation, evaluation_id)
 
 
@@ -181,7 +182,7 @@ def _evaluation(session: Session, _key: Caller, evaluation_id: str) -> Evaluatio
     responses=problem_responses(401, 403, 404, 422, extra={200: {"content": {"text/csv": {}}}}),
 )
 async def get_evaluation_curves(
-    evaluation_id: str,
+    evaluation_id: EvaluationId,
     store: ReadStore,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
 ) -> Response:
@@ -218,7 +219,7 @@ def _curve_rows(session: Session, _key: Caller, evaluation_id: str) -> list[Eval
     ),
 )
 def cancel_evaluation(
-    evaluation_id: str, response: Response, session: SessionDep, key: SubmitKey
+    evaluation_id: EvaluationId, response: Response, session: SessionDep, key: SubmitKey
 ) -> CancelOut:
     ensure_may_change(key, load_evaluation(session, evaluation_id))
     outcome = repo.cancel(session, evaluation_id)
@@ -235,7 +236,7 @@ def cancel_evaluation(
     summary="Run a failed or cancelled evaluation again, resuming from its last checkpoint",
     responses=problem_responses(401, 403, 404, 409, 503),
 )
-def retry_evaluation(evaluation_id: str, session: SessionDep, key: SubmitKey) -> EvaluationOut:
+def retry_evaluation(evaluation_id: EvaluationId, session: SessionDep, key: SubmitKey) -> EvaluationOut:
     ensure_may_change(key, load_evaluation(session, evaluation_id))
     if not repo.request_retry(session, evaluation_id):
         current = load_evaluation(session, evaluation_id)
@@ -272,7 +273,7 @@ def _stream_start(session: Session, _key: Caller, evaluation_id: str, last_event
     ),
 )
 async def evaluation_events(
-    evaluation_id: str,
+    evaluation_id: EvaluationId,
     request: Request,
     store: ReadStore,
     last_event_id: Annotated[

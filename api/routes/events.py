@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from api.deps import ReadStore
 from api.errors import problem_responses
 from api.event_hub import EventHub, Poll, Snapshot, poll_searches
+from api.ids import SearchId
 from api.routes.searches import load_view
 from api.schemas import EpochOut, FlatnessOut
 from api.shutdown import ShutdownFlag
@@ -207,7 +208,7 @@ def _start(
     ),
 )
 async def search_events(
-    search_id: str,
+    search_id: SearchId,
     request: Request,
     store: ReadStore,
     last_event_id: Annotated[

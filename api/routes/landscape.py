@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from api import admission, jobs
 from api.deps import ReadKey, ReadStore, SessionDep, SettingsDep, SubmitKey
 from api.errors import BadRequest, FieldError, NotFound, problem_responses
+from api.ids import JobId, SearchId
 from api.landscape import (
     BarrierCreate,
     BarrierMatrixCreate,
@@ -201,7 +202,7 @@ def list_barriers(
 
 
 @router.get("/barriers/{job_id}", summary="One barrier job: status, progress, result", responses=READ_ERRORS)
-async def get_barrier(job_id: str, store: ReadStore) -> LandscapeJobOut:
+async def get_barrier(job_id: JobId, store: ReadStore) -> LandscapeJobOut:
     return await store.read(_barrier_job, job_id)
 
 
@@ -219,7 +220,7 @@ def _barrier_job(session: Session, _key: Caller, job_id: str) -> LandscapeJobOut
     responses=CREATE_ERRORS,
 )
 def create_neighbourhood(
-    search_id: str,
+    search_id: SearchId,
     body: NeighbourhoodCreate,
     response: Response,
     session: SessionDep,
@@ -262,7 +263,7 @@ def create_neighbourhood(
     responses=READ_ERRORS,
 )
 def list_neighbourhood_jobs(
-    search_id: str, session: SessionDep, key: ReadKey, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    search_id: SearchId, session: SessionDep, key: ReadKey, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> LandscapeJobPage:
     load_search(session, search_id)
     jobs = landscape.list_jobs(session, kinds=("neighbourhood",), search_id=search_id, limit=limit)
@@ -274,7 +275,7 @@ def list_neighbourhood_jobs(
     summary="One on-demand neighbourhood job",
     responses=READ_ERRORS,
 )
-async def get_neighbourhood_job(search_id: str, job_id: str, store: ReadStore) -> LandscapeJobOut:
+async def get_neighbourhood_job(search_id: SearchId, job_id: JobId, store: ReadStore) -> LandscapeJobOut:
     return await store.read(_neighbourhood_job, search_id, job_id)
 
 

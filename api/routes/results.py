@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import ReadStore
 from api.errors import BadRequest, FieldError, NotFound, problem_responses
+from api.ids import SearchId
 from api.routes.searches import load_search, load_view
 from api.schemas import (
     CURVE_COLUMNS,
@@ -74,7 +75,7 @@ def _slug(name: str) -> str:
     ),
 )
 async def get_genotype(
-    search_id: str,
+    search_id: SearchId,
     store: ReadStore,
     which: Annotated[
         Literal["best", "final"] | None,
@@ -120,7 +121,7 @@ def _genotype(
     responses=JSON_OR_CSV,
 )
 async def get_curves(
-    search_id: str,
+    search_id: SearchId,
     store: ReadStore,
     format: FormatQuery = "json",
 ) -> Response:
@@ -149,7 +150,7 @@ def _curves(
 
 @router.get("/alphas", summary="Architecture mixing weights α per epoch", responses=READ_ERRORS)
 async def get_alphas(
-    search_id: str,
+    search_id: SearchId,
     store: ReadStore,
     epoch: Annotated[int | None, Query(ge=0, le=INT4_MAX, description="only this epoch")] = None,
 ) -> AlphasOut:
@@ -167,7 +168,7 @@ def _alphas(session: Session, _key: Caller, search_id: str, epoch: int | None) -
 
 @router.get("/flatness", summary="Flatness metrics (per epoch and end of search)", responses=READ_ERRORS)
 async def get_flatness(
-    search_id: str,
+    search_id: SearchId,
     store: ReadStore,
     kind: Annotated[
         str | None, Query(max_length=64, description="only this metric, e.g. hessian_eigenvalue")
@@ -186,7 +187,7 @@ def _flatness(session: Session, _key: Caller, search_id: str, kind: str | None) 
     "/samples", summary="Scored architectures of a sampling method, best first", responses=READ_ERRORS
 )
 async def get_samples(
-    search_id: str,
+    search_id: SearchId,
     store: ReadStore,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
 ) -> SamplesOut:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from api import admission, idempotency, jobs
 from api.deps import ReadStore, SessionDep, SettingsDep, SubmitKey, SubmitStore, ensure_may_change
 from api.errors import BadRequest, Conflict, FieldError, NotFound, problem_responses
+from api.ids import SearchId
 from api.schemas import CancelOut, SearchDetail, SearchLike, SearchPage, search_detail, search_summary
 from api.spec_body import SpecBodyRoute
 from nas_core.spec import SearchSpec
@@ -208,7 +209,7 @@ def _page(
     summary="One search: state, progress, ETA, timestamps",
     responses=problem_responses(401, 403, 404),
 )
-async def get_search(search_id: str, store: ReadStore) -> SearchDetail:
+async def get_search(search_id: SearchId, store: ReadStore) -> SearchDetail:
     search = await store.autocommit(load_view, search_id)
     return detail_of(search, store.settings, best_val_acc=search.best_val_acc)
 
@@ -224,7 +225,7 @@ async def get_search(search_id: str, store: ReadStore) -> SearchDetail:
         extra={202: {"model": CancelOut, "description": "Running: the worker has been asked to stop"}},
     ),
 )
-def cancel_search(search_id: str, response: Response, session: SessionDep, key: SubmitKey) -> CancelOut:
+def cancel_search(search_id: SearchId, response: Response, session: SessionDep, key: SubmitKey) -> CancelOut:
     search = load_search(session, search_id)
     ensure_may_change(key, search)
     outcome = searches.cancel(session, search_id)
@@ -243,7 +244,9 @@ def cancel_search(search_id: str, response: Response, session: SessionDep, key: 
     status_code=202,
     responses=problem_responses(401, 403, 404, 409, 503),
 )
-def retry_search(search_id: str, session: SessionDep, key: SubmitKey, settings: SettingsDep) -> SearchDetail:
+def retry_search(
+    search_id: SearchId, session: SessionDep, key: SubmitKey, settings: SettingsDep
+) -> SearchDetail:
     search = load_search(session, search_id)
     ensure_may_change(key, search)
     if not searches.request_retry(session, search_id):

@@ -24,6 +24,7 @@ from api.errors import (
     problem_responses,
 )
 from api.evaluations import build_spec
+from api.ids import StudyId
 from api.studies import (
     STUDY_TAG_PREFIX,
     StudyCreate,
@@ -212,7 +213,7 @@ def list_studies(
 @router.get(
     "/{study_id}", summary="One study: state counts, progress, ETA, its searches", responses=READ_ERRORS
 )
-def get_study(study_id: str, session: SessionDep, key: ReadKey) -> StudyDetail:
+def get_study(study_id: StudyId, session: SessionDep, key: ReadKey) -> StudyDetail:
     return study_detail(session, load_study(session, study_id))
 
 
@@ -223,7 +224,7 @@ def get_study(study_id: str, session: SessionDep, key: ReadKey) -> StudyDetail:
     response_model=StudyResults,
 )
 def get_results(
-    study_id: str,
+    study_id: StudyId,
     session: SessionDep,
     key: ReadKey,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
@@ -251,7 +252,7 @@ def get_results(
     summary="Cancel every unfinished search of the study",
     responses=problem_responses(401, 403, 404),
 )
-def cancel_study(study_id: str, session: SessionDep, key: SubmitKey) -> StudyDetail:
+def cancel_study(study_id: StudyId, session: SessionDep, key: SubmitKey) -> StudyDetail:
     study = load_study(session, study_id)
     ensure_may_change(key, study)
     for member in studies.members(session, study_id):
@@ -269,7 +270,7 @@ def cancel_study(study_id: str, session: SessionDep, key: SubmitKey) -> StudyDet
     summary="Retry every failed or cancelled search of the study from its last checkpoint",
     responses=problem_responses(401, 403, 404, 409, 503),
 )
-def retry_study(study_id: str, session: SessionDep, key: SubmitKey) -> StudyDetail:
+def retry_study(study_id: StudyId, session: SessionDep, key: SubmitKey) -> StudyDetail:
     study = load_study(session, study_id)
     ensure_may_change(key, study)
     retried = [

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from nas_core.spec import DatasetConfig, DatasetName, StrictModel
+from nas_core.spec import DataPath, DatasetConfig, DatasetName, StrictModel
 
 ProtocolName = Literal["darts", "nb201"]
 #: Which search space each protocol trains (its genotype must come from that space).
@@ -56,7 +56,7 @@ PROTOCOL_DEFAULTS: dict[str, dict[str, Any]] = {
 
 class EvalDataset(StrictModel):
     name: DatasetName = Field("cifar10", description="data set")
-    root: str | None = Field(
+    root: DataPath | None = Field(
         None,
         description="directory holding the files (cifar*, imagenet16-120) on the machine that trains; "
         "default: $FLATNAS_DATA_ROOT there. Never downloaded",
@@ -111,7 +111,7 @@ class EvalSpec(StrictModel):
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = Field(False, description="Nesterov momentum")
     weight_decay: float = Field(3e-4, ge=0, le=1)
-    grad_clip: float | None = Field(5.0, gt=0, description="gradient-norm clip; null: none")
+    grad_clip: float | None = Field(5.0, gt=0, le=1e4, description="gradient-norm clip; null: none")
     auxiliary_weight: float = Field(
         0.4, ge=0, le=10, description="darts: loss weight of the auxiliary head (0: no head)"
     )

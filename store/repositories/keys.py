@@ -14,9 +14,11 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from store.db import Executor
-from store.models import SCOPES, ApiKey, utcnow
+from store.models import MAX_KEY_NAME, SCOPES, ApiKey, utcnow
 
 TOKEN_PREFIX = "fnas"
+#: A token is 61 characters; anything much longer is refused before it is hashed or looked up.
+MAX_TOKEN_LENGTH = 128
 
 
 def hash_token(token: str) -> str:
@@ -27,6 +29,8 @@ def create_key(session: Session, name: str, scope: str) -> tuple[ApiKey, str]:
     """Create a key; returns the row and the token, which is shown once and never stored."""
     if scope not in SCOPES:
         raise ValueError(f"scope {scope!r} is not one of {', '.join(SCOPES)}")
+    if not 1 <= len(name) <= MAX_KEY_NAME:
+        raise ValueError(f"a key name has 1 to {MAX_KEY_NAME} characters")
     key_id = secrets.token_hex(6)
     token = f"{TOKEN_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
     key = ApiKey(id=key_id, name=name, scope=scope, hashed_key=hash_token(token))
@@ -45,6 +49,8 @@ class Caller(NamedTuple):
 
 def well_formed(token: str) -> bool:
     """`fnas_<id>_<secret>` in shape (checked before any query)."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        return False
     parts = token.split("_", 2)
     return len(parts) == 3 and parts[0] == TOKEN_PREFIX and all(parts)
 

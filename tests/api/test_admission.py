@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from store.settings import Settings
 from tests.api.conftest import Enqueued, Keys
+from tests.api.test_landscape import BEST
 from tests.unit.test_data import write_fake_cifar10
 from tests.unit.test_dataroots import plant_cifar10
 
@@ -152,3 +153,52 @@ def test_every_search_of_a_study_is_admitted_like_a_single_one(
     response = client.post("/studies", json=escaping, headers=keys.submit)
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "dataset.root"
     assert enqueued.calls == [] and client.get("/studies", headers=keys.read).json()["items"] == []
+
+
+LONG_PATHS = [
+    ("x" * 256, "at most 255 bytes (UTF-8) a component"),
+    ("é" * 128, "at most 255 bytes (UTF-8) a component"),  # 128 characters, 256 bytes
+    ("/".join(["é" * 120] * 5), "at most 1024 bytes (UTF-8)"),  # 604 characters, 1,204 bytes
+    ("a/" * 600, "at most 1024 characters"),
+]
+
+
+@pytest.mark.parametrize(("root", "message"), LONG_PATHS)
+def test_an_over_long_root_is_refused_in_a_search_a_study_grid_and_an_evaluation(
+    client: TestClient, keys: Keys, enqueued: Enqueued, root: str, message: str
+) -> None:
+    search = client.post("/searches", json=cifar(root), headers=keys.submit)
+    assert search.status_code == 422, search.text
+    assert [(e["field"], message in e["message"]) for e in search.json()["errors"]] == [
+        ("dataset.root", True)
+    ]
+    base = {k: v for k, v in cifar(None).items() if k != "name"}
+    study = {"name": "roots", "base": base, "grid": {"dataset.root": ["cifar", root]}}
+    response = client.post("/studies", json=study, headers=keys.submit)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["grid[1].dataset.root"]
+    assert message in response.json()["errors"][0]["message"]
+    evaluation = {"genotype": {"json": BEST}, "dataset": {"name": "cifar10", "root": root}}
+    response = client.post("/evaluations", json=evaluation, headers=keys.submit)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "dataset.root"
+    assert enqueued.calls == [] and enqueued.evaluations == []
+
+
+def test_a_root_at_the_length_limits_is_accepted(client: TestClient, keys: Keys, enqueued: Enqueued) -> None:
+    root = "/".join(["a" * 255] * 4)  # 1,023 bytes, each component at the limit
+    response = client.post("/searches", json=cifar(root), headers=keys.submit)
+    assert response.status_code == 201, response.text
+    assert response.json()["spec"]["dataset"]["root"] == root
+
+
+def test_a_study_evaluating_a_file_backed_set_without_a_data_root_is_refused(
+    client: TestClient, keys: Keys, enqueued: Enqueued, api_settings: Settings
+) -> None:
+    api_settings.FLATNAS_DATA_ROOT = None
+    base = {k: v for k, v in TINY.items() if k != "name"}
+    evaluate = {"protocol": "nb201", "dataset": {"name": "cifar10"}, "overrides": {"epochs": 1}}
+    study = {"name": "ev", "base": base, "grid": {"seed": [0]}, "evaluate": evaluate}
+    response = client.post("/studies", json=study, headers=keys.submit)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["evaluate.dataset.name"]
+    assert "FLATNAS_DATA_ROOT" in response.text and enqueued.calls == []

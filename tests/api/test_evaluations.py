@@ -4,6 +4,7 @@ The worker side runs for real in tests/integration/test_evaluations.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from nas_core.genotype import DARTS_V2, genotype_to_json
 from store.db import Database
 from store.repositories import evaluations, results
+from store.settings import Settings
 from tests.api.conftest import Enqueued, Keys
 from tests.api.test_landscape import BEST, FINAL
 from tests.fixtures.database import make_search
@@ -98,7 +100,10 @@ def test_bad_bodies_get_422_naming_the_field(
     assert enqueued.evaluations == []
 
 
-def test_darts_protocol_defaults_and_scopes(client: TestClient, keys: Keys, enqueued: Enqueued) -> None:
+def test_darts_protocol_defaults_and_scopes(
+    client: TestClient, keys: Keys, enqueued: Enqueued, api_settings: Settings, tmp_path: Path
+) -> None:
+    api_settings.FLATNAS_DATA_ROOT = str(tmp_path)  # the default data set, cifar10, is read from files
     doc = genotype_to_json(DARTS_V2)
     assert (
         client.post("/evaluations", json=body(genotype={"json": doc}), headers=keys.read).status_code == 403
@@ -114,6 +119,28 @@ def test_darts_protocol_defaults_and_scopes(client: TestClient, keys: Keys, enqu
         16,
     )
     assert (spec["auxiliary_weight"], spec["drop_path"], spec["dataset"]["name"]) == (0.4, 0.2, "cifar10")
+
+
+def test_a_file_backed_data_set_without_a_data_root_is_refused_at_submit_as_for_a_search(
+    client: TestClient, keys: Keys, enqueued: Enqueued, api_settings: Settings, tmp_path: Path
+) -> None:
+    api_settings.FLATNAS_DATA_ROOT = None
+    cifar = body(dataset={"name": "cifar10"})
+    evaluation = client.post("/evaluations", json=cifar, headers=keys.submit)
+    search = client.post(
+        "/searches",
+        json={"dataset": {"name": "cifar10"}, "epochs": 1, "supernet": {"C": 4, "N": 1}},
+        headers=keys.submit,
+    )
+    assert (evaluation.status_code, search.status_code) == (422, 422), evaluation.text
+    # The same check answers both: same field, same message.
+    assert evaluation.json()["errors"] == search.json()["errors"]
+    assert evaluation.json()["errors"][0]["field"] == "dataset.name"
+    assert "FLATNAS_DATA_ROOT" in evaluation.json()["detail"] and enqueued.evaluations == []
+    # Generated data sets need no root; a configured root admits the file-backed one.
+    assert client.post("/evaluations", json=body(), headers=keys.submit).status_code == 202
+    api_settings.FLATNAS_DATA_ROOT = str(tmp_path)
+    assert client.post("/evaluations", json=cifar, headers=keys.submit).status_code == 202
 
 
 def test_idempotency_key_replays_or_conflicts(client: TestClient, keys: Keys, enqueued: Enqueued) -> None:
@@ -143,7 +170,12 @@ def test_cancel_retry_and_broker_refusal(client: TestClient, keys: Keys, enqueue
 
 
 def test_curves_as_json_and_csv_and_list_filters(
-    client: TestClient, keys: Keys, database: Database, enqueued: Enqueued
+    client: TestClient,
+    keys: Keys,
+    database: Database,
+    enqueued: Enqueued,
+    api_settings: Settings,
+    tmp_path: Path,
 ) -> None:
     ev = client.post("/evaluations", json=body(), headers=keys.submit).json()["id"]
     with database.session() as s:
@@ -169,6 +201,7 @@ def test_curves_as_json_and_csv_and_list_filters(
     assert csv_text.splitlines()[0] == "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds"
     assert csv_text.splitlines()[2].startswith("1,,0.5,1.0,0.6,0.05,")
     assert client.get(f"/evaluations/{ev}", headers=keys.read).json()["latest_test_acc"] == 0.6
+    api_settings.FLATNAS_DATA_ROOT = str(tmp_path)  # for the darts protocol's cifar10
     darts = client.post(
         "/evaluations", json={"genotype": {"json": genotype_to_json(DARTS_V2)}}, headers=keys.submit
     )

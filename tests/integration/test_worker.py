@@ -22,6 +22,7 @@ from store.repositories import leases
 from tests.fixtures.database import make_search
 from tests.unit.test_data import write_fake_cifar10
 from tests.unit.test_dataroots import plant_cifar10
+from worker.lease import MAX_ERROR_CHARS, job_error
 from worker.tasks import execute_search
 
 # execute_search runs the engine in this process: one torch thread (tests/integration/conftest.py).
@@ -114,6 +115,24 @@ def test_task_records_a_clear_error_when_the_data_is_missing(
     assert outcome == "failed" and search.status == "failed"
     assert search.error is not None and "'no-cifar-here'" in search.error
     assert str(tmp_path) not in search.error  # names the relative path, not the worker's layout
+
+
+def test_a_file_system_error_names_the_path_relative_to_the_data_root(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    # A legal operator root ~3,100 characters deep plus a spec root at the request limits
+    # (4 × 250 bytes) is longer than PATH_MAX: the file lookup fails with OSError [Errno 36],
+    # whose text would quote the whole absolute path.
+    root = tmp_path.joinpath(*["d" * 250] * ((3100 - len(str(tmp_path))) // 251 + 1))
+    root.mkdir(parents=True)
+    relative = "/".join(["x" * 250] * 4)
+    search_id = _new_search(factory, dataset={"name": "cifar10", "root": relative, "subset": 64})
+    outcome = _run_with_roots(factory, search_id, tmp_path, DataRoots((root,)))
+    error = _row(factory, search_id).error
+    assert outcome == "failed" and error is not None
+    assert error.startswith("OSError: [Errno 36] File name too long: 'xxx"), error[:200]
+    assert f"{relative}/cifar-10-batches-py/" in error
+    assert str(tmp_path) not in error and "d" * 250 not in error  # nothing of where the root lives
 
 
 def test_the_worker_rechecks_data_roots_and_never_opens_a_file_outside(
@@ -329,3 +348,8 @@ def test_evaluations_are_taken_when_unclaimed_and_handed_back_like_searches(
         assert evaluations.hand_back(session, evaluation_id, worker="b") is False
         assert evaluations.hand_back(session, evaluation_id, worker="a") is True
         assert session.get(Evaluation, evaluation_id).status == "retrying"  # type: ignore[union-attr]
+
+
+def test_a_stored_error_is_cut_to_its_limit() -> None:
+    error = job_error(ValueError("x" * 900_000))
+    assert len(error) == MAX_ERROR_CHARS and error.startswith("ValueError: xxx") and error.endswith("…")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nas_core.data import CIFAR10_FILES, DatasetError, load_images
-from nas_core.dataroots import DataRootError, DataRoots, check_relative
+from nas_core.dataroots import DataRootError, DataRoots, check_path_length, check_relative, public_error
 from nas_core.spec import DatasetConfig
 from tests.unit.test_data import write_fake_cifar10
 
@@ -115,3 +115,35 @@ def test_roots_parse_from_a_path_list() -> None:
     roots = DataRoots.parse(f"/data/a{os.pathsep} /data/b {os.pathsep}")
     assert roots.roots == (Path("/data/a"), Path("/data/b")) and not roots.allow_absolute
     assert DataRoots.parse(None).roots == ()
+
+
+def test_path_lengths_are_counted_in_utf8_bytes() -> None:
+    assert check_path_length("/".join(["a" * 255] * 4)) == "/".join(["a" * 255] * 4)  # 1,023 bytes
+    for bad in ("a" * 256, "é" * 128, "ok/" + "€" * 86, "/".join(["é" * 100] * 6)):
+        with pytest.raises(ValueError, match="bytes"):
+            check_path_length(bad)
+
+
+def test_public_errors_name_files_relative_to_their_root(tmp_path: Path) -> None:
+    root = tmp_path / "operator" / "data"
+    root.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(root, target_is_directory=True)
+    inside = OSError(36, "File name too long", str(root / "cifar" / "data_batch_1"))
+    assert public_error(inside, [root]) == "OSError: [Errno 36] File name too long: 'cifar/data_batch_1'"
+    # A root given through a symbolic link is hidden under its real location too.
+    resolved = FileExistsError(17, "File exists", str(root / "x"), None, str(root / "y"))
+    assert public_error(resolved, [tmp_path / "link"]).endswith(": 'x' -> 'y'")
+    # A file outside every root: only its name.
+    outside = PermissionError(13, "Permission denied", "/srv/secret/place/batch")
+    assert public_error(outside, [root]) == "PermissionError: [Errno 13] Permission denied: 'batch'"
+    # Any other message quoting a root (e.g. one that wraps an OSError) loses the root's location.
+    wrapped = DatasetError(f"dataset 'cifar10': cannot read batch: [Errno 5] I/O error: '{root}/c/batch'")
+    assert public_error(wrapped, [root]) == (
+        "DatasetError: dataset 'cifar10': cannot read batch: [Errno 5] I/O error: 'c/batch'"
+    )
+    assert str(tmp_path) not in public_error(OSError(21, "Is a directory", str(root)), [root])
+
+
+def test_only_the_root_itself_is_taken_out_of_a_message() -> None:
+    err = RuntimeError("read /data/cifar/x, /data, '/data' but not /database/y or /data2")
+    assert public_error(err, ["/data"]) == "RuntimeError: read cifar/x, ., '.' but not /database/y or /data2"
