@@ -138,6 +138,12 @@ class RuntimeConfig(StrictModel):
     compile: Literal["none", "cells"] = Field(
         "none", description="cells: torch.compile (inductor) each search cell; none: eager"
     )
+    cuda_graph: bool = Field(
+        False,
+        description="experimental, CUDA only: capture the whole search step (α step + weight step) and "
+        "the evaluation pass as CUDA graphs and replay them; only methods that claim capture "
+        "(`flatnas methods`)",
+    )
     checkpoint_every: int = Field(1, ge=1, le=MAX_EPOCHS, description="epochs between checkpoints")
     keep_checkpoints: int | None = Field(
         None,
@@ -221,6 +227,8 @@ class SearchSpec(StrictModel):
             raise _field_error(
                 ("a2m",), "A2M is built on first-order gradients; use method 'darts' with a2m, or disable a2m"
             )
+        if self.runtime.cuda_graph:
+            _check_capturable(self)
         if self.dataset.name not in ("synthetic", "digits") and self.dataset.image_size is not None:
             raise _field_error(("dataset", "image_size"), "applies to 'synthetic' and 'digits' only")
         if self.dataset.name != "synthetic" and self.dataset.num_classes is not None:
@@ -255,6 +263,21 @@ class SearchSpec(StrictModel):
     @property
     def is_sampling(self) -> bool:
         return self.method in SAMPLING_METHODS
+
+
+def _check_capturable(spec: SearchSpec) -> None:
+    """runtime.cuda_graph is refused, with the reason, for a step that cannot be captured: never run
+    eager in its place. (The device is checked where it is known: the API's admission, the engine.)"""
+    info = METHODS[spec.method]
+    if not info.capturable:
+        raise _field_error(
+            ("runtime", "cuda_graph"), f"method '{spec.method}' cannot be captured: {info.capture_note}"
+        )
+    if spec.runtime.compile != "none":
+        raise _field_error(
+            ("runtime", "cuda_graph"),
+            "cannot be combined with compile: cells; the captured step replays the eager or fused cells",
+        )
 
 
 def _field_error(loc: tuple[str, ...], message: str) -> ValidationError:

@@ -32,6 +32,10 @@ class MethodInfo:
     kind: Literal["gradient", "sampling"] = "gradient"
     #: "module:Class" of the ArchMethod subclass; None for sampling methods.
     implementation: str | None = None
+    #: Whether its step can run as one captured CUDA graph (runtime.cuda_graph): no host read,
+    #: static shapes, schedules in device tensors. When False, `capture_note` says why.
+    capturable: bool = True
+    capture_note: str = ""
 
     @property
     def cls(self) -> type[ArchMethod] | None:
@@ -44,13 +48,36 @@ class MethodInfo:
 
 
 def _gradient(
-    name: str, module_class: str, params: type[p.MethodParams], summary: str, *, a2m: bool
+    name: str,
+    module_class: str,
+    params: type[p.MethodParams],
+    summary: str,
+    *,
+    a2m: bool,
+    not_capturable: str = "",
 ) -> MethodInfo:
-    return MethodInfo(name, summary, params, a2m, "gradient", f"nas_core.methods.{module_class}")
+    return MethodInfo(
+        name,
+        summary,
+        params,
+        a2m,
+        "gradient",
+        f"nas_core.methods.{module_class}",
+        capturable=not not_capturable,
+        capture_note=not_capturable,
+    )
+
+
+_SAMPLING_NOT_CAPTURABLE = (
+    "a sampling method trains and scores single paths under op masks (skip_zero_ops): the kernels "
+    "change with every sampled path, so there is no one step to capture"
+)
 
 
 def _sampling(name: str, params: type[p.MethodParams], summary: str) -> MethodInfo:
-    return MethodInfo(name, summary, params, False, "sampling")
+    return MethodInfo(
+        name, summary, params, False, "sampling", capturable=False, capture_note=_SAMPLING_NOT_CAPTURABLE
+    )
 
 
 METHODS: dict[str, MethodInfo] = {
@@ -90,6 +117,8 @@ METHODS: dict[str, MethodInfo] = {
             p.DartsMinusParams,
             "DARTS−: an auxiliary skip from each edge's source node, scaled by β_t decaying linearly 1 → 0",
             a2m=True,
+            not_capturable="β_t reaches the supernet's forward as a host number that changes every epoch "
+            "(and gates the skip with a host branch), so a captured step would keep the capture epoch's β_t",
         ),
         _gradient(
             "pc-darts",
@@ -182,13 +211,16 @@ def build_method(spec: SearchSpec, space: SearchSpace) -> ArchMethod:
 
 
 def describe_methods() -> list[dict[str, Any]]:
-    """One entry per registered method: name, kind, summary, supports_a2m, params JSON schema."""
+    """One entry per registered method: name, kind, summary, supports_a2m, capturable (with the
+    reason when not), params JSON schema."""
     return [
         {
             "name": info.name,
             "kind": info.kind,
             "summary": info.summary,
             "supports_a2m": info.supports_a2m,
+            "capturable": info.capturable,
+            "capture_note": info.capture_note,
             "params": info.params_model.model_json_schema(),
         }
         for info in METHODS.values()
