@@ -110,7 +110,9 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument(
-        "--paths", default=None, help=f"comma list of {', '.join(PATHS)}; overrides --precision/--channels-last"
+        "--paths",
+        default=None,
+        help=f"comma list of {', '.join(PATHS)}; overrides --precision/--channels-last",
     )
     parser.add_argument("--C", type=int, default=None, help="smaller network (smoke runs)")
     parser.add_argument("--layers", type=int, default=None, help="smaller network (smoke runs)")

@@ -106,7 +106,7 @@ if [ "$part" != compiled ]; then
     section "(c) concurrent searches per device" "$PYTHON" benchmarks/concurrent_searches.py \
       --device "$device" --n 1,2 --steps 4 --quick
     section "(d) evaluation epoch by path" "$PYTHON" benchmarks/eval_epoch.py --device "$device" \
-      --paths fp32,bf16cl --C 8 --layers 2 --batch 16 --steps 1 --warmup 1 --test-batches 1
+      --paths fp32,bf16cl --C 8 --layers 3 --batch 16 --steps 1 --warmup 1 --test-batches 1
   else
     section_within "$(own 100)" "(a) captured step vs eager" "$PYTHON" benchmarks/graph_check.py --device "$device" \
       --methods darts,darts+a2m,sdarts-rs --steps 20

@@ -70,7 +70,9 @@ def compare(x: tuple[SearchState, float], y: tuple[SearchState, float]) -> tuple
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--methods", default="darts,darts+a2m,sdarts-rs")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--space", default="nb201", choices=tuple(SPACES))

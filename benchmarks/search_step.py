@@ -203,10 +203,12 @@ def main() -> None:
     if any(p in GRAPH_PATHS for p in paths) and args.warmup <= WARMUP_STEPS:
         # Time replays only: the graph's warm-up steps and its capture come first.
         args.warmup = WARMUP_STEPS + 1
-        print(f"graph paths: --warmup raised to {args.warmup} (eager warm-up and capture untimed; "
-              "'passes' counts Python forward calls, which a replay does not make)")
+        print(
+            f"graph paths: --warmup raised to {args.warmup} (eager warm-up and capture untimed; "
+            "'passes' counts Python forward calls, which a replay does not make)"
+        )
     print(
-        f"{'method':<18} {'path':<9} {'passes':>6} {'first s':>8} {'s/step':>8} {'s/epoch':>8} {'peak MiB':>9}"
+        f"{'method':<18} {'path':<12} {'passes':>6} {'first s':>8} {'s/step':>8} {'s/epoch':>8} {'peak MiB':>9}"
     )
     failed = 0
     for entry in method_list(args.methods):
@@ -218,11 +220,11 @@ def main() -> None:
                 failed += 1
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 print(
-                    f"{entry:<18} {path or '-':<9} FAILED: {type(exc).__name__}: {reason[:300]}", flush=True
+                    f"{entry:<18} {path or '-':<12} FAILED: {type(exc).__name__}: {reason[:300]}", flush=True
                 )
                 continue
             print(
-                f"{entry:<18} {path or '-':<9} {r['passes']:>6.1f} {r['first_s']:>8.2f} {r['step_s']:>8.4f} "
+                f"{entry:<18} {path or '-':<12} {r['passes']:>6.1f} {r['first_s']:>8.2f} {r['step_s']:>8.4f} "
                 f"{r['epoch_s']:>8.1f} {r['peak_mib']:>9.0f}",
                 flush=True,
             )

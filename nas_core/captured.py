@@ -129,8 +129,7 @@ class Replay:
         elif self.calls <= self.warmup:
             self._side_stream_call()
         else:
-            self._capture()
-            self.graph.replay()  # capture records the work without running it
+            self._capture().replay()  # capture records the work without running it
 
     def _side_stream_call(self) -> None:
         side = torch.cuda.Stream()
@@ -139,7 +138,7 @@ class Replay:
             self.fn()
         torch.cuda.current_stream().wait_stream(side)
 
-    def _capture(self) -> None:
+    def _capture(self) -> Any:
         graph = torch.cuda.CUDAGraph()
         for generator in self.generators:
             graph.register_generator_state(generator)
@@ -147,3 +146,4 @@ class Replay:
         with torch.cuda.graph(graph):
             self.fn()
         self.graph = graph
+        return graph

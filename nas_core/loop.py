@@ -24,12 +24,12 @@ import torch
 from torch import nn
 
 from nas_core.captured import (
+    Replay,
     StepMode,
     learning_rate,
     load_optimizer_state,
     optimizer_options,
     portable_optimizer_state,
-    Replay,
 )
 from nas_core.data import EpochBatches, SearchData
 from nas_core.methods import build_method
@@ -188,7 +188,9 @@ def autocast(state: SearchState) -> contextlib.AbstractContextManager[Any]:
     """bf16 autocast on CUDA when asked (weight steps and evaluation); fp32 everywhere else."""
     if state.device.type == "cuda" and state.spec.runtime.precision == "bf16":
         # A graph must not keep autocast's cast cache across replays (PyTorch's CUDA Graphs notes).
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16, cache_enabled=state.step_mode == "eager")
+        return torch.autocast(
+            device_type="cuda", dtype=torch.bfloat16, cache_enabled=state.step_mode == "eager"
+        )
     return contextlib.nullcontext()
 
 
@@ -267,9 +269,7 @@ def search_step(state: SearchState, ctx: StepContext, totals: StepTotals) -> Non
     totals.correct += (logits.detach().argmax(dim=1) == ctx.y_train).sum()
 
 
-def _step_context(
-    state: SearchState, batch: Sequence[torch.Tensor], epoch: int, step: int
-) -> StepContext:
+def _step_context(state: SearchState, batch: Sequence[torch.Tensor], epoch: int, step: int) -> StepContext:
     x_train, y_train, x_val, y_val = batch
     return StepContext(
         supernet=state.supernet,
@@ -368,7 +368,9 @@ def train_epoch(
     if not all(torch.isfinite(a).all() for a in state.arch_parameters):
         raise SearchDiverged(epoch, steps - 1, "architecture")
     n = steps * spec.batch_size
-    return EpochTotals(float(totals.loss_sum) / steps, float(totals.correct) / n, time.perf_counter() - started)
+    return EpochTotals(
+        float(totals.loss_sum) / steps, float(totals.correct) / n, time.perf_counter() - started
+    )
 
 
 @torch.no_grad()
@@ -415,7 +417,9 @@ class CapturedEval:
         self.totals = StepTotals.zeros(state.device)
         self.by_shape: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor, Replay]] = {}
 
-    def run(self, batches: list[tuple[torch.Tensor, torch.Tensor]], weights: Sequence[torch.Tensor]) -> StepTotals:
+    def run(
+        self, batches: list[tuple[torch.Tensor, torch.Tensor]], weights: Sequence[torch.Tensor]
+    ) -> StepTotals:
         for live, given in zip(self.weights, weights, strict=True):
             live.copy_(given)
         self.totals.zero_()

@@ -79,14 +79,15 @@ def _capturable_cases() -> list[Any]:
     return cases
 
 
-
 def test_every_registered_gradient_method_says_whether_it_captures() -> None:
     for info in METHODS.values():
         assert info.capturable or info.capture_note, info.name
     assert any(info.capturable for info in METHODS.values())
     described = {m["name"]: m for m in describe_methods()}
     assert described["darts"]["capturable"] is True
-    assert described["random"]["capturable"] is False and "single paths" in described["random"]["capture_note"]
+    assert (
+        described["random"]["capturable"] is False and "single paths" in described["random"]["capture_note"]
+    )
     assert described["darts-minus"]["capturable"] is False
 
 
@@ -161,7 +162,10 @@ def test_capture_ready_loop_equals_the_eager_loop(tmp_path: Path, method: str, a
     eager, ready = _results(spec, tmp_path, "eager"), _results(spec, tmp_path, "direct")
     _assert_close(eager.alphas, ready.alphas)
     weights = lambda mode: [  # noqa: E731
-        t.float() for t in torch.load(latest_checkpoint(tmp_path / mode), weights_only=False)["state"]["supernet"].values()
+        t.float()
+        for t in torch.load(latest_checkpoint(tmp_path / mode), weights_only=False)["state"][
+            "supernet"
+        ].values()
     ]
     _assert_close(weights("eager"), weights("direct"))
     for e, r in zip(eager.epochs, ready.epochs, strict=True):
@@ -234,3 +238,18 @@ def test_cuda_graph_off_cuda_is_refused_not_run_eagerly(tmp_path: Path) -> None:
     assert not (tmp_path / "checkpoints").exists()
     with pytest.raises(DeviceUnavailable, match="graph"):
         run_search(tiny_spec(), NullReporter(), workdir=tmp_path, device="cpu", step_mode="graph")
+
+
+def test_the_api_refuses_cuda_graph_when_its_workers_run_on_the_cpu() -> None:
+    from api.admission import check_device
+    from api.errors import ValidationProblem
+    from store.settings import Settings
+
+    spec = tiny_spec(runtime={"cuda_graph": True})
+    with pytest.raises(ValidationProblem) as err:
+        check_device(spec, Settings(DEVICE="cpu"))
+    assert err.value.status == 422
+    assert [e.field for e in err.value.errors] == ["runtime.cuda_graph"]
+    check_device(spec, Settings(DEVICE="cuda"))  # the worker's device decides; accepted here
+    check_device(spec, Settings(DEVICE="auto"))
+    check_device(tiny_spec(), Settings(DEVICE="cpu"))
