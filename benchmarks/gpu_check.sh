@@ -94,10 +94,10 @@ section_within() {  # section_within SECONDS NAME COMMAND...: the same under its
 # neither, and a GPU image need not have their packages.
 pytest_cuda=("$PYTHON" -m pytest tests/unit/test_cuda.py --confcutdir=tests/unit -q -s -p no:cacheprovider -o timeout=0)
 # On CUDA the default run must fit one 8-minute device call: each section below has its own limit
-# (SECTION_LIMIT_S, when set, replaces them all), summing to 450 s plus start-up.
+# (SECTION_LIMIT_S, when set, replaces them all), summing to 460 s plus start-up.
 own() { if [ -n "${SECTION_LIMIT_S:-}" ] || [ "$device" = cpu ]; then echo "$limit"; else echo "$1"; fi; }
 if [ "$part" != compiled ]; then
-  section_within "$(own 60)" "(a) engine tests marked cuda, eager" env FLATNAS_TEST_DEVICE="$device" "${pytest_cuda[@]}" -m "cuda and not compiled"
+  section_within "$(own 90)" "(a) engine tests marked cuda, eager" env FLATNAS_TEST_DEVICE="$device" "${pytest_cuda[@]}" -m "cuda and not compiled"
   if [ "$quick" = 1 ]; then
     section "(a) captured step vs eager" "$PYTHON" benchmarks/graph_check.py --device "$device" \
       --methods darts,darts+a2m,sdarts-rs --C 4 --depth 1 --batch 16 --image-size 8 --steps 4
@@ -108,15 +108,15 @@ if [ "$part" != compiled ]; then
     section "(d) evaluation epoch by path" "$PYTHON" benchmarks/eval_epoch.py --device "$device" \
       --paths fp32,bf16cl --C 8 --layers 3 --batch 16 --steps 1 --warmup 1 --test-batches 1
   else
-    section_within "$(own 100)" "(a) captured step vs eager" "$PYTHON" benchmarks/graph_check.py --device "$device" \
+    section_within "$(own 90)" "(a) captured step vs eager" "$PYTHON" benchmarks/graph_check.py --device "$device" \
       --methods darts,darts+a2m,sdarts-rs --steps 20
-    section_within "$(own 110)" "(b) search step by path" "$PYTHON" benchmarks/search_step.py --device "$device" \
+    section_within "$(own 100)" "(b) search step by path" "$PYTHON" benchmarks/search_step.py --device "$device" \
       --methods darts,darts+a2m --paths plain,bf16cl,fused,fused+graph --steps 20 --warmup 4
-    section_within "$(own 60)" "(c) concurrent searches per device" "$PYTHON" benchmarks/concurrent_searches.py \
+    section_within "$(own 70)" "(c) concurrent searches per device" "$PYTHON" benchmarks/concurrent_searches.py \
       --device "$device" --n 1,2,4 --steps 40
     section_within "$(own 60)" "(d) evaluation epoch by path" "$PYTHON" benchmarks/eval_epoch.py --device "$device" \
       --paths fp32,bf16cl --steps 10 --warmup 2 --test-batches 4
-    section_within "$(own 60)" "(d) evaluation epoch, compiled" "$PYTHON" benchmarks/eval_epoch.py --device "$device" \
+    section_within "$(own 50)" "(d) evaluation epoch, compiled" "$PYTHON" benchmarks/eval_epoch.py --device "$device" \
       --paths compiled --steps 10 --warmup 2 --test-batches 4
   fi
 fi
