@@ -40,6 +40,19 @@ def check_dataset(dataset: DatasetConfig | EvalDataset, settings: Settings) -> N
         ) from None
 
 
+def check_device(spec: SearchSpec, settings: Settings) -> None:
+    """422 naming `runtime.cuda_graph` when this service's workers run on the CPU (DEVICE=cpu).
+
+    With DEVICE=auto or cuda the API cannot see the worker's device; a worker without CUDA then
+    fails the search with the same field named, and never runs it eagerly instead."""
+    if spec.runtime.cuda_graph and settings.DEVICE == "cpu":
+        message = "CUDA graphs need a CUDA device, and this service's workers run on the CPU (DEVICE=cpu)"
+        raise ValidationProblem(
+            f"runtime.cuda_graph: {message}",
+            errors=[FieldError(field="runtime.cuda_graph", message=message, location="body")],
+        )
+
+
 def _number(value: float) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
 
@@ -129,6 +142,7 @@ def _refuse(errors: list[FieldError], extensions: dict[str, Any]) -> None:
 def admit(spec: SearchSpec, settings: Settings, scope: str) -> None:
     """Every admission check of a submitted search (422 on the first kind that fails)."""
     check_dataset(spec.dataset, settings)
+    check_device(spec, settings)
     if may_exceed_limits(scope, settings):
         return
     errors, estimate = search_limit_errors(spec, settings)

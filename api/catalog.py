@@ -36,6 +36,8 @@ class CatalogMethod(BaseModel):
     family: str
     summary: str
     supports_a2m: bool
+    capturable: bool = Field(description="its step can run as one captured CUDA graph (runtime.cuda_graph)")
+    capture_note: str = Field(description="why the step cannot be captured; '' when it can")
     params: dict[str, Any] = Field(description="JSON schema of method_params")
 
 

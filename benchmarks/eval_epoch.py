@@ -2,6 +2,7 @@
 
     python benchmarks/eval_epoch.py                        # darts and nb201, fp32
     python benchmarks/eval_epoch.py --precision bf16 --channels-last --steps 20
+    python benchmarks/eval_epoch.py --paths fp32,bf16cl,compiled   # each path in one run
 
 Each protocol trains its published network (darts: DARTS_V2, 20 cells, C=36, auxiliary head,
 drop-path, cutout 16, batch 96; nb201: the NAS-Bench-201 optimum's cell, C=16, N=5, batch 256) with
@@ -38,6 +39,13 @@ from nas_core.spaces.nb201_definition import parse_nb201_arch_str  # noqa: E402
 CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
 NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 GENOTYPES: dict[str, Genotype] = {"darts": DARTS_V2, "nb201": parse_nb201_arch_str(NB201_BEST)}
+#: --paths: the evaluation's runtime settings (fp32 eager is the reference).
+PATHS: dict[str, dict[str, object]] = {
+    "fp32": {"precision": "fp32", "channels_last": False},
+    "bf16cl": {"precision": "bf16", "channels_last": True},
+    "compiled": {"precision": "fp32", "channels_last": False, "compile": True},
+    "compiled-bf16cl": {"precision": "bf16", "channels_last": True, "compile": True},
+}
 
 
 def random_images(n: int, device: torch.device, generator: torch.Generator) -> ImageSet:
@@ -51,9 +59,11 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(protocol: str, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
-    runtime = {"precision": args.precision, "channels_last": args.channels_last}
-    spec = EvalSpec.model_validate({"protocol": protocol, "runtime": runtime})
+def measure(
+    protocol: str, args: argparse.Namespace, device: torch.device, runtime: dict[str, object]
+) -> dict[str, float]:
+    overrides = {k: v for k, v in (("C", args.C), ("layers", args.layers), ("batch_size", args.batch)) if v}
+    spec = EvalSpec.model_validate({"protocol": protocol, "runtime": runtime, **overrides})
     gen = torch.Generator().manual_seed(0)
     batch = spec.batch_size
     test_set = random_images(batch * args.test_batches, device, gen)
@@ -99,6 +109,14 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument(
+        "--paths",
+        default=None,
+        help=f"comma list of {', '.join(PATHS)}; overrides --precision/--channels-last",
+    )
+    parser.add_argument("--C", type=int, default=None, help="smaller network (smoke runs)")
+    parser.add_argument("--layers", type=int, default=None, help="smaller network (smoke runs)")
+    parser.add_argument("--batch", type=int, default=None, help="batch size (default: the protocol's)")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--test-batches", type=int, default=2, help="test batches timed")
@@ -108,16 +126,34 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     print(f"machine: {machine(device)}")
-    print(f"device {device}, {args.precision}{', channels_last' if args.channels_last else ''}")
+    if args.paths:
+        unknown = [p for p in args.paths.split(",") if p not in PATHS]
+        if unknown:
+            parser.error(f"--paths: unknown {', '.join(unknown)}; allowed: {', '.join(PATHS)}")
+        paths = {p: PATHS[p] for p in args.paths.split(",")}
+    else:
+        name = f"{args.precision}{'cl' if args.channels_last else ''}"
+        paths = {name: {"precision": args.precision, "channels_last": args.channels_last}}
+    print(f"device {device}")
     print(
-        f"{'protocol':8} {'params M':>8} {'FLOPs M':>8} {'batch':>5} {'s/step':>8} {'s/epoch':>9} {'h/run':>8}"
+        f"{'protocol':8} {'path':16} {'params M':>8} {'FLOPs M':>8} {'batch':>5} {'s/step':>8} {'s/epoch':>9} "
+        f"{'h/run':>8}"
     )
+    failed = False
     for protocol in [p.strip() for p in args.protocols.split(",") if p.strip()]:
-        r = measure(protocol, args, device)
-        print(
-            f"{protocol:8} {r['params_m']:8.3f} {r['flops_m']:8.1f} {r['batch']:5d} {r['step_s']:8.4f} "
-            f"{r['epoch_s']:9.1f} {r['run_h']:8.2f}  ({r['epochs']:.0f} epochs)"
-        )
+        for path, runtime in paths.items():
+            try:
+                r = measure(protocol, args, device, runtime)
+            except Exception as err:  # one path failing (a compile) must not cost the others' figures
+                print(f"{protocol:8} {path:16} failed: {type(err).__name__}: {str(err)[:300]}")
+                failed = True
+                continue
+            print(
+                f"{protocol:8} {path:16} {r['params_m']:8.3f} {r['flops_m']:8.1f} {r['batch']:5d} "
+                f"{r['step_s']:8.4f} {r['epoch_s']:9.1f} {r['run_h']:8.2f}  ({r['epochs']:.0f} epochs)"
+            )
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
     python benchmarks/search_step.py --methods all --steps 3
     python benchmarks/search_step.py --space darts --precision bf16 --fused
     python benchmarks/search_step.py --paths plain,bf16cl,fused,compiled,all   # fast paths side by side
+    python benchmarks/search_step.py --paths plain,fused,fused+graph --warmup 4   # the captured step
 
 Each method runs the real loop (nas_core.loop.train_epoch) on 32×32 synthetic data held on the
 device, batch 64, C=16, N=5 (nb201) or 8 layers (darts). After `--warmup` steps, the next `--steps`
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from nas_core.captured import WARMUP_STEPS
 from nas_core.data import load_search_data
 from nas_core.loop import StepClock, build_state, evaluate, train_epoch
 from nas_core.methods import METHODS
@@ -74,11 +76,20 @@ PATHS: dict[str, dict[str, object]] = {
     "fused": {"precision": "fp32", "channels_last": False, "fused_cells": True, "compile": "none"},
     "compiled": {"precision": "fp32", "channels_last": False, "fused_cells": False, "compile": "cells"},
     "all": {"precision": "bf16", "channels_last": True, "fused_cells": True, "compile": "cells"},
+    # The captured step (runtime.cuda_graph, nas_core.captured): replayed CUDA graphs on CUDA; on a
+    # CPU the same static-buffer step called directly ("direct"), which only shows that it runs.
+    "graph": {"precision": "fp32", "channels_last": False, "fused_cells": False, "compile": "none"},
+    "fused+graph": {"precision": "fp32", "channels_last": False, "fused_cells": True, "compile": "none"},
 }
+GRAPH_PATHS = ("graph", "fused+graph")
 
 
 def bench(
-    entry: str, args: argparse.Namespace, device: torch.device, runtime: dict[str, object] | None = None
+    entry: str,
+    args: argparse.Namespace,
+    device: torch.device,
+    runtime: dict[str, object] | None = None,
+    step_mode: str = "eager",
 ) -> dict[str, float]:
     method, _, wrapper = entry.partition("+")
     space = SPACES[args.space]
@@ -103,7 +114,7 @@ def bench(
         name="synthetic", subset=2 * args.batch * total, image_size=args.image_size, num_classes=10
     )
     data = load_search_data(data_cfg, seed=0, device=device)
-    state = build_state(spec, get_space(spec), data, device)
+    state = build_state(spec, get_space(spec), data, device, step_mode=step_mode)  # type: ignore[arg-type]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     started = time.perf_counter()
@@ -189,23 +200,31 @@ def main() -> None:
     )
     if not args.paths:
         print(f"precision {args.precision}, fused {args.fused}, compile {args.compile}")
+    if any(p in GRAPH_PATHS for p in paths) and args.warmup <= WARMUP_STEPS:
+        # Time replays only: the graph's warm-up steps and its capture come first.
+        args.warmup = WARMUP_STEPS + 1
+        print(
+            f"graph paths: --warmup raised to {args.warmup} (eager warm-up and capture untimed; "
+            "'passes' counts Python forward calls, which a replay does not make)"
+        )
     print(
-        f"{'method':<18} {'path':<9} {'passes':>6} {'first s':>8} {'s/step':>8} {'s/epoch':>8} {'peak MiB':>9}"
+        f"{'method':<18} {'path':<12} {'passes':>6} {'first s':>8} {'s/step':>8} {'s/epoch':>8} {'peak MiB':>9}"
     )
     failed = 0
     for entry in method_list(args.methods):
         for path in paths:
             try:
-                r = bench(entry, args, device, PATHS[path] if path else None)
+                mode = ("graph" if device.type == "cuda" else "direct") if path in GRAPH_PATHS else "eager"
+                r = bench(entry, args, device, PATHS[path] if path else None, mode)
             except Exception as exc:  # one path failing must not cost the other paths' figures
                 failed += 1
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 print(
-                    f"{entry:<18} {path or '-':<9} FAILED: {type(exc).__name__}: {reason[:300]}", flush=True
+                    f"{entry:<18} {path or '-':<12} FAILED: {type(exc).__name__}: {reason[:300]}", flush=True
                 )
                 continue
             print(
-                f"{entry:<18} {path or '-':<9} {r['passes']:>6.1f} {r['first_s']:>8.2f} {r['step_s']:>8.4f} "
+                f"{entry:<18} {path or '-':<12} {r['passes']:>6.1f} {r['first_s']:>8.2f} {r['step_s']:>8.4f} "
                 f"{r['epoch_s']:>8.1f} {r['peak_mib']:>9.0f}",
                 flush=True,
             )

@@ -374,7 +374,14 @@ def cmd_methods(args: argparse.Namespace) -> int:
         print(json.dumps(described, indent=2, ensure_ascii=False))
         return EXIT_OK
     for m in described:
-        print(f"{m['name']} ({m['kind']}{', A2M' if m['supports_a2m'] else ''}): {m['summary']}")
+        traits = [
+            m["kind"],
+            *(["A2M"] if m["supports_a2m"] else []),
+            *(["cuda_graph"] if m["capturable"] else []),
+        ]
+        print(f"{m['name']} ({', '.join(traits)}): {m['summary']}")
+        if not m["capturable"]:
+            print(f"    no cuda_graph: {m['capture_note']}")
         for pname, prop in m["params"].get("properties", {}).items():
             print(f"    {pname} (default {json.dumps(prop.get('default'))}): {prop.get('description', '')}")
     return EXIT_OK

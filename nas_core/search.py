@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from nas_core.captured import StepMode
 from nas_core.checkpoint import (
     CheckpointError,
     latest_checkpoint,
@@ -65,6 +66,20 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
+def resolve_step_mode(spec: SearchSpec, device: torch.device, requested: StepMode | None) -> StepMode:
+    """The loop's step mode; `runtime.cuda_graph` off CUDA is refused, never run eagerly instead."""
+    if spec.runtime.cuda_graph and device.type != "cuda":
+        raise DeviceUnavailable(
+            f"runtime.cuda_graph: CUDA graphs need a CUDA device, and this search runs on {device.type}; "
+            "set runtime.cuda_graph to false or run it on a GPU worker"
+        )
+    if requested is not None:
+        if requested == "graph" and device.type != "cuda":
+            raise DeviceUnavailable(f"step mode 'graph' needs a CUDA device, not {device.type}")
+        return requested
+    return "graph" if spec.runtime.cuda_graph else "eager"
+
+
 def run_search(
     spec: SearchSpec,
     reporter: Reporter,
@@ -74,11 +89,14 @@ def run_search(
     resume: bool = False,
     search_id: str | None = None,
     data_roots: DataRoots | None = None,
+    step_mode: StepMode | None = None,
 ) -> SearchResult:
     """Run (or resume) the search `spec` describes; see the module docstring for the order of work.
 
     `search_id` (the service's row id; None for a local run) is stamped into every genotype JSON.
-    File-backed data sets are read from `data_roots` (nas_core.dataroots)."""
+    File-backed data sets are read from `data_roots` (nas_core.dataroots). `step_mode` defaults to
+    "graph" under `runtime.cuda_graph` and "eager" otherwise; tests and benchmarks pass "direct"
+    to run the capture-ready loop without a GPU (nas_core.captured)."""
     workdir = Path(workdir)
     if spec.is_sampling:
         from nas_core.sampling import run_sampling  # written by the methods engineer; only needed here
@@ -88,9 +106,10 @@ def run_search(
         )
 
     dev = resolve_device(device)
+    mode = resolve_step_mode(spec, dev, step_mode)
     space = get_space(spec)
     data = load_search_data(spec.dataset, seed=spec.seed, device=dev, roots=data_roots)
-    state = build_state(spec, space, data, dev)
+    state = build_state(spec, space, data, dev, mode)
     history: list[EpochRecord] = []
     flatness: list[FlatnessRecord] = []
     # What per-epoch metrics carry between metric epochs (ranking stability's previous scores).

@@ -165,6 +165,12 @@ class RuntimeConfig(StrictModel):
     compile: Literal["none", "cells"] = Field(
         "none", description="cells: torch.compile (inductor) each search cell; none: eager"
     )
+    cuda_graph: bool = Field(
+        False,
+        description="experimental, CUDA only: capture the whole search step (α step + weight step) and "
+        "the evaluation pass as CUDA graphs and replay them; only methods that claim capture "
+        "(`flatnas methods`)",
+    )
     checkpoint_every: int = Field(1, ge=1, le=MAX_EPOCHS, description="epochs between checkpoints")
     keep_checkpoints: int | None = Field(
         None,
@@ -244,6 +250,8 @@ class SearchSpec(StrictModel):
         method = METHODS[self.method]
         if self.a2m is not None and self.a2m.enabled and not method.supports_a2m:
             raise _field_error(("a2m",), method.a2m_refusal)
+        if self.runtime.cuda_graph:
+            _check_capturable(self)
         if DATASETS[self.dataset.name].file_backed and self.dataset.image_size is not None:
             raise _field_error(("dataset", "image_size"), "applies to 'synthetic' and 'digits' only")
         if self.dataset.name != "synthetic" and self.dataset.num_classes is not None:
@@ -274,6 +282,21 @@ class SearchSpec(StrictModel):
     @property
     def is_sampling(self) -> bool:
         return METHODS[self.method].kind == "sampling"
+
+
+def _check_capturable(spec: SearchSpec) -> None:
+    """runtime.cuda_graph is refused, with the reason, for a step that cannot be captured: never run
+    eager in its place. (The device is checked where it is known: the API's admission, the engine.)"""
+    info = METHODS[spec.method]
+    if not info.capturable:
+        raise _field_error(
+            ("runtime", "cuda_graph"), f"method '{spec.method}' cannot be captured: {info.capture_note}"
+        )
+    if spec.runtime.compile != "none":
+        raise _field_error(
+            ("runtime", "cuda_graph"),
+            "cannot be combined with compile: cells; the captured step replays the eager or fused cells",
+        )
 
 
 def _field_error(loc: tuple[str, ...], message: str) -> ValidationError:

@@ -84,10 +84,19 @@ class EvalDataset(StrictModel):
 
 
 class EvalRuntime(StrictModel):
-    precision: Literal["fp32", "bf16"] = Field(
-        "fp32", description="bf16 autocast on CUDA; fp32 is the reference"
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="auto: bf16 autocast on CUDA and fp32 elsewhere; bf16: autocast on CUDA; "
+        "fp32 is the reference and stays selectable",
     )
-    channels_last: bool = Field(False, description="NHWC memory format on CUDA")
+    channels_last: bool | None = Field(
+        None, description="NHWC memory format on CUDA; null: on whenever the run is bf16"
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile (inductor) the fixed network: one compile per input shape, in "
+        "seconds to minutes; meant for CUDA",
+    )
     keep_checkpoints: int | None = Field(
         None, ge=1, le=10_000, description="keep only the newest N epoch checkpoints; null keeps every one"
     )

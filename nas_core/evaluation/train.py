@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,13 @@ class EvalState:
     generator: torch.Generator  # CPU: permutations and augmentation draws
     device: torch.device
     next_epoch: int = 0
+    #: What the steps call: the model itself, or its torch.compile wrapper (runtime.compile), which
+    #: shares the model's parameters; checkpoints always hold the plain model's state.
+    forward: Callable[..., Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.forward is None:
+            self.forward = self.model
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -126,15 +134,28 @@ def build_eval_state(spec: EvalSpec, genotype: Genotype, data: EvalData, device:
         data=data,
         generator=torch.Generator().manual_seed(spec.seed + 1),
         device=device,
+        forward=torch.compile(model) if spec.runtime.compile else model,
     )
 
 
+def resolved_precision(spec: EvalSpec, device: torch.device) -> str:
+    """fp32 or bf16 as this run computes: bf16 only on CUDA (by default there: a fixed network's
+    training is arithmetic-bound at the protocols' sizes, where bf16 pays)."""
+    if device.type != "cuda":
+        return "fp32"
+    return "bf16" if spec.runtime.precision in ("auto", "bf16") else "fp32"
+
+
 def _channels_last(spec: EvalSpec, device: torch.device) -> bool:
-    return device.type == "cuda" and spec.runtime.channels_last
+    if device.type != "cuda":
+        return False
+    if spec.runtime.channels_last is None:
+        return resolved_precision(spec, device) == "bf16"
+    return spec.runtime.channels_last
 
 
 def _autocast(spec: EvalSpec, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    if device.type == "cuda" and spec.runtime.precision == "bf16":
+    if resolved_precision(spec, device) == "bf16":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -152,6 +173,7 @@ class EpochTotals:
 
 def train_one_epoch(state: EvalState, epoch: int, reporter: EvalReporter, clock: StepClock) -> EpochTotals:
     spec, model, device = state.spec, state.model, state.device
+    forward = state.forward or model
     started = time.perf_counter()
     model.train()
     model.drop_prob = spec.drop_path * epoch / spec.epochs  # type: ignore[assignment]
@@ -170,7 +192,7 @@ def train_one_epoch(state: EvalState, epoch: int, reporter: EvalReporter, clock:
         x, y = batches.batch(step)
         state.optimizer.zero_grad(set_to_none=True)
         with _autocast(spec, device):
-            logits, aux = model(_format(spec, device, x))
+            logits, aux = forward(_format(spec, device, x))
             loss = criterion(logits, y)
             total = loss + spec.auxiliary_weight * criterion(aux, y) if aux is not None else loss
         total.backward()
@@ -195,6 +217,7 @@ def train_one_epoch(state: EvalState, epoch: int, reporter: EvalReporter, clock:
 def test(state: EvalState, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
     """Loss and accuracy on the held-out batches, in eval mode."""
     model, spec, device = state.model, state.spec, state.device
+    forward = state.forward or model
     model.eval()
     criterion = nn.CrossEntropyLoss(reduction="sum")
     loss_sum = torch.zeros((), device=device)
@@ -203,7 +226,7 @@ def test(state: EvalState, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> 
     try:
         for x, y in batches:
             with _autocast(spec, device):
-                logits, _ = model(_format(spec, device, x))
+                logits, _ = forward(_format(spec, device, x))
             loss_sum += criterion(logits.float(), y)
             correct += (logits.argmax(dim=1) == y).sum()
             count += int(y.shape[0])

@@ -40,6 +40,10 @@ class MethodInfo:
     family: str = "DARTS"
     #: Why A2M cannot wrap this method, said to a user who asks for both (supports_a2m False).
     a2m_refusal: str = "A2M cannot wrap this method; set a2m to null"
+    #: Whether its step can run as one captured CUDA graph (runtime.cuda_graph): no host read,
+    #: static shapes, schedules in device tensors. When False, `capture_note` says why.
+    capturable: bool = True
+    capture_note: str = ""
 
     @property
     def cls(self) -> type[ArchMethod] | None:
@@ -60,17 +64,43 @@ def _gradient(
     a2m: bool,
     family: str = "DARTS",
     a2m_refusal: str = "",
+    not_capturable: str = "",
 ) -> MethodInfo:
-    refusal = a2m_refusal or "A2M cannot wrap this method; set a2m to null"
     return MethodInfo(
-        name, summary, params, a2m, "gradient", f"nas_core.methods.{module_class}", family, refusal
+        name,
+        summary,
+        params,
+        a2m,
+        "gradient",
+        f"nas_core.methods.{module_class}",
+        family,
+        a2m_refusal or "A2M cannot wrap this method; set a2m to null",
+        capturable=not not_capturable,
+        capture_note=not_capturable,
     )
+
+
+_SAMPLING_NOT_CAPTURABLE = (
+    "a sampling method trains and scores single paths under op masks (skip_zero_ops): the kernels "
+    "change with every sampled path, so there is no one step to capture"
+)
 
 
 def _sampling(name: str, params: type[p.MethodParams], summary: str) -> MethodInfo:
     # A2M perturbs a continuous α; sampling methods have none.
     refusal = f"cannot be enabled with sampling method '{name}'; set a2m to null"
-    return MethodInfo(name, summary, params, False, "sampling", None, "sampling", refusal)
+    return MethodInfo(
+        name,
+        summary,
+        params,
+        False,
+        "sampling",
+        None,
+        "sampling",
+        refusal,
+        capturable=False,
+        capture_note=_SAMPLING_NOT_CAPTURABLE,
+    )
 
 
 METHODS: dict[str, MethodInfo] = {
@@ -113,6 +143,8 @@ METHODS: dict[str, MethodInfo] = {
             p.DartsMinusParams,
             "DARTS−: an auxiliary skip from each edge's source node, scaled by β_t decaying linearly 1 → 0",
             a2m=True,
+            not_capturable="β_t reaches the supernet's forward as a host number that changes every epoch "
+            "(and gates the skip with a host branch), so a captured step would keep the capture epoch's β_t",
         ),
         _gradient(
             "pc-darts",
@@ -233,7 +265,8 @@ def build_method(spec: SearchSpec, space: SearchSpace) -> ArchMethod:
 
 
 def describe_methods() -> list[dict[str, Any]]:
-    """One entry per registered method: name, kind, summary, supports_a2m, params JSON schema."""
+    """One entry per registered method: name, kind, summary, supports_a2m, capturable (with the
+    reason when not), params JSON schema."""
     return [
         {
             "name": info.name,
@@ -241,6 +274,8 @@ def describe_methods() -> list[dict[str, Any]]:
             "summary": info.summary,
             "family": info.family,
             "supports_a2m": info.supports_a2m,
+            "capturable": info.capturable,
+            "capture_note": info.capture_note,
             "params": info.params_model.model_json_schema(),
         }
         for info in METHODS.values()

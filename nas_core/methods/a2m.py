@@ -44,10 +44,11 @@ class A2M(ArchMethod[Any]):
         grad = self.base.arch_grad
         alpha = [a.detach() for a in alphas]
         g0 = grad(loss_fn, alpha)
-        scale = self.rho
+        scale: float | torch.Tensor = self.rho
         if self.normalize:
             # Ours (SAM-style): a step of length ρ. ‖g0‖ is treated as a constant in G's Jacobian term.
-            scale = self.rho / float(torch.cat([g.flatten() for g in g0]).norm().clamp_min(1e-12))
+            # It stays a device tensor: a host read here would stall every step and break capture.
+            scale = self.rho / torch.cat([g.flatten() for g in g0]).norm().clamp_min(1e-12)
         alpha_t = [a + scale * g for a, g in zip(alpha, g0, strict=True)]
         with self._bn_frozen():
             g1 = grad(loss_fn, alpha_t)

@@ -55,6 +55,19 @@ class StepContext:
     generator: torch.Generator | None = None  # the search's RNG for method randomness
 
 
+def epoch_scalar(current: torch.Tensor | None, value: float, supernet: Supernet) -> torch.Tensor:
+    """A per-epoch schedule value as a 0-d tensor on the supernet's device, filled in place.
+
+    A captured step reads the tensor's memory at every replay, so the value must change in the
+    same tensor between epochs; a Python float would be frozen into the graph at capture."""
+    if current is None:
+        device = next(supernet.parameters()).device
+        return torch.tensor(float(value), device=device)
+    with torch.no_grad():
+        current.fill_(float(value))
+    return current
+
+
 P = TypeVar("P", bound=BaseModel)
 ArchBatchSource = Literal["val", "train"]
 

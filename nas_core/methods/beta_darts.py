@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 import torch
 
-from nas_core.methods.base import ArchMethod, StepContext
+from nas_core.methods.base import ArchMethod, StepContext, epoch_scalar
 from nas_core.methods.params import BetaDartsParams
+from nas_core.spaces.base import Supernet
 
 
 def beta_regulariser(alphas: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -26,8 +27,14 @@ class BetaDarts(ArchMethod[BetaDartsParams]):
     name = "beta-darts"
     params_model = BetaDartsParams
 
+    _lam: torch.Tensor | None = None  # λ_t on the device, set per epoch (a captured step reads it)
+
     def regulariser_weight(self, epoch: int) -> float:
         return self.params.tau * epoch
 
+    def on_epoch_start(self, epoch: int, total_epochs: int, supernet: Supernet) -> None:
+        self._lam = epoch_scalar(self._lam, self.regulariser_weight(epoch), supernet)
+
     def arch_loss(self, ctx: StepContext, alphas: Sequence[torch.Tensor]) -> torch.Tensor:
-        return super().arch_loss(ctx, alphas) + self.regulariser_weight(ctx.epoch) * beta_regulariser(alphas)
+        lam = self._lam if self._lam is not None else self.regulariser_weight(ctx.epoch)
+        return super().arch_loss(ctx, alphas) + lam * beta_regulariser(alphas)

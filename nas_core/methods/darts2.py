@@ -81,14 +81,16 @@ class Darts2(ArchMethod[Darts2Params]):
 
     def _sgd_direction(
         self, ctx: StepContext, params: Sequence[torch.Tensor], alphas: Sequence[torch.Tensor]
-    ) -> tuple[float, list[torch.Tensor]]:
+    ) -> tuple[float | torch.Tensor, list[torch.Tensor]]:
         """ξ and the direction d of the optimizer's next step (w' = w − ξ·d), as torch SGD computes it."""
         if ctx.weight_optimizer is None:
             raise ValueError(
                 "darts2 needs the weight optimizer in the step context (StepContext.weight_optimizer)"
             )
         group = ctx.weight_optimizer.param_groups[0]
-        xi, momentum, wd = float(group["lr"]), float(group["momentum"]), float(group["weight_decay"])
+        # ξ as the optimizer holds it: a device tensor on a capture-ready search, where a float()
+        # would be a host read in every step.
+        xi, momentum, wd = group["lr"], float(group["momentum"]), float(group["weight_decay"])
         weights = [a.detach() for a in alphas]
         grads = torch.autograd.grad(self._train_loss(ctx, weights), params, allow_unused=True)
         direction = []

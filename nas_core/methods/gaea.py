@@ -40,13 +40,19 @@ class Gaea(ArchMethod[GaeaParams]):
     def __init__(self, space: SearchSpace, params: GaeaParams | Mapping[str, Any] | None = None) -> None:
         super().__init__(space, params)
         self._allowed = torch.tensor([op not in space.gaea_dropped_ops for op in space.ops])
+        # The mask per (device, dtype), made once: a host-to-device copy inside a step would be a
+        # transfer per step, and one from pageable memory cannot be captured in a CUDA graph.
+        self._masks: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
 
     @property
     def arch_batch_source(self) -> ArchBatchSource:
         return "train" if self.params.level == "single" else "val"
 
     def _mask(self, like: torch.Tensor) -> torch.Tensor:
-        return self._allowed.to(device=like.device, dtype=like.dtype)
+        key = (like.device, like.dtype)
+        if key not in self._masks:
+            self._masks[key] = self._allowed.to(device=like.device, dtype=like.dtype)
+        return self._masks[key]
 
     def init_alphas(self, generator: torch.Generator, device: torch.device) -> list[torch.Tensor]:
         """φ = log θ with θ uniform over the allowed ops of each edge (no randomness: the paper's init)."""

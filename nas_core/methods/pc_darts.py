@@ -40,6 +40,8 @@ class PcDarts(ArchMethod[PcDartsParams]):
         # node_of_edge[e] = index of edge e's target among the distinct targets, for a segment softmax.
         distinct = sorted(set(targets))
         self._node_of_edge = torch.tensor([distinct.index(t) for t in targets])
+        # Per device, made once (no host-to-device copy inside a step: see Gaea._mask).
+        self._node_index: dict[torch.device, torch.Tensor] = {}
         self._num_nodes = len(distinct)
 
     def partial_channels(self) -> int:
@@ -65,7 +67,9 @@ class PcDarts(ArchMethod[PcDartsParams]):
 
     def edge_weights(self, beta: torch.Tensor) -> torch.Tensor:
         """softmax(β) within each target node's incoming edges, as one value per edge."""
-        node = self._node_of_edge.to(beta.device)
+        if beta.device not in self._node_index:
+            self._node_index[beta.device] = self._node_of_edge.to(beta.device)
+        node = self._node_index[beta.device]
         # Subtracting the global max keeps exp finite; it cancels within every node's softmax.
         exp = torch.exp(beta - beta.max())
         per_node = torch.zeros(self._num_nodes, device=beta.device, dtype=beta.dtype).index_add(0, node, exp)

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 import torch
 
-from nas_core.methods.base import ArchMethod, StepContext
+from nas_core.methods.base import ArchMethod, StepContext, epoch_scalar
 from nas_core.methods.params import SdartsRsParams
+from nas_core.spaces.base import Supernet
 
 
 def noise_radius(epoch: int, total_epochs: int, start: float, end: float) -> float:
@@ -24,7 +25,7 @@ def noise_radius(epoch: int, total_epochs: int, start: float, end: float) -> flo
 
 
 def smoothed_weights(
-    probs: torch.Tensor, eps: float, generator: torch.Generator | None = None
+    probs: torch.Tensor, eps: float | torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """probs + U(−eps, eps), clamped to [0, 1], renormalised over the last dim."""
     # Draw on the generator's device (a CPU generator may drive a CUDA search), then move.
@@ -39,6 +40,16 @@ class SdartsRs(ArchMethod[SdartsRsParams]):
     name = "sdarts-rs"
     params_model = SdartsRsParams
 
+    _eps: torch.Tensor | None = None  # ε_t on the device, set per epoch (a captured step reads it)
+
+    def on_epoch_start(self, epoch: int, total_epochs: int, supernet: Supernet) -> None:
+        radius = noise_radius(epoch, total_epochs, self.params.eps_start, self.params.eps_end)
+        self._eps = epoch_scalar(self._eps, radius, supernet)
+
     def train_weights(self, ctx: StepContext, alphas: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        eps = noise_radius(ctx.epoch, ctx.total_epochs, self.params.eps_start, self.params.eps_end)
+        eps: float | torch.Tensor
+        if self._eps is not None:
+            eps = self._eps
+        else:
+            eps = noise_radius(ctx.epoch, ctx.total_epochs, self.params.eps_start, self.params.eps_end)
         return [smoothed_weights(w, eps, ctx.generator) for w in super().train_weights(ctx, alphas)]

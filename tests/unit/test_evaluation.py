@@ -241,3 +241,55 @@ def test_cli_resumes_bit_identically_after_kill_9(tmp_path: Path) -> None:
     result = json.loads((killed / "result.json").read_text())
     assert result["test_acc"] == json.loads((tmp_path / "straight/result.json").read_text())["test_acc"]
     assert {"test_acc", "params_m", "flops_m"} <= set(result)
+
+
+# --- runtime: precision, memory format, compile --------------------------------------------------
+
+
+def test_evaluation_runs_bf16_channels_last_by_default_on_cuda_only() -> None:
+    from nas_core.evaluation.train import _channels_last, resolved_precision
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    default = EvalSpec.model_validate({"protocol": "nb201"})
+    assert default.runtime.precision == "auto" and default.runtime.compile is False
+    assert (resolved_precision(default, cuda), _channels_last(default, cuda)) == ("bf16", True)
+    assert (resolved_precision(default, cpu), _channels_last(default, cpu)) == ("fp32", False)
+    fp32 = EvalSpec.model_validate({"protocol": "nb201", "runtime": {"precision": "fp32"}})
+    assert (resolved_precision(fp32, cuda), _channels_last(fp32, cuda)) == ("fp32", False)
+    mixed = EvalSpec.model_validate({"runtime": {"precision": "bf16", "channels_last": False}})
+    assert (resolved_precision(mixed, cuda), _channels_last(mixed, cuda)) == ("bf16", False)
+    for bad in ({"precision": "fp16"}, {"compile": "cells"}, {"channels_last": "yes please"}):
+        with pytest.raises(ValidationError) as err:
+            EvalSpec.model_validate({"runtime": bad})
+        assert err.value.errors()[0]["loc"][:2] == ("runtime", next(iter(bad)))
+
+
+def test_compile_wraps_the_fixed_network_and_checkpoints_stay_plain() -> None:
+    from nas_core.evaluation.train import build_eval_state
+
+    spec = EvalSpec.model_validate(
+        {
+            "protocol": "nb201",
+            "C": 4,
+            "layers": 1,
+            "runtime": {"compile": True},
+            "dataset": {"name": "synthetic"},
+        }
+    )
+    data = load_eval_data(spec.dataset, device="cpu")
+    genotype = parse_nb201_arch_str(
+        "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+    )
+    state = build_eval_state(spec, genotype, data, torch.device("cpu"))
+    # Wrapped lazily: nothing compiles until the first step (not run here: a CPU compile takes minutes).
+    assert state.forward is not state.model and isinstance(
+        state.forward, torch._dynamo.eval_frame.OptimizedModule
+    )
+    assert not any(k.startswith("_orig_mod") for k in state.state_dict()["model"])
+    plain = build_eval_state(
+        spec.model_copy(update={"runtime": spec.runtime.model_copy(update={"compile": False})}),
+        genotype,
+        data,
+        torch.device("cpu"),
+    )
+    assert plain.forward is plain.model
