@@ -35,6 +35,7 @@ from api.event_hub import poll_evaluations
 from api.routes.events import Position, app_hub, stream_job
 from api.routes.searches import StatusName, load_search
 from api.schemas import CancelOut
+from api.spec_body import BodyRoute
 from store.db import Database
 from store.models import Evaluation
 from store.repositories import evaluations as repo
@@ -42,7 +43,7 @@ from store.repositories.evaluations import EvaluationFilter
 from store.repositories.keys import Caller
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["evaluations"])
+router = APIRouter(tags=["evaluations"], route_class=BodyRoute)
 
 READ_ERRORS = problem_responses(401, 403, 404, 422)
 
