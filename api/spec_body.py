@@ -7,8 +7,9 @@ the body, it
 2. reads the body (at most MAX_BODY_BYTES: api/middleware.py), then, in one thread-pool call,
    checks the key against the database for the scope the route's key dependency needs (401/403)
    and only then parses the body (JSON; YAML on `SpecBodyRoute`) and checks it for what the store
-   cannot hold (api/request_input.py). Parsing a large body therefore never blocks the event loop,
-   and a request whose key is unknown never gets its body parsed;
+   cannot hold (api/request_input.py): a small body in that same call, a large one in a worker
+   process (api/body_parser.py). Parsing never blocks the event loop, and a request whose key is
+   unknown never gets its body parsed;
 3. hands FastAPI the parsed value, so validation and error fields are those of any JSON body, and
    the caller it authorized, so the route's own key check needs no second query.
 
@@ -28,17 +29,14 @@ from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 
+from api.body_parser import Syntax, parse
 from api.deps import CALLER_SCOPE_KEY, authorize_now, request_token, required_scope
 from api.errors import FieldError, ProblemError
-from api.request_input import parse_json_body
-from api.yaml_body import parse_yaml_body
 from store.db import Database
 from store.repositories.keys import Caller
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
-
-Parse = Callable[[bytes], Any]
 
 
 class UnsupportedMediaType(ProblemError):
@@ -55,11 +53,11 @@ def _is_json(kind: str) -> bool:
 
 
 def _authorize_and_parse(
-    database: Database, token: str | None, scope: str | None, body: bytes, parse: Parse | None
+    database: Database, token: str | None, scope: str | None, body: bytes, syntax: Syntax | None
 ) -> tuple[Caller | None, Any]:
-    """Blocking: the key's caller (401/403 first), then the parsed body (None: left unparsed)."""
+    """Blocking: the key's caller (401/403 first), then the parsed body (None: not parsed here)."""
     caller = authorize_now(database, token, scope) if token is not None and scope is not None else None
-    return caller, (parse(body) if parse is not None and body else None)
+    return caller, (parse(syntax, body) if syntax is not None else None)
 
 
 class BodyRoute(APIRoute):
@@ -73,12 +71,17 @@ class BodyRoute(APIRoute):
 
         async def route(request: Request) -> Response:
             token = request_token(request) if scope is not None else None
-            parse = self.parser_for(media_type(request))
+            syntax = self.syntax_of(media_type(request))
             body = await request.body()
-            state = request.app.state
-            caller, data = await run_in_threadpool(
-                _authorize_and_parse, state.database, token, scope, body, parse
-            )
+            database, parser = request.app.state.database, request.app.state.body_parser
+            if syntax is not None and parser.in_process(body):
+                caller, _ = await run_in_threadpool(_authorize_and_parse, database, token, scope, body, None)
+                data = await parser.parse_elsewhere(syntax, body)
+            else:
+                here = syntax if body else None
+                caller, data = await run_in_threadpool(
+                    _authorize_and_parse, database, token, scope, body, here
+                )
             if caller is not None:
                 request.scope[CALLER_SCOPE_KEY] = caller
             if data is not None:
@@ -87,10 +90,10 @@ class BodyRoute(APIRoute):
 
         return route
 
-    def parser_for(self, kind: str) -> Parse | None:
-        """How to parse a body of media type `kind`: JSON as FastAPI would, else left to FastAPI
-        (which then validates the raw bytes and refuses them)."""
-        return parse_json_body if _is_json(kind) else None
+    def syntax_of(self, kind: str) -> Syntax | None:
+        """How to parse a body of media type `kind`: JSON as FastAPI would, else not at all (FastAPI
+        then validates the raw bytes, and refuses them)."""
+        return "json" if _is_json(kind) else None
 
     def with_parsed_body(self, request: Request, body: bytes, data: Any) -> Request:
         request._json = data  # what FastAPI's `await request.json()` returns: parsed once, here
@@ -100,9 +103,9 @@ class BodyRoute(APIRoute):
 class SpecBodyRoute(BodyRoute):
     """Accepts JSON and YAML bodies; anything else gets 415 (no media type: FastAPI's default)."""
 
-    def parser_for(self, kind: str) -> Parse | None:
+    def syntax_of(self, kind: str) -> Syntax | None:
         if kind in YAML_TYPES:
-            return parse_yaml_body
+            return "yaml"
         if kind and not _is_json(kind):
             raise UnsupportedMediaType(
                 f"Content-Type {kind} is not accepted; send the spec as application/json or application/yaml",
@@ -115,7 +118,7 @@ class SpecBodyRoute(BodyRoute):
                     )
                 ],
             )
-        return super().parser_for(kind)
+        return super().syntax_of(kind)
 
     def with_parsed_body(self, request: Request, body: bytes, data: Any) -> Request:
         if _is_json(media_type(request)):

@@ -59,23 +59,27 @@ class _LimitedComposer(Composer):
         super().__init__()
         self.depth = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self._events.peek_event()
         if isinstance(event, yaml.AliasEvent):
             raise BodyRefused(ALIASES_REFUSED)
         if not isinstance(event, yaml.CollectionStartEvent):
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call,no-any-return]
+            return super().compose_node(parent, index)
         if self.depth >= MAX_JSON_DEPTH:
-            mark = event.start_mark
-            raise BodyRefused(
-                f"nests more than {MAX_JSON_DEPTH} levels deep at line {mark.line + 1}, "
-                f"column {mark.column + 1}"
-            )
+            raise BodyRefused(f"nests more than {MAX_JSON_DEPTH} levels deep{_at(event.start_mark)}")
         self.depth += 1
         try:
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call,no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self.depth -= 1
+
+    @property
+    def _events(self) -> Any:
+        return self  # the parser this composer is mixed with: its events are untyped
+
+
+def _at(mark: Any) -> str:
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
 
 
 class _BodyConstructor(SafeConstructor):
@@ -121,7 +125,7 @@ class BodyLoader(_Parser, _LimitedComposer, _BodyConstructor, Resolver):  # type
     get_node = Composer.get_node
 
 
-BodyLoader.add_constructor("tag:yaml.org,2002:int", _BodyConstructor.construct_bounded_int)
+BodyLoader.add_constructor("tag:yaml.org,2002:int", _BodyConstructor.construct_bounded_int)  # type: ignore[type-var]
 
 
 def parse_yaml_body(body: bytes) -> dict[str, Any]:
