@@ -11,14 +11,11 @@ to parse with libyaml, and several seconds with PyYAML's pure-Python loader.
 from __future__ import annotations
 
 import statistics
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -31,7 +28,6 @@ from store.repositories import keys as api_keys
 from tests.api.conftest import Enqueued, Keys
 from tests.api.test_bad_input import JSON, _only_error
 from tests.api.test_searches import TINY
-from tests.fixtures.live_service import free_port
 
 YAML = {"Content-Type": "application/yaml"}
 FAST_S = 0.100  # the issue's bound for a refusal and for /healthz while bodies are parsed
@@ -160,23 +156,6 @@ def test_integers_up_to_the_bound_still_reach_validation(client: TestClient, key
 
 
 # --- timing over a real server --------------------------------------------------------------------
-
-
-@pytest.fixture
-def server(app: FastAPI) -> Iterator[str]:
-    """The app under uvicorn in a thread of this process; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(timeout=30)
 
 
 def _timed_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, float]:
