@@ -75,17 +75,17 @@ def test_every_body_route_checks_its_key_before_its_body(app: FastAPI) -> None:
         assert isinstance(route, BodyRoute) and required_scope(route.dependant) is not None, route.path
 
 
-@pytest.mark.parametrize("path", sorted(BODY_ROUTES.values()))
 @pytest.mark.parametrize(
-    ("body", "headers"),
+    ("path", "body", "headers"),
     [
-        (b'{"name": ', JSON),  # malformed JSON
-        (b"name: [x\n", YAML),  # malformed YAML
-        (_nested_json(1000), JSON),
-        (_nested_yaml(1000), YAML),
-        (b'{"epochs": ' + b"9" * 5000 + b"}", JSON),
+        *[(path, b'{"name": ', JSON) for path in sorted(BODY_ROUTES.values())],  # malformed JSON
+        *[(path, _nested_json(1000), JSON) for path in sorted(BODY_ROUTES.values())],
+        *[(path, b'{"epochs": ' + b"9" * 5000 + b"}", JSON) for path in sorted(BODY_ROUTES.values())],
+        # YAML only where it is parsed (elsewhere it is refused unparsed)
+        ("/searches", b"name: [x\n", YAML),
+        ("/searches", _nested_yaml(1000), YAML),
+        ("/searches", b"name: x\nepochs: " + b"9" * 5000 + b"\n", YAML),
     ],
-    ids=["bad-json", "bad-yaml", "deep-json", "deep-yaml", "long-int"],
 )
 def test_without_a_key_any_body_is_401(
     client: TestClient, keys: Keys, database: Database, path: str, body: bytes, headers: dict[str, str]
@@ -121,13 +121,14 @@ def test_1000_levels_of_yaml_are_422_naming_the_line(
     assert enqueued.calls == []
 
 
-def test_1000_levels_of_json_are_422_naming_the_line(client: TestClient, keys: Keys) -> None:
+def test_1000_levels_of_json_are_422_naming_the_line_and_401_without_a_key(
+    client: TestClient, keys: Keys
+) -> None:
     error = _only_error(client.post("/searches", content=_nested_json(1000), headers={**keys.submit, **JSON}))
     assert error["field"] == "(body)"
-    assert (
-        f"more than {MAX_JSON_DEPTH} levels deep at line 2, column {13 + MAX_JSON_DEPTH - 1}"
-        in error["message"]
-    )
+    where = f"at line 2, column {13 + MAX_JSON_DEPTH - 1}"
+    assert f"more than {MAX_JSON_DEPTH} levels deep {where}" in error["message"]
+    assert client.post("/searches", content=_nested_json(1000), headers=JSON).status_code == 401
 
 
 @pytest.mark.parametrize(
