@@ -21,8 +21,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
 
+from fastapi.concurrency import run_in_threadpool
+
 from api.errors import FieldError, ProblemError, ValidationProblem
-from api.request_input import body_problem, parse_json_body
+from api.request_input import parse_json_body
 from api.yaml_body import parse_yaml_body
 
 log = logging.getLogger(__name__)
@@ -66,11 +68,12 @@ class BodyParser:
         try:
             ok, value = await asyncio.wrap_future(pool.submit(_parse_in_child, syntax, body))
         except BrokenProcessPool:
-            # A worker died (killed, out of memory). The next body gets a fresh pool; this one is
-            # refused as unreadable rather than retried, since it may be what killed the worker.
-            log.error("a body parsing process died; the pool is restarted")
+            # A worker died (killed, out of memory) or could not start (spawn re-imports the main
+            # module, which must be importable). The body still gets its answer, parsed in a
+            # thread; the next large body gets a fresh pool.
+            log.error("a body parsing process died or did not start; this body parses in a thread")
             self._discard(pool)
-            raise body_problem("could not be parsed: its parser stopped; send it again") from None
+            return await run_in_threadpool(parse, syntax, body)
         if ok:
             return value
         detail, errors = value

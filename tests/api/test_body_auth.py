@@ -10,16 +10,20 @@ to parse with libyaml, and several seconds with PyYAML's pure-Python loader.
 
 from __future__ import annotations
 
+import os
+import signal
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from api.body_parser import BodyParser
 from api.deps import required_scope
 from api.request_input import MAX_INT_DIGITS, MAX_JSON_DEPTH
 from api.spec_body import BodyRoute
@@ -199,3 +203,30 @@ def test_healthz_stays_fast_while_large_keyed_bodies_are_parsed(server: str, key
     assert len(health) >= 5, (health, slowest_post)
     # the median again, and the worst well below one body's parse
     assert statistics.median(health) < FAST_S and max(health) < slowest_post / 4, (health, slowest_post)
+
+
+# --- the parsing processes ------------------------------------------------------------------------
+
+
+def test_a_killed_parsing_process_costs_no_answer() -> None:
+    """A large body still gets its answer when the pool's process was killed, and the next body
+    gets a fresh pool."""
+    parser = BodyParser(processes=1)
+    body = b'{"name": "x", "tags": [' + b", ".join([b'"abcdefgh"'] * 3000) + b"]}"
+    assert parser.in_process(body)
+
+    async def parse() -> dict:
+        return await parser.parse_elsewhere("json", body)
+
+    try:
+        assert anyio.run(parse)["name"] == "x"
+        pool = parser._pool
+        assert pool is not None
+        for process in list(pool._processes.values()):
+            os.kill(process.pid, signal.SIGKILL)
+            process.join(timeout=30)
+        assert len(anyio.run(parse)["tags"]) == 3000  # parsed in a thread, this once
+        assert parser._pool is None
+        assert anyio.run(parse)["name"] == "x" and parser._pool is not None  # a fresh pool
+    finally:
+        parser.close()
