@@ -3,10 +3,10 @@
 Streams follow the store through the process's EventHub (api/event_hub.py): one poll every
 SSE_POLL_S seconds reads the state and newest row ids of every followed search, and a stream
 fetches rows only when its search has new ones (evaluation streams work alike, with their own hub:
-api/routes/evaluations.py). It sends `progress`, `epoch`, `genotype`,
-`flatness` and `status` events. The stream ends after the status
-event of a finished search, or with an `error` event (problem details as its data) once the key it
-was opened with is revoked: the hub re-checks the streams' keys at each poll. Every event's id is the position `<epoch>.<genotype id>.<flatness id>`;
+api/routes/evaluations.py). It sends `progress`, `epoch`, `genotype`, `flatness` and `status`
+events. The stream ends after the status event of a finished search, or with an `error` event
+(problem details as its data) once the key it was opened with is revoked: the hub re-checks the
+streams' keys at each poll. Every event's id is the position `<epoch>.<genotype id>.<flatness id>`;
 a client reconnecting with `Last-Event-ID` gets only what it has not seen.
 """
 
