@@ -80,10 +80,11 @@ class BodyParser:
         raise ValidationProblem(detail, errors=[FieldError(**error) for error in errors])
 
     def close(self) -> None:
+        """Stop the processes (at app shutdown): waits for them, or they would outlive the API."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _started(self) -> ProcessPoolExecutor:
         with self._lock:

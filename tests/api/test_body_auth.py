@@ -209,8 +209,8 @@ def test_healthz_stays_fast_while_large_keyed_bodies_are_parsed(server: str, key
 
 
 def test_a_killed_parsing_process_costs_no_answer() -> None:
-    """A large body still gets its answer when the pool's process was killed, and the next body
-    gets a fresh pool."""
+    """A large body still gets its answer when the pool's process was killed, the next body gets a
+    fresh pool, and closing the parser (at app shutdown) stops its processes."""
     parser = BodyParser(processes=1)
     body = b'{"name": "x", "tags": [' + b", ".join([b'"abcdefgh"'] * 3000) + b"]}"
     assert parser.in_process(body)
@@ -228,5 +228,7 @@ def test_a_killed_parsing_process_costs_no_answer() -> None:
         assert len(anyio.run(parse)["tags"]) == 3000  # parsed in a thread, this once
         assert parser._pool is None
         assert anyio.run(parse)["name"] == "x" and parser._pool is not None  # a fresh pool
+        processes = list(parser._pool._processes.values())
     finally:
         parser.close()
+    assert processes and not any(process.is_alive() for process in processes)  # none outlives the app
