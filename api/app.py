@@ -10,6 +10,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 
+from api.body_parser import BodyParser
 from api.errors import install_problem_handlers, problem_openapi
 from api.metrics import LatencyMiddleware, build_registry
 from api.middleware import BodySizeLimitMiddleware
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     threads = settings.API_THREADS
 
     shutdown = ShutdownFlag()
+    body_parser = BodyParser(settings.API_PARSE_PROCESSES)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             yield
         finally:
             shutdown.uninstall()
+            body_parser.close()
             database.dispose()
 
     app = FastAPI(
@@ -59,6 +62,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.database = database
     app.state.shutdown = shutdown
+    app.state.body_parser = body_parser
     registry, latency = build_registry(database)
     app.state.metrics_registry = registry
 

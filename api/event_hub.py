@@ -11,6 +11,10 @@ streams use a hub polling with `poll_searches`, evaluation streams one with `pol
 
 The first stream that finds the snapshot older than the interval refreshes it for everyone (under
 a lock, so concurrent streams wait for that poll instead of starting their own).
+
+Each poll also re-reads which of the API keys the open streams were opened with are still live
+(one more query by primary key, only while some stream follows with a key), so a stream whose key
+is revoked ends within an interval or two.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from sqlalchemy import func, select
 from api.schemas import ProgressOut, progress_of
 from store.db import Database
 from store.models import EpochMetric, Evaluation, EvaluationEpoch, FlatnessMetric, Genotype, Search
+from store.repositories import keys
 
 
 @dataclass(frozen=True)
@@ -116,13 +121,19 @@ class EventHub:
         self.polls = 0  # store polls made (tests and benchmarks read it)
         self._followers: Counter[str] = Counter()
         self._snapshots: dict[str, Snapshot | None] = {}
+        self._key_users: Counter[str] = Counter()  # the keys open streams were opened with
+        self._polled_keys: frozenset[str] = frozenset()
+        self._live_keys: frozenset[str] = frozenset()
         self._polled_at = float("-inf")
         self._lock: anyio.Lock | None = None
 
     @contextmanager
-    def follow(self, search_id: str) -> Iterator[None]:
-        """Include the job `search_id` in the polls while a stream is open on it."""
+    def follow(self, search_id: str, key_id: str | None = None) -> Iterator[None]:
+        """Include the job `search_id` in the polls while a stream is open on it, and the key
+        `key_id` the stream was opened with in the polls' liveness check."""
         self._followers[search_id] += 1
+        if key_id is not None:
+            self._key_users[key_id] += 1
         try:
             yield
         finally:
@@ -130,6 +141,15 @@ class EventHub:
             if self._followers[search_id] <= 0:
                 del self._followers[search_id]
                 self._snapshots.pop(search_id, None)
+            if key_id is not None:
+                self._key_users[key_id] -= 1
+                if self._key_users[key_id] <= 0:
+                    del self._key_users[key_id]
+
+    def key_revoked(self, key_id: str) -> bool:
+        """Whether the last poll found `key_id` no longer live (a key that joined since is live:
+        it was checked when its stream opened)."""
+        return key_id in self._polled_keys and key_id not in self._live_keys
 
     async def snapshot(self, search_id: str) -> Snapshot | None:
         """The job's snapshot, at most poll_s old (None: it was deleted)."""
@@ -141,10 +161,21 @@ class EventHub:
             if not self._fresh(search_id):  # another stream may have polled while this one waited
                 started = time.monotonic()
                 followed = sorted(set(self._followers) | {search_id})
-                self._snapshots = await run_in_threadpool(self.poll, self.database, followed)
+                key_ids = frozenset(self._key_users)
+                self._snapshots, live = await run_in_threadpool(self._poll, followed, key_ids)
+                self._polled_keys, self._live_keys = key_ids, live
                 self._polled_at = started
                 self.polls += 1
         return self._snapshots.get(search_id)
+
+    def _poll(
+        self, job_ids: Sequence[str], key_ids: frozenset[str]
+    ) -> tuple[dict[str, Snapshot | None], frozenset[str]]:
+        snapshots = self.poll(self.database, job_ids)
+        if not key_ids:
+            return snapshots, frozenset()
+        with self.database.reader() as session:
+            return snapshots, frozenset(keys.live_key_ids(session, key_ids))
 
     def _fresh(self, search_id: str) -> bool:
         return search_id in self._snapshots and time.monotonic() - self._polled_at < self.poll_s

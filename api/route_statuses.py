@@ -31,10 +31,11 @@ class RouteInputs:
     body: bool = False
 
 
-def _walk(dependant: Dependant) -> Iterator[Dependant]:
+def walk_dependants(dependant: Dependant) -> Iterator[Dependant]:
+    """`dependant` and every sub-dependency of it, depth first."""
     yield dependant
     for sub in dependant.dependencies:
-        yield from _walk(sub)
+        yield from walk_dependants(sub)
 
 
 def route_inputs(route: APIRoute) -> RouteInputs:
@@ -44,7 +45,7 @@ def route_inputs(route: APIRoute) -> RouteInputs:
     if isinstance(cached, RouteInputs):
         return cached
     inputs = RouteInputs()
-    for dependant in _walk(route.dependant):
+    for dependant in walk_dependants(route.dependant):
         inputs.path.update(p.alias for p in dependant.path_params)
         inputs.query.update(p.alias for p in dependant.query_params)
         inputs.header.update(p.alias for p in dependant.header_params)

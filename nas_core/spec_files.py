@@ -41,10 +41,13 @@ class SpecFileError(ValueError):
         self.problem, self.line, self.column = problem, line, column
 
 
-def parse_spec_text(text: str | bytes, name: str, *, yaml_syntax: bool) -> dict[str, Any]:
-    """The mapping a spec document holds; `name` labels errors (a path, or '-' for stdin)."""
+def parse_spec_text(
+    text: str | bytes, name: str, *, yaml_syntax: bool, loader: type[Any] = SpecLoader
+) -> dict[str, Any]:
+    """The mapping a spec document holds; `name` labels errors (a path, or '-' for stdin). `loader`
+    is a YAML loader that resolves scalars as SpecLoader does (the API passes a stricter one)."""
     try:
-        data = yaml.load(text, Loader=SpecLoader) if yaml_syntax else json.loads(text)
+        data = yaml.load(text, Loader=loader) if yaml_syntax else json.loads(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = f"YAML syntax error: {err.problem or err.context}"

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         le=256,
         description="threads serving blocking work in one API process; its database pool has as many",
     )
+    API_PARSE_PROCESSES: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="processes that parse large request bodies off the API process (0: in its threads)",
+    )
     SSE_POLL_S: float = Field(0.5, gt=0, le=10, description="how often an event stream polls the store")
     READY_TIMEOUT_S: float = Field(2.0, gt=0, le=30, description="broker connection timeout in /readyz")
     MAX_STUDY_SEARCHES: int = Field(

@@ -36,6 +36,7 @@ from api.ids import EvaluationId, SearchId
 from api.routes.events import Position, app_hub, stream_job
 from api.routes.searches import StatusName, load_search
 from api.schemas import CancelOut
+from api.spec_body import BodyRoute
 from store.db import Database
 from store.models import Evaluation
 from store.repositories import evaluations as repo
@@ -43,7 +44,7 @@ from store.repositories.evaluations import EvaluationFilter
 from store.repositories.keys import Caller
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["evaluations"])
+router = APIRouter(tags=["evaluations"], route_class=BodyRoute)
 
 READ_ERRORS = problem_responses(401, 403, 404, 422)
 
@@ -259,9 +260,12 @@ def _epochs_since(database: Database, evaluation_id: str, position: Position) ->
         return events
 
 
-def _stream_start(session: Session, _key: Caller, evaluation_id: str, last_event_id: str | None) -> Position:
+def _stream_start(
+    session: Session, key: Caller, evaluation_id: str, last_event_id: str | None
+) -> tuple[Position, str]:
+    """404 for an unknown evaluation; else where its stream starts, and the key it is opened with."""
     load_evaluation(session, evaluation_id)
-    return Position.parse(last_event_id) or Position()
+    return Position.parse(last_event_id) or Position(), key.id
 
 
 @router.get(
@@ -282,9 +286,10 @@ async def evaluation_events(
 ) -> StreamingResponse:
     """The search streams' frames (`progress`, `epoch`, `status`) for one evaluation, from the
     process's evaluation hub: one store poll per interval for all of its streams."""
-    position = await store.read(_stream_start, evaluation_id, last_event_id)
+    position, key_id = await store.read(_stream_start, evaluation_id, last_event_id)
+    hub = app_hub(request, poll_evaluations)
     return StreamingResponse(
-        stream_job(request, app_hub(request, poll_evaluations), evaluation_id, position, _epochs_since),
+        stream_job(request, hub, evaluation_id, key_id, position, _epochs_since),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -3,9 +3,10 @@
 Streams follow the store through the process's EventHub (api/event_hub.py): one poll every
 SSE_POLL_S seconds reads the state and newest row ids of every followed search, and a stream
 fetches rows only when its search has new ones (evaluation streams work alike, with their own hub:
-api/routes/evaluations.py). It sends `progress`, `epoch`, `genotype`,
-`flatness` and `status` events. The stream ends after the status
-event of a finished search. Every event's id is the position `<epoch>.<genotype id>.<flatness id>`;
+api/routes/evaluations.py). It sends `progress`, `epoch`, `genotype`, `flatness` and `status`
+events. The stream ends after the status event of a finished search, or with an `error` event
+(problem details as its data) once the key it was opened with is revoked: the hub re-checks the
+streams' keys at each poll. Every event's id is the position `<epoch>.<genotype id>.<flatness id>`;
 a client reconnecting with `Last-Event-ID` gets only what it has not seen.
 """
 
@@ -25,7 +26,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from api.deps import ReadStore
-from api.errors import problem_responses
+from api.errors import PROBLEM_BASE, Unauthorized, problem_responses
 from api.event_hub import EventHub, Poll, Snapshot, poll_searches
 from api.ids import SearchId
 from api.routes.searches import load_view
@@ -138,21 +139,36 @@ async def _pause(seconds: float, shutdown: ShutdownFlag) -> None:
 RowsSince = Callable[[Database, str, Position], list[tuple[str, Any, str]]]
 
 
+def key_revoked_frame(position: Position) -> str:
+    """The last frame of a stream whose key was revoked: problem details, as a 401 would carry."""
+    problem = {
+        "type": PROBLEM_BASE + Unauthorized.slug,
+        "title": Unauthorized.title,
+        "status": Unauthorized.status,
+        "detail": "the API key this stream was opened with has been revoked; the stream ends",
+    }
+    return _frame("error", problem, position)
+
+
 async def stream_job(
-    request: Request, hub: EventHub, job_id: str, position: Position, rows_since: RowsSince
+    request: Request, hub: EventHub, job_id: str, key_id: str, position: Position, rows_since: RowsSince
 ) -> AsyncIterator[str]:
     """The frames of one job's stream (a search's, or an evaluation's with its own hub and rows):
     from the hub's snapshots, fetching rows (`rows_since`) only when the job has new ones; ends
-    after a final status, when the client goes, the server stops or the database goes away."""
+    after a final status, when the client goes, the server stops, the database goes away or the
+    key `key_id` the stream was opened with is revoked."""
     shutdown: ShutdownFlag = request.app.state.shutdown
     yield "retry: 2000\n\n"
     out = StateFrames()
-    with hub.follow(job_id):
+    with hub.follow(job_id, key_id):
         while True:
             if shutdown.is_set:
                 return  # the server is stopping; the client reconnects (Last-Event-ID) to another one
             try:
                 snapshot = await hub.snapshot(job_id)
+                if hub.key_revoked(key_id):
+                    yield key_revoked_frame(position)
+                    return
                 if snapshot is None:
                     yield _frame("status", {"status": "deleted"}, position)
                     return
@@ -189,14 +205,14 @@ def app_hub(request: Request, poll: Poll = poll_searches) -> EventHub:
 
 def _start(
     session: Session, key: Caller, search_id: str, last_event_id: str | None, history: bool
-) -> Position:
-    """404 for an unknown search; else where the stream starts: after Last-Event-ID, at the
-    beginning (history), or after every row written so far."""
+) -> tuple[Position, str]:
+    """404 for an unknown search; else where the stream starts (after Last-Event-ID, at the
+    beginning (history), or after every row written so far), and the key it is opened with."""
     load_view(session, key, search_id)
     position = Position.parse(last_event_id)
     if position is None:
         position = Position() if history else Position(*results.latest_ids(session, search_id))
-    return position
+    return position, key.id
 
 
 @router.get(
@@ -222,9 +238,9 @@ async def search_events(
         ),
     ] = True,
 ) -> StreamingResponse:
-    position = await store.read(_start, search_id, last_event_id, history)
+    position, key_id = await store.read(_start, search_id, last_event_id, history)
     return StreamingResponse(
-        stream_job(request, app_hub(request), search_id, position, _rows_since),
+        stream_job(request, app_hub(request), search_id, key_id, position, _rows_since),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -31,11 +31,12 @@ from api.landscape import (
     vocabulary,
 )
 from api.routes.searches import ID_PREFIX, load_search
+from api.spec_body import BodyRoute
 from store.models import LandscapeJob
 from store.repositories import landscape
 from store.repositories.keys import Caller
 
-router = APIRouter(tags=["landscape"])
+router = APIRouter(tags=["landscape"], route_class=BodyRoute)
 
 BARRIER_KINDS = ("barrier", "barrier_matrix")
 CREATE_ERRORS = problem_responses(401, 403, 404, 413, 422, 503)

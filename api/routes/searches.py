@@ -17,7 +17,7 @@ from api.deps import ReadStore, SessionDep, SettingsDep, SubmitKey, SubmitStore,
 from api.errors import BadRequest, Conflict, FieldError, NotFound, problem_responses
 from api.ids import SearchId
 from api.schemas import CancelOut, SearchDetail, SearchLike, SearchPage, search_detail, search_summary
-from api.spec_body import SpecBodyRoute
+from api.spec_body import BodyRoute, SpecBodyRoute
 from nas_core.spec import SearchSpec
 from store.db import Executor
 from store.models import SEARCH_STATUSES, Search
@@ -26,7 +26,7 @@ from store.repositories.keys import Caller
 from store.repositories.searches import InvalidCursor, SearchFilter
 from store.settings import Settings
 
-router = APIRouter(prefix="/searches", tags=["searches"])
+router = APIRouter(prefix="/searches", tags=["searches"], route_class=BodyRoute)
 
 StatusName = Literal[SEARCH_STATUSES]  # type: ignore[valid-type]
 # Short ids, as git takes them: clients resolve a unique prefix to the full id with this filter.

@@ -25,6 +25,7 @@ from api.errors import (
 )
 from api.evaluations import build_spec
 from api.ids import StudyId
+from api.spec_body import BodyRoute
 from api.studies import (
     STUDY_TAG_PREFIX,
     StudyCreate,
@@ -43,7 +44,7 @@ from store.repositories import evaluations, searches, studies
 from store.repositories.searches import InvalidCursor
 from store.settings import Settings
 
-router = APIRouter(prefix="/studies", tags=["studies"])
+router = APIRouter(prefix="/studies", tags=["studies"], route_class=BodyRoute)
 
 READ_ERRORS = problem_responses(401, 403, 404, 422)
 

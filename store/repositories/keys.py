@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
@@ -56,11 +56,13 @@ def well_formed(token: str) -> bool:
 
 
 _table = ApiKey.__table__
+_IS_LIVE = _table.c.revoked_at.is_(None)  # what makes a key usable, for requests and open streams
 # Built once (Core, by primary key): its cache key is memoized, so this per-request query costs
 # no statement construction.
 _LIVE_KEY = select(_table.c.id, _table.c.name, _table.c.scope, _table.c.hashed_key).where(
-    _table.c.id == bindparam("key_id"), _table.c.revoked_at.is_(None)
+    _table.c.id == bindparam("key_id"), _IS_LIVE
 )
+_LIVE_IDS = select(_table.c.id).where(_table.c.id.in_(bindparam("key_ids", expanding=True)), _IS_LIVE)
 
 
 def authenticate(session: Executor, token: str) -> Caller | None:
@@ -72,6 +74,12 @@ def authenticate(session: Executor, token: str) -> Caller | None:
     if row is None or not hmac.compare_digest(row.hashed_key, hash_token(token)):
         return None
     return Caller(row.id, row.name, row.scope)
+
+
+def live_key_ids(session: Executor, key_ids: Iterable[str]) -> set[str]:
+    """Which of `key_ids` are still live (not revoked, not deleted): one query by primary key,
+    for the event streams' re-check of the keys they were opened with."""
+    return set(session.execute(_LIVE_IDS, {"key_ids": list(key_ids)}).scalars())
 
 
 def list_keys(session: Session, *, include_revoked: bool = False) -> Sequence[ApiKey]:

@@ -4,11 +4,14 @@ integration tests run a real broker and worker."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -17,6 +20,7 @@ from sqlalchemy.orm import Session
 from store.db import Database
 from store.settings import Settings
 from tests.fixtures.database import make_key
+from tests.fixtures.live_service import free_port
 
 
 @dataclass
@@ -101,6 +105,23 @@ def app(api_settings: Settings, database: Database, enqueued: Enqueued) -> FastA
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def server(app: FastAPI) -> Iterator[str]:
+    """The app under uvicorn in a thread of this process, for what needs real HTTP (timings, open
+    event streams); yields its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on")
+    served = uvicorn.Server(config)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not served.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{config.port}"
+    served.should_exit = True
+    thread.join(timeout=30)
 
 
 @dataclass

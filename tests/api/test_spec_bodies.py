@@ -39,7 +39,8 @@ def test_an_example_file_posts_as_it_is(client: TestClient, keys: Keys, enqueued
     [
         (
             "name: x\nepochs: 3: 4\n",
-            "YAML syntax error at line 2, column 10: mapping values are not allowed here",
+            # libyaml says "... in this context", PyYAML's pure-Python parser "... here"
+            "YAML syntax error at line 2, column 10: mapping values are not allowed",
         ),
         ("a: &x [1]\nb: *x\n", "YAML anchors and aliases are not accepted in a spec"),
     ],
@@ -49,7 +50,8 @@ def test_bad_yaml_is_422_naming_line_and_column(
 ) -> None:
     resp = client.post("/searches", content=body, headers={**keys.submit, "Content-Type": "application/yaml"})
     assert resp.status_code == 422 and resp.headers["content-type"] == "application/problem+json"
-    assert resp.json()["errors"] == [{"field": "body", "message": expected, "location": "body"}]
+    [error] = resp.json()["errors"]
+    assert (error["field"], error["location"]) == ("body", "body") and error["message"].startswith(expected)
     assert enqueued.calls == []
 
 
