@@ -64,6 +64,18 @@ export function lineChart(container, { title, xLabel = "epoch", yLabel = "", ser
     holder.classList.toggle("is-empty", !hasPoints);
   };
   toggleEmpty(data);
+  // uPlot skips a scale's range function when there is one x value (it then spans 0–100), so a
+  // computed x range is set explicitly after every data change, and one epoch spans one epoch.
+  const pinX = (d) => {
+    const xs = (d[0] || []).filter(Number.isFinite);
+    if (typeof xRange === "function") {
+      const [min, max] = xRange(plot, xs.length ? Math.min(...xs) : null, xs.length ? Math.max(...xs) : null);
+      plot.setScale("x", { min, max });
+    } else if (!xRange && xs.length && Math.min(...xs) === Math.max(...xs)) {
+      plot.setScale("x", { min: xs[0], max: xs[0] + 1 });
+    }
+  };
+  pinX(data);
 
   const observer = new ResizeObserver(() => {
     const w = Math.max(240, container.clientWidth - 8);
@@ -76,6 +88,7 @@ export function lineChart(container, { title, xLabel = "epoch", yLabel = "", ser
     update(next) {
       plot.setData(normalise(next, series.length));
       toggleEmpty(next);
+      pinX(next);
     },
     destroy() {
       observer.disconnect();

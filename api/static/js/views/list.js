@@ -257,7 +257,7 @@ export async function render(root, _params, { setLive }) {
       "tr",
       { "data-id": id, "data-status": s.status, class: id === highlight ? "row-new" : "" },
       h("td", { class: "col-check" }, check),
-      h("td", { class: "col-name" }, h("a", { href: searchUrl(id), "data-link": "" }, nameOf(s)), tags.length ? h("div", { class: "tags" }, tags.map((t) => h("span", { class: "tag" }, t))) : null),
+      h("td", { class: "col-name" }, h("a", { href: searchUrl(id), "data-link": "", class: "clip-name", title: nameOf(s) }, nameOf(s)), tags.length ? h("div", { class: "tags" }, tags.map((t) => h("span", { class: "tag" }, t))) : null),
       h("td", null, statusBadge(s.status, s.cancel_requested)),
       h("td", null, methodCell(s)),
       h("td", null, spaceOf(s)),
