@@ -298,7 +298,8 @@ export async function render(root, { id }) {
       const lo = Math.min(...vals);
       const hi = Math.max(...vals);
       const m = (hi - lo) * 0.05;
-      return niceTicks(lo - m, hi + m, 5);
+      // Values that are never negative (accuracies, counts) do not get a negative tick from the margin.
+      return niceTicks(lo >= 0 ? Math.max(0, lo - m) : lo - m, hi + m, 5);
     };
     const xAxis = range(points.map((p) => p.x));
     // Accuracies are fractions shown as percentages: round in percent, then back.
