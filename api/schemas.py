@@ -245,6 +245,17 @@ class SpacesOut(BaseModel):
     items: list[SpaceOut]
 
 
+class DatasetOut(BaseModel):
+    name: str
+    available: bool = Field(description="whether a search on it can run on this service now")
+    source: str = Field(description="'generated' (in memory) or 'files' (under FLATNAS_DATA_ROOT)")
+    reason: str = Field(description="why it is (not) available")
+
+
+class DatasetsOut(BaseModel):
+    items: list[DatasetOut]
+
+
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)

@@ -20,15 +20,13 @@ import torch
 import torch.nn.functional as F
 
 from nas_core.dataroots import DataRootError, DataRoots, within
+from nas_core.datasets import CIFAR10_FILES, CIFAR100_FILES, FILE_LAYOUTS, find_layout
 from nas_core.spec import DatasetConfig
 
 PAD = 4  # random-crop padding (docs/algorithms.md §2)
 SYNTHETIC_DEFAULT_SIZE = 4096
 DEFAULT_IMAGE_SIZE = 16
 
-CIFAR10_FILES = [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)]
-CIFAR100_FILES = ["cifar-100-python/train"]
-IMAGENET16_FILES = [f"ImageNet16/train_data_batch_{i}" for i in range(1, 11)]
 IMAGENET16_CLASSES = 120
 
 
@@ -58,11 +56,9 @@ def locate_files(cfg: DatasetConfig, roots: DataRoots | None, layouts: list[list
     roots = roots if roots is not None else DataRoots()
     try:
         directories = roots.candidates(cfg.name, cfg.root)
-        for directory in directories:
-            for relative in layouts:
-                paths = [directory / r for r in relative]
-                if all(p.is_file() for p in paths):
-                    return [within(p, roots, cfg.name, r) for p, r in zip(paths, relative, strict=True)]
+        found = find_layout(directories, layouts)
+        if found is not None:
+            return [within(p, roots, cfg.name, r) for p, r in zip(*found, strict=True)]
     except DataRootError as err:
         raise DatasetError(str(err)) from err
     # Services name the relative path only; a local user may see where they pointed.
@@ -143,8 +139,7 @@ def _load_cifar(cfg: DatasetConfig, roots: DataRoots | None) -> tuple[np.ndarray
 
 def _load_imagenet16(cfg: DatasetConfig, roots: DataRoots | None) -> tuple[np.ndarray, np.ndarray, int]:
     # Accept both the parent directory and the ImageNet16 directory itself as root.
-    flat = [f"train_data_batch_{i}" for i in range(1, 11)]
-    paths = locate_files(cfg, roots, [IMAGENET16_FILES, flat])
+    paths = locate_files(cfg, roots, FILE_LAYOUTS["imagenet16-120"])
     x, y = _pickle_batches(paths, cfg.name, "labels", 16)
     keep = y <= IMAGENET16_CLASSES  # labels are 1..1000; NAS-Bench-201 keeps the first 120 classes
     return x[keep], y[keep] - 1, IMAGENET16_CLASSES

@@ -84,6 +84,14 @@ class Shutdown:
             log.exception("could not hand %s %s back", held.what, held.row_id)
         exit_process(EXIT_GRACE_EXPIRED)
 
+    def watchdog_finished(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the watchdog of a request to end (True when it has, or there
+        is none): after it, a process still running has outlived its grace period untouched."""
+        watchdog = self._watchdog
+        if watchdog is not None:
+            watchdog.join(timeout)
+        return watchdog is None or not watchdog.is_alive()
+
     def reset(self) -> None:
         """For tests: forget a request (the watchdog of an earlier one must have ended)."""
         self._requested.clear()

@@ -1,4 +1,4 @@
-"""Health, readiness, metrics (open) and the catalogue of spaces, methods and metrics (read scope)."""
+"""Health, readiness, metrics (open) and the catalogues of spaces, methods, metrics and data sets (read scope)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from sqlalchemy import text
 from api.catalog import Catalog, catalog
 from api.deps import DatabaseDep, ReadKey, SettingsDep
 from api.errors import ServiceUnavailable, problem_for, problem_responses
-from api.schemas import Health, MethodsOut, SpacesOut
+from api.schemas import DatasetsOut, Health, MethodsOut, SpacesOut
+from nas_core.dataroots import DataRoots
+from nas_core.datasets import availability
 from nas_core.methods import describe_methods
 from nas_core.spaces import describe_spaces
 
@@ -97,3 +99,15 @@ def spaces(key: ReadKey) -> SpacesOut:
 )
 def get_catalog(key: ReadKey) -> Catalog:
     return catalog()
+
+
+@router.get(
+    "/datasets",
+    summary="Data sets and whether this service can run them (generated, or files under its data root)",
+    responses=problem_responses(401, 403),
+)
+def datasets(key: ReadKey, settings: SettingsDep) -> DatasetsOut:
+    # The data root is the service's setting, shared by the API (which admits a spec against it)
+    # and its workers (which read the files), so the API can answer for them.
+    roots = DataRoots.parse(settings.FLATNAS_DATA_ROOT)
+    return DatasetsOut.model_validate({"items": [a.to_dict() for a in availability(roots)]})

@@ -11,15 +11,17 @@ import anyio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import event, text
+from sqlalchemy import event, text, update
 
 from api.event_hub import EventHub, poll_evaluations, poll_searches
 from nas_core.reporter import FlatnessRecord
 from store.db import Database
+from store.models import Evaluation
 from store.repositories import evaluations, leases, results
 from tests.api.conftest import Keys
-from tests.api.test_results import _epoch, _parse_sse
+from tests.api.test_results import _epoch, _parse_sse, after_the_next_poll, hub_polls, write_beside_the_stream
 from tests.fixtures.database import make_evaluation, make_search
+from tests.wait import wait_until
 
 
 def _follow_concurrently(hub: EventHub, search_ids: list[str], streams: int, seconds: float) -> None:
@@ -139,17 +141,16 @@ def test_an_evaluation_stream_is_served_from_the_apps_evaluation_hub(
 ) -> None:
     """The whole route: state, progress and epoch events as a worker-like thread writes them, the
     stream ending after the final status, with the store polled by the app's evaluation hub."""
-    import threading
-
     with database.session() as s:
         evaluation_id = make_evaluation(s)
 
     def worker() -> None:
-        time.sleep(1.0)  # the stream's first poll sees it queued
+        # The stream's first poll must see it queued: wait until that poll has happened.
+        wait_until(lambda: hub_polls(app, poll_evaluations) >= 1, 60, "the stream's first poll")
         with database.session() as s:
             evaluations.claim(s, evaluation_id, worker="w1", stale_after_s=60)
         for epoch in (0, 1):
-            time.sleep(0.15)
+            after_the_next_poll(app, poll_evaluations)  # each progress is a separate change
             with database.session() as s:
                 progress = {
                     "epoch": epoch,
@@ -159,7 +160,7 @@ def test_an_evaluation_stream_is_served_from_the_apps_evaluation_hub(
                     "phase": "train",
                 }
                 evaluations.set_progress(s, evaluation_id, progress, worker="w1")
-            time.sleep(0.15)
+            after_the_next_poll(app, poll_evaluations)
             with database.session() as s:
                 evaluations.upsert_epoch(
                     s, evaluation_id, {**_evaluation_epoch(epoch), "lr": 0.1, "seconds": 1.0}
@@ -167,10 +168,13 @@ def test_an_evaluation_stream_is_served_from_the_apps_evaluation_hub(
         with database.session() as s:
             evaluations.mark_succeeded(s, evaluation_id, {"test_acc": 0.9}, worker="w1")
 
-    thread = threading.Thread(target=worker)
-    thread.start()
+    def end() -> None:
+        with database.session() as s:
+            s.execute(update(Evaluation).where(Evaluation.id == evaluation_id).values(status="failed"))
+
+    join = write_beside_the_stream(worker, end)
     resp = client.get(f"/evaluations/{evaluation_id}/events", headers=keys.read)
-    thread.join()
+    join()
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
     events = _parse_sse(resp.text)
     assert events[0]["event"] == "status" and events[0]["data"]["status"] == "queued"

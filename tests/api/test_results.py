@@ -6,15 +6,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
+from collections.abc import Callable
+from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from api.event_hub import Poll, poll_searches
 from nas_core.genotype import DARTS_V2, genotype_from_json, genotype_to_json
 from nas_core.reporter import EpochRecord, FlatnessRecord, SampledArchitecture
 from store.db import Database
+from store.models import Search
 from store.repositories import leases, results
 from tests.api.conftest import Keys
 from tests.api.test_searches import TINY
+from tests.wait import wait_until
 
 
 def _epoch(epoch: int) -> EpochRecord:
@@ -146,25 +153,60 @@ def test_flatness_and_samples(client: TestClient, keys: Keys, database: Database
     assert client.get("/searches/nope/flatness", headers=keys.read).status_code == 404
 
 
+def hub_polls(app: Any, poll: Poll) -> int:
+    """Store polls made so far by the app's event hub for `poll`'s job kind (0 before its first stream)."""
+    hub = getattr(app.state, "event_hubs", {}).get(poll)
+    return hub.polls if hub is not None else 0
+
+
+def after_the_next_poll(app: Any, poll: Poll) -> None:
+    """Return once a hub poll that *began* after this call has ended: a poll may be under way now
+    (its count rises when it ends), so two more polls are needed. The stream is the hub's only
+    caller in these tests, so it has then turned what was written before this call into events."""
+    seen = hub_polls(app, poll)
+    wait_until(lambda: hub_polls(app, poll) >= seen + 2, 60, "the event stream's next store poll")
+
+
+def write_beside_the_stream(write: Callable[[], None], end: Callable[[], None]) -> Callable[[], None]:
+    """Run `write` (a worker-like writer) in a thread; returns a join that re-raises its failure.
+    A failed writer calls `end` (a terminal status) so the stream it was feeding ends, not hangs."""
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            write()
+        except BaseException as err:
+            failures.append(err)
+            end()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def join() -> None:
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "the writer thread did not finish"
+        if failures:
+            raise failures[0]
+
+    return join
+
+
 def test_events_stream_what_another_session_writes(
     client: TestClient, keys: Keys, database: Database
 ) -> None:
-    """The stream is read while a worker-like thread writes rows through its own sessions."""
-    import threading
-    import time
-
+    """The stream is read while a worker-like thread writes rows through its own sessions; the
+    writer waits for the stream's polls (not the clock), so each change is seen on its own."""
     from store.repositories.searches import set_progress
 
     search_id = _submit(client, keys, name="live")
 
     def worker() -> None:
-        # The stream's first poll must see the search still queued: on a busy machine the request
-        # can take a while to reach the route, so the claim waits well beyond one poll.
-        time.sleep(1.0)
+        # The stream's first poll must see the search still queued: wait until it has happened.
+        wait_until(lambda: hub_polls(client.app, poll_searches) >= 1, 60, "the stream's first poll")
         with database.session() as s:
             leases.claim(s, search_id, worker="w1", stale_after_s=60)
         for epoch in (0, 1):
-            time.sleep(0.15)
+            after_the_next_poll(client.app, poll_searches)  # each progress is a separate change
             with database.session() as s:
                 progress = {
                     "epoch": epoch,
@@ -174,7 +216,7 @@ def test_events_stream_what_another_session_writes(
                     "phase": "train",
                 }
                 set_progress(s, search_id, progress)
-            time.sleep(0.15)
+            after_the_next_poll(client.app, poll_searches)
             with database.session() as s:
                 results.upsert_epoch(s, search_id, _epoch(epoch))
                 results.upsert_genotype(s, search_id, {"genotype": {"e": epoch}}, epoch=epoch, is_best=True)
@@ -182,10 +224,13 @@ def test_events_stream_what_another_session_writes(
             results.add_flatness(s, search_id, FlatnessRecord("skip_count", 1, {}, 2, 0.01))
             leases.release_succeeded(s, search_id, worker="w1")
 
-    thread = threading.Thread(target=worker)
-    thread.start()
+    def end() -> None:
+        with database.session() as s:
+            s.execute(update(Search).where(Search.id == search_id).values(status="failed"))
+
+    join = write_beside_the_stream(worker, end)
     resp = client.get(f"/searches/{search_id}/events", headers=keys.read)
-    thread.join()
+    join()
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
     events = _parse_sse(resp.text)
     kinds = [e["event"] for e in events]

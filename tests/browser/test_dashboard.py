@@ -387,7 +387,10 @@ def test_cancel_and_retry_from_the_search_page(live_service: Any, page: Page) ->
     spec = {**BASELINE_SPEC, "name": f"browser-cancel-{secrets.token_hex(3)}", "epochs": 40}
     with live_service.client() as client:
         search = client.post("/searches", json=spec).json()
+    # The list re-renders on every progress event; its rows are morphed in place, so the link
+    # stays the node Playwright clicks. The page must then be the search's own.
     page.locator(f'table.searches tr[data-id="{search["id"]}"] a', has_text=spec["name"]).click()
+    expect(page).to_have_url(f"{live_service.base_url}/dashboard/searches/{search['id']}")
     badge = page.locator(".search-head h1 .badge.status")
     cancel = page.locator('[data-action="cancel"]')
     retry = page.locator('[data-action="retry"]')

@@ -5,6 +5,7 @@ with one point per search, and the links to each search. Screenshots go to tests
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Page, expect  # noqa: E402
 
 from tests.browser.test_dashboard import enter_key, shot  # noqa: E402
+from tests.browser.test_dashboard_fits import is_round_step  # noqa: E402
 from tests.integration.test_end_to_end import NO_FLATNESS  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -56,6 +58,9 @@ def test_study_page_shows_results_pairs_curves_scatter_and_children(live_service
     row = page.locator(f'tr[data-id="{study_id}"]')
     expect(row).to_contain_text("browser-study")
     expect(row).to_contain_text("4 succeeded")
+    # Not cramped: table cells have room around them (the browser default is 1 px).
+    padding = row.locator("td").first.evaluate("td => parseFloat(getComputedStyle(td).paddingLeft)")
+    assert padding >= 8, padding
     shot(page, "studies")
     row.get_by_role("link", name="browser-study").click()
 
@@ -91,6 +96,15 @@ def test_study_page_shows_results_pairs_curves_scatter_and_children(live_service
     expect(page.locator("svg.scatter")).to_have_attribute("data-points", "4")
     expect(page.locator("svg.scatter circle.scatter-point")).to_have_count(4)
     expect(page.locator("table.study-children tbody tr")).to_have_count(4)
+    # The scatter's ticks fall on round values (they were the padded extremes, e.g. 11.69 %).
+    for axis in ("x", "y"):
+        ticks = [
+            float(v)
+            for v in page.locator(f"svg.scatter text.tick-{axis}").evaluate_all(
+                "els => els.map(e => e.dataset.value)"
+            )
+        ]
+        assert len(ticks) >= 3 and is_round_step(ticks), (axis, ticks)
     shot(page, "study")
 
     first_child = study["children"][0]["search_id"]
@@ -98,3 +112,16 @@ def test_study_page_shows_results_pairs_curves_scatter_and_children(live_service
         "link", name="open"
     ).click()
     expect(page).to_have_url(f"{live_service.base_url}/dashboard/searches/{first_child}")
+
+    # The children in the searches list: long names stay on one line, whole in their tooltip.
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.get_by_role("link", name="Searches").first.click()
+    link = page.locator(f'table.searches tr[data-id="{first_child}"] .col-name a')
+    expect(link).to_have_attribute(
+        "title", study["children"][0]["name"] if "name" in study["children"][0] else re.compile(r"\[.+\]")
+    )
+    one_line = link.evaluate(
+        "a => a.getBoundingClientRect().height < 1.8 * parseFloat(getComputedStyle(a).fontSize)"
+    )
+    assert one_line, "the child's name wraps"
+    shot(page, "study-children-list")

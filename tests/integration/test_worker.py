@@ -312,9 +312,11 @@ def test_the_stop_watchdog_hands_back_and_exits_when_the_grace_period_ends() -> 
     assert exited.wait(5)
     assert events == ["handed back", EXIT_GRACE_EXPIRED]
     # Nothing held (the task handed its search back in time): the watchdog leaves the exit to Celery.
+    # Wait for the positive signal that its grace period is over (the watchdog ended), then check
+    # that it exited nothing; a sleep would pass, too, with a watchdog that had not yet looked.
     idle, calls = Shutdown(), []
     idle.request(0.05, exit_process=calls.append)
-    time.sleep(0.3)
+    assert idle.watchdog_finished(30), "the watchdog outlived its 0.05 s grace period by 30 s"
     assert calls == []
 
 

@@ -1,8 +1,9 @@
 // Genotypes drawn as cell diagrams in SVG: nodes and op-labelled edges.
 //
 // NB201: one cell, nodes 0-3 on a line, edge i->j for every j>i (6 edges, "none" drawn faint).
-// DARTS: a normal and a reduce cell, inputs c_{k-2} and c_{k-1}, intermediate nodes 0-3 placed in
-// columns by their depth (longest path from an input), and c_{k} collecting the concatenated nodes.
+// DARTS: a normal and a reduce cell, inputs c_k−2 and c_k−1 (drawn as c with a subscript),
+// intermediate nodes 0-3 placed in columns by their depth (longest path from an input), and c_k
+// collecting the concatenated nodes.
 
 import { h, s } from "./dom.js";
 import { spaceInfo } from "./catalog.js";
@@ -166,15 +167,23 @@ function markerDefs(id) {
   );
 }
 
+/** A node's label: "c" with its subscript set lower and smaller for a cell input or output
+ * ("c_k−2" in plain text), the number itself for an intermediate node. */
+function nodeLabelParts(label) {
+  const m = /^c_(k(?:−\d)?)$/.exec(label);
+  if (!m) return [label];
+  return ["c", s("tspan", { class: "node-sub", "baseline-shift": "sub", "font-size": "75%" }, m[1])];
+}
+
 function nodeEl(id, x, y, label, kind) {
   return s(
     "g",
-    { class: `cell-node node-${kind}`, "data-node": id, transform: `translate(${x},${y})` },
+    { class: `cell-node node-${kind}`, "data-node": id, "data-label": label, transform: `translate(${x},${y})` },
     s("title", null, `node ${label}`),
     kind === "io"
       ? s("rect", { x: -30, y: -NODE_R, width: 60, height: NODE_R * 2, rx: 8 })
       : s("circle", { r: NODE_R }),
-    s("text", { class: "node-label", "text-anchor": "middle", "dominant-baseline": "central" }, label),
+    s("text", { class: "node-label", "text-anchor": "middle", "dominant-baseline": "central" }, nodeLabelParts(label)),
   );
 }
 
@@ -368,7 +377,7 @@ function dartsSvg(edges, concat, diff, idPrefix) {
   }
   for (const [id, [x, y]] of Object.entries(pos)) {
     const io = id.startsWith("k") || id === "out";
-    const label = id === "out" ? "c_{k}" : io ? `c_{${id}}` : id;
+    const label = id === "out" ? "c_k" : io ? `c_${id.replace("-", "−")}` : id;
     layer.node(nodeEl(id, x, y, label, io ? "io" : "inner"));
   }
   return svg;

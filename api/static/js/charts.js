@@ -22,8 +22,26 @@ export function lineChart(container, { title, xLabel = "epoch", yLabel = "", ser
     scales: { x: xRange ? { time: false, range: xRange } : { time: false }, y: yRange ? { range: yRange } : {} },
     axes: [
       { label: xLabel, labelSize: 18, size: 34, grid: { stroke: "#eef0f3" }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] },
-      { label: yLabel, labelSize: 18, size: 52, grid: { stroke: "#eef0f3" }, values: (u, vals) => vals.map((v) => fmtNum(v, 3)) },
+      {
+        label: yLabel,
+        labelSize: 18,
+        size: 52,
+        grid: { stroke: "#eef0f3" },
+        // uPlot's own steps (1, 2, 2.5, 5 × 10^k) keep the ticks on round values; the drawn ones are
+        // recorded for tests, as the axis itself is painted on a canvas.
+        values: (u, vals) => {
+          holder.dataset.yTicks = vals.join(",");
+          return vals.map((v) => fmtNum(v, 3));
+        },
+      },
     ],
+    hooks: {
+      setScale: [
+        (u, key) => {
+          if (key === "x") holder.dataset.xMax = String(u.scales.x.max);
+        },
+      ],
+    },
     series: [
       { label: xLabel, value: (u, v) => (v === null || v === undefined ? "–" : String(v)) },
       ...series.map((sr) => ({
@@ -46,6 +64,18 @@ export function lineChart(container, { title, xLabel = "epoch", yLabel = "", ser
     holder.classList.toggle("is-empty", !hasPoints);
   };
   toggleEmpty(data);
+  // uPlot skips a scale's range function when there is one x value (it then spans 0–100), so a
+  // computed x range is set explicitly after every data change, and one epoch spans one epoch.
+  const pinX = (d) => {
+    const xs = (d[0] || []).filter(Number.isFinite);
+    if (typeof xRange === "function") {
+      const [min, max] = xRange(plot, xs.length ? Math.min(...xs) : null, xs.length ? Math.max(...xs) : null);
+      plot.setScale("x", { min, max });
+    } else if (!xRange && xs.length && Math.min(...xs) === Math.max(...xs)) {
+      plot.setScale("x", { min: xs[0], max: xs[0] + 1 });
+    }
+  };
+  pinX(data);
 
   const observer = new ResizeObserver(() => {
     const w = Math.max(240, container.clientWidth - 8);
@@ -58,12 +88,30 @@ export function lineChart(container, { title, xLabel = "epoch", yLabel = "", ser
     update(next) {
       plot.setData(normalise(next, series.length));
       toggleEmpty(next);
+      pinX(next);
     },
     destroy() {
       observer.disconnect();
       plot.destroy();
     },
   };
+}
+
+/**
+ * About `count` ticks on round values (1, 2, 2.5 or 5 × 10^k apart) covering [lo, hi]: {lo, hi,
+ * ticks}, with lo and hi widened to the outer ticks so points never sit beyond the last label.
+ */
+export function niceTicks(lo, hi, count = 5) {
+  if (!(hi > lo)) [lo, hi] = [lo - Math.max(Math.abs(lo) * 0.05, 1e-3), hi + Math.max(Math.abs(hi) * 0.05, 1e-3)];
+  const raw = (hi - lo) / Math.max(1, count - 1);
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((st) => st >= raw);
+  const first = Math.floor(lo / step + 1e-9) * step;
+  const last = Math.ceil(hi / step - 1e-9) * step;
+  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9) + (step / power === 2.5 ? 1 : 0));
+  const ticks = [];
+  for (let v = first; v <= last + step / 2; v += step) ticks.push(Number(v.toFixed(decimals)));
+  return { lo: first, hi: last, ticks };
 }
 
 function normalise(data, n) {

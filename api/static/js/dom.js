@@ -38,6 +38,40 @@ export function clear(el) {
   return el;
 }
 
+/**
+ * Make `target` look like `source` while keeping every node that can stay: same-tag elements are
+ * kept and their attributes and children brought in line; only a node of another kind is
+ * replaced. A live page re-renders from data every few seconds, and a button or link rebuilt
+ * between a user's mouse-down and mouse-up swallows the click; morphing keeps the node under the
+ * pointer (and focus, and an input's checked state) in place. Event listeners are not copied: a
+ * re-render must attach the same behaviour it did the first time. Canvases are always replaced.
+ */
+export function morph(target, source) {
+  if (target.nodeType !== source.nodeType || target.nodeName !== source.nodeName || target instanceof HTMLCanvasElement) {
+    target.replaceWith(source);
+    return source;
+  }
+  if (target.nodeType !== Node.ELEMENT_NODE) {
+    if (target.nodeValue !== source.nodeValue) target.nodeValue = source.nodeValue;
+    return target;
+  }
+  for (const { name } of [...target.attributes]) if (!source.hasAttribute(name)) target.removeAttribute(name);
+  for (const { name, value } of [...source.attributes]) if (target.getAttribute(name) !== value) target.setAttribute(name, value);
+  if ("disabled" in source && target.disabled !== source.disabled) target.disabled = source.disabled;
+  morphChildren(target, [...source.childNodes]);
+  return target;
+}
+
+/** morph() for a parent's children: `children` (nodes) become the parent's content. */
+export function morphChildren(parent, children) {
+  const current = [...parent.childNodes];
+  children.forEach((node, i) => {
+    if (current[i]) morph(current[i], node);
+    else parent.append(node);
+  });
+  for (const extra of current.slice(children.length)) extra.remove();
+}
+
 export function fmtNum(x, digits = 3) {
   if (x === null || x === undefined || Number.isNaN(x)) return "–";
   if (typeof x !== "number") return String(x);

@@ -42,10 +42,29 @@ function toWeights(row) {
   return ex.map((v) => v / z);
 }
 
+/** A DARTS cell input as plain text ("c_k−2"): no TeX, readable in a tooltip or a label. */
+export const inputText = (offset) => (offset ? `c_k−${offset}` : "c_k");
+
+/** The same with its subscript as markup: c<sub>k−2</sub>. */
+function inputMarkup(offset) {
+  return [h("span", null, "c"), h("sub", null, offset ? `k−${offset}` : "k")];
+}
+
+/** An edge label ("0←c_k−2") with each cell input's subscript set as a subscript. */
+function labelMarkup(label) {
+  return label.split(/(c_k(?:−\d)?)/).filter(Boolean).map((part) => {
+    const m = /^c_k(?:−(\d))?$/.exec(part);
+    return m ? inputMarkup(m[1] ? Number(m[1]) : 0) : part;
+  });
+}
+
+/** Weights that span less than this part of the [0, 1] scale are one colour on it: stretched. */
+export const AUTO_STRETCH_BELOW = 0.05;
+
 export function edgeLabels(group, count) {
   if (group === "cell" && count === 6) return ["1←0", "2←0", "2←1", "3←0", "3←1", "3←2"];
   if ((group === "normal" || group === "reduce") && count === 14) {
-    const name = (j) => (j === 0 ? "c_{k-2}" : j === 1 ? "c_{k-1}" : String(j - 2));
+    const name = (j) => (j === 0 ? inputText(2) : j === 1 ? inputText(1) : String(j - 2));
     const out = [];
     for (let n = 0; n < 4; n++) for (let j = 0; j < n + 2; j++) out.push(`${n}←${name(j)}`);
     return out;
@@ -56,7 +75,9 @@ export function edgeLabels(group, count) {
 /**
  * The α panel: per group, a grid of per-edge heatmaps with a shared op key and colour bar.
  * Colours span the fixed weight scale [0, 1], so a near-uniform α looks near-uniform; `stretch`
- * spans the group's observed range instead, to see small differences (the key says which).
+ * spans the group's observed range instead, to see small differences. A group whose weights all
+ * lie within AUTO_STRETCH_BELOW of each other (early epochs, a small α learning rate) would be one
+ * solid colour on the fixed scale, so it is stretched automatically; the key says which scale.
  */
 export function alphaHeatmaps(rows, ops, { stretch = false } = {}) {
   const root = h("div", { class: "alpha-maps" });
@@ -70,8 +91,15 @@ export function alphaHeatmaps(rows, ops, { stretch = false } = {}) {
     const last = rows[rows.length - 1].alphas[g];
     if (!Array.isArray(last) || !Array.isArray(last[0])) continue;
     const all = rows.flatMap((r) => (Array.isArray(r.alphas[g]) ? r.alphas[g].flatMap((edge) => toWeights(edge)) : []));
-    const range = stretch ? [Math.min(...all), Math.max(...all)] : [0, 1];
+    const observed = [Math.min(...all), Math.max(...all)];
+    const scale = stretch ? "stretched" : observed[1] - observed[0] < AUTO_STRETCH_BELOW ? "auto" : "fixed";
+    const range = scale === "fixed" ? [0, 1] : observed;
     if (range[1] - range[0] < 1e-6) range[1] = range[0] + 1e-6;
+    const keyText = {
+      fixed: ["weight 0", "1"],
+      stretched: [`stretched: weight ${range[0].toFixed(3)}`, range[1].toFixed(3)],
+      auto: [`auto-stretched (every weight within ${(observed[1] - observed[0]).toFixed(3)}): weight ${range[0].toFixed(3)}`, range[1].toFixed(3)],
+    }[scale];
     const labels = edgeLabels(g, last.length);
     const grid = h("div", { class: "heat-grid", "data-group": g });
     // One line per target node (its incoming edges), each starting with the op names of the rows.
@@ -93,9 +121,17 @@ export function alphaHeatmaps(rows, ops, { stretch = false } = {}) {
         "div",
         { class: "alpha-key" },
         title ? h("h4", { class: "sub" }, title) : null,
-        h("span", { class: "colorbar-label", "data-scale": stretch ? "stretched" : "fixed" }, stretch ? `stretched: weight ${range[0].toFixed(3)}` : "weight 0"),
+        h(
+          "span",
+          {
+            class: "colorbar-label",
+            "data-scale": scale,
+            title: scale === "auto" ? `On the fixed 0–1 scale these weights would be one colour; the colours span ${range[0].toFixed(4)}–${range[1].toFixed(4)} instead.` : null,
+          },
+          keyText[0],
+        ),
         h("span", { class: "colorbar", "aria-hidden": "true" }),
-        h("span", { class: "colorbar-label" }, stretch ? range[1].toFixed(3) : "1"),
+        h("span", { class: "colorbar-label" }, keyText[1]),
         h("span", { class: "muted" }, `· columns: epochs ${rows[0].epoch}–${rows[rows.length - 1].epoch}, left to right · hover for values`),
       ),
       grid,
@@ -148,7 +184,7 @@ function edgePanel(label, series, epochs, ops, tip, [lo, hi]) {
   return h(
     "div",
     { class: "heat-panel" },
-    h("div", { class: "heat-label" }, label),
+    h("div", { class: "heat-label", title: label }, labelMarkup(label)),
     canvas,
     epochRow,
     h("div", { class: "heat-top", title: "strongest op at the latest epoch" }, ops[top] ?? ""),

@@ -31,9 +31,18 @@ function setLive(state) {
   liveEl.querySelector(".live-text").textContent = state === "open" ? "live" : "reconnecting…";
 }
 
+// Whether the API answered 401 to the key now stored: the header must not keep saying "✓".
+let keyRefused = false;
+
 function updateKeyButton() {
-  keyButton.textContent = getKey() ? "API key ✓" : "Set API key";
-  keyButton.setAttribute("aria-label", getKey() ? "Change API key (one is set)" : "Set API key");
+  const state = !getKey() ? "unset" : keyRefused ? "refused" : "set";
+  keyButton.dataset.keyState = state;
+  keyButton.classList.toggle("key-refused", state === "refused");
+  keyButton.textContent = { unset: "Set API key", refused: "API key refused ✗", set: "API key ✓" }[state];
+  keyButton.setAttribute(
+    "aria-label",
+    { unset: "Set API key", refused: "The API refused the stored key (401): enter another", set: "Change API key (one is set)" }[state],
+  );
 }
 
 function keyGate() {
@@ -119,12 +128,17 @@ document.getElementById("key-cancel").addEventListener("click", () => dialog.clo
 keyButton.addEventListener("click", openKeyDialog);
 
 window.addEventListener("flatnas:key", () => {
+  keyRefused = false; // a new key has not been refused yet
   banner.hidden = true;
   updateKeyButton();
   render();
 });
 window.addEventListener("flatnas:auth", (ev) => {
   const status = ev.detail.status;
+  if (status === 401) {
+    keyRefused = true;
+    updateKeyButton();
+  }
   showBanner(
     status === 401 ? "The API did not accept the key (401). Enter a valid API key." : "This key's scope does not allow that action (403).",
     status === 401,

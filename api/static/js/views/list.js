@@ -1,7 +1,7 @@
 // Searches list: filters, search box, live progress (SSE for running searches plus a light refresh).
 
 import { get, listOf, nextCursorOf, openEventStream, ApiError } from "../api.js";
-import { h, clear, fmtAcc, fmtDuration, fmtDateTime, fmtTimeTitle, errorText, debounce } from "../dom.js";
+import { h, clear, morph, fmtAcc, fmtDuration, fmtDateTime, fmtTimeTitle, errorText, debounce } from "../dom.js";
 import { STATUSES, DATASETS, ACTIVE, loadCatalogue, methodOf, spaceOf, datasetOf, a2mOf, tagsOf, nameOf, progressOf, bestValAccOf, epochLabel, activityLabel, specOf } from "../model.js";
 import { searchUrl, compareUrl, navigate } from "../router.js";
 
@@ -197,13 +197,13 @@ export async function render(root, _params, { setLive }) {
   function applySort() {
     if (!sort) return;
     const value = SORT_VALUES[sort.key];
-    const entries = [...rows.values()].sort((a, b) => {
+    const entries = [...rows.entries()].sort(([, a], [, b]) => {
       const x = value(a.search), y = value(b.search);
       if (x === null || x === undefined) return 1; // blanks last either way
       if (y === null || y === undefined) return -1;
       return (x < y ? -1 : x > y ? 1 : 0) * sort.dir;
     });
-    entries.forEach((r) => tbody.append(r.tr));
+    placeInOrder(entries.map(([id]) => id));
   }
 
   function exportCsv() {
@@ -257,7 +257,7 @@ export async function render(root, _params, { setLive }) {
       "tr",
       { "data-id": id, "data-status": s.status, class: id === highlight ? "row-new" : "" },
       h("td", { class: "col-check" }, check),
-      h("td", { class: "col-name" }, h("a", { href: searchUrl(id), "data-link": "" }, nameOf(s)), tags.length ? h("div", { class: "tags" }, tags.map((t) => h("span", { class: "tag" }, t))) : null),
+      h("td", { class: "col-name" }, h("a", { href: searchUrl(id), "data-link": "", class: "clip-name", title: nameOf(s) }, nameOf(s)), tags.length ? h("div", { class: "tags" }, tags.map((t) => h("span", { class: "tag" }, t))) : null),
       h("td", null, statusBadge(s.status, s.cancel_requested)),
       h("td", null, methodCell(s)),
       h("td", null, spaceOf(s)),
@@ -275,11 +275,30 @@ export async function render(root, _params, { setLive }) {
   function upsertRow(s, { prepend = false } = {}) {
     const id = String(s.id);
     const existing = rows.get(id);
+    if (existing) {
+      // Updated in place (every progress event): a row link being clicked stays the same node.
+      morph(existing.tr, rowFor(s));
+      existing.search = s;
+      return;
+    }
     const tr = rowFor(s);
-    if (existing) existing.tr.replaceWith(tr);
-    else if (prepend) tbody.prepend(tr);
+    if (prepend) tbody.prepend(tr);
     else tbody.append(tr);
     rows.set(id, { search: s, tr });
+  }
+
+  /** Rows in `ids` order at the top of the table, moving only the rows that are out of place. */
+  function placeInOrder(ids) {
+    let prev = null;
+    for (const id of ids) {
+      const tr = rows.get(id).tr;
+      const expected = prev ? prev.nextElementSibling : tbody.firstElementChild;
+      if (expected !== tr) {
+        if (prev) prev.after(tr);
+        else tbody.prepend(tr);
+      }
+      prev = tr;
+    }
   }
 
   const refreshOne = new Map();
@@ -363,7 +382,7 @@ export async function render(root, _params, { setLive }) {
           }
         }
         items.forEach((s) => upsertRow(s));
-        items.forEach((s) => tbody.append(rows.get(String(s.id)).tr));
+        placeInOrder(items.map((s) => String(s.id)));
         cursor = nextCursorOf(body);
       } else {
         items.forEach((s) => {

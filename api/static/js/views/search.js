@@ -1,9 +1,9 @@
 // One search: live curves, α heatmaps, current and best cell diagrams, flatness, spec, actions.
 
 import { get, getOptional, post, download, openEventStream, ApiError } from "../api.js";
-import { h, clear, fmtDuration, fmtTime, fmtTimeTitle, fmtAcc, errorText, toast, debounce, pretty } from "../dom.js";
+import { h, clear, morphChildren, fmtDuration, fmtTime, fmtTimeTitle, fmtAcc, errorText, toast, debounce, pretty } from "../dom.js";
 import { hasBenchmark } from "../catalog.js";
-import { ACTIVE, TERMINAL, specOf, spaceOf, datasetOf, nameOf, curvesOf, alphasOf, flatnessOf, opsOf, bestValAccOf, loadCatalogue } from "../model.js";
+import { ACTIVE, TERMINAL, specOf, spaceOf, datasetOf, nameOf, curvesOf, alphasOf, flatnessOf, opsOf, bestValAccOf, progressOf, loadCatalogue } from "../model.js";
 import { lineChart, asPercent } from "../charts.js";
 import { genotypeFigure } from "../cell.js";
 import { alphaHeatmaps } from "../heatmap.js";
@@ -95,13 +95,13 @@ export async function render(root, { id }, { setLive }) {
   // --- header, progress, error --------------------------------------------------------------------
 
   function renderHead() {
-    clear(headEl);
     const s = search;
     const canCancel = ACTIVE.has(s.status) && !s.cancel_requested;
     const canRetry = (s.status === "failed" || s.status === "cancelled") && !retrying;
     const noGenotype = hasGenotype ? null : "no genotype yet: one is derived at the end of every epoch";
     const noCurves = hasCurves ? null : "no curves yet: a row is written at the end of every epoch";
-    headEl.append(
+    // Morphed, not rebuilt: a refresh between mouse-down and mouse-up must not swallow a click on Cancel.
+    morphChildren(headEl, [
       h(
         "div",
         { class: "title-block" },
@@ -127,7 +127,7 @@ export async function render(root, { id }, { setLive }) {
         h("button", { type: "button", class: "btn", "data-action": "download-curves", disabled: !hasCurves, title: noCurves, onclick: () => dl(`${base}/curves?format=csv`, `${safeName(s)}-curves.csv`) }, "Curves CSV"),
         h("a", { class: "btn btn-ghost", href: compareUrl([String(s.id)]), "data-link": "" }, "Compare…"),
       ),
-    );
+    ]);
   }
 
   function renderProgress() {
@@ -212,12 +212,15 @@ export async function render(root, { id }, { setLive }) {
       return;
     }
     clear(curvesEl);
+    // The epoch axis spans the run (0 to its epoch count: step losses of the last epoch lie below
+    // it), not uPlot's default for one point, which is 0–100 while the first epoch runs.
+    const epochAxis = (u, lo, hi) => [0, Math.max(1, progressOf(search).totalEpochs ?? 0, Number.isFinite(hi) ? Math.ceil(hi) : 0)];
     const a = h("div", { class: "chart-cell", "data-chart": "loss" });
     const b = h("div", { class: "chart-cell", "data-chart": "accuracy" });
     curvesEl.append(a, b);
     charts = [
-      lineChart(a, { title: "Loss", yLabel: "cross-entropy", series: [{ label: "train", color: "#2563eb" }, { label: "val", color: "#dc2626" }, { label: "step loss (live)", color: "#94a3b8", width: 1 }], data: lossData }),
-      lineChart(b, { title: "Accuracy", yLabel: "%", series: [{ label: "train", color: "#2563eb" }, { label: "val", color: "#dc2626" }], data: accData }),
+      lineChart(a, { title: "Loss", yLabel: "cross-entropy", series: [{ label: "train", color: "#2563eb" }, { label: "val", color: "#dc2626" }, { label: "step loss (live)", color: "#94a3b8", width: 1 }], data: lossData, xRange: epochAxis }),
+      lineChart(b, { title: "Accuracy", yLabel: "%", series: [{ label: "train", color: "#2563eb" }, { label: "val", color: "#dc2626" }], data: accData, xRange: epochAxis }),
     ];
   }
 

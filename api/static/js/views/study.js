@@ -4,7 +4,7 @@
 
 import { get, post, download } from "../api.js";
 import { h, s, clear, fmtNum, fmtDuration, errorText, toast } from "../dom.js";
-import { lineChart, PALETTE } from "../charts.js";
+import { lineChart, niceTicks, PALETTE } from "../charts.js";
 import { curvesOf } from "../model.js";
 import { searchUrl, navigate } from "../router.js";
 import { statusBadge } from "./list.js";
@@ -314,25 +314,31 @@ export async function render(root, { id }) {
     const W = 640;
     const H = 320;
     const pad = { l: 64, r: 16, t: 12, b: 44 };
+    // Axes end on round ticks (1, 2, 2.5 or 5 × 10^k apart), not on the data's own extremes.
     const range = (vals) => {
-      let lo = Math.min(...vals);
-      let hi = Math.max(...vals);
-      if (lo === hi) [lo, hi] = [lo - 1e-3 - Math.abs(lo) * 0.05, hi + 1e-3 + Math.abs(hi) * 0.05];
-      const m = (hi - lo) * 0.08;
-      return [lo - m, hi + m];
+      const lo = Math.min(...vals);
+      const hi = Math.max(...vals);
+      const m = (hi - lo) * 0.05;
+      // Values that are never negative (accuracies, counts) do not get a negative tick from the margin.
+      return niceTicks(lo >= 0 ? Math.max(0, lo - m) : lo - m, hi + m, 5);
     };
-    const [x0, x1] = range(points.map((p) => p.x));
-    const [y0, y1] = range(points.map((p) => p.y));
+    const xAxis = range(points.map((p) => p.x));
+    // Accuracies are fractions shown as percentages: round in percent, then back.
+    const yPct = isAccuracy(scatterY);
+    const yAxisShown = range(points.map((p) => (yPct ? p.y * 100 : p.y)));
+    const yAxis = yPct ? { lo: yAxisShown.lo / 100, hi: yAxisShown.hi / 100, ticks: yAxisShown.ticks.map((t) => t / 100) } : yAxisShown;
+    const [x0, x1] = [xAxis.lo, xAxis.hi];
+    const [y0, y1] = [yAxis.lo, yAxis.hi];
     const px = (x) => pad.l + ((x - x0) / (x1 - x0)) * (W - pad.l - pad.r);
     const py = (y) => H - pad.b - ((y - y0) / (y1 - y0)) * (H - pad.t - pad.b);
-    const ticks = (lo, hi) => Array.from({ length: 5 }, (_, i) => lo + ((hi - lo) * i) / 4);
+    const yTickText = (v, i) => (yPct ? `${yAxisShown.ticks[i]}%` : fmtNum(v, 4));
     const svg = s(
       "svg",
       { class: "scatter", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `${scatterY} against ${scatterX}`, "data-points": String(points.length) },
       s("line", { x1: pad.l, y1: H - pad.b, x2: W - pad.r, y2: H - pad.b, class: "axis-line" }),
       s("line", { x1: pad.l, y1: pad.t, x2: pad.l, y2: H - pad.b, class: "axis-line" }),
-      ticks(x0, x1).map((v) => s("text", { x: px(v), y: H - pad.b + 16, class: "tick", "text-anchor": "middle" }, fmtNum(v, 3))),
-      ticks(y0, y1).map((v) => s("text", { x: pad.l - 6, y: py(v) + 4, class: "tick", "text-anchor": "end" }, fmtMetric(scatterY, v))),
+      xAxis.ticks.map((v) => s("text", { x: px(v), y: H - pad.b + 16, class: "tick tick-x", "text-anchor": "middle", "data-value": String(v) }, String(v))),
+      yAxis.ticks.map((v, i) => s("text", { x: pad.l - 6, y: py(v) + 4, class: "tick tick-y", "text-anchor": "end", "data-value": String(yPct ? yAxisShown.ticks[i] : v) }, yTickText(v, i))),
       s("text", { x: (W + pad.l) / 2, y: H - 6, class: "axis-label", "text-anchor": "middle" }, scatterX),
       points.map((p) =>
         s(

@@ -2,12 +2,24 @@
 // (problem details `errors: [{field, message}]`) shown next to the field they name. The browser's own
 // validation is off (novalidate) so nas_core/spec.py stays the one source of truth for what is allowed.
 
-import { post, ApiError } from "../api.js";
+import { get, listOf, post, ApiError } from "../api.js";
 import { h, errorText, toast } from "../dom.js";
 import { DATASETS, loadCatalogue } from "../model.js";
 import { navigate } from "../router.js";
 
 let fieldSeq = 0;
+const DEFAULT_EPOCHS = 10;
+
+/** [{name, available, reason}] from GET /datasets; every known set, as runnable, if it cannot answer. */
+async function loadDatasets() {
+  try {
+    const items = listOf(await get("/datasets"), "items").filter((d) => d && typeof d.name === "string");
+    if (items.length) return items;
+  } catch {
+    /* an older service without /datasets: offer every name */
+  }
+  return DATASETS.map((name) => ({ name, available: true, reason: "" }));
+}
 
 /** A labelled control with a slot for its error; `field` is the spec path the API names in errors. */
 function field(fieldPath, label, control, { hint = "", className = "" } = {}) {
@@ -91,8 +103,18 @@ export async function render(root) {
   const method = h("select", { name: "method" }, methodInfo.map((m) => h("option", { value: m.name }, m.name)));
   const methodSummary = h("div", { class: "hint method-summary" });
   const a2m = h("input", { type: "checkbox", name: "a2m", checked: true });
-  const dataset = h("select", { name: "dataset" }, DATASETS.map((d) => h("option", { value: d }, d)));
-  const epochs = num("epochs", 50, { value: "50" });
+  // Data sets as the service reports them (GET /datasets): the default is one it can run, and a
+  // file-backed set whose files are not under its data root is shown but cannot be picked.
+  const available = await loadDatasets();
+  const runnable = available.filter((d) => d.available).map((d) => d.name);
+  const preferred = runnable.includes("cifar10") ? "cifar10" : runnable[0] ?? "digits";
+  const dataset = h(
+    "select",
+    { name: "dataset" },
+    available.map((d) => h("option", { value: d.name, selected: d.name === preferred, disabled: !d.available, title: d.reason }, d.available ? d.name : `${d.name} (${d.reason})`)),
+  );
+  // A first search should finish in minutes on the machine that `make run` starts.
+  const epochs = num("epochs", DEFAULT_EPOCHS, { value: String(DEFAULT_EPOCHS) });
 
   const batch = num("batch_size", 64);
   const C = num("C", 16);
