@@ -66,5 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.action} to {revision}: done ({url})")
     return 0
 
+
 if __name__ == "__main__":
     raise SystemExit(main())
