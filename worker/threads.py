@@ -53,22 +53,25 @@ def default_threads(processes: int, cores: int | None = None) -> int:
     return max(1, (usable_cores() if cores is None else cores) // processes)
 
 
-def _positive(environ: Mapping[str, str], name: str) -> int | None:
-    text = environ.get(name, "").strip()
+def _worker_threads(environ: Mapping[str, str]) -> int | None:
+    text = environ.get(THREADS_ENV, "").strip()
     if not text:
         return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r}: allowed is a whole number >= 1") from None
-    if value < 1:
-        raise ValueError(f"{name}={value}: allowed is a whole number >= 1")
-    return value
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{THREADS_ENV}={text!r}: allowed is a whole number >= 1")
+    return int(text)
+
+
+def _omp_threads(environ: Mapping[str, str]) -> int | None:
+    """OMP_NUM_THREADS's outermost level ("4" or "4,2"); a value OpenMP itself would not accept
+    is left to OpenMP and does not count as a choice."""
+    first = environ.get(OMP_ENV, "").split(",")[0].strip()
+    return int(first) if first.isdigit() and int(first) >= 1 else None
 
 
 def thread_budget(environ: Mapping[str, str], processes: int = 1) -> int:
     """The budget of one of `processes` workers on this host (the order in the module's doc)."""
-    explicit = _positive(environ, THREADS_ENV) or _positive(environ, OMP_ENV)
+    explicit = _worker_threads(environ) or _omp_threads(environ)
     return explicit if explicit is not None else default_threads(processes)
 
 

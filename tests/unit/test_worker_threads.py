@@ -32,8 +32,11 @@ def test_an_explicit_budget_wins_then_omp_then_cores_per_process() -> None:
     assert default_threads(3, cores=16) == 5 and default_threads(4, cores=2) == 1
     with pytest.raises(ValueError, match="WORKER_THREADS='two'"):
         thread_budget({"WORKER_THREADS": "two"})
-    with pytest.raises(ValueError, match="OMP_NUM_THREADS=0"):
-        thread_budget({"OMP_NUM_THREADS": "0"})
+    with pytest.raises(ValueError, match="WORKER_THREADS='0'"):
+        thread_budget({"WORKER_THREADS": "0"})
+    # OpenMP's own syntax: the outermost level counts; what OpenMP would refuse is no choice
+    assert thread_budget({"OMP_NUM_THREADS": "4,2"}) == 4
+    assert thread_budget({"OMP_NUM_THREADS": "0"}) == thread_budget({"OMP_NUM_THREADS": "x"}) == CORES
     with pytest.raises(ValueError, match="processes"):
         default_threads(0)
 
