@@ -19,11 +19,13 @@ print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependenc
 PY
 RUN pip install -r /tmp/requirements.txt
 
+# Every package pyproject's [tool.setuptools.packages.find] installs (tests/unit/test_dockerfile.py).
 COPY nas_core ./nas_core
 COPY store ./store
 COPY api ./api
 COPY worker ./worker
 COPY migrations ./migrations
+COPY flatnas ./flatnas
 COPY alembic.ini ./
 RUN pip install --no-deps . \
     && useradd --create-home --uid 10001 flatnas \

@@ -2,7 +2,7 @@
 
 Migrates DATABASE_URL, makes sure there is a way in (on a database without keys it creates an
 admin key and prints it once), then runs the API (uvicorn) and one worker (Celery, queue `gpu`,
-one search at a time) as child processes. The children get their own process group, so Ctrl-C
+one search at a time, with a CPU thread budget: worker/threads.py) as child processes. The children get their own process group, so Ctrl-C
 reaches only this process, which forwards exactly one SIGINT (a second one would turn Celery's
 warm shutdown into a cold one). If either child dies, the other is stopped and `up` exits non-zero.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 from store import migrate
 from store.db import Database
 from store.repositories import keys
+from worker.threads import THREADS_ENV, child_env
 
 GRACE_S = 20.0
 
@@ -33,6 +34,16 @@ def worker_command(queue: str) -> list[str]:
         sys.executable, "-m", "celery", "-A", "worker.app:celery_app", "worker",
         "-Q", queue, "--concurrency", "1", "--pool", "solo", "-n", "flatnas-worker@%h", "--loglevel", "INFO",
     ]  # fmt: skip
+
+
+#: The processes `up` runs on this host's cores: the worker, and the API beside it.
+PROCESSES = 2
+
+
+def worker_env(environ: dict[str, str]) -> dict[str, str]:
+    """The worker's environment: this one plus its CPU thread budget (worker/threads.py), with
+    the API counted as one more process on the same cores."""
+    return {**environ, **child_env(environ, PROCESSES)}
 
 
 def ensure_admin_key(url: str) -> str | None:
@@ -77,7 +88,11 @@ def up(args: argparse.Namespace) -> int:
     if not args.no_worker:
         from worker.app import QUEUE
 
-        children["worker"] = subprocess.Popen(worker_command(QUEUE), start_new_session=True)
+        env = worker_env(dict(os.environ))
+        print(
+            f"flatnas: the worker runs torch on {env[THREADS_ENV]} CPU thread(s) ({THREADS_ENV})", flush=True
+        )
+        children["worker"] = subprocess.Popen(worker_command(QUEUE), env=env, start_new_session=True)
     print(f"flatnas: API and dashboard at {base}/  (OpenAPI docs: {base}/docs); Ctrl-C stops", flush=True)
     return supervise(children)
 

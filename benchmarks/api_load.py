@@ -23,9 +23,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -54,6 +55,9 @@ class Result:
     latencies: list[float]
     errors: int
     wall: float
+    #: What each failure was (an unexpected status with the start of its body, or the exception):
+    #: one in thousands is otherwise impossible to diagnose after the run.
+    failures: Counter[str] = field(default_factory=Counter)
 
     def line(self) -> str:
         ms = sorted(x * 1000 for x in self.latencies)
@@ -65,6 +69,29 @@ class Result:
             f"p90={q[89]:7.1f} ms  p99={q[98]:7.1f} ms  max={ms[-1]:7.1f} ms  "
             f"throughput={len(ms) / self.wall:7.1f} req/s"
         )
+
+
+def describe_failure(response: httpx.Response | None, error: BaseException | None = None) -> str:
+    """One line naming a failed request: its status and the start of its body, or the exception
+    (its type, text and cause: httpx wraps the transport's error)."""
+    if error is not None:
+        cause = error.__cause__ or error.__context__
+        text = f"{type(error).__name__}: {error}"
+        if cause is not None:
+            text += f" (from {type(cause).__name__}: {cause})"
+        return text
+    assert response is not None
+    body = " ".join(response.text.split())[:200]
+    return f"HTTP {response.status_code}: {body}"
+
+
+def failure_lines(results: list[Result]) -> list[str]:
+    """The failures of every measurement, most frequent first, for the summary."""
+    lines = []
+    for result in results:
+        for text, count in result.failures.most_common():
+            lines.append(f"  failed {count}x  {result.name.strip()}: {text}")
+    return lines
 
 
 async def load(
@@ -79,6 +106,7 @@ async def load(
 ) -> Result:
     """`concurrency` closed-loop clients share a budget of `max_requests`, stopped at `max_seconds`."""
     latencies: list[float] = []
+    failures: Counter[str] = Counter()
     errors = 0
     issued = 0
     deadline = time.perf_counter() + max_seconds
@@ -90,17 +118,19 @@ async def load(
             started = time.perf_counter()
             try:
                 response = await request(client)
-                ok = response.status_code == expected
-            except httpx.HTTPError:
-                ok = False
-            if ok:
+            except httpx.HTTPError as err:
+                errors += 1
+                failures[describe_failure(None, err)] += 1
+                continue
+            if response.status_code == expected:
                 latencies.append(time.perf_counter() - started)
             else:
                 errors += 1
+                failures[describe_failure(response)] += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(user() for _ in range(concurrency)))
-    return Result(name, latencies, errors, time.perf_counter() - started)
+    return Result(name, latencies, errors, time.perf_counter() - started, failures)
 
 
 async def run_benchmark(base_url: str, api_key: str, args: argparse.Namespace) -> list[Result]:
@@ -111,7 +141,7 @@ async def run_benchmark(base_url: str, api_key: str, args: argparse.Namespace) -
         created.raise_for_status()
         search_id = created.json()["id"]
         # Warm up connections, the pool and the server's caches before measuring.
-        await load(
+        warm = await load(
             "warm-up",
             lambda c: c.get(f"/searches/{search_id}"),
             client,
@@ -120,7 +150,7 @@ async def run_benchmark(base_url: str, api_key: str, args: argparse.Namespace) -
             max_seconds=10,
             expected=200,
         )
-        results = []
+        results = [warm] if warm.errors else []
         for name, request, expected in (
             ("GET /searches/{id}", lambda c: c.get(f"/searches/{search_id}"), 200),
             ("POST /searches", lambda c: c.post("/searches", json=SPEC), 201),
@@ -269,9 +299,11 @@ async def measure_cell(
 
         request, expected = (get, 200) if endpoint == "GET" else (post, 201)
         # Open the connections first, so the CPU counted below is serving requests only.
-        await load(
+        warm = await load(
             "warm-up", get, client, concurrency=clients, max_requests=2 * clients, max_seconds=5, expected=200
         )
+        for line in failure_lines([warm]):
+            print(f"  {app} {endpoint} {clients} clients{line}")
         before = cpu_seconds(pid)
         result = await load(
             f"{endpoint} {app} {clients:>2} clients",
@@ -395,11 +427,19 @@ def run_baseline(args: argparse.Namespace) -> int:
                             print(f"  round {round_ + 1}: {cell.result.line()}  cpu={cell.cpu_ms:.2f} ms/req")
             for line in summarise(cells, args.rounds):
                 print(line)
+            print_failures([c.result for c in cells])
             if args.streams:
                 print(
                     asyncio.run(open_streams(flatnas_url, flatnas_pid, token, search_id, args.streams, 10.0))
                 )
     return 0 if all(c.result.errors == 0 for c in cells) else 1
+
+
+def print_failures(results: list[Result]) -> None:
+    lines = failure_lines(results)
+    print(f"failures: {sum(r.errors for r in results)}" + (", by cause:" if lines else ""))
+    for line in lines:
+        print(line)
 
 
 def machine() -> str:
@@ -464,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
             results = asyncio.run(run_benchmark(base_url, token, args))
     for result in results:
         print(result.line())
+    print_failures(results)
     return 0 if all(r.errors == 0 for r in results) else 1
 
 

@@ -5,7 +5,6 @@ Usage: `python -m store.migrate [upgrade|downgrade] [revision]` migrates setting
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from alembic import command
@@ -50,18 +49,21 @@ def head_revision() -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m store.migrate", description="Migrate the database at DATABASE_URL (Alembic)."
+    )
+    parser.add_argument("action", nargs="?", default="upgrade", choices=("upgrade", "downgrade"))
+    parser.add_argument("revision", nargs="?", help="target revision (default: head up, base down)")
+    args = parser.parse_args(argv)
+
     from store.settings import settings
 
-    args = sys.argv[1:] if argv is None else argv
-    action = args[0] if args else "upgrade"
-    if action not in ("upgrade", "downgrade"):
-        print(
-            f"usage: python -m store.migrate [upgrade|downgrade] [revision]; got {action!r}", file=sys.stderr
-        )
-        return 2
-    revision = args[1] if len(args) > 1 else ("head" if action == "upgrade" else "base")
-    (upgrade if action == "upgrade" else downgrade)(settings.DATABASE_URL, revision)
-    print(f"{action} to {revision}: done ({make_engine(settings.DATABASE_URL).url.render_as_string()})")
+    revision = args.revision or ("head" if args.action == "upgrade" else "base")
+    (upgrade if args.action == "upgrade" else downgrade)(settings.DATABASE_URL, revision)
+    url = make_engine(settings.DATABASE_URL).url.render_as_string()
+    print(f"{args.action} to {revision}: done ({url})")
     return 0
 
 

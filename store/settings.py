@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     GPU_MEMORY_FRACTION: float | None = Field(
         None, gt=0, le=1, description="cap on this worker's share of GPU memory (set by worker.gpu_share)"
     )
+    WORKER_THREADS: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="torch CPU threads of each worker process; unset: OMP_NUM_THREADS, else the usable cores "
+        "divided by the worker processes on the host (worker/threads.py)",
+    )
     API_HOST: str = "127.0.0.1"
     API_PORT: int = Field(8000, ge=1, le=65535)
     HEARTBEAT_TIMEOUT_S: float = Field(120.0, gt=0, description="a running search silent this long is stale")

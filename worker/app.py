@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
 
 from store.settings import settings
 
@@ -90,6 +96,25 @@ def _apply_gpu_memory_share(sender: Any = None, **_: Any) -> None:
     from worker.gpu_share import apply_memory_share
 
     apply_memory_share()
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _apply_thread_budget(sender: Any = None, **_: Any) -> None:
+    # torch's CPU threads from the cores this process may use (worker/threads.py). worker_init runs
+    # on a solo worker's main thread, the one that runs its tasks; worker_process_init in each child
+    # of a prefork pool.
+    import logging
+    import sys
+
+    from worker.threads import apply_thread_budget
+
+    threads = apply_thread_budget()
+    logging.getLogger(__name__).info(
+        "thread budget: %d torch thread(s) per task (torch was %simported)",
+        threads,
+        "already " if "torch" in sys.modules else "not yet ",
+    )
 
 
 @worker_ready.connect

@@ -5,7 +5,9 @@ a node serves more searches per hour by running several worker processes on each
 ordinary `celery worker --pool solo` (one search at a time, its own lease and heartbeat, the
 health check unchanged), pinned to one GPU by CUDA_VISIBLE_DEVICES and capped at 1/N of its memory
 by `torch.cuda.set_per_process_memory_fraction`, so one search that grows cannot starve the others
-(it fails with an out-of-memory error of its own instead).
+(it fails with an out-of-memory error of its own instead). The host's CPU cores are split the same
+way: each worker gets WORKER_THREADS = usable cores ÷ workers (worker/threads.py), unless the
+environment already sets WORKER_THREADS or OMP_NUM_THREADS.
 
     python -m worker.gpu_share --per-gpu 4 --gpus 0,1 -- -Q gpu --loglevel INFO
 
@@ -24,6 +26,8 @@ import sys
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from worker.threads import child_env
 
 #: The setting (store.settings) each child worker reads: its fraction of the GPU's memory.
 FRACTION_ENV = "GPU_MEMORY_FRACTION"
@@ -60,12 +64,14 @@ def worker_commands(
 ) -> list[tuple[list[str], dict[str, str]]]:
     """(argv, env) of every worker: `per_gpu` solo workers per GPU, unique node names."""
     fraction = memory_fraction(per_gpu)
+    # The host's cores are shared by every worker it starts (worker/threads.py).
+    threads = child_env(base_env, per_gpu * len(gpus))
     commands = []
     for gpu in gpus:
         for k in range(per_gpu):
             argv = [sys.executable, "-m", "celery", "-A", "worker.app:celery_app", "worker"]
             argv += ["--pool", "solo", "--concurrency", "1", "-n", f"gpu{gpu}-{k}@%h", *celery_args]
-            env = {**base_env, FRACTION_ENV: str(fraction)}
+            env = {**base_env, FRACTION_ENV: str(fraction), **threads}
             if gpu != "cpu":
                 env["CUDA_VISIBLE_DEVICES"] = gpu
             commands.append((argv, env))

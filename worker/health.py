@@ -1,12 +1,13 @@
 """Worker liveness for container healthchecks: `python -m worker.health` exits 0 while it is alive.
 
 A solo-pool worker runs its search on the thread that would answer `celery inspect ping`, so the
-reaper thread (which keeps sweeping during a search) touches a file after every sweep that reached
-the database; the worker is healthy while that file is fresh.
+reaper thread (worker/reaper.py, which keeps sweeping during a search) touches a file after every
+sweep that reached the database and the broker; the worker is healthy while that file is fresh.
 """
 
 from __future__ import annotations
 
+import argparse
 import socket
 import sys
 import time
@@ -26,11 +27,18 @@ def touch_liveness(data_dir: str | Path | None = None) -> None:
     path.touch()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     from worker.reaper import sweep_interval
 
-    path = liveness_file()
     max_age = 3 * sweep_interval(settings.HEARTBEAT_TIMEOUT_S)
+    parser = argparse.ArgumentParser(
+        prog="python -m worker.health",
+        description="Exit 0 while this host's worker is alive: its reaper refreshed "
+        f"DATA_DIR/workers/<host>.alive within the last {max_age:.0f} s (3 sweeps; a sweep is "
+        "HEARTBEAT_TIMEOUT_S / 2, at most 60 s) after reaching the database and the broker; else 1.",
+    )
+    parser.parse_args(argv)
+    path = liveness_file()
     try:
         age = time.time() - path.stat().st_mtime
     except FileNotFoundError:

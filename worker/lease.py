@@ -290,6 +290,10 @@ def run_leased(
     )
     if skipped is not None:
         return skipped
+    import torch  # loaded by the task modules already
+
+    # Read on the thread that runs the job: OpenMP keeps the count per thread (worker/threads.py).
+    log.info("%s %s runs on %d torch thread(s)", kind.what, row_id, torch.get_num_threads())
     data, priority = in_transaction(session_factory, run.load)
 
     def hand_back() -> bool:

@@ -24,6 +24,7 @@ from store.repositories import evaluations, landscape, leases
 from store.settings import settings
 from worker import lease
 from worker.enqueue import enqueue_evaluation, enqueue_landscape_job, enqueue_search, waiting_messages
+from worker.health import touch_liveness
 from worker.lease import SessionFactory, in_transaction
 from worker.study_evaluations import evaluate_finished
 
@@ -116,6 +117,17 @@ def sweep_interval(timeout_s: float) -> float:
     return max(1.0, min(60.0, timeout_s / 2))
 
 
+def sweep() -> None:
+    """One pass of the reaper. It reaches the database (every reap is a transaction) and the
+    broker (requeue_unclaimed counts the waiting messages first, on every pass); it raises when
+    either cannot be reached."""
+    reap_stale_searches()
+    reap_stale_landscape_jobs()
+    reap_stale_evaluations()
+    evaluate_finished()  # study searches whose evaluation a dying worker did not start
+    requeue_unclaimed()
+
+
 class _Reaper:
     def __init__(self) -> None:
         self._stop = threading.Event()
@@ -138,13 +150,17 @@ class _Reaper:
         interval = sweep_interval(settings.HEARTBEAT_TIMEOUT_S)
         while True:
             try:
-                reap_stale_searches()
-                reap_stale_landscape_jobs()
-                reap_stale_evaluations()
-                evaluate_finished()  # study searches whose evaluation a dying worker did not start
-                requeue_unclaimed()
+                sweep()
             except Exception:  # the database may be briefly away; the next sweep retries
                 log.warning("reaper sweep failed", exc_info=True)
+            else:
+                # The container's health check (python -m worker.health): fresh only while sweeps
+                # reach the database and the broker. A search running on the main thread does not
+                # stop this thread, so a busy worker stays healthy.
+                try:
+                    touch_liveness()
+                except OSError:
+                    log.warning("could not refresh the liveness file", exc_info=True)
             if self._stop.wait(interval):
                 return
 

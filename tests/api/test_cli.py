@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -88,6 +89,9 @@ def test_up_runs_a_search_end_to_end(tmp_path: Path) -> None:
         while "Ctrl-C" not in banner:
             banner += up.stdout.readline()
         env["FLATNAS_API_KEY"] = next(w for w in banner.split() if w.startswith("fnas_"))
+        # The worker's CPU thread budget (worker/threads.py): the runner's OMP_NUM_THREADS, if set.
+        budget = os.environ.get("OMP_NUM_THREADS") or r"\d+"
+        assert re.search(rf"the worker runs torch on {budget} CPU thread\(s\) \(WORKER_THREADS\)", banner)
 
         spec = tmp_path / "tiny.yaml"
         spec.write_text(
