@@ -28,6 +28,7 @@ type_annotation_map
 updated_at
 _.updated_at
 _apply_gpu_memory_share
+_apply_thread_budget
 _start_reaper
 _hand_back_on_stop
 _stop_reaper
@@ -60,5 +61,10 @@ _.retry_evaluation
 _.cancel_study
 _.retry_study
 
-# The worker container's health probe; wired up under issue 24 item 6 (worker/), on another branch.
-touch_liveness
+
+# Read when serialised: GET /datasets (nas_core/datasets.py Availability.to_dict).
+_.available
+# Frameworks' hooks implemented by tests: uvicorn's Server.should_exit (tests/api/conftest.py) and
+# httpx's AsyncBaseTransport.handle_async_request (tests/unit/test_api_load_failures.py).
+_.should_exit
+_.handle_async_request

@@ -74,9 +74,8 @@ def torch_threads_restored() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-def test_applying_the_budget_sets_torchs_threads(
-    torch_threads_restored: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("torch_threads_restored")
+def test_applying_the_budget_sets_torchs_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     target = 3 if torch.get_num_threads() != 3 else 2
     assert apply_thread_budget(target) == target and torch.get_num_threads() == target
     monkeypatch.delenv("WORKER_THREADS", raising=False)
