@@ -68,3 +68,5 @@ _.available
 # httpx's AsyncBaseTransport.handle_async_request (tests/unit/test_api_load_failures.py).
 _.should_exit
 _.handle_async_request
+# Starlette's Request caches the body it read in `_body` (api/spec_body.py hands the parsed body on).
+_._body

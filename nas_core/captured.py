@@ -29,7 +29,6 @@ from typing import Any, Literal
 import torch
 
 StepMode = Literal["eager", "direct", "graph"]
-STEP_MODES: tuple[StepMode, ...] = ("eager", "direct", "graph")
 #: Eager steps before the capture: optimizer state, momentum buffers and cuDNN plans are created
 #: outside the graph, as PyTorch's CUDA Graphs notes ask.
 WARMUP_STEPS = 3
