@@ -17,7 +17,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from api.errors import FieldError, ProblemError, ValidationProblem
-from nas_core.spec_files import SpecFileError, parse_spec_text
+from flatnas.documents import SpecFileError, parse_spec_text
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")

@@ -1,5 +1,47 @@
-"""flatnas's Python client: `from flatnas import Client` (see flatnas.client)."""
+"""flatnas's Python client: `from flatnas import Client` (see flatnas.client).
 
-from flatnas.client import ApiError, Client, Event, FlatnasError
+The package installs on its own (the `flatnas-client` distribution: httpx, pydantic, PyYAML; no
+torch). The `flatnas` command (flatnas.cli) lives here too; its server and local-compute commands
+import the engine and the service only when they run.
+"""
 
-__all__ = ["ApiError", "Client", "Event", "FlatnasError"]
+from flatnas.client import Client
+from flatnas.errors import ApiError, FlatnasError
+from flatnas.models import (
+    Cancellation,
+    CurveRow,
+    Evaluation,
+    EvaluationCurveRow,
+    FlatnessRow,
+    Genotype,
+    LandscapeJob,
+    Page,
+    Progress,
+    Rows,
+    Search,
+    Study,
+    StudyResults,
+)
+from flatnas.paging import Paginator
+from flatnas.transport import Event
+
+__all__ = [
+    "ApiError",
+    "Cancellation",
+    "Client",
+    "CurveRow",
+    "Evaluation",
+    "EvaluationCurveRow",
+    "Event",
+    "FlatnasError",
+    "FlatnessRow",
+    "Genotype",
+    "LandscapeJob",
+    "Page",
+    "Paginator",
+    "Progress",
+    "Rows",
+    "Search",
+    "Study",
+    "StudyResults",
+]
