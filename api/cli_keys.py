@@ -43,7 +43,9 @@ def list_keys(args: argparse.Namespace) -> int:
     database.dispose()
     print(f"{'ID':<14} {'SCOPE':<7} {'CREATED':<17} {'STATE':<18} NAME")
     print(
-        "\n".join(lines) if lines else "(no keys; create one with: flatnas server keys create NAME --scope submit)"
+        "\n".join(lines)
+        if lines
+        else "(no keys; create one with: flatnas server keys create NAME --scope submit)"
     )
     return 0
 

@@ -100,7 +100,9 @@ class Client:
             try:
                 resp = self._http.request(method, path, **kwargs)
             except httpx.TimeoutException:
-                raise FlatnasError(f"{self.url} did not answer {method} {path} within {self.timeout:g}s") from None
+                raise FlatnasError(
+                    f"{self.url} did not answer {method} {path} within {self.timeout:g}s"
+                ) from None
             except httpx.TransportError as err:
                 raise FlatnasError(f"cannot reach {self.url}: {err}") from None
             if resp.status_code in RETRY_STATUSES and attempt < self.retries:
@@ -128,7 +130,12 @@ class Client:
         return self.request(method, path, **kwargs).json()
 
     def _paginate(
-        self, path: str, model: type[State], params: Mapping[str, Any], limit: int | None, page_size: int = PAGE_SIZE
+        self,
+        path: str,
+        model: type[State],
+        params: Mapping[str, Any],
+        limit: int | None,
+        page_size: int = PAGE_SIZE,
     ) -> Paginator[State]:
         fetch = lambda p: self._json("GET", path, params=p)  # noqa: E731
         return Paginator(fetch, model, dict(params), limit=limit, page_size=page_size)
@@ -198,7 +205,9 @@ class Client:
                 problem = str(err) or type(err).__name__
             drops += 1
             if drops > self.reconnects:
-                raise FlatnasError(f"event stream from {self.url} broke off {drops} times in a row: {problem}")
+                raise FlatnasError(
+                    f"event stream from {self.url} broke off {drops} times in a row: {problem}"
+                )
             time.sleep(min(2.0 * drops, 10.0))  # the service's `retry:` hint is 2 s
 
     def _wait(
@@ -232,7 +241,9 @@ class Client:
         """Submit a spec: a dict, a path to a YAML or JSON file, or anything with `model_dump()`
         (the engine's SearchSpec). Returns the search."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return Search.model_validate(self._json("POST", "/searches", json=spec_as_dict(spec), headers=headers))
+        return Search.model_validate(
+            self._json("POST", "/searches", json=spec_as_dict(spec), headers=headers)
+        )
 
     def get(self, search_id: str) -> Search:
         return Search.model_validate(self._json("GET", f"/searches/{self.resolve(search_id)}"))
@@ -303,7 +314,9 @@ class Client:
 
     def submit_barrier_matrix(self, search_ids: Sequence[str], **options: Any) -> LandscapeJob:
         ids = [self.resolve(s) for s in search_ids]
-        return LandscapeJob.model_validate(self._json("POST", "/barriers/matrix", json={"search_ids": ids, **options}))
+        return LandscapeJob.model_validate(
+            self._json("POST", "/barriers/matrix", json={"search_ids": ids, **options})
+        )
 
     def submit_neighbourhood(self, search_id: str, **options: Any) -> LandscapeJob:
         """A neighbourhood job on a stored genotype (options: which, epoch, radius, samples)."""
@@ -325,7 +338,9 @@ class Client:
         """Barrier jobs, newest first (filters: kind, search_id, search_ids, id_prefix); with
         `search_id` alone, that search's neighbourhood jobs."""
         if search_id is not None and not filters:
-            return self._paginate(f"/searches/{self.resolve(search_id)}/flatness/jobs", LandscapeJob, {}, limit)
+            return self._paginate(
+                f"/searches/{self.resolve(search_id)}/flatness/jobs", LandscapeJob, {}, limit
+            )
         params = {**filters, "search_id": search_id}
         if isinstance(params.get("search_ids"), list | tuple):
             params["search_ids"] = ",".join(params["search_ids"])
@@ -363,7 +378,9 @@ class Client:
         return Evaluation.model_validate(self._json("POST", "/evaluations", json=body, headers=headers))
 
     def get_evaluation(self, evaluation_id: str) -> Evaluation:
-        return Evaluation.model_validate(self._json("GET", f"/evaluations/{self.resolve_evaluation(evaluation_id)}"))
+        return Evaluation.model_validate(
+            self._json("GET", f"/evaluations/{self.resolve_evaluation(evaluation_id)}")
+        )
 
     def list_evaluations(self, *, limit: int | None = None, **filters: Any) -> Paginator[Evaluation]:
         """Evaluations, newest first (filters: status, protocol, dataset, search_id, mine)."""
@@ -379,7 +396,9 @@ class Client:
     ) -> Evaluation:
         """Poll until the evaluation ends; returns it (`test_acc`, `params_m`, `flops_m` when it succeeded)."""
         full = self.resolve_evaluation(evaluation_id)
-        return self._wait(lambda: self.get_evaluation(full), timeout, interval, on_progress, f"evaluation {full}")
+        return self._wait(
+            lambda: self.get_evaluation(full), timeout, interval, on_progress, f"evaluation {full}"
+        )
 
     def evaluation_events(self, evaluation_id: str) -> Iterator[Event]:
         """The evaluation's progress, epoch and status events, resuming like `events()`."""
@@ -430,7 +449,9 @@ class Client:
     def study_results(self, study_id: str) -> StudyResults:
         """Per-cell statistics (`cells`), paired A2M on/off comparisons (`paired`) and each search's
         metrics (`children`)."""
-        return StudyResults.model_validate(self._json("GET", f"/studies/{self.resolve_study(study_id)}/results"))
+        return StudyResults.model_validate(
+            self._json("GET", f"/studies/{self.resolve_study(study_id)}/results")
+        )
 
     def study_table(self, study_id: str, table: Literal["cells", "paired"] = "cells") -> str:
         """One of the results tables as CSV text."""

@@ -30,6 +30,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from flatnas.documents import SpecFileError
+from flatnas.labels import activity_label, epoch_label
 from nas_core.benchmarks import cli as benchmark_cli
 from nas_core.dataroots import ROOT_ENV, DataRoots
 from nas_core.flatness.export import flatness_records_to_json
@@ -42,8 +44,6 @@ from nas_core.reporter import (
     SearchInfo,
 )
 from nas_core.spec import SearchSpec
-from flatnas.documents import SpecFileError
-from flatnas.labels import activity_label, epoch_label
 
 # One genotype document per file, the API's download format (best and final, as `?which=`).
 GENOTYPE_FILES = {"best": "genotype.json", "final": "genotype-final.json"}
@@ -130,7 +130,9 @@ def add_search_parser(sub: Any, name: str = "search") -> argparse.ArgumentParser
 
 
 def add_methods_parser(sub: Any, name: str = "methods") -> argparse.ArgumentParser:
-    methods: argparse.ArgumentParser = sub.add_parser(name, help="list the search methods and their parameters")
+    methods: argparse.ArgumentParser = sub.add_parser(
+        name, help="list the search methods and their parameters"
+    )
     methods.add_argument("--json", action="store_true", help="print the full description as JSON")
     return methods
 

@@ -67,7 +67,11 @@ def modernise(args: list[str]) -> tuple[list[str], str | None]:
         new = [*ALIASES[args[0]], *args[1:]]
         return new, f"`flatnas {args[0]}` is deprecated; use `flatnas {' '.join(ALIASES[args[0]])}`"
     if len(args) > 1 and args[0] == "search" and searches.looks_like_spec(args[1]):
-        return ["search", "run", *args[1:]], "`flatnas search SPEC` is deprecated; use `flatnas search run SPEC`"
+        return [
+            "search",
+            "run",
+            *args[1:],
+        ], "`flatnas search SPEC` is deprecated; use `flatnas search run SPEC`"
     return args, None
 
 

@@ -81,7 +81,9 @@ class CommandParser(argparse.ArgumentParser):
     the command is parsed or its help is shown: the engine's commands take their arguments from
     the engine (nas_core), which `flatnas --help` and the user commands must not import."""
 
-    def __init__(self, *args: Any, populate: Callable[[argparse.ArgumentParser], None] | None = None, **kwargs: Any):
+    def __init__(
+        self, *args: Any, populate: Callable[[argparse.ArgumentParser], None] | None = None, **kwargs: Any
+    ):
         super().__init__(*args, **kwargs)
         self._populate = populate
 
@@ -158,8 +160,12 @@ def parse_assignments(pairs: list[str]) -> dict[str, Any]:
 
 
 def add_wait_options(parser: argparse.ArgumentParser, interval: float) -> None:
-    parser.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit 2)")
-    parser.add_argument("--interval", type=float, default=interval, help=f"seconds between polls (default {interval:g})")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="give up after this many seconds (exit 2)"
+    )
+    parser.add_argument(
+        "--interval", type=float, default=interval, help=f"seconds between polls (default {interval:g})"
+    )
 
 
 def table(rows: list[list[str]]) -> str:

@@ -83,7 +83,17 @@ def wait(args: argparse.Namespace, client: Client) -> int:
 def status(args: argparse.Namespace, client: Client) -> int:
     e = client.get_evaluation(args.evaluation_id)
     print(describe_evaluation(e))
-    for label in ("protocol", "dataset", "space", "source", "params_m", "flops_m", "worker", "attempts", "error"):
+    for label in (
+        "protocol",
+        "dataset",
+        "space",
+        "source",
+        "params_m",
+        "flops_m",
+        "worker",
+        "attempts",
+        "error",
+    ):
         value = getattr(e, label)
         if value not in (None, "", {}):
             print(f"  {label}: {json.dumps(value) if isinstance(value, dict) else value}")
@@ -113,7 +123,9 @@ def list_evaluations(args: argparse.Namespace, client: Client) -> int:
 
 @with_client
 def curves(args: argparse.Namespace, client: Client) -> int:
-    write_rows(client.evaluation_curves(args.evaluation_id), tuple(EvaluationCurveRow.model_fields), args.json)
+    write_rows(
+        client.evaluation_curves(args.evaluation_id), tuple(EvaluationCurveRow.model_fields), args.json
+    )
     return 0
 
 
@@ -152,7 +164,9 @@ def add_commands(commands: Any) -> None:
     p = actions.add_parser("submit", help="train a search's genotype (or a genotype file) on the service")
     p.add_argument("genotype", help="a search id (or unique prefix) or a genotype JSON file")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--which", choices=("best", "final"), help="the search's best or final genotype (best)")
+    which.add_argument(
+        "--which", choices=("best", "final"), help="the search's best or final genotype (best)"
+    )
     which.add_argument("--epoch", type=int, help="the search's genotype of this epoch (from 0)")
     p.add_argument("--protocol", choices=("darts", "nb201"), help="default: the genotype's space")
     p.add_argument("--dataset", help="data set name (default cifar10)")
@@ -161,7 +175,11 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--name")
     p.add_argument("--priority", type=int, help="0..9, 9 runs first (default 5)")
     p.add_argument(
-        "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a protocol field, e.g. epochs=2"
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a protocol field, e.g. epochs=2",
     )
     p.add_argument("--idempotency-key", help="resubmitting with the same key returns the same evaluation")
     p.add_argument("--wait", action="store_true", help="then wait for it to finish")

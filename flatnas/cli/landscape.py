@@ -23,7 +23,9 @@ def _show(job: LandscapeJob, wait: bool, client: Client, search_id: str | None =
     return _wait(client, job.id, search_id, timeout=None, interval=1.0)
 
 
-def _wait(client: Client, job_id: str, search_id: str | None, *, timeout: float | None, interval: float) -> int:
+def _wait(
+    client: Client, job_id: str, search_id: str | None, *, timeout: float | None, interval: float
+) -> int:
     last = ""
 
     def show(job: LandscapeJob) -> None:
@@ -103,7 +105,9 @@ def list_jobs(args: argparse.Namespace, client: Client) -> int:
 
 
 def _which(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--which", choices=("best", "final"), default="final", help="which genotype (default final)")
+    p.add_argument(
+        "--which", choices=("best", "final"), default="final", help="which genotype (default final)"
+    )
     p.add_argument("--epoch", type=int, help="the genotype derived at this epoch (overrides --which)")
 
 
@@ -131,10 +135,14 @@ def add_commands(commands: Any) -> None:
     _barrier_options(p)
     p.set_defaults(run=barrier_matrix)
 
-    p = actions.add_parser("neighbourhood", help="neighbourhood profile and cell shape of a search's genotype")
+    p = actions.add_parser(
+        "neighbourhood", help="neighbourhood profile and cell shape of a search's genotype"
+    )
     p.add_argument("search_id", help="a search id or unique prefix")
     _which(p)
-    p.add_argument("--radius", type=int, nargs="+", choices=(1, 2), default=[1, 2], help="radii (default 1 2)")
+    p.add_argument(
+        "--radius", type=int, nargs="+", choices=(1, 2), default=[1, 2], help="radii (default 1 2)"
+    )
     p.add_argument("--samples", type=int, help="neighbours per radius (default: the search's spec)")
     p.add_argument("--wait", action="store_true", help="then wait for the result")
     p.set_defaults(run=neighbourhood)

@@ -205,7 +205,9 @@ def add_commands(commands: Any) -> None:
     add_wait_options(p, 2.0)
     p.set_defaults(run=wait)
 
-    p = actions.add_parser("events", help="follow a search live: progress, epochs, genotypes, flatness, status")
+    p = actions.add_parser(
+        "events", help="follow a search live: progress, epochs, genotypes, flatness, status"
+    )
     add_search_id(p)
     p.add_argument("--no-history", action="store_true", help="skip what happened before now")
     p.add_argument("--json", action="store_true", help="one JSON object per event")
@@ -243,4 +245,3 @@ def add_commands(commands: Any) -> None:
 def looks_like_spec(arg: str) -> bool:
     """`flatnas search SPEC.yaml --out DIR` (the old form of `search run`): a file, not an action."""
     return arg not in ACTIONS and (Path(arg).suffix in (".yaml", ".yml", ".json") or Path(arg).is_file())
-

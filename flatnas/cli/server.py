@@ -45,7 +45,9 @@ def add_commands(commands: Any) -> None:
     key_actions = keys.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
     create = key_actions.add_parser("create", help="create a key and print it once")
     create.add_argument("name")
-    create.add_argument("--scope", choices=SCOPES, default="submit", help="read < submit < admin (default submit)")
+    create.add_argument(
+        "--scope", choices=SCOPES, default="submit", help="read < submit < admin (default submit)"
+    )
     create.set_defaults(run=_server("api.cli_keys", "create", "keys create"))
     listing = key_actions.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--all", action="store_true", help="include revoked keys")

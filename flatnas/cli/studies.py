@@ -57,7 +57,8 @@ def list_studies(args: argparse.Namespace, client: Client) -> int:
     found = list(client.list_studies(mine=args.mine, limit=args.limit))
     rows = [["ID", "STATUS", "DONE", "SEARCHES", "CREATED", "NAME"]]
     rows += [
-        [s.id, s.status, f"{100 * s.fraction:.0f}%", str(s.searches), when(s.created_at), s.name] for s in found
+        [s.id, s.status, f"{100 * s.fraction:.0f}%", str(s.searches), when(s.created_at), s.name]
+        for s in found
     ]
     print(table(rows))
     return 0
