@@ -70,6 +70,7 @@ def with_client(run: Callable[[argparse.Namespace, Client], int]) -> Run:
 def engine_command(module: str, function: str, command: str) -> Run:
     """A local command whose code is the engine's `module.function(args)`, imported when it runs."""
 
+    @reported
     def run(args: argparse.Namespace) -> int:
         return int(getattr(import_part(module, command), function)(args) or 0)
 

@@ -7,19 +7,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from flatnas.cli.common import import_part
+from flatnas.cli.common import import_part, reported
 
 # store.models.SCOPES, spelled out so `flatnas --help` does not import the store (a test keeps them equal).
 SCOPES = ("read", "submit", "admin")
 
 
 def _server(module: str, function: str, command: str) -> Any:
+    @reported
     def run(args: argparse.Namespace) -> int:
         return int(getattr(import_part(module, f"server {command}"), function)(args) or 0)
 
     return run
 
 
+@reported
 def migrate(args: argparse.Namespace) -> int:
     store_migrate = import_part("store.migrate", "server migrate")
     settings = import_part("store.settings", "server migrate").settings
