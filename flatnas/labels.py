@@ -26,35 +26,33 @@ def activity_label(phase: str | None, detail: str | None = None) -> str:
     return f"{words}: {detail}" if detail else words
 
 
-def describe_search(s: Any) -> str:
-    """One line for a search: id, status, epoch (from 0), step, activity, share done, ETA, best
-    accuracy. `s` is a flatnas.models.Search."""
-    p = s.progress
-    parts = [f"{s.id}  {s.status}{' (cancel requested)' if s.cancel_requested else ''}"]
+def _job_parts(job: Any) -> list[str]:
+    """What every job line says: id, status, epoch (from 0) and step, activity, share done, ETA."""
+    p = job.progress
+    parts = [f"{job.id}  {job.status}{' (cancel requested)' if job.cancel_requested else ''}"]
     if p is not None and p.total_epochs is not None and p.epoch is not None:
         step = f" step {p.step}/{p.steps_per_epoch}" if p.steps_per_epoch else ""
         parts.append(epoch_label(p.epoch, p.total_epochs) + step)
-    if s.status == "running" and p is not None and p.phase:
+    if job.status == "running" and p is not None and p.phase:
         parts.append(activity_label(p.phase, p.detail))
     if p is not None and p.fraction is not None:
         parts.append(f"{100 * p.fraction:.0f}%")
-    if s.eta_seconds is not None:
-        parts.append(f"ETA {s.eta_seconds:.0f}s")
+    if job.eta_seconds is not None:
+        parts.append(f"ETA {job.eta_seconds:.0f}s")
+    return parts
+
+
+def describe_search(s: Any) -> str:
+    """One line for a search (a flatnas.models.Search): the job line and the best accuracy."""
+    parts = _job_parts(s)
     if s.best_val_acc is not None:
         parts.append(f"best val acc {s.best_val_acc:.4f}")
     return "  ".join(parts)
 
 
 def describe_evaluation(e: Any) -> str:
-    """One line for an evaluation (a flatnas.models.Evaluation)."""
-    p = e.progress
-    parts = [f"{e.id}  {e.status}{' (cancel requested)' if e.cancel_requested else ''}"]
-    if p is not None and p.total_epochs is not None and p.epoch is not None:
-        parts.append(epoch_label(p.epoch, p.total_epochs))
-    if p is not None and p.fraction is not None:
-        parts.append(f"{100 * p.fraction:.0f}%")
-    if e.eta_seconds is not None:
-        parts.append(f"ETA {e.eta_seconds:.0f}s")
+    """One line for an evaluation (a flatnas.models.Evaluation): the job line and test accuracy."""
+    parts = _job_parts(e)
     if e.test_acc is not None:
         parts.append(f"test acc {e.test_acc:.4f}")
     elif e.latest_test_acc is not None:

@@ -160,6 +160,36 @@ def parse_assignments(pairs: list[str]) -> dict[str, Any]:
     return data
 
 
+def watch(wait: Callable[..., Any], job_id: str, describe: Callable[[Any], str], **options: Any) -> Any:
+    """`wait(job_id, on_progress=..., **options)`, printing a line whenever what `describe` says
+    about the job changed; returns the final state."""
+    last = ""
+
+    def show(state: Any) -> None:
+        nonlocal last
+        line = describe(state)
+        if line != last:
+            print(line, flush=True)
+            last = line
+
+    return wait(job_id, on_progress=show, **options)
+
+
+def exit_status(final: Any) -> int:
+    """0 when the job succeeded, else 1 (its error, if any, on stderr)."""
+    if getattr(final, "error", None):
+        print(f"  error: {final.error}", file=sys.stderr)
+    return 0 if final.status == "succeeded" else 1
+
+
+def add_id_actions(actions: Any, dest: str, id_help: str, commands: tuple[tuple[str, Run, str], ...]) -> None:
+    """Actions that take one id argument and nothing else (status, cancel, retry, ...)."""
+    for name, run, text in commands:
+        p = actions.add_parser(name, help=text)
+        p.add_argument(dest, help=id_help)
+        p.set_defaults(run=run)
+
+
 def add_wait_options(parser: argparse.ArgumentParser, interval: float) -> None:
     parser.add_argument(
         "--timeout", type=float, default=None, help="give up after this many seconds (exit 2)"

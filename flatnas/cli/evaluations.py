@@ -5,24 +5,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from flatnas.cli.common import (
     CommandError,
+    add_id_actions,
     add_wait_options,
     engine_arguments,
     engine_command,
+    exit_status,
     parse_assignments,
     table,
+    watch,
     when,
     with_client,
 )
 from flatnas.cli.searches import follow, write_rows
 from flatnas.client import Client
 from flatnas.labels import describe_evaluation
-from flatnas.models import Evaluation, EvaluationCurveRow
+from flatnas.models import EvaluationCurveRow
 
 ID_HELP = "the evaluation id, or any unique prefix of it"
 
@@ -59,19 +61,10 @@ def submit(args: argparse.Namespace, client: Client) -> int:
 
 
 def wait_for(client: Client, evaluation_id: str, *, timeout: float | None, interval: float) -> int:
-    last = ""
-
-    def show(e: Evaluation) -> None:
-        nonlocal last
-        line = describe_evaluation(e)
-        if line != last:
-            print(line, flush=True)
-            last = line
-
-    final = client.wait_evaluation(evaluation_id, timeout=timeout, interval=interval, on_progress=show)
-    if final.error:
-        print(f"  error: {final.error}", file=sys.stderr)
-    return 0 if final.status == "succeeded" else 1
+    final = watch(
+        client.wait_evaluation, evaluation_id, describe_evaluation, timeout=timeout, interval=interval
+    )
+    return exit_status(final)
 
 
 @with_client
@@ -193,14 +186,16 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     p.set_defaults(run=list_evaluations)
 
-    for name, run, text in (
-        ("status", status, "an evaluation's state, progress and results"),
-        ("cancel", cancel, "cancel an evaluation (a running one stops within one step)"),
-        ("retry", retry, "run a failed or cancelled evaluation again from its last checkpoint"),
-    ):
-        p = actions.add_parser(name, help=text)
-        p.add_argument("evaluation_id", help=ID_HELP)
-        p.set_defaults(run=run)
+    add_id_actions(
+        actions,
+        "evaluation_id",
+        ID_HELP,
+        (
+            ("status", status, "an evaluation's state, progress and results"),
+            ("cancel", cancel, "cancel an evaluation (a running one stops within one step)"),
+            ("retry", retry, "run a failed or cancelled evaluation again from its last checkpoint"),
+        ),
+    )
     p = actions.add_parser("wait", help="wait until an evaluation ends; exit 0 only if it succeeded")
     p.add_argument("evaluation_id", help=ID_HELP)
     add_wait_options(p, 2.0)

@@ -5,10 +5,11 @@ neighbourhood profile of one search's genotype)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from typing import Any
 
-from flatnas.cli.common import add_wait_options, print_json, table, when, with_client
+from flatnas.cli.common import add_wait_options, exit_status, print_json, table, watch, when, with_client
 from flatnas.client import Client
 from flatnas.labels import describe_job
 from flatnas.models import LandscapeJob
@@ -26,19 +27,11 @@ def _show(job: LandscapeJob, wait: bool, client: Client, search_id: str | None =
 def _wait(
     client: Client, job_id: str, search_id: str | None, *, timeout: float | None, interval: float
 ) -> int:
-    last = ""
-
-    def show(job: LandscapeJob) -> None:
-        nonlocal last
-        line = describe_job(job)
-        if line != last:
-            print(line, flush=True)
-            last = line
-
-    done = client.wait_job(job_id, search_id=search_id, timeout=timeout, interval=interval, on_progress=show)
+    wait = functools.partial(client.wait_job, search_id=search_id)
+    done = watch(wait, job_id, describe_job, timeout=timeout, interval=interval)
     if done.result is not None:
         print_json(done.result)
-    return 0 if done.status == "succeeded" else 1
+    return exit_status(done)
 
 
 def _ref(search_id: str, args: argparse.Namespace) -> dict[str, Any]:

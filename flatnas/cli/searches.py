@@ -11,17 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from flatnas.cli.common import (
+    add_id_actions,
     add_wait_options,
     engine_arguments,
     engine_command,
+    exit_status,
     load_document,
     print_json,
+    watch,
     when,
     with_client,
 )
 from flatnas.client import Client
 from flatnas.labels import activity_label, describe_search, epoch_label
-from flatnas.models import CurveRow, Search
+from flatnas.models import CurveRow
 
 ID_HELP = "the search id, or any unique prefix of it"
 ACTIONS = ("submit", "list", "status", "wait", "events", "curves", "genotype", "cancel", "retry", "run")
@@ -49,19 +52,7 @@ def status(args: argparse.Namespace, client: Client) -> int:
 
 def wait_for(client: Client, search_id: str, *, timeout: float | None, interval: float) -> int:
     """Print a line whenever the search's state changes; exit 0 only if it succeeded."""
-    last = ""
-
-    def show(s: Search) -> None:
-        nonlocal last
-        line = describe_search(s)
-        if line != last:
-            print(line, flush=True)
-            last = line
-
-    final = client.wait(search_id, timeout=timeout, interval=interval, on_progress=show)
-    if final.error:
-        print(f"  error: {final.error}", file=sys.stderr)
-    return 0 if final.status == "succeeded" else 1
+    return exit_status(watch(client.wait, search_id, describe_search, timeout=timeout, interval=interval))
 
 
 @with_client
@@ -226,13 +217,15 @@ def add_commands(commands: Any) -> None:
     which.add_argument("--epoch", type=int)
     p.set_defaults(run=genotype)
 
-    for name, run, text in (
-        ("cancel", cancel, "cancel a search (a running one stops within one step)"),
-        ("retry", retry, "run a failed or cancelled search again from its last checkpoint"),
-    ):
-        p = actions.add_parser(name, help=text)
-        add_search_id(p)
-        p.set_defaults(run=run)
+    add_id_actions(
+        actions,
+        "search_id",
+        ID_HELP,
+        (
+            ("cancel", cancel, "cancel a search (a running one stops within one step)"),
+            ("retry", retry, "run a failed or cancelled search again from its last checkpoint"),
+        ),
+    )
 
     p = actions.add_parser(
         "run",

@@ -7,10 +7,19 @@ import json
 import sys
 from typing import Any
 
-from flatnas.cli.common import add_wait_options, load_document, table, when, with_client
+from flatnas.cli.common import (
+    add_id_actions,
+    add_wait_options,
+    exit_status,
+    load_document,
+    table,
+    watch,
+    when,
+    with_client,
+)
 from flatnas.client import Client
 from flatnas.labels import describe_study
-from flatnas.models import Study, StudyResults
+from flatnas.models import StudyResults
 
 ID_HELP = "the study id, or any unique prefix of it"
 
@@ -34,17 +43,7 @@ def status(args: argparse.Namespace, client: Client) -> int:
 
 
 def wait_for(client: Client, study_id: str, *, timeout: float | None, interval: float) -> int:
-    last = ""
-
-    def show(study: Study) -> None:
-        nonlocal last
-        line = describe_study(study)
-        if line != last:
-            print(line, flush=True)
-            last = line
-
-    study = client.wait_study(study_id, timeout=timeout, interval=interval, on_progress=show)
-    return 0 if study.status == "succeeded" else 1
+    return exit_status(watch(client.wait_study, study_id, describe_study, timeout=timeout, interval=interval))
 
 
 @with_client
@@ -139,14 +138,16 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--mine", action="store_true", help="only studies submitted with this key")
     p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     p.set_defaults(run=list_studies)
-    for name, run, text in (
-        ("status", status, "state counts, progress and each search of a study"),
-        ("cancel", cancel, "cancel every search (and evaluation) of a study that has not ended"),
-        ("retry", retry, "run a study's failed and cancelled searches again"),
-    ):
-        p = actions.add_parser(name, help=text)
-        p.add_argument("study_id", help=ID_HELP)
-        p.set_defaults(run=run)
+    add_id_actions(
+        actions,
+        "study_id",
+        ID_HELP,
+        (
+            ("status", status, "state counts, progress and each search of a study"),
+            ("cancel", cancel, "cancel every search (and evaluation) of a study that has not ended"),
+            ("retry", retry, "run a study's failed and cancelled searches again"),
+        ),
+    )
     p = actions.add_parser("wait", help="wait until every search ends; exit 0 only if all succeeded")
     p.add_argument("study_id", help=ID_HELP)
     add_wait_options(p, 5.0)
