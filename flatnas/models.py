@@ -189,7 +189,7 @@ class StudyResults(ApiModel):
     study_id: str
     status: str
     axes: list[str] = Field(default_factory=list)
-    metrics: list[str] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict, description="metric name -> what it measures")
     cells: list[dict[str, Any]] = Field(default_factory=list)
     paired: list[dict[str, Any]] = Field(default_factory=list)
     children: list[dict[str, Any]] = Field(default_factory=list)
