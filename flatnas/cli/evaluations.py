@@ -48,11 +48,16 @@ def _source(args: argparse.Namespace) -> dict[str, Any]:
 
 @with_client
 def submit(args: argparse.Namespace, client: Client) -> int:
-    options: dict[str, Any] = {"overrides": parse_assignments(args.set)}
+    # As with `eval run`: --set dataset.FIELD=VALUE sets the data set, any other FIELD the protocol.
+    overrides = parse_assignments(args.set)
+    dataset = overrides.pop("dataset", {})
+    if not isinstance(dataset, dict):
+        raise CommandError("--set dataset=...: give the data set's fields, e.g. --set dataset.name=digits")
+    dataset.update({k: v for k, v in (("name", args.dataset), ("subset", args.subset)) if v is not None})
+    options: dict[str, Any] = {"overrides": overrides}
     for name in ("protocol", "seed", "name", "priority"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
-    dataset = {k: v for k, v in (("name", args.dataset), ("subset", args.subset)) if v is not None}
     if dataset:
         options["dataset"] = dataset
     created = client.submit_evaluation(_source(args), idempotency_key=args.idempotency_key, **options)
@@ -172,7 +177,7 @@ def add_commands(commands: Any) -> None:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="override a protocol field, e.g. epochs=2",
+        help="override a protocol field (e.g. epochs=2) or a data set field (dataset.image_size=8)",
     )
     p.add_argument("--idempotency-key", help="resubmitting with the same key returns the same evaluation")
     p.add_argument("--wait", action="store_true", help="then wait for it to finish")

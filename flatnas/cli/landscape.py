@@ -18,7 +18,7 @@ ID_HELP = "the job id, or any unique prefix of it"
 
 
 def _show(job: LandscapeJob, wait: bool, client: Client, search_id: str | None = None) -> int:
-    print(f"submitted {job.kind} job {job.id}: {job.status}")
+    print(f"submitted {job.kind} job {job.id} ({job.status})")
     if not wait:
         return 0
     return _wait(client, job.id, search_id, timeout=None, interval=1.0)

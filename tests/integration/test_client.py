@@ -167,3 +167,46 @@ def test_an_ambiguous_prefix_is_refused_naming_the_matches(live_service: LiveSer
         with pytest.raises(ApiError) as missing:
             client.get("abcdef02-0000-4000-8000-00000000000f")
         assert missing.value.status == 404
+
+
+def test_cli_groups_for_evaluations_landscape_jobs_and_studies(
+    live_service: LiveService, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`flatnas eval ...`, `flatnas landscape ...` and `flatnas study list` on a finished search,
+    every id given as a prefix."""
+    monkeypatch.setenv("FLATNAS_URL", live_service.base_url)
+    monkeypatch.setenv("FLATNAS_API_KEY", live_service.api_key)
+    with Client() as client:
+        search = client.submit({**SPEC, "name": "cli groups"})
+        assert client.wait(search.id, interval=0.3, timeout=240).status == "succeeded", live_service.logs()
+    prefix = search.id[:8]
+
+    evaluate = ["eval", "submit", prefix, "--which", "best", "--protocol", "nb201", "--dataset", "digits"]
+    evaluate += ["--set", "dataset.image_size=8", "--set", "dataset.augment=false"]
+    evaluate += ["--set", "epochs=1", "--set", "C=4", "--set", "layers=1", "--set", "batch_size=32"]
+    assert flatnas([*evaluate, "--wait"]) == 0, live_service.logs()
+    out = capsys.readouterr().out
+    evaluation_id = out.split()[2]  # "submitted evaluation <id> (...)"
+    assert "succeeded" in out and "test acc" in out
+    assert flatnas(["eval", "status", evaluation_id[:8]]) == 0
+    assert "params_m" in capsys.readouterr().out
+    assert flatnas(["eval", "list", "--search-id", search.id]) == 0
+    assert evaluation_id in capsys.readouterr().out
+    assert flatnas(["eval", "curves", evaluation_id[:8]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("epoch,train_loss,train_acc,test_loss,test_acc") and len(lines) == 2
+
+    hood = ["landscape", "neighbourhood", prefix, "--radius", "1", "--samples", "2", "--wait"]
+    assert flatnas(hood) == 0, live_service.logs()
+    out = capsys.readouterr().out
+    assert "submitted neighbourhood job" in out and "succeeded" in out
+    job_id = out.split()[3]
+    assert flatnas(["landscape", "status", job_id[:8], "--search", prefix]) == 0
+    assert f"{search.id} (target)" in capsys.readouterr().out
+    assert flatnas(["landscape", "list", "--search", search.id]) == 0
+    assert job_id in capsys.readouterr().out
+
+    assert flatnas(["study", "list"]) == 0
+    assert capsys.readouterr().out.startswith("ID")
+    assert flatnas(["study", "status", "0000000"]) == 1
+    assert capsys.readouterr().err == "no study id starts with '0000000'\n"
