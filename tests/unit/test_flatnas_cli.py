@@ -134,3 +134,11 @@ def test_search_run_and_its_old_spelling(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["search", str(spec), "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "`flatnas search run SPEC`" in err and "holds another run" in err
+
+
+def test_the_package_exports_what_it_lists() -> None:
+    import flatnas
+
+    assert all(getattr(flatnas, name) is not None for name in flatnas.__all__)
+    with pytest.raises(AttributeError):
+        _ = flatnas.NoSuchName  # type: ignore[attr-defined]
