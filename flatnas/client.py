@@ -189,18 +189,22 @@ class Client:
         timeout = httpx.Timeout(self.timeout, read=STREAM_READ_TIMEOUT_S)
         while True:
             headers = {"Last-Event-ID": last_id} if last_id else {}
+            pause = min(2.0 * (drops + 1), 10.0)  # the service's `retry:` hint is 2 s
             try:
                 with self._http.stream("GET", path, params=params, headers=headers, timeout=timeout) as resp:
                     if resp.status_code >= 400:
                         resp.read()
-                        raise self._error(resp)
-                    for event in parse_event_stream(resp.iter_lines()):
+                        if resp.status_code not in RETRY_STATUSES:
+                            raise self._error(resp)
+                        pause = min(retry_delay(resp, drops), self.max_retry_wait)  # busy: as request() does
+                    for event in parse_event_stream(resp.iter_lines()) if resp.status_code < 400 else ():
                         drops = 0
                         last_id = event.id or last_id
                         yield event
                         if event.event == "status" and event.data.get("status") in TERMINAL:
                             return
-                problem = "the service closed it"  # e.g. a server stopping: another one takes over
+                # Closed without the end: a server stopping (another one takes over), or busy.
+                problem = f"HTTP {resp.status_code}" if resp.status_code >= 400 else "the service closed it"
             except httpx.TransportError as err:
                 problem = str(err) or type(err).__name__
             drops += 1
@@ -208,7 +212,7 @@ class Client:
                 raise FlatnasError(
                     f"event stream from {self.url} broke off {drops} times in a row: {problem}"
                 )
-            time.sleep(min(2.0 * drops, 10.0))  # the service's `retry:` hint is 2 s
+            time.sleep(pause)
 
     def _wait(
         self,
