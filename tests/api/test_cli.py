@@ -51,6 +51,17 @@ def test_keys_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         main(["server", "keys", "create", "x", "--scope", "root"])
 
 
+def test_server_migrate_creates_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    monkeypatch.setattr(settings_module, "settings", Settings(DATABASE_URL=url))
+    assert main(["server", "migrate"]) == 0
+    assert "newest schema" in capsys.readouterr().out
+    database = Database(url)
+    with database.session() as session:
+        assert keys.list_keys(session) == []  # the tables are there
+    database.dispose()
+
+
 def _env(tmp_path: Path, port: int) -> dict[str, str]:
     return {
         **os.environ,
