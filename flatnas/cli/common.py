@@ -182,6 +182,30 @@ def exit_status(final: Any) -> int:
     return 0 if final.status == "succeeded" else 1
 
 
+def cancel_command(method: str, id_dest: str) -> Run:
+    """`cancel ID` of a job kind: `client.<method>(id)`, its answer on one line."""
+
+    @with_client
+    def run(args: argparse.Namespace, client: Client) -> int:
+        out = getattr(client, method)(getattr(args, id_dest))
+        print(f"{out.id}: {out.status} ({out.detail})")
+        return 0
+
+    return run
+
+
+def retry_command(method: str, id_dest: str) -> Run:
+    """`retry ID` of a job kind that resumes from its last checkpoint (searches, evaluations)."""
+
+    @with_client
+    def run(args: argparse.Namespace, client: Client) -> int:
+        job = getattr(client, method)(getattr(args, id_dest))
+        print(f"{job.id}: {job.status} (resumes from its last checkpoint)")
+        return 0
+
+    return run
+
+
 def add_id_actions(actions: Any, dest: str, id_help: str, commands: tuple[tuple[str, Run, str], ...]) -> None:
     """Actions that take one id argument and nothing else (status, cancel, retry, ...)."""
     for name, run, text in commands:

@@ -12,10 +12,12 @@ from flatnas.cli.common import (
     CommandError,
     add_id_actions,
     add_wait_options,
+    cancel_command,
     engine_arguments,
     engine_command,
     exit_status,
     parse_assignments,
+    retry_command,
     table,
     watch,
     when,
@@ -132,20 +134,6 @@ def events(args: argparse.Namespace, client: Client) -> int:
     return follow(client.evaluation_events(args.evaluation_id), args.json)
 
 
-@with_client
-def cancel(args: argparse.Namespace, client: Client) -> int:
-    out = client.cancel_evaluation(args.evaluation_id)
-    print(f"{out.id}: {out.status} ({out.detail})")
-    return 0
-
-
-@with_client
-def retry(args: argparse.Namespace, client: Client) -> int:
-    e = client.retry_evaluation(args.evaluation_id)
-    print(f"{e.id}: {e.status} (resumes from its last checkpoint)")
-    return 0
-
-
 def add_commands(commands: Any) -> None:
     """The `flatnas eval ...` group."""
     group = commands.add_parser(
@@ -197,8 +185,16 @@ def add_commands(commands: Any) -> None:
         ID_HELP,
         (
             ("status", status, "an evaluation's state, progress and results"),
-            ("cancel", cancel, "cancel an evaluation (a running one stops within one step)"),
-            ("retry", retry, "run a failed or cancelled evaluation again from its last checkpoint"),
+            (
+                "cancel",
+                cancel_command("cancel_evaluation", "evaluation_id"),
+                "cancel an evaluation (a running one stops within one step)",
+            ),
+            (
+                "retry",
+                retry_command("retry_evaluation", "evaluation_id"),
+                "run a failed or cancelled evaluation again from its last checkpoint",
+            ),
         ),
     )
     p = actions.add_parser("wait", help="wait until an evaluation ends; exit 0 only if it succeeded")

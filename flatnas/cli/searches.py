@@ -13,11 +13,13 @@ from typing import Any
 from flatnas.cli.common import (
     add_id_actions,
     add_wait_options,
+    cancel_command,
     engine_arguments,
     engine_command,
     exit_status,
     load_document,
     print_json,
+    retry_command,
     watch,
     when,
     with_client,
@@ -58,20 +60,6 @@ def wait_for(client: Client, search_id: str, *, timeout: float | None, interval:
 @with_client
 def wait(args: argparse.Namespace, client: Client) -> int:
     return wait_for(client, args.search_id, timeout=args.timeout, interval=args.interval)
-
-
-@with_client
-def cancel(args: argparse.Namespace, client: Client) -> int:
-    out = client.cancel(args.search_id)
-    print(f"{out.id}: {out.status} ({out.detail})")
-    return 0
-
-
-@with_client
-def retry(args: argparse.Namespace, client: Client) -> int:
-    s = client.retry(args.search_id)
-    print(f"{s.id}: {s.status} (resumes from its last checkpoint)")
-    return 0
 
 
 @with_client
@@ -222,8 +210,16 @@ def add_commands(commands: Any) -> None:
         "search_id",
         ID_HELP,
         (
-            ("cancel", cancel, "cancel a search (a running one stops within one step)"),
-            ("retry", retry, "run a failed or cancelled search again from its last checkpoint"),
+            (
+                "cancel",
+                cancel_command("cancel", "search_id"),
+                "cancel a search (a running one stops within one step)",
+            ),
+            (
+                "retry",
+                retry_command("retry", "search_id"),
+                "run a failed or cancelled search again from its last checkpoint",
+            ),
         ),
     )
 
