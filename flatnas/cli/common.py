@@ -4,16 +4,17 @@ environment, lazily built engine commands, and reading documents from files or s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
 from flatnas.client import Client
 from flatnas.documents import SpecFileError, parse_spec_text, read_spec_document
-from flatnas.errors import FlatnasError
+from flatnas.errors import ApiError, FlatnasError
 
 Run = Callable[[argparse.Namespace], int]
 
@@ -137,6 +138,18 @@ def load_document(path: str) -> dict[str, Any]:
         return read_spec_document(path)
     except SpecFileError as err:
         raise CommandError(str(err)) from None
+
+
+@contextlib.contextmanager
+def refusals_name(path: str) -> Iterator[None]:
+    """The service's refusal of a submitted document starts with the file's name (the field lines
+    that follow are the service's, naming each field and what it allows)."""
+    try:
+        yield
+    except ApiError as err:
+        if err.status in (400, 413, 415, 422):
+            raise CommandError(f"{'<stdin>' if path == '-' else path}: {err}") from None
+        raise
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from flatnas.cli.common import (
     exit_status,
     load_document,
     print_json,
+    refusals_name,
     retry_command,
     watch,
     when,
@@ -36,7 +37,8 @@ FILTERS = ("status", "method", "space", "dataset", "tag", "q")
 @with_client
 def submit(args: argparse.Namespace, client: Client) -> int:
     # The service validates the spec: its answer names each wrong field and what is allowed.
-    created = client.submit(load_document(args.spec), idempotency_key=args.idempotency_key)
+    with refusals_name(args.spec):
+        created = client.submit(load_document(args.spec), idempotency_key=args.idempotency_key)
     print(f"submitted {created.id} ({created.name}): {created.status}")
     return wait_for(client, created.id, timeout=None, interval=2.0) if args.wait else 0
 

@@ -12,6 +12,7 @@ from flatnas.cli.common import (
     add_wait_options,
     exit_status,
     load_document,
+    refusals_name,
     table,
     watch,
     when,
@@ -26,7 +27,8 @@ ID_HELP = "the study id, or any unique prefix of it"
 
 @with_client
 def submit(args: argparse.Namespace, client: Client) -> int:
-    study = client.submit_study(load_document(args.file), idempotency_key=args.idempotency_key)
+    with refusals_name(args.file):
+        study = client.submit_study(load_document(args.file), idempotency_key=args.idempotency_key)
     print(f"submitted study {study.id} ({study.name}): {study.searches} searches")
     return wait_for(client, study.id, timeout=None, interval=5.0) if args.wait else 0
 

@@ -149,7 +149,8 @@ def test_up_runs_a_search_end_to_end(tmp_path: Path) -> None:
         refused = subprocess.run(
             [*FLATNAS, "search", "submit", str(bad)], env=env, capture_output=True, text=True
         )
-        assert refused.returncode == 1 and "dataset.name" in refused.stderr and "cifar10" in refused.stderr
+        assert refused.returncode == 1 and refused.stderr.startswith(f"{bad}: HTTP 422")
+        assert "dataset.name" in refused.stderr and "cifar10" in refused.stderr
     finally:
         up.send_signal(signal.SIGINT)  # Ctrl-C: both children stop, `up` exits 0
         code = up.wait(timeout=60)
