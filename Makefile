@@ -18,7 +18,7 @@ install: $(STAMP)
 
 ## run: create the venv, install, migrate, start the API and one worker (SQLite + embedded broker)
 run: install
-	$(BIN)/flatnas up
+	$(BIN)/flatnas server up
 
 services:
 	bash scripts/ensure_services.sh

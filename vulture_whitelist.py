@@ -70,3 +70,7 @@ _.should_exit
 _.handle_async_request
 # Starlette's Request caches the body it read in `_body` (api/spec_body.py hands the parsed body on).
 _._body
+# A module's lazy attributes (PEP 562): flatnas/__init__.py loads the client on first use.
+__getattr__
+# The client's public API (flatnas/paging.py Paginator.to_list), for users' code.
+_.to_list

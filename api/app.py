@@ -24,7 +24,7 @@ from store.settings import Settings
 DESCRIPTION = """Submit neural-architecture searches (DARTS family, with Architecture-Aware
 Minimization), follow them live, and download their genotypes, curves and flatness metrics.
 
-Authenticate with an API key (`flatnas keys create NAME --scope read|submit|admin`) sent as
+Authenticate with an API key (`flatnas server keys create NAME --scope read|submit|admin`) sent as
 `Authorization: Bearer <key>` or `X-API-Key: <key>`. Errors are RFC 9457 problem details."""
 
 

@@ -1,4 +1,4 @@
-"""`flatnas keys ...`: API keys, managed directly in the database (the API has no key endpoints:
+"""`flatnas server keys ...`: API keys, managed directly in the database (the API has no key endpoints:
 whoever can reach DATABASE_URL is already an administrator)."""
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ def create(args: argparse.Namespace) -> int:
     with database.session() as session:
         key, token = keys.create_key(session, args.name, args.scope)
     database.dispose()
-    print(f"created key {key.id} ({key.name}, scope {key.scope}). The key, shown only now:\n\n  {token}\n")
-    print(f"Use it as:  export FLATNAS_API_KEY={token}")
+    # The export line stands alone, so pasting it into a shell works.
+    print(f"created key {key.id} ({key.name}, scope {key.scope}). Shown only now; paste this line:\n")
+    print(f"export FLATNAS_API_KEY={token}\n")
     # Double quotes: the shell expands $FLATNAS_API_KEY inside them (not inside single quotes).
-    print('            curl -H "Authorization: Bearer $FLATNAS_API_KEY" "$FLATNAS_URL/searches"')
+    print('then, e.g.: curl -H "Authorization: Bearer $FLATNAS_API_KEY" "$FLATNAS_URL/searches"')
     return 0
 
 
@@ -42,7 +43,9 @@ def list_keys(args: argparse.Namespace) -> int:
     database.dispose()
     print(f"{'ID':<14} {'SCOPE':<7} {'CREATED':<17} {'STATE':<18} NAME")
     print(
-        "\n".join(lines) if lines else "(no keys; create one with: flatnas keys create NAME --scope submit)"
+        "\n".join(lines)
+        if lines
+        else "(no keys; create one with: flatnas server keys create NAME --scope submit)"
     )
     return 0
 
@@ -60,7 +63,7 @@ def revoke(args: argparse.Namespace) -> int:
         print(f"key id prefix {args.key_id!r} is ambiguous: {', '.join(matches)}; give more of it")
         return 1
     if key is None:
-        print(f"no key with id {args.key_id!r} (see: flatnas keys list --all)")
+        print(f"no key with id {args.key_id!r} (see: flatnas server keys list --all)")
         return 1
     print(f"revoked key {matches[0]}")
     return 0

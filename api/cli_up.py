@@ -1,4 +1,4 @@
-"""`flatnas up`: the embedded service in one command.
+"""`flatnas server up`: the embedded service in one command.
 
 Migrates DATABASE_URL, makes sure there is a way in (on a database without keys it creates an
 admin key and prints it once), then runs the API (uvicorn) and one worker (Celery, queue `gpu`,
@@ -46,17 +46,39 @@ def worker_env(environ: dict[str, str]) -> dict[str, str]:
     return {**environ, **child_env(environ, PROCESSES)}
 
 
-def ensure_admin_key(url: str) -> str | None:
-    """On a database with no live key, create an admin key; returns its token (else None)."""
+def ensure_admin_key(url: str) -> tuple[str | None, int]:
+    """On a database with no live key, create an admin key. Returns its token (None when keys
+    existed) and how many live keys there are now."""
     database = Database(url)
     try:
         with database.session() as session:
-            if keys.list_keys(session):
-                return None
-            _, token = keys.create_key(session, "admin (created by flatnas up)", "admin")
-            return token
+            existing = len(keys.list_keys(session))
+            if existing:
+                return None, existing
+            _, token = keys.create_key(session, "admin (created by flatnas server up)", "admin")
+            return token, 1
     finally:
         database.dispose()
+
+
+def access_lines(base: str, token: str | None, live_keys: int) -> list[str]:
+    """What `up` says about getting in, every start: the export line stands alone so that pasting
+    it into a shell works (with the new key on a first start, the URL alone after a restart)."""
+    if token:
+        return [
+            "flatnas: no API keys yet, so an admin key was created. Shown only now; paste this line:",
+            "",
+            f"export FLATNAS_URL={base} FLATNAS_API_KEY={token}",
+            "",
+        ]
+    return [
+        f"flatnas: {live_keys} API key{'s exist' if live_keys != 1 else ' exists'}; use yours (FLATNAS_API_KEY), "
+        "list them with `flatnas server keys list`, or make another with "
+        "`flatnas server keys create NAME --scope submit`. Paste this line:",
+        "",
+        f"export FLATNAS_URL={base}",
+        "",
+    ]
 
 
 def up(args: argparse.Namespace) -> int:
@@ -70,17 +92,9 @@ def up(args: argparse.Namespace) -> int:
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     base = f"http://{shown_host}:{port}"
 
-    token = ensure_admin_key(settings.DATABASE_URL)
+    token, live_keys = ensure_admin_key(settings.DATABASE_URL)
     print(f"flatnas: database {settings.DATABASE_URL} migrated; broker {settings.BROKER_URL}", flush=True)
-    if token:
-        print(
-            "flatnas: no API keys yet, so an admin key was created. Shown only now:\n\n"
-            f"    {token}\n\n"
-            f"flatnas: export FLATNAS_URL={base} FLATNAS_API_KEY={token}",
-            flush=True,
-        )
-    else:
-        print("flatnas: create an API key with: flatnas keys create NAME --scope submit", flush=True)
+    print("\n".join(access_lines(base, token, live_keys)), flush=True)
 
     children: dict[str, subprocess.Popen[bytes]] = {
         "api": subprocess.Popen(api_command(host, port), start_new_session=True)

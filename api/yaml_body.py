@@ -12,7 +12,7 @@ seven times slower); nodes are composed in Python so that, while the document is
   refuses under its field's name;
 - mapping keys become strings as JSON would write them (`1:` is the key "1").
 
-Scalars resolve as nas_core.spec_files.SpecLoader resolves them, so a body means what the same
+Scalars resolve as flatnas.documents.SpecLoader resolves them, so a body means what the same
 spec file means to the CLI.
 """
 
@@ -29,7 +29,7 @@ from yaml.resolver import Resolver
 
 from api.errors import FieldError, ValidationProblem
 from api.request_input import MAX_INT_DIGITS, MAX_JSON_DEPTH, TooLongInteger, check_body
-from nas_core.spec_files import SpecFileError, SpecLoader, parse_spec_text
+from flatnas.documents import SpecFileError, SpecLoader, parse_spec_text
 
 try:  # libyaml's event parser, when PyYAML was built with it
     from yaml._yaml import CParser as _Parser

@@ -2,13 +2,18 @@
 
     with Client() as fn:                      # FLATNAS_URL and FLATNAS_API_KEY from the environment
         search = fn.submit("examples/tiny-nb201-digits.yaml")
-        fn.wait(search["id"], on_progress=lambda s: print(fn.describe(s)))
-        best = fn.genotype(search["id"])      # one genotype document, as the API serves it
-        curves = fn.curves(search["id"])      # pandas DataFrame when pandas is installed
+        fn.wait(search.id, on_progress=lambda s: print(fn.describe(s)))
+        best = fn.genotype(search.id)         # a Genotype: .space, .arch_str, .document()
+        curves = fn.curves(search.id)         # Rows[CurveRow]; curves.to_pandas() with pandas
 
-Searches and landscape jobs (barriers, barrier matrices, neighbourhoods) are plain dicts, exactly
-the API's JSON. Every method that takes an id also takes a unique prefix of it, as git does with
-commit ids. Errors from the service raise `ApiError`, which carries the problem details.
+Answers are typed (flatnas.models: Search, Evaluation, Study, LandscapeJob, ...; unknown fields
+kept). Every listing is a `Paginator`. Every method that takes an id also takes a unique prefix of
+it, as git does with commit ids. Errors from the service raise `ApiError` (its problem details);
+429 and 503 answers are retried after their Retry-After (flatnas.transport); `events()` resumes
+with Last-Event-ID when the connection drops.
+
+The client needs httpx, pydantic and PyYAML only: it never imports the engine (nas_core), so it
+installs without torch (the `flatnas-client` distribution, client/pyproject.toml).
 """
 
 from __future__ import annotations
@@ -17,67 +22,46 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 
-if TYPE_CHECKING:
-    from nas_core.spec import SearchSpec
+from flatnas.documents import read_spec_document
+from flatnas.errors import ApiError, FlatnasError
+from flatnas.labels import describe_search
+from flatnas.models import (
+    TERMINAL,
+    ApiModel,
+    Cancellation,
+    CurveRow,
+    Evaluation,
+    EvaluationCurveRow,
+    FlatnessRow,
+    Genotype,
+    LandscapeJob,
+    Rows,
+    Search,
+    Study,
+    StudyResults,
+    progress_key,
+)
+from flatnas.paging import MAX_PAGE_SIZE, PAGE_SIZE, Paginator
+from flatnas.transport import RETRY_STATUSES, Event, default_url, parse_event_stream, retry_delay
 
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 FULL_ID_LENGTH = 36  # uuid4 text
-PAGE_SIZE = 100
+PREFIX_SCAN_LIMIT = 1000  # listings without an id_prefix filter: newest items searched for a prefix
+STREAM_READ_TIMEOUT_S = 60.0  # the service sends a keep-alive every 15 s; silence this long = dropped
 Which = Literal["best", "final"]
-Rows = list[dict[str, Any]]  # (an alias: inside Client, `list` names the listing method)
-
-
-def default_url() -> str:
-    """FLATNAS_URL, else where `flatnas up` serves by default (API_HOST, API_PORT)."""
-    url = os.environ.get("FLATNAS_URL")
-    if url:
-        return url.rstrip("/")
-    host = os.environ.get("API_HOST", "127.0.0.1")
-    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{os.environ.get('API_PORT', '8000')}"
-
-
-class FlatnasError(Exception):
-    """Anything the client reports: the service unreachable, an id that resolves to nothing, ..."""
-
-
-class ApiError(FlatnasError):
-    """The service answered with an error; `problem` holds its RFC 9457 problem details."""
-
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
-        self.status, self.problem = status, problem
-        super().__init__(describe_problem(status, problem))
-
-    @property
-    def errors(self) -> list[dict[str, Any]]:
-        return list(self.problem.get("errors") or [])
-
-
-def describe_problem(status: int, problem: Mapping[str, Any]) -> str:
-    """The problem as lines for people: title, detail, then one line per named field."""
-    lines = [f"HTTP {status} {problem.get('title', '')}: {problem.get('detail', '')}".rstrip(" :")]
-    for error in problem.get("errors") or []:
-        allowed = f" (allowed: {', '.join(map(str, error['allowed']))})" if error.get("allowed") else ""
-        lines.append(f"  {error.get('field')}: {error.get('message')}{allowed}")
-    return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One server-sent event: `event` is progress | epoch | genotype | flatness | status."""
-
-    event: str
-    data: dict[str, Any]
-    id: str | None = None
+State = TypeVar("State", bound=ApiModel)
 
 
 class Client:
-    """A session with one flatnas service. Use it as a context manager, or call `close()`."""
+    """A session with one flatnas service. Use it as a context manager, or call `close()`.
+
+    `timeout`: seconds for each request (connect, read, write). `retries`: how many times a 429 or
+    503 answer is sent again; `max_retry_wait`: the longest Retry-After honoured (a longer one is
+    raised at once). `reconnects`: how many drops in a row an event stream survives."""
 
     def __init__(
         self,
@@ -85,10 +69,15 @@ class Client:
         api_key: str | None = None,
         *,
         timeout: float = 30.0,
+        retries: int = 4,
+        max_retry_wait: float = 60.0,
+        reconnects: int = 5,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = (url or default_url()).rstrip("/")
         self.api_key = api_key if api_key is not None else os.environ.get("FLATNAS_API_KEY")
+        self.timeout, self.retries, self.max_retry_wait = timeout, retries, max_retry_wait
+        self.reconnects = reconnects
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
 
@@ -104,39 +93,78 @@ class Client:
     # --- plumbing -------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One HTTP request; an error status raises ApiError, an unreachable service FlatnasError."""
-        try:
-            resp = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as err:
-            raise FlatnasError(f"cannot reach {self.url}: {err}") from None
-        if resp.status_code >= 400:
+        """One HTTP request (429/503 retried); an error status raises ApiError, an unreachable or
+        silent service FlatnasError."""
+        attempt = 0
+        while True:
             try:
-                problem = resp.json()
-            except ValueError:
-                problem = {"title": resp.reason_phrase, "detail": resp.text[:500]}
-            if resp.status_code == 401 and not self.api_key:
-                problem = {**problem, "detail": f"{problem.get('detail', '')}; set FLATNAS_API_KEY"}
-            raise ApiError(resp.status_code, problem if isinstance(problem, dict) else {"detail": problem})
-        return resp
+                resp = self._http.request(method, path, **kwargs)
+            except httpx.TimeoutException:
+                raise FlatnasError(
+                    f"{self.url} did not answer {method} {path} within {self.timeout:g}s"
+                ) from None
+            except httpx.TransportError as err:
+                raise FlatnasError(f"cannot reach {self.url}: {err}") from None
+            if resp.status_code in RETRY_STATUSES and attempt < self.retries:
+                delay = retry_delay(resp, attempt)
+                if delay <= self.max_retry_wait:
+                    time.sleep(delay)
+                    attempt += 1
+                    continue
+            if resp.status_code >= 400:
+                raise self._error(resp)
+            return resp
+
+    def _error(self, resp: httpx.Response) -> ApiError:
+        try:
+            problem = resp.json()
+        except ValueError:
+            problem = {"title": resp.reason_phrase, "detail": resp.text[:500]}
+        if not isinstance(problem, dict):
+            problem = {"detail": problem}
+        if resp.status_code == 401 and not self.api_key:
+            problem = {**problem, "detail": f"{problem.get('detail', '')}; set FLATNAS_API_KEY"}
+        return ApiError(resp.status_code, problem)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
 
-    def _resolve(self, listing: str, id_or_prefix: str, what: str) -> str:
+    def _paginate(
+        self,
+        path: str,
+        model: type[State],
+        params: Mapping[str, Any],
+        limit: int | None,
+        page_size: int = PAGE_SIZE,
+    ) -> Paginator[State]:
+        fetch = lambda p: self._json("GET", path, params=p)  # noqa: E731
+        return Paginator(fetch, model, dict(params), limit=limit, page_size=page_size)
+
+    def _resolve(self, listing: str, id_or_prefix: str, what: str, *, server_filter: bool = True) -> str:
+        """The one id in `listing` starting with `id_or_prefix`. Listings with an `id_prefix` filter
+        ask the service; the others are scanned (the newest PREFIX_SCAN_LIMIT items)."""
         if len(id_or_prefix) >= FULL_ID_LENGTH:
             return id_or_prefix
         prefix = id_or_prefix.lower()
         if not prefix or any(c not in "0123456789abcdef-" for c in prefix):
             raise FlatnasError(f"{id_or_prefix!r} is not a {what} id or id prefix (hexadecimal)")
-        items = self._json("GET", listing, params={"id_prefix": prefix, "limit": 2})["items"]
-        if not items:
+        if server_filter:
+            matches = [item.id for item in self._paginate(listing, _Identified, {"id_prefix": prefix}, 2)]
+        else:
+            scan = self._paginate(listing, _Identified, {}, PREFIX_SCAN_LIMIT, page_size=MAX_PAGE_SIZE)
+            matches = []
+            for item in scan:
+                if item.id.startswith(prefix):
+                    matches.append(item.id)
+                    if len(matches) > 1:
+                        break
+        if not matches:
             raise FlatnasError(f"no {what} id starts with {id_or_prefix!r}")
-        if len(items) > 1:
-            shown = ", ".join(item["id"] for item in items)
+        if len(matches) > 1:
             raise FlatnasError(
-                f"{what} id prefix {id_or_prefix!r} is ambiguous: {shown}, ...; give more of it"
+                f"{what} id prefix {id_or_prefix!r} is ambiguous: {', '.join(matches)}, ...; give more of it"
             )
-        return str(items[0]["id"])
+        return matches[0]
 
     def resolve(self, id_or_prefix: str) -> str:
         """The full id of the one search whose id starts with `id_or_prefix`."""
@@ -146,38 +174,88 @@ class Client:
         """The full id of the one barrier job whose id starts with `id_or_prefix`."""
         return self._resolve("/barriers", id_or_prefix, "barrier job")
 
+    def resolve_evaluation(self, id_or_prefix: str) -> str:
+        return self._resolve("/evaluations", id_or_prefix, "evaluation", server_filter=False)
+
+    def resolve_study(self, id_or_prefix: str) -> str:
+        return self._resolve("/studies", id_or_prefix, "study", server_filter=False)
+
+    def _follow(self, path: str, params: Mapping[str, Any]) -> Iterator[Event]:
+        """A server-sent event stream that survives dropped connections: it reconnects with the last
+        event's id as Last-Event-ID (the service then sends only what came after), up to
+        `reconnects` drops in a row, and ends after the status event of a finished job."""
+        last_id: str | None = None
+        drops = 0
+        timeout = httpx.Timeout(self.timeout, read=STREAM_READ_TIMEOUT_S)
+        while True:
+            headers = {"Last-Event-ID": last_id} if last_id else {}
+            pause = min(2.0 * (drops + 1), 10.0)  # the service's `retry:` hint is 2 s
+            try:
+                with self._http.stream("GET", path, params=params, headers=headers, timeout=timeout) as resp:
+                    if resp.status_code >= 400:
+                        resp.read()
+                        if resp.status_code not in RETRY_STATUSES:
+                            raise self._error(resp)
+                        pause = min(retry_delay(resp, drops), self.max_retry_wait)  # busy: as request() does
+                    for event in parse_event_stream(resp.iter_lines()) if resp.status_code < 400 else ():
+                        drops = 0
+                        last_id = event.id or last_id
+                        yield event
+                        if event.event == "status" and event.data.get("status") in TERMINAL:
+                            return
+                # Closed without the end: a server stopping (another one takes over), or busy.
+                problem = f"HTTP {resp.status_code}" if resp.status_code >= 400 else "the service closed it"
+            except httpx.TransportError as err:
+                problem = str(err) or type(err).__name__
+            drops += 1
+            if drops > self.reconnects:
+                raise FlatnasError(
+                    f"event stream from {self.url} broke off {drops} times in a row: {problem}"
+                )
+            time.sleep(pause)
+
+    def _wait(
+        self,
+        read: Callable[[], State],
+        timeout: float | None,
+        interval: float,
+        on_progress: Callable[[State], None] | None,
+        what: str,
+    ) -> State:
+        """Poll until the job ends. `on_progress` is called with the first state read and then only
+        when status or progress changed (not on every poll)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reported: dict[str, Any] | None = None
+        while True:
+            state = read()
+            key = progress_key(state)
+            if on_progress is not None and key != reported:
+                on_progress(state)
+                reported = key
+            status = getattr(state, "status", None)
+            if status in TERMINAL:
+                return state
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{what} is still {status} after {timeout:.0f}s")
+            time.sleep(interval)
+
     # --- searches -------------------------------------------------------------------------------
 
-    def submit(
-        self,
-        spec: Mapping[str, Any] | str | os.PathLike[str] | SearchSpec,
-        *,
-        idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
-        """Submit a spec: a dict, a path to a YAML or JSON file, or a `SearchSpec`. Returns the search."""
+    def submit(self, spec: Any, *, idempotency_key: str | None = None) -> Search:
+        """Submit a spec: a dict, a path to a YAML or JSON file, or anything with `model_dump()`
+        (the engine's SearchSpec). Returns the search."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self._json("POST", "/searches", json=spec_as_dict(spec), headers=headers)  # type: ignore[no-any-return]
+        return Search.model_validate(
+            self._json("POST", "/searches", json=spec_as_dict(spec), headers=headers)
+        )
 
-    def get(self, search_id: str) -> dict[str, Any]:
-        return self._json("GET", f"/searches/{self.resolve(search_id)}")  # type: ignore[no-any-return]
+    def get(self, search_id: str) -> Search:
+        return Search.model_validate(self._json("GET", f"/searches/{self.resolve(search_id)}"))
 
-    def list(self, *, limit: int | None = None, **filters: Any) -> Iterator[dict[str, Any]]:
-        """Searches, newest first, fetched page by page as you iterate. Filters: status, method,
-        space, dataset, tag, q (name substring), mine, id_prefix."""
-        params = {k: v for k, v in filters.items() if v is not None}
-        cursor: str | None = None
-        seen = 0
-        while True:
-            page_size = PAGE_SIZE if limit is None else max(1, min(PAGE_SIZE, limit - seen))
-            page = self._json("GET", "/searches", params={**params, "limit": page_size, "cursor": cursor})
-            for item in page["items"]:
-                yield item
-                seen += 1
-                if limit is not None and seen >= limit:
-                    return
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
+    def list(self, *, limit: int | None = None, **filters: Any) -> Paginator[Search]:
+        """Searches, newest first. Filters: status, method, space, dataset, tag, q (name substring),
+        mine, id_prefix."""
+        return self._paginate("/searches", Search, filters, limit)
 
     def wait(
         self,
@@ -185,91 +263,92 @@ class Client:
         *,
         timeout: float | None = None,
         interval: float = 2.0,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-    ) -> dict[str, Any]:
-        """Poll until the search ends; returns its final state (check `status`). `on_progress` gets
-        every state read, so it can draw a bar. Raises TimeoutError after `timeout` seconds."""
+        on_progress: Callable[[Search], None] | None = None,
+    ) -> Search:
+        """Poll until the search ends; returns its final state (check `status`). `on_progress` is
+        called when the state changes. Raises TimeoutError after `timeout` seconds."""
         full = self.resolve(search_id)
-        return _poll_until_done(lambda: self.get(full), timeout, interval, on_progress, f"search {full}")
+        return self._wait(lambda: self.get(full), timeout, interval, on_progress, f"search {full}")
 
     def events(self, search_id: str, *, history: bool = True) -> Iterator[Event]:
         """The search's server-sent events as they come; ends after the status event of a finished
         search. `history=False` skips the replay of what was written before connecting."""
         full = self.resolve(search_id)
-        params = {"history": "true" if history else "false"}
-        try:
-            with self._http.stream("GET", f"/searches/{full}/events", params=params, timeout=None) as resp:
-                if resp.status_code >= 400:
-                    resp.read()
-                    raise ApiError(resp.status_code, resp.json())
-                yield from parse_event_stream(resp.iter_lines())
-        except httpx.TransportError as err:
-            raise FlatnasError(f"event stream from {self.url} broke off: {err}") from None
+        return self._follow(f"/searches/{full}/events", {"history": "true" if history else "false"})
 
-    def cancel(self, search_id: str) -> dict[str, Any]:
-        return self._json("POST", f"/searches/{self.resolve(search_id)}/cancel")  # type: ignore[no-any-return]
+    def cancel(self, search_id: str) -> Cancellation:
+        return Cancellation.model_validate(self._json("POST", f"/searches/{self.resolve(search_id)}/cancel"))
 
-    def retry(self, search_id: str) -> dict[str, Any]:
-        return self._json("POST", f"/searches/{self.resolve(search_id)}/retry")  # type: ignore[no-any-return]
+    def retry(self, search_id: str) -> Search:
+        return Search.model_validate(self._json("POST", f"/searches/{self.resolve(search_id)}/retry"))
 
-    def genotype(self, search_id: str, which: Which = "best", *, epoch: int | None = None) -> dict[str, Any]:
+    def genotype(self, search_id: str, which: Which = "best", *, epoch: int | None = None) -> Genotype:
         """One genotype document (space, ops, genotype, arch_str or darts_repr, epoch, search_id)."""
+        return Genotype.model_validate(self._genotype_document(search_id, which, epoch))
+
+    def _genotype_document(self, search_id: str, which: Which, epoch: int | None) -> dict[str, Any]:
         params: dict[str, Any] = {"epoch": epoch} if epoch is not None else {"which": which}
         return self._json("GET", f"/searches/{self.resolve(search_id)}/genotype", params=params)  # type: ignore[no-any-return]
 
     def download_genotype(
         self, search_id: str, path: str | os.PathLike[str], which: Which = "best", *, epoch: int | None = None
     ) -> Path:
-        """Write the genotype document to `path` (the single-genotype form every reader accepts)."""
+        """Write the genotype document to `path`, exactly as served (the form every reader accepts)."""
         out = Path(path)
-        out.write_text(json.dumps(self.genotype(search_id, which, epoch=epoch), indent=2) + "\n")
+        out.write_text(json.dumps(self._genotype_document(search_id, which, epoch), indent=2) + "\n")
         return out
 
-    def curves(self, search_id: str, *, dataframe: bool | None = None) -> Any:
-        """Per-epoch rows (epoch from 0, losses, accuracies, lr, seconds). A pandas DataFrame when
-        pandas is installed (or `dataframe=True`), else a list of dicts (`dataframe=False` forces it)."""
+    def curves(self, search_id: str) -> Rows[CurveRow]:
+        """Per-epoch rows (epoch from 0, losses, accuracies, lr, seconds); `.to_pandas()` for a
+        DataFrame."""
         body = self._json("GET", f"/searches/{self.resolve(search_id)}/curves")
-        rows: Rows = body["items"]
-        return as_table(rows, dataframe)
+        return Rows(CurveRow.model_validate(row) for row in body["items"])
 
-    def flatness(self, search_id: str, *, kind: str | None = None) -> Rows:
+    def flatness(self, search_id: str, *, kind: str | None = None) -> Rows[FlatnessRow]:
         params = {"kind": kind} if kind else {}
         body = self._json("GET", f"/searches/{self.resolve(search_id)}/flatness", params=params)
-        return [dict(item) for item in body["items"]]
+        return Rows(FlatnessRow.model_validate(row) for row in body["items"])
 
     # --- landscape jobs -------------------------------------------------------------------------
 
-    def submit_barrier(self, a: Mapping[str, Any], b: Mapping[str, Any], **options: Any) -> dict[str, Any]:
+    def submit_barrier(self, a: Mapping[str, Any], b: Mapping[str, Any], **options: Any) -> LandscapeJob:
         """A barrier job between two architecture references, e.g. {"search_id": S, "which": "best"}."""
-        body = {"a": dict(a), "b": dict(b), **options}
-        return self._json("POST", "/barriers", json=body)  # type: ignore[no-any-return]
+        body = {"a": self._reference(a), "b": self._reference(b), **options}
+        return LandscapeJob.model_validate(self._json("POST", "/barriers", json=body))
 
-    def submit_barrier_matrix(self, search_ids: Sequence[str], **options: Any) -> dict[str, Any]:
+    def submit_barrier_matrix(self, search_ids: Sequence[str], **options: Any) -> LandscapeJob:
         ids = [self.resolve(s) for s in search_ids]
-        return self._json("POST", "/barriers/matrix", json={"search_ids": ids, **options})  # type: ignore[no-any-return]
+        return LandscapeJob.model_validate(
+            self._json("POST", "/barriers/matrix", json={"search_ids": ids, **options})
+        )
 
-    def submit_neighbourhood(self, search_id: str, **options: Any) -> dict[str, Any]:
+    def submit_neighbourhood(self, search_id: str, **options: Any) -> LandscapeJob:
         """A neighbourhood job on a stored genotype (options: which, epoch, radius, samples)."""
         path = f"/searches/{self.resolve(search_id)}/flatness/neighbourhood"
-        return self._json("POST", path, json=options)  # type: ignore[no-any-return]
+        return LandscapeJob.model_validate(self._json("POST", path, json=options))
 
-    def get_job(self, job_id: str, *, search_id: str | None = None) -> dict[str, Any]:
+    def get_job(self, job_id: str, *, search_id: str | None = None) -> LandscapeJob:
         """A barrier job, or with `search_id` that search's neighbourhood job."""
         if search_id is not None:
-            path = f"/searches/{self.resolve(search_id)}/flatness/jobs/{self._neighbourhood_id(search_id, job_id)}"
-            return self._json("GET", path)  # type: ignore[no-any-return]
-        return self._json("GET", f"/barriers/{self.resolve_job(job_id)}")  # type: ignore[no-any-return]
+            full = self.resolve(search_id)
+            listing = f"/searches/{full}/flatness/jobs"
+            job = self._resolve(listing, job_id, "neighbourhood job", server_filter=False)
+            return LandscapeJob.model_validate(self._json("GET", f"{listing}/{job}"))
+        return LandscapeJob.model_validate(self._json("GET", f"/barriers/{self.resolve_job(job_id)}"))
 
-    def list_jobs(self, *, search_id: str | None = None, **filters: Any) -> Rows:
-        """Barrier jobs, newest first (filters: kind, search_ids, id_prefix, limit); with
+    def list_jobs(
+        self, *, search_id: str | None = None, limit: int | None = None, **filters: Any
+    ) -> Paginator[LandscapeJob]:
+        """Barrier jobs, newest first (filters: kind, search_id, search_ids, id_prefix); with
         `search_id` alone, that search's neighbourhood jobs."""
         if search_id is not None and not filters:
-            path = f"/searches/{self.resolve(search_id)}/flatness/jobs"
-            return [dict(j) for j in self._json("GET", path, params={"limit": 200})["items"]]
-        params = {k: v for k, v in {**filters, "search_id": search_id}.items() if v is not None}
+            return self._paginate(
+                f"/searches/{self.resolve(search_id)}/flatness/jobs", LandscapeJob, {}, limit
+            )
+        params = {**filters, "search_id": search_id}
         if isinstance(params.get("search_ids"), list | tuple):
             params["search_ids"] = ",".join(params["search_ids"])
-        return [dict(j) for j in self._json("GET", "/barriers", params=params)["items"]]
+        return self._paginate("/barriers", LandscapeJob, params, limit)
 
     def wait_job(
         self,
@@ -278,45 +357,38 @@ class Client:
         search_id: str | None = None,
         timeout: float | None = None,
         interval: float = 1.0,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-    ) -> dict[str, Any]:
+        on_progress: Callable[[LandscapeJob], None] | None = None,
+    ) -> LandscapeJob:
         """Poll a landscape job until it ends; returns it (its `result` when it succeeded)."""
-        return _poll_until_done(
+        return self._wait(
             lambda: self.get_job(job_id, search_id=search_id), timeout, interval, on_progress, f"job {job_id}"
         )
 
-    def _neighbourhood_id(self, search_id: str, job_id: str) -> str:
-        if len(job_id) >= FULL_ID_LENGTH:
-            return job_id
-        matches = [j["id"] for j in self.list_jobs(search_id=search_id) if j["id"].startswith(job_id.lower())]
-        if len(matches) != 1:
-            raise FlatnasError(
-                f"neighbourhood job prefix {job_id!r} matches {len(matches)} jobs of search {search_id}"
-                + (f": {', '.join(matches)}" if matches else "")
-            )
-        return str(matches[0])
+    def _reference(self, ref: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(ref)
+        if out.get("search_id"):
+            out["search_id"] = self.resolve(out["search_id"])
+        return out
 
     # --- evaluations ----------------------------------------------------------------------------
 
     def submit_evaluation(
         self, genotype: Mapping[str, Any], *, idempotency_key: str | None = None, **options: Any
-    ) -> dict[str, Any]:
+    ) -> Evaluation:
         """Train a genotype from scratch: `genotype` is {"search_id": S, "which": "best"} or
         {"json": <genotype document>}; options: protocol, dataset, seed, name, priority, overrides."""
-        source = dict(genotype)
-        if "search_id" in source:
-            source["search_id"] = self.resolve(source["search_id"])
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        body = {"genotype": source, **options}
-        return self._json("POST", "/evaluations", json=body, headers=headers)  # type: ignore[no-any-return]
+        body = {"genotype": self._reference(genotype), **options}
+        return Evaluation.model_validate(self._json("POST", "/evaluations", json=body, headers=headers))
 
-    def get_evaluation(self, evaluation_id: str) -> dict[str, Any]:
-        return self._json("GET", f"/evaluations/{evaluation_id}")  # type: ignore[no-any-return]
+    def get_evaluation(self, evaluation_id: str) -> Evaluation:
+        return Evaluation.model_validate(
+            self._json("GET", f"/evaluations/{self.resolve_evaluation(evaluation_id)}")
+        )
 
-    def list_evaluations(self, **filters: Any) -> Rows:
-        """Evaluations, newest first (filters: status, protocol, dataset, search_id, mine, limit)."""
-        params = {k: v for k, v in filters.items() if v is not None}
-        return [dict(e) for e in self._json("GET", "/evaluations", params=params)["items"]]
+    def list_evaluations(self, *, limit: int | None = None, **filters: Any) -> Paginator[Evaluation]:
+        """Evaluations, newest first (filters: status, protocol, dataset, search_id, mine)."""
+        return self._paginate("/evaluations", Evaluation, filters, limit)
 
     def wait_evaluation(
         self,
@@ -324,55 +396,47 @@ class Client:
         *,
         timeout: float | None = None,
         interval: float = 2.0,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-    ) -> dict[str, Any]:
+        on_progress: Callable[[Evaluation], None] | None = None,
+    ) -> Evaluation:
         """Poll until the evaluation ends; returns it (`test_acc`, `params_m`, `flops_m` when it succeeded)."""
-        return _poll_until_done(
-            lambda: self.get_evaluation(evaluation_id),
-            timeout,
-            interval,
-            on_progress,
-            f"evaluation {evaluation_id}",
+        full = self.resolve_evaluation(evaluation_id)
+        return self._wait(
+            lambda: self.get_evaluation(full), timeout, interval, on_progress, f"evaluation {full}"
         )
 
-    def evaluation_curves(self, evaluation_id: str, *, dataframe: bool | None = None) -> Any:
+    def evaluation_events(self, evaluation_id: str) -> Iterator[Event]:
+        """The evaluation's progress, epoch and status events, resuming like `events()`."""
+        return self._follow(f"/evaluations/{self.resolve_evaluation(evaluation_id)}/events", {})
+
+    def evaluation_curves(self, evaluation_id: str) -> Rows[EvaluationCurveRow]:
         """Per-epoch rows (train/test loss and accuracy, lr, seconds), as `curves` returns them."""
-        rows: Rows = self._json("GET", f"/evaluations/{evaluation_id}/curves")["epochs"]
-        return as_table(rows, dataframe)
+        body = self._json("GET", f"/evaluations/{self.resolve_evaluation(evaluation_id)}/curves")
+        return Rows(EvaluationCurveRow.model_validate(row) for row in body["epochs"])
 
-    def cancel_evaluation(self, evaluation_id: str) -> dict[str, Any]:
-        return self._json("POST", f"/evaluations/{evaluation_id}/cancel")  # type: ignore[no-any-return]
+    def cancel_evaluation(self, evaluation_id: str) -> Cancellation:
+        path = f"/evaluations/{self.resolve_evaluation(evaluation_id)}/cancel"
+        return Cancellation.model_validate(self._json("POST", path))
 
-    def retry_evaluation(self, evaluation_id: str) -> dict[str, Any]:
-        return self._json("POST", f"/evaluations/{evaluation_id}/retry")  # type: ignore[no-any-return]
+    def retry_evaluation(self, evaluation_id: str) -> Evaluation:
+        path = f"/evaluations/{self.resolve_evaluation(evaluation_id)}/retry"
+        return Evaluation.model_validate(self._json("POST", path))
 
     # --- studies --------------------------------------------------------------------------------
 
     def submit_study(
         self, study: Mapping[str, Any] | str | os.PathLike[str], *, idempotency_key: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Study:
         """Submit a study ({name, base, grid, evaluate?, tags?, priority?}), as a dict or a YAML/JSON file."""
-        if isinstance(study, Mapping):
-            body = dict(study)
-        else:
-            from nas_core.spec_files import read_spec_document
-
-            body = read_spec_document(study)
+        body = dict(study) if isinstance(study, Mapping) else read_spec_document(study)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self._json("POST", "/studies", json=body, headers=headers)  # type: ignore[no-any-return]
+        return Study.model_validate(self._json("POST", "/studies", json=body, headers=headers))
 
-    def get_study(self, study_id: str) -> dict[str, Any]:
-        return self._json("GET", f"/studies/{study_id}")  # type: ignore[no-any-return]
+    def get_study(self, study_id: str) -> Study:
+        return Study.model_validate(self._json("GET", f"/studies/{self.resolve_study(study_id)}"))
 
-    def list_studies(self, *, mine: bool = False) -> Iterator[dict[str, Any]]:
-        """Studies, newest first, fetched page by page as you iterate."""
-        cursor: str | None = None
-        while True:
-            page = self._json("GET", "/studies", params={"limit": PAGE_SIZE, "cursor": cursor, "mine": mine})
-            yield from page["items"]
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
+    def list_studies(self, *, mine: bool = False, limit: int | None = None) -> Paginator[Study]:
+        """Studies, newest first."""
+        return self._paginate("/studies", Study, {"mine": mine}, limit)
 
     def wait_study(
         self,
@@ -380,120 +444,52 @@ class Client:
         *,
         timeout: float | None = None,
         interval: float = 5.0,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-    ) -> dict[str, Any]:
+        on_progress: Callable[[Study], None] | None = None,
+    ) -> Study:
         """Poll until every search (and, with `evaluate`, every evaluation) of the study has ended."""
-        return _poll_until_done(
-            lambda: self.get_study(study_id), timeout, interval, on_progress, f"study {study_id}"
-        )
+        full = self.resolve_study(study_id)
+        return self._wait(lambda: self.get_study(full), timeout, interval, on_progress, f"study {full}")
 
-    def study_results(self, study_id: str) -> dict[str, Any]:
+    def study_results(self, study_id: str) -> StudyResults:
         """Per-cell statistics (`cells`), paired A2M on/off comparisons (`paired`) and each search's
         metrics (`children`)."""
-        return self._json("GET", f"/studies/{study_id}/results")  # type: ignore[no-any-return]
+        return StudyResults.model_validate(
+            self._json("GET", f"/studies/{self.resolve_study(study_id)}/results")
+        )
 
     def study_table(self, study_id: str, table: Literal["cells", "paired"] = "cells") -> str:
         """One of the results tables as CSV text."""
         params = {"format": "csv", "table": table}
-        return self.request("GET", f"/studies/{study_id}/results", params=params).text
+        return self.request("GET", f"/studies/{self.resolve_study(study_id)}/results", params=params).text
 
-    def cancel_study(self, study_id: str) -> dict[str, Any]:
-        return self._json("POST", f"/studies/{study_id}/cancel")  # type: ignore[no-any-return]
+    def cancel_study(self, study_id: str) -> Study:
+        return Study.model_validate(self._json("POST", f"/studies/{self.resolve_study(study_id)}/cancel"))
 
-    def retry_study(self, study_id: str) -> dict[str, Any]:
-        return self._json("POST", f"/studies/{study_id}/retry")  # type: ignore[no-any-return]
+    def retry_study(self, study_id: str) -> Study:
+        return Study.model_validate(self._json("POST", f"/studies/{self.resolve_study(study_id)}/retry"))
 
     # --- for people -----------------------------------------------------------------------------
 
     @staticmethod
-    def describe(search: Mapping[str, Any]) -> str:
+    def describe(search: Search) -> str:
         """One line: id, status, epoch (from 0), step, what it is doing, share done, ETA, best accuracy."""
         return describe_search(search)
 
 
-def _poll_until_done(
-    read: Callable[[], dict[str, Any]],
-    timeout: float | None,
-    interval: float,
-    on_progress: Callable[[dict[str, Any]], None] | None,
-    what: str,
-) -> dict[str, Any]:
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        state = read()
-        if on_progress is not None:
-            on_progress(state)
-        if state["status"] in TERMINAL:
-            return state
-        if deadline is not None and time.monotonic() > deadline:
-            raise TimeoutError(f"{what} is still {state['status']} after {timeout:.0f}s")
-        time.sleep(interval)
+class _Identified(ApiModel):
+    """Just the id: what prefix resolution reads from any listing."""
 
-
-def describe_search(s: Mapping[str, Any]) -> str:
-    from nas_core.reporter import activity_label, epoch_label
-
-    p = s.get("progress") or {}
-    parts = [f"{s['id']}  {s['status']}{' (cancel requested)' if s.get('cancel_requested') else ''}"]
-    if p.get("total_epochs") is not None and p.get("epoch") is not None:
-        step = f" step {p['step']}/{p['steps_per_epoch']}" if p.get("steps_per_epoch") else ""
-        parts.append(epoch_label(p["epoch"], p["total_epochs"]) + step)
-    if s.get("status") == "running" and p.get("phase"):
-        parts.append(activity_label(p["phase"], p.get("detail")))
-    if p.get("fraction") is not None:
-        parts.append(f"{100 * p['fraction']:.0f}%")
-    if s.get("eta_seconds") is not None:
-        parts.append(f"ETA {s['eta_seconds']:.0f}s")
-    if s.get("best_val_acc") is not None:
-        parts.append(f"best val acc {s['best_val_acc']:.4f}")
-    return "  ".join(parts)
+    id: str
 
 
 def spec_as_dict(spec: Any) -> dict[str, Any]:
-    """A spec given as a dict, a `SearchSpec` or a path to a YAML/JSON file, as a JSON-ready dict."""
+    """A spec given as a dict, a path to a YAML/JSON file, or a model with `model_dump()` (the
+    engine's SearchSpec: duck-typed, so the client never imports the engine), as a JSON-ready dict."""
     if isinstance(spec, Mapping):
         return dict(spec)
     if isinstance(spec, str | os.PathLike):
-        from nas_core.spec_files import read_spec_document
-
         return read_spec_document(spec)
     dump = getattr(spec, "model_dump", None)
     if dump is not None:
         return dict(dump(mode="json"))
-    raise TypeError(f"a spec is a dict, a SearchSpec or a file path, not {type(spec).__name__}")
-
-
-def as_table(rows: list[dict[str, Any]], dataframe: bool | None) -> Any:
-    if dataframe is False:
-        return rows
-    try:
-        import pandas
-    except ImportError:
-        if dataframe:
-            raise FlatnasError("dataframe=True needs pandas (pip install pandas)") from None
-        return rows
-    return pandas.DataFrame(rows)
-
-
-def parse_event_stream(lines: Iterator[str]) -> Iterator[Event]:
-    """Server-sent events from the stream's lines (comments and `retry:` skipped)."""
-    event, event_id = "message", None
-    data: list[str] = []
-    for line in lines:
-        if not line:
-            if data:
-                yield Event(event, json.loads("\n".join(data)), event_id)
-            event, data = "message", []
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "event":
-            event = value
-        elif name == "data":
-            data.append(value)
-        elif name == "id":
-            event_id = value
-    if data:
-        yield Event(event, json.loads("\n".join(data)), event_id)
+    raise TypeError(f"a spec is a dict, a file path or a SearchSpec, not {type(spec).__name__}")

@@ -1,8 +1,9 @@
 """Command line: `python -m nas_core search SPEC --out DIR`, `... evaluate GENOTYPE --out DIR` and
 `python -m nas_core methods`.
 
-The top-level `flatnas` command delegates `flatnas search` and `flatnas methods` here through
-`main(argv)`. A search writes into DIR: genotype.json (the best epoch's genotype) and
+The top-level `flatnas` command (flatnas.cli) builds `flatnas search run`, `flatnas methods`,
+`flatnas eval run` and `flatnas benchmark` from this module's add_* functions and runs its cmd_*
+functions, importing this module only when one of them is used. A search writes into DIR: genotype.json (the best epoch's genotype) and
 genotype-final.json (the last epoch's), each one genotype document exactly as the API's
 `GET /searches/{id}/genotype` serves it, curves.csv, alphas.json, flatness.json, benchmark.json
 (NAS-Bench-201 ground truth of nb201 searches) and checkpoints/. Epochs are numbered from 0 in
@@ -29,6 +30,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from flatnas.documents import SpecFileError
+from flatnas.labels import activity_label, epoch_label
 from nas_core.benchmarks import cli as benchmark_cli
 from nas_core.dataroots import ROOT_ENV, DataRoots
 from nas_core.flatness.export import flatness_records_to_json
@@ -39,11 +42,8 @@ from nas_core.reporter import (
     Progress,
     SampledArchitecture,
     SearchInfo,
-    activity_label,
-    epoch_label,
 )
 from nas_core.spec import SearchSpec
-from nas_core.spec_files import SpecFileError
 
 # One genotype document per file, the API's download format (best and final, as `?which=`).
 GENOTYPE_FILES = {"best": "genotype.json", "final": "genotype-final.json"}
@@ -104,13 +104,10 @@ def spec_field_lines(model: type[BaseModel] = SearchSpec, prefix: str = "") -> I
         yield line + (f": {info.description}" if info.description else "")
 
 
-def build_parser(prog: str = "python -m nas_core") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog, description="flatnas search engine: DARTS-family NAS with A2M"
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    search = sub.add_parser(
-        "search",
+def add_search_parser(sub: Any, name: str = "search") -> argparse.ArgumentParser:
+    """The local search command's arguments (the `flatnas search run` command is built from this)."""
+    search: argparse.ArgumentParser = sub.add_parser(
+        name,
         help="run one search locally from a spec file",
         description="Run one search from a JSON or YAML spec; results and checkpoints go to --out.",
         epilog="spec fields (JSON/YAML keys; nested sections as dotted names):\n"
@@ -134,12 +131,30 @@ def build_parser(prog: str = "python -m nas_core") -> argparse.ArgumentParser:
         help="CPU threads for torch (default: torch's choice); 1 avoids stalls on a busy shared CPU",
     )
     benchmark_cli.add_benchmark_option(search)
+    return search
+
+
+def add_methods_parser(sub: Any, name: str = "methods") -> argparse.ArgumentParser:
+    methods: argparse.ArgumentParser = sub.add_parser(
+        name, help="list the search methods and their parameters"
+    )
+    methods.add_argument("--json", action="store_true", help="print the full description as JSON")
+    return methods
+
+
+def build_parser(prog: str = "python -m nas_core") -> argparse.ArgumentParser:
+    """`python -m nas_core`'s own tree; the `flatnas` command builds its local commands from the
+    same add_* functions (flatnas.cli.local)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="flatnas search engine: DARTS-family NAS with A2M"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_search_parser(sub)
     benchmark_cli.add_parser(sub)
     from nas_core.evaluation.cli import add_parser as add_evaluate
 
     add_evaluate(sub)
-    methods = sub.add_parser("methods", help="list the search methods and their parameters")
-    methods.add_argument("--json", action="store_true", help="print the full description as JSON")
+    add_methods_parser(sub)
     return parser
 
 

@@ -52,25 +52,6 @@ class Progress:
     detail: str | None = None
 
 
-PHASE_WORDS = {
-    "train": "training",
-    "eval": "validating",
-    "flatness": "computing flatness metrics",
-    "score": "scoring architectures",
-}
-
-
-def epoch_label(epoch: int, total_epochs: int) -> str:
-    """Epochs are numbered from 0 everywhere (logs, curves, API, dashboard): "epoch 1 of 0–2"."""
-    return f"epoch {epoch} of 0–{total_epochs - 1}"
-
-
-def activity_label(phase: str | None, detail: str | None = None) -> str:
-    """What a search is doing, for people: "computing flatness metrics: hessian eigenvalue 1/4"."""
-    words = PHASE_WORDS.get(phase or "", phase or "")
-    return f"{words}: {detail}" if detail else words
-
-
 @dataclass
 class EpochRecord:
     epoch: int  # 0-based

@@ -307,8 +307,8 @@ def _field_error(loc: tuple[str, ...], message: str) -> ValidationError:
 
 
 def load_spec_file(path: str) -> SearchSpec:
-    """Read a spec from JSON or YAML. A file problem raises nas_core.spec_files.SpecFileError (one
+    """Read a spec from JSON or YAML. A file problem raises flatnas.documents.SpecFileError (one
     line naming file, line and column); invalid fields raise pydantic.ValidationError."""
-    from nas_core.spec_files import read_spec_document
+    from flatnas.documents import read_spec_document
 
     return SearchSpec.model_validate(read_spec_document(path))

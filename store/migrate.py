@@ -1,4 +1,4 @@
-"""Run the Alembic migrations from code (`flatnas up`, tests, docker-compose's migrate service).
+"""Run the Alembic migrations from code (`flatnas server up`, tests, docker-compose's migrate service).
 
 Usage: `python -m store.migrate [upgrade|downgrade] [revision]` migrates settings.DATABASE_URL.
 """

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, ValidationError
 
 from api.app import create_app
-from api.cli import build_parser
 from api.studies import StudyCreate
+from flatnas.cli import build_parser
 from nas_core.evaluation.protocol import EvalSpec
 from nas_core.spec import METHOD_PARAMS, SearchSpec
 from store.models import MAX_KEY_NAME
@@ -175,11 +175,13 @@ def test_keys_are_bounded_too(client: TestClient, keys: Keys, capsys: pytest.Cap
         response = client.get("/searches", headers={"Authorization": header})
         assert response.status_code == 401, response.text
     assert client.get("/searches", headers=keys.read).status_code == 200
-    # A key's name fits its column: `flatnas keys create` says so instead of a database error.
+    # A key's name fits its column: `flatnas server keys create` says so instead of a database error.
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["keys", "create", "n" * (MAX_KEY_NAME + 1)])
+        build_parser().parse_args(["server", "keys", "create", "n" * (MAX_KEY_NAME + 1)])
     assert "1 to 100 characters" in capsys.readouterr().err
-    assert build_parser().parse_args(["keys", "create", "n" * MAX_KEY_NAME]).name == "n" * MAX_KEY_NAME
+    assert (
+        build_parser().parse_args(["server", "keys", "create", "n" * MAX_KEY_NAME]).name == "n" * MAX_KEY_NAME
+    )
 
 
 def test_a_study_base_value_that_an_axis_replaces_is_bounded_all_the_same() -> None:

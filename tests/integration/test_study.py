@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.cli import main as cli_main
 from flatnas import Client
+from flatnas.cli import main as cli_main
 from tests.fixtures.live_service import LiveService
 from tests.integration.test_end_to_end import NO_FLATNESS
 
@@ -118,25 +118,23 @@ def test_study_with_evaluate_trains_each_best_genotype_and_ends_with_its_evaluat
     with Client(live_service.base_url, live_service.api_key) as client:
         study = client.submit_study(body)
         study = client.wait_study(
-            study["id"], timeout=300, interval=0.5, on_progress=lambda s: seen.append(s["status"])
+            study.id, timeout=300, interval=0.5, on_progress=lambda s: seen.append(s.status)
         )
-        assert study["status"] == "succeeded", (study, live_service.logs())
+        assert study.status == "succeeded", (study, live_service.logs())
         assert seen[-1] == "succeeded" and "running" in seen
-        assert study["evaluation_counts"] == {"succeeded": 2} and study["fraction"] == 1.0
-        results = client.study_results(study["id"])
-        assert "eval_test_acc" in results["metrics"]
-        assert client.study_table(study["id"]).splitlines()[0].startswith("a2m.enabled,n,")
-        for child in study["children"]:
-            evaluation = client.get_evaluation(child["evaluation_id"])
-            best = client.genotype(child["search_id"], "best")
-            assert evaluation["genotype"]["arch_str"] == best["arch_str"]
-            assert evaluation["source"]["which"] == "best"
-            assert [row["epoch"] for row in client.evaluation_curves(evaluation["id"], dataframe=False)] == [
-                0
-            ]
-            (row,) = [c for c in results["children"] if c["search_id"] == child["search_id"]]
-            assert row["metrics"]["eval_test_acc"] == pytest.approx(evaluation["test_acc"])
-        assert {e["id"] for e in client.list_evaluations(search_id=study["children"][0]["search_id"])} == {
-            study["children"][0]["evaluation_id"]
-        }
-        assert study["id"] in [s["id"] for s in client.list_studies()]
+        assert study.evaluation_counts == {"succeeded": 2} and study.fraction == 1.0
+        results = client.study_results(study.id[:8])  # a unique prefix will do
+        assert "eval_test_acc" in results.metrics
+        assert client.study_table(study.id).splitlines()[0].startswith("a2m.enabled,n,")
+        for child in study.children:
+            assert child.evaluation_id is not None
+            evaluation = client.get_evaluation(child.evaluation_id[:8])
+            best = client.genotype(child.search_id, "best")
+            assert evaluation.genotype["arch_str"] == best.arch_str
+            assert evaluation.source["which"] == "best"
+            assert [row.epoch for row in client.evaluation_curves(evaluation.id)] == [0]
+            (row,) = [c for c in results.children if c["search_id"] == child.search_id]
+            assert row["metrics"]["eval_test_acc"] == pytest.approx(evaluation.test_acc)
+        first = study.children[0]
+        assert {e.id for e in client.list_evaluations(search_id=first.search_id)} == {first.evaluation_id}
+        assert study.id in [s.id for s in client.list_studies()]

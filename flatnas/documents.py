@@ -1,9 +1,12 @@
 """Spec files (JSON or YAML) read into plain dicts, with one-line errors people can act on.
 
+Shared by the client (which sends the documents) and the engine (which validates them): it lives
+in the client package because the client installs without the engine, and needs only PyYAML.
+
 Every problem with the file itself (missing, unreadable, a syntax error, not a mapping) raises
 `SpecFileError`, whose message names the file and, for syntax errors, the line and column
 (1-based): `spec.yaml:4:3: mapping values are not allowed here`. Field validation is the spec
-model's job (nas_core.spec.SearchSpec).
+model's job (the engine's SearchSpec, or the service's answer).
 """
 
 from __future__ import annotations

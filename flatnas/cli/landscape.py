@@ -1,0 +1,157 @@
+"""`flatnas landscape barrier|barrier-matrix|neighbourhood|list|status|wait`: loss-landscape jobs
+on the service (the barrier between two genotypes on a search's supernet, a matrix of them, and the
+neighbourhood profile of one search's genotype)."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+from typing import Any
+
+from flatnas.cli.common import add_wait_options, exit_status, print_json, table, watch, when, with_client
+from flatnas.client import Client
+from flatnas.labels import describe_job
+from flatnas.models import LandscapeJob
+
+ID_HELP = "the job id, or any unique prefix of it"
+
+
+def _show(job: LandscapeJob, wait: bool, client: Client, search_id: str | None = None) -> int:
+    print(f"submitted {job.kind} job {job.id} ({job.status})")
+    if not wait:
+        return 0
+    return _wait(client, job.id, search_id, timeout=None, interval=1.0)
+
+
+def _wait(
+    client: Client, job_id: str, search_id: str | None, *, timeout: float | None, interval: float
+) -> int:
+    wait = functools.partial(client.wait_job, search_id=search_id)
+    done = watch(wait, job_id, describe_job, timeout=timeout, interval=interval)
+    if done.result is not None:
+        print_json(done.result)
+    return exit_status(done)
+
+
+def _ref(search_id: str, args: argparse.Namespace) -> dict[str, Any]:
+    ref: dict[str, Any] = {"search_id": search_id, "which": args.which}
+    if args.epoch is not None:
+        ref["epoch"] = args.epoch
+    return ref
+
+
+@with_client
+def barrier(args: argparse.Namespace, client: Client) -> int:
+    options = {k: v for k, v in (("paths", args.paths), ("supernet", args.supernet)) if v is not None}
+    job = client.submit_barrier(_ref(args.a, args), _ref(args.b, args), **options)
+    return _show(job, args.wait, client)
+
+
+@with_client
+def barrier_matrix(args: argparse.Namespace, client: Client) -> int:
+    options = {k: v for k, v in (("paths", args.paths), ("supernet", args.supernet)) if v is not None}
+    job = client.submit_barrier_matrix(args.search_ids, which=args.which, **options)
+    return _show(job, args.wait, client)
+
+
+@with_client
+def neighbourhood(args: argparse.Namespace, client: Client) -> int:
+    options: dict[str, Any] = {"which": args.which, "radius": args.radius}
+    if args.epoch is not None:
+        options["epoch"] = args.epoch
+    if args.samples is not None:
+        options["samples"] = args.samples
+    job = client.submit_neighbourhood(args.search_id, **options)
+    return _show(job, args.wait, client, search_id=args.search_id)
+
+
+@with_client
+def status(args: argparse.Namespace, client: Client) -> int:
+    job = client.get_job(args.job_id, search_id=args.search)
+    print(describe_job(job))
+    roles = ", ".join(f"{s['search_id']} ({s['role']})" for s in job.searches)
+    print(f"  searches: {roles}")
+    if job.result is not None:
+        print_json(job.result)
+    return 0
+
+
+@with_client
+def wait(args: argparse.Namespace, client: Client) -> int:
+    return _wait(client, args.job_id, args.search, timeout=args.timeout, interval=args.interval)
+
+
+@with_client
+def list_jobs(args: argparse.Namespace, client: Client) -> int:
+    if args.search and not args.kind:
+        found = list(client.list_jobs(search_id=args.search, limit=args.limit))
+    else:
+        found = list(client.list_jobs(limit=args.limit, kind=args.kind, search_id=args.search))
+    rows = [["ID", "KIND", "STATUS", "CREATED", "SEARCHES"]]
+    rows += [
+        [j.id, j.kind, j.status, when(j.created_at), json.dumps([s["search_id"][:8] for s in j.searches])]
+        for j in found
+    ]
+    print(table(rows))
+    return 0
+
+
+def _which(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--which", choices=("best", "final"), default="final", help="which genotype (default final)"
+    )
+    p.add_argument("--epoch", type=int, help="the genotype derived at this epoch (overrides --which)")
+
+
+def _barrier_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--paths", type=int, help="shortest edit paths evaluated at most")
+    p.add_argument("--supernet", help="the search whose supernet evaluates the paths (full id)")
+    p.add_argument("--wait", action="store_true", help="then wait for the result")
+
+
+def add_commands(commands: Any) -> None:
+    """The `flatnas landscape ...` group."""
+    group = commands.add_parser("landscape", help="loss-landscape jobs: barriers and neighbourhoods")
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    p = actions.add_parser("barrier", help="the loss barrier between two searches' genotypes")
+    p.add_argument("a", help="a search id or unique prefix")
+    p.add_argument("b", help="another search id or unique prefix")
+    _which(p)
+    _barrier_options(p)
+    p.set_defaults(run=barrier)
+
+    p = actions.add_parser("barrier-matrix", help="barriers between every pair of several searches")
+    p.add_argument("search_ids", nargs="+", help="search ids or unique prefixes (two or more, one space)")
+    p.add_argument("--which", choices=("best", "final"), default="final")
+    _barrier_options(p)
+    p.set_defaults(run=barrier_matrix)
+
+    p = actions.add_parser(
+        "neighbourhood", help="neighbourhood profile and cell shape of a search's genotype"
+    )
+    p.add_argument("search_id", help="a search id or unique prefix")
+    _which(p)
+    p.add_argument(
+        "--radius", type=int, nargs="+", choices=(1, 2), default=[1, 2], help="radii (default 1 2)"
+    )
+    p.add_argument("--samples", type=int, help="neighbours per radius (default: the search's spec)")
+    p.add_argument("--wait", action="store_true", help="then wait for the result")
+    p.set_defaults(run=neighbourhood)
+
+    search_help = "for a neighbourhood job: its search (id or prefix)"
+    p = actions.add_parser("status", help="a job's state, and its result once it succeeded")
+    p.add_argument("job_id", help=ID_HELP)
+    p.add_argument("--search", help=search_help)
+    p.set_defaults(run=status)
+    p = actions.add_parser("wait", help="wait until a job ends; print its result")
+    p.add_argument("job_id", help=ID_HELP)
+    p.add_argument("--search", help=search_help)
+    add_wait_options(p, 1.0)
+    p.set_defaults(run=wait)
+    p = actions.add_parser("list", help="barrier jobs, newest first (--search alone: its neighbourhood jobs)")
+    p.add_argument("--kind", choices=("barrier", "barrier_matrix"))
+    p.add_argument("--search", help="jobs involving this search (full id)")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(run=list_jobs)

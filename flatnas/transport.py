@@ -1,0 +1,85 @@
+"""The client's wire: where the service is, retries on 429/503, and server-sent events.
+
+Kept apart from the Client's methods so the rules are in one place: which answers are retried
+(429 Too Many Requests and 503 Service Unavailable, i.e. "not now": the service did not act on the
+request, so even a POST is safe to send again), how long to wait (the Retry-After header, seconds
+or an HTTP date; else a short doubling backoff) and when to give up (after `retries` tries, or at
+once when the service asks for a longer wait than `max_retry_wait`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+RETRY_STATUSES = frozenset({429, 503})
+BACKOFF_S = 0.5  # first wait when the answer carries no Retry-After; doubles per try
+
+
+def default_url() -> str:
+    """FLATNAS_URL, else where `flatnas server up` serves by default (API_HOST, API_PORT)."""
+    url = os.environ.get("FLATNAS_URL")
+    if url:
+        return url.rstrip("/")
+    host = os.environ.get("API_HOST", "127.0.0.1")
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{os.environ.get('API_PORT', '8000')}"
+
+
+def retry_delay(resp: httpx.Response, attempt: int) -> float:
+    """Seconds to wait before sending again: the Retry-After header when it parses, else a backoff."""
+    header = resp.headers.get("Retry-After", "").strip()
+    if header:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass
+        try:
+            when = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return float(BACKOFF_S * 2**attempt)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One server-sent event: `event` is progress | epoch | genotype | flatness | status; `id` is
+    the position a reconnecting client sends back as Last-Event-ID."""
+
+    event: str
+    data: dict[str, Any]
+    id: str | None = None
+
+
+def parse_event_stream(lines: Iterator[str]) -> Iterator[Event]:
+    """Server-sent events from the stream's lines (comments and `retry:` skipped)."""
+    event, event_id = "message", None
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield Event(event, json.loads("\n".join(data)), event_id)
+            event, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+        elif name == "id":
+            event_id = value
+    if data:
+        yield Event(event, json.loads("\n".join(data)), event_id)

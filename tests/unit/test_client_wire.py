@@ -1,0 +1,205 @@
+"""flatnas.Client's wire rules against a scripted service (httpx.MockTransport): 429/503 retried
+after Retry-After and bounded, event streams resumed with Last-Event-ID after a drop, one paginator
+over cursors and limits, `wait(on_progress=...)` called back only on change, typed answers that keep
+unknown fields, and id prefixes on listings without a server-side filter. The same client against
+the real service: tests/integration/test_client.py and tests/integration/test_client_only_venv.py."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import pytest
+
+import flatnas.client
+from flatnas import ApiError, Client, FlatnasError, Search
+from flatnas.transport import retry_delay
+
+SEARCH_ID = "0123abcd-0000-4000-8000-000000000000"
+
+
+def scripted(handler: Callable[[httpx.Request], httpx.Response], **options: Any) -> Client:
+    return Client("http://flatnas.test", "fnas_test", transport=httpx.MockTransport(handler), **options)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The client's waits, recorded instead of slept."""
+    waited: list[float] = []
+    monkeypatch.setattr(flatnas.client.time, "sleep", waited.append)
+    return waited
+
+
+def search(status: str = "running", **fields: Any) -> dict[str, Any]:
+    return {"id": SEARCH_ID, "name": "s", "status": status, **fields}
+
+
+def test_503_and_429_are_retried_after_retry_after(sleeps: list[float]) -> None:
+    answers = iter(
+        [
+            httpx.Response(503, headers={"Retry-After": "3"}, json={"title": "Service Unavailable"}),
+            httpx.Response(429, json={"title": "Too Many Requests"}),  # no header: a short backoff
+            httpx.Response(200, json=search()),
+        ]
+    )
+    with scripted(lambda request: next(answers)) as client:
+        assert client.get(SEARCH_ID).status == "running"
+    assert sleeps == [3.0, 1.0]
+
+
+def test_retries_are_bounded(sleeps: list[float]) -> None:
+    calls: list[httpx.Request] = []
+
+    def always_busy(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(503, headers={"Retry-After": "1"}, json={"title": "Service Unavailable"})
+
+    with scripted(always_busy, retries=2) as client, pytest.raises(ApiError) as refused:
+        client.get(SEARCH_ID)
+    assert refused.value.status == 503 and len(calls) == 3 and sleeps == [1.0, 1.0]
+    # A wait longer than max_retry_wait is not waited for: the error comes at once.
+    calls.clear()
+    sleeps.clear()
+    late = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+    with scripted(
+        lambda r: calls.append(r) or httpx.Response(429, headers={"Retry-After": late}, json={}),  # type: ignore[func-returns-value]
+        max_retry_wait=30,
+    ) as client:
+        with pytest.raises(ApiError):
+            client.get(SEARCH_ID)
+    assert len(calls) == 1 and sleeps == []
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    assert 100 < retry_delay(httpx.Response(503, headers={"Retry-After": soon}), 0) <= 120
+    assert retry_delay(httpx.Response(503, headers={"Retry-After": "7"}), 0) == 7.0
+    assert retry_delay(httpx.Response(503, headers={"Retry-After": "soon"}), 2) == 2.0  # backoff
+
+
+class Dropping(httpx.SyncByteStream):
+    """An event stream that sends `frames`, then breaks off as a dropped connection does."""
+
+    def __init__(self, frames: list[str], drop: bool) -> None:
+        self.frames, self.drop = frames, drop
+
+    def __iter__(self) -> Iterator[bytes]:
+        for frame in self.frames:
+            yield frame.encode()
+        if self.drop:
+            raise httpx.ReadError("connection reset by peer")
+
+
+def frame(event: str, data: dict[str, Any], event_id: str) -> str:
+    return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def test_events_resume_with_last_event_id_after_a_drop(sleeps: list[float]) -> None:
+    seen_ids: list[str | None] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/searches":  # prefix resolution
+            return httpx.Response(200, json={"items": [search()], "next_cursor": None})
+        seen_ids.append(request.headers.get("Last-Event-ID"))
+        if len(seen_ids) == 2:  # busy for a moment: waited out like a drop, the position kept
+            return httpx.Response(503, headers={"Retry-After": "5"}, json={"title": "Service Unavailable"})
+        if len(seen_ids) == 1:
+            frames = [
+                ": keepalive\n\n",
+                frame("epoch", {"epoch": 0}, "0.0.0"),
+                frame("epoch", {"epoch": 1}, "1.0.0"),
+            ]
+            return httpx.Response(200, stream=Dropping(frames, drop=True))
+        frames = [frame("epoch", {"epoch": 2}, "2.0.0"), frame("status", {"status": "succeeded"}, "2.0.0")]
+        return httpx.Response(200, stream=Dropping(frames, drop=False))
+
+    with scripted(service) as client:
+        events = list(client.events("0123"))
+    assert [e.data.get("epoch") for e in events if e.event == "epoch"] == [0, 1, 2]
+    assert events[-1].data == {"status": "succeeded"}
+    assert seen_ids == [None, "1.0.0", "1.0.0"] and sleeps == [2.0, 5.0]
+
+
+def test_a_stream_that_keeps_dropping_gives_up(sleeps: list[float]) -> None:
+    def service(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=Dropping([], drop=True))
+
+    with scripted(service, reconnects=2) as client, pytest.raises(FlatnasError, match="broke off 3 times"):
+        list(client.events(SEARCH_ID))
+    assert len(sleeps) == 2
+
+
+def test_one_paginator_follows_cursors_and_stops_at_the_limit() -> None:
+    requests: list[dict[str, str]] = []
+    ids = [f"{i:08x}-0000-4000-8000-000000000000" for i in range(5)]
+
+    def service(request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params)
+        requests.append(params)
+        start = int(params.get("cursor", "0"))
+        page = ids[start : start + int(params["limit"])]
+        nxt = str(start + len(page)) if start + len(page) < len(ids) else None
+        return httpx.Response(200, json={"items": [search(id=i) for i in page], "next_cursor": nxt})
+
+    with scripted(service) as client:
+        everything = client.list(status="running")
+        assert [s.id for s in everything] == ids
+        requests.clear()
+        assert [s.id for s in client.list(limit=3)] == ids[:3]
+        assert [r["limit"] for r in requests] == ["3"]  # one page of exactly what is needed
+        paged = client.list_studies()
+        paged.page_size = 2
+        assert [len(p.items) for p in paged.pages()] == [2, 2, 1]
+
+
+def test_wait_calls_back_only_when_the_state_changes(sleeps: list[float]) -> None:
+    progress = {"epoch": 0, "total_epochs": 2, "fraction": 0.1}
+    states = iter(
+        [
+            search(progress=progress),
+            search(progress=progress, heartbeat_at="2026-01-01T00:00:05Z"),  # a heartbeat only
+            search(progress=progress),
+            search(progress={**progress, "fraction": 0.5}),
+            search("succeeded", progress={**progress, "fraction": 1.0}),
+        ]
+    )
+
+    def service(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=next(states))
+
+    reported: list[Search] = []
+    with scripted(service) as client:
+        final = client.wait(SEARCH_ID, interval=0, on_progress=reported.append)
+    assert final.status == "succeeded"
+    assert [(s.status, s.progress.fraction if s.progress else None) for s in reported] == [
+        ("running", 0.1),
+        ("running", 0.5),
+        ("succeeded", 1.0),
+    ]
+    assert len(sleeps) == 4  # it still polled every time
+
+
+def test_answers_are_typed_and_keep_fields_they_do_not_know() -> None:
+    s = Search.model_validate(search(best_val_acc=0.5, a_newer_field={"x": 1}))
+    assert s.best_val_acc == 0.5 and s.a_newer_field == {"x": 1}  # type: ignore[attr-defined]
+    assert s.model_dump()["a_newer_field"] == {"x": 1} and not s.done
+
+
+def test_prefixes_resolve_on_listings_without_a_server_filter() -> None:
+    ids = ["abcd0001-0000-4000-8000-000000000000", "abcd0002-0000-4000-8000-000000000000"]
+
+    def service(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/evaluations":
+            return httpx.Response(200, json={"items": [{"id": i, "status": "queued"} for i in ids]})
+        return httpx.Response(200, json={"id": request.url.path.rsplit("/", 1)[1], "status": "queued"})
+
+    with scripted(service) as client:
+        assert client.get_evaluation("abcd0002").id == ids[1]
+        with pytest.raises(FlatnasError, match="ambiguous"):
+            client.get_evaluation("abcd")
+        with pytest.raises(FlatnasError, match="no evaluation id starts with 'ffff'"):
+            client.get_evaluation("ffff")
