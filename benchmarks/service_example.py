@@ -91,7 +91,7 @@ def measure(build: str, root: Path, spec: Path, round_: int, timeout_s: float) -
         url = f"http://127.0.0.1:{port}"
         with open(log, "wb") as out:
             up = subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "up"],
+                [sys.executable, "-m", "flatnas.cli", "server", "up"],
                 cwd=directory,  # no .env of the checkout is read
                 env=env,
                 stdout=out,
