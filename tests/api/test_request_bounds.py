@@ -22,7 +22,8 @@ from api.app import create_app
 from api.studies import StudyCreate
 from flatnas.cli import build_parser
 from nas_core.evaluation.protocol import EvalSpec
-from nas_core.spec import METHOD_PARAMS, SearchSpec
+from nas_core.methods import METHODS
+from nas_core.spec import SearchSpec
 from store.models import MAX_KEY_NAME
 from store.settings import Settings
 from tests.api.conftest import Keys
@@ -31,7 +32,7 @@ Schema = dict[str, Any]
 
 # Where a request carries a free-form value, the models the server validates it with.
 FREE_FORM: dict[str, tuple[type[BaseModel], ...]] = {
-    "SearchSpec.method_params": tuple(METHOD_PARAMS.values()),
+    "SearchSpec.method_params": tuple(info.params_model for info in METHODS.values()),
     "EvaluationSettings.overrides": (EvalSpec,),
     "EvaluationCreate.overrides": (EvalSpec,),
     "StudyCreate.base": (SearchSpec,),
