@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from flatnas.client import TERMINAL as TERMINAL  # re-exported: api.cli_study waits on it too
-from flatnas.client import Client, FlatnasError, describe_search, spec_as_dict
+from flatnas.client import Client, FlatnasError, describe_search, field_error_line, spec_as_dict
 
 CURVE_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 
@@ -79,8 +79,7 @@ def load_spec(path: str) -> dict[str, Any]:
 
         lines = [f"{path}: invalid spec"]
         for e in field_errors(list(err.errors()), known_fields=spec_fields_at):
-            allowed = f" (allowed: {', '.join(map(str, e.allowed))})" if e.allowed else ""
-            lines.append(f"  {e.field}: {e.message}{allowed}")
+            lines.append(field_error_line(e.field, e.message, e.allowed))
         raise CommandError("\n".join(lines)) from None
     return data
 

@@ -119,3 +119,21 @@ def test_the_progress_bar_numbers_epochs_from_zero(
     reporter.close()
     err = capsys.readouterr().err
     assert "epoch 1 of 0–2" in err and "epoch 2/3" not in err
+
+
+def test_an_unknown_method_lists_the_allowed_values_once() -> None:
+    from pydantic import ValidationError
+
+    from api.errors import field_errors, spec_fields_at
+    from flatnas.client import describe_problem
+    from nas_core.spec import SearchSpec
+
+    with pytest.raises(ValidationError) as caught:
+        SearchSpec.model_validate({"space": "nb201", "method": "foo"})
+    (error,) = field_errors(list(caught.value.errors()), known_fields=spec_fields_at)
+    problem = {"title": "Invalid", "detail": "1 invalid field(s): method", "errors": [error.model_dump()]}
+    text = describe_problem(422, problem)
+    assert text.count("pc-darts") == 1 and "method:" in text
+    # a message that does not name the values keeps the list
+    problem["errors"] = [{"field": "dataset.nme", "message": "unknown field", "allowed": ["name", "root"]}]
+    assert describe_problem(422, problem).endswith("dataset.nme: unknown field (allowed: name, root)")

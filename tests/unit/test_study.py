@@ -132,3 +132,17 @@ def test_example_studies_are_valid(path: Path) -> None:
     study = yaml.safe_load(path.read_text())
     cells = expand_grid(study["base"], study["grid"], name=study["name"], max_searches=64)
     assert len(cells) == math.prod(len(v) for v in study["grid"].values())
+
+
+def test_a_typo_every_cell_shares_is_one_problem_listing_the_allowed_fields() -> None:
+    grid = {"methd": ["darts", "gaea"], "a2m.enabled": [True, False], "seed": [0, 1, 2]}
+    with pytest.raises(InvalidGrid) as caught:
+        expand_grid(TINY, grid, name="typo", max_searches=64)
+    (problem,) = caught.value.problems  # not one per cell (12)
+    assert problem.field == "grid.methd"
+    assert "unknown field; allowed:" in problem.message and "in all 12 cells" in problem.message
+    assert problem.allowed is not None and "method" in problem.allowed and "seed" in problem.allowed
+    # the same typo in the base is named there
+    with pytest.raises(InvalidGrid) as caught:
+        expand_grid({**TINY, "epochz": 2}, {"seed": [0, 1]}, name="typo", max_searches=64)
+    assert [p.field for p in caught.value.problems] == ["base.epochz"]
