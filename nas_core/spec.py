@@ -107,13 +107,29 @@ class FlatnessConfig(StrictModel):
     interval: int = Field(
         5, ge=1, le=MAX_EPOCHS, description="compute per-epoch metrics every this many epochs and at the end"
     )
-    hessian_eigenvalue: bool = Field(True, description="dominant eigenvalue of ∇²_α L_val (power iteration)")
+    hessian_eigenvalue: bool = Field(
+        True, description="top eigenvalue of ∇²_α L_val (hessian_method), with its residual"
+    )
     a2m_sharpness: bool = Field(True, description="L(α+ρ·g/‖g‖) − L(α)")
     skip_count: bool = Field(True, description="skip_connect count of the derived genotype")
     alpha_entropy: bool = Field(True, description="softmax entropy of α per edge")
     neighbourhood: bool = Field(True, description="end of search: profile at radius 1 and 2")
     cell_shape: bool = Field(True, description="end of search: cell width and depth")
-    power_iterations: int = Field(20, ge=1, le=500)
+    power_iterations: int = Field(
+        20, ge=1, le=500, description="Hessian-vector products at most, for either hessian_method"
+    )
+    hessian_method: Literal["lanczos", "power"] = Field(
+        "lanczos",
+        description="lanczos: largest (algebraic) eigenvalue, as RobustDARTS and the A2M paper plot; "
+        "power: largest-magnitude eigenvalue by power iteration",
+    )
+    hessian_tol: float | None = Field(
+        1e-3,
+        gt=0,
+        lt=1,
+        description="stop once the relative residual ‖Hv−λv‖/|λ| is at most this; null: always "
+        "power_iterations products. A residual above 0.1 is reported as not converged",
+    )
     val_batches: int = Field(2, ge=1, le=100, description="validation batches used by every metric")
     neighbour_samples: int = Field(
         32, ge=1, le=1000, description="neighbours evaluated per radius when sampling"

@@ -31,6 +31,8 @@ FLATNESS_METRICS = {
     "a2m_sharpness": "a2m_sharpness",
     "neighbourhood": "neighbourhood_acc_mean",
 }
+#: Read from the same record as its metric: the relative residual of the Hessian eigenvalue.
+HESSIAN_RESIDUAL = "hessian_residual"
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,8 @@ def latest_flatness(session: Session, search_ids: Sequence[str]) -> dict[str, di
     """The latest value of each study flatness metric per search: an end-of-search record (epoch
     null) counts as after every epoch. Neighbourhood: mean accuracy at radius 1."""
     ids = list(search_ids)
-    out: dict[str, dict[str, float | None]] = {i: dict.fromkeys(FLATNESS_METRICS.values()) for i in ids}
+    names = [*FLATNESS_METRICS.values(), HESSIAN_RESIDUAL]
+    out: dict[str, dict[str, float | None]] = {i: dict.fromkeys(names) for i in ids}
     if not ids:
         return out
     stmt = select(
@@ -194,6 +197,11 @@ def latest_flatness(session: Session, search_ids: Sequence[str]) -> dict[str, di
         if order >= newest.get(key, float("-inf")):
             newest[key] = order
             out[search_id][FLATNESS_METRICS[kind]] = number
+            if kind == "hessian_eigenvalue":
+                residual = (params or {}).get("residual")
+                out[search_id][HESSIAN_RESIDUAL] = (
+                    float(residual) if isinstance(residual, int | float) else None
+                )
     return out
 
 

@@ -114,10 +114,14 @@ def test_flatness_and_samples(client: TestClient, keys: Keys, database: Database
             s, search_id, FlatnessRecord("neighbourhood", None, {"radius": 1}, {"mean": 0.5}, 2.0)
         )
         results.add_flatness(
-            s, search_id, FlatnessRecord("hessian_eigenvalue", 0, {"iterations": 20}, 3.25, 0.4)
+            s,
+            search_id,
+            FlatnessRecord("hessian_eigenvalue", 0, {"iterations": 3, "residual": 0.4}, 3.25, 0.4),
         )
         results.add_flatness(
-            s, search_id, FlatnessRecord("hessian_eigenvalue", 4, {"iterations": 20}, 5.5, 0.4)
+            s,
+            search_id,
+            FlatnessRecord("hessian_eigenvalue", 4, {"iterations": 20, "residual": 0.002}, 5.5, 0.4),
         )
         results.record_samples(
             s,
@@ -134,6 +138,9 @@ def test_flatness_and_samples(client: TestClient, keys: Keys, database: Database
         f"/searches/{search_id}/flatness", params={"kind": "hessian_eigenvalue"}, headers=keys.read
     )
     assert [i["value"] for i in hess.json()["items"]] == [3.25, 5.5]
+    # the residual beside the value, and an estimate with residual > 0.1 flagged as not converged
+    assert [(i["residual"], i["converged"]) for i in hess.json()["items"]] == [(0.4, False), (0.002, True)]
+    assert items[2]["residual"] is None and items[2]["converged"] is None  # other metrics have none
     samples = client.get(f"/searches/{search_id}/samples", params={"limit": 2}, headers=keys.read).json()[
         "items"
     ]

@@ -100,7 +100,7 @@ def _finish(
             results.upsert_epoch(session, search_id, {**row, "lr": 0.1, "seconds": 1.0, "alphas": {}})
         results.add_flatness(session, search_id, FlatnessRecord("hessian_eigenvalue", 0, {}, 99.0, 0.1))
         results.add_flatness(
-            session, search_id, FlatnessRecord("hessian_eigenvalue", 1, {}, flat["eig"], 0.1)
+            session, search_id, FlatnessRecord("hessian_eigenvalue", 1, {"residual": 0.05}, flat["eig"], 0.1)
         )
         nb = {"acc": {"mean": flat["nb"]}}
         results.add_flatness(
@@ -362,3 +362,7 @@ def test_the_eta_covers_the_evaluations_still_to_run(
             row.started_at = row.started_at or row.finished_at - timedelta(minutes=8)
         session.commit()
     assert client.get(f"/studies/{study['id']}", headers=keys.read).json()["eta_seconds"] == 0.0
+    # the Hessian eigenvalue's residual is a study metric beside it
+    body = client.get(f"/studies/{study['id']}/results", headers=keys.read).json()
+    assert "hessian_residual" in body["metrics"]
+    assert [c["metrics"]["hessian_residual"] for c in body["children"]] == [0.05] * 4
