@@ -318,6 +318,10 @@ def run_all(*, quick: bool = False, echo: Callable[[str], None] = print) -> list
     return outcomes
 
 
+def _echo(line: str) -> None:
+    print(line, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
@@ -327,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, _run in checks(quick=args.quick):
             print(name)
         return 0
-    outcomes = run_all(quick=args.quick)
+    outcomes = run_all(quick=args.quick, echo=_echo)
     failed = [o for o in outcomes if not o.passed]
     print(f"{len(outcomes) - len(failed)} of {len(outcomes)} passed")
     return 1 if failed else 0
