@@ -50,8 +50,9 @@ GENOTYPE_SOURCE = "examples/tiny-nb201-digits.yaml"
 class Outcome:
     name: str
     kind: str  # search | study | evaluate | validated
-    seconds: float
+    seconds: float  # wall time
     accuracy: float | None = None  # the checked accuracy (None: validated only)
+    cpu_seconds: float = 0.0  # CPU time spent: about the wall time on an idle machine (one thread)
     chance: float | None = None
     detail: str = ""
 
@@ -65,8 +66,8 @@ class Outcome:
         verdict = "ok" if self.passed else "FAIL"
         return (
             f"{verdict:4} {self.name}: {self.kind} accuracy {self.accuracy:.3f} "
-            f"(chance {self.chance:.3f}, needs {FACTOR * (self.chance or 0):.3f}) in {self.seconds:.1f} s"
-            + (f"; {self.detail}" if self.detail else "")
+            f"(chance {self.chance:.3f}, needs {FACTOR * (self.chance or 0):.3f}) in {self.seconds:.1f} s "
+            f"wall, {self.cpu_seconds:.1f} s CPU" + (f"; {self.detail}" if self.detail else "")
         )
 
 
@@ -152,16 +153,23 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _cli(args: list[str]) -> float:
-    """Run `python -m nas_core ARGS` and return its wall time; raise with its stderr on failure."""
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cli(args: list[str]) -> tuple[float, float]:
+    """Run `python -m nas_core ARGS`; its wall and CPU seconds. Raises with its stderr on failure."""
+    started, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(
         [sys.executable, "-m", "nas_core", *args], env=_env(), cwd=ROOT, capture_output=True, text=True
     )
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"python -m nas_core {shlex.join(args)} exited {proc.returncode}:\n{proc.stderr}")
-    return seconds
+    return seconds, _children_cpu() - cpu
 
 
 def _best_val_acc(curves_csv: Path) -> float:
@@ -172,7 +180,7 @@ def _best_val_acc(curves_csv: Path) -> float:
 
 
 def run_search_example(path: Path, out: Path) -> Outcome:
-    seconds = _cli(
+    seconds, cpu = _cli(
         ["search", str(path), "--out", str(out), "--device", "cpu", "--threads", "1", "--no-progress"]
     )
     doc = _load_yaml(path)
@@ -180,6 +188,7 @@ def run_search_example(path: Path, out: Path) -> Outcome:
         str(path.relative_to(ROOT)),
         "search",
         seconds,
+        cpu_seconds=cpu,
         accuracy=_best_val_acc(out / "curves.csv"),
         chance=chance_of(_dataset(doc)),
         detail="best epoch's supernet val_acc",
@@ -201,7 +210,7 @@ def run_study_example(path: Path) -> Outcome:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     by_cell: dict[str, list[float]] = {}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         for cell in cells:
             with tempfile.TemporaryDirectory() as work:
@@ -210,13 +219,14 @@ def run_study_example(path: Path) -> Outcome:
             by_cell.setdefault(label, []).append(max(e.val_acc for e in result.epochs))
     finally:
         torch.set_num_threads(threads)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     means = {label: statistics.fmean(values) for label, values in by_cell.items()}
     worst = min(means, key=lambda label: means[label])
     return Outcome(
         str(path.relative_to(ROOT)),
         "study",
         seconds,
+        cpu_seconds=cpu,
         accuracy=means[worst],
         chance=chance_of(_dataset(study["base"])),
         detail=f"{len(cells)} searches; mean best_val_acc per cell: "
@@ -228,13 +238,14 @@ def run_evaluate_command(command: DocCommand, genotype: Path, out: Path) -> Outc
     argv = list(command.argv)
     argv[0] = str(genotype)
     argv[argv.index("--out") + 1] = str(out)
-    seconds = _cli(["evaluate", *argv, "--device", "cpu", "--threads", "1", "--no-progress"])
+    seconds, cpu = _cli(["evaluate", *argv, "--device", "cpu", "--threads", "1", "--no-progress"])
     result = json.loads((out / "result.json").read_text())
     dataset = command.overrides.get("dataset", {})
     return Outcome(
         f"{command.where} flatnas evaluate",
         "evaluate",
         seconds,
+        cpu_seconds=cpu,
         accuracy=float(result["test_acc"]),
         chance=chance_of(dataset),
         detail="final test_acc",

@@ -265,7 +265,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         out / "result.json", {**result.summary(), "protocol": spec.protocol, "dataset": spec.dataset.name}
     )
     print(
-        f"test accuracy {result.test_acc:.4f} after {len(result.epochs)} epochs; "
+        f"test accuracy {result.test_acc:.4f} after "
+        f"{epoch_label(result.epochs[-1].epoch, spec.epochs) if result.epochs else 'no epoch'}; "
         f"{result.params_m:.3f}M params, {result.flops_m:.1f}M FLOPs; results in {out}"
     )
     return EXIT_OK

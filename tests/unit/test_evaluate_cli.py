@@ -42,7 +42,9 @@ def test_a_used_out_is_refused_unless_resume_or_force(
     out = tmp_path / "eval"
     assert evaluate(genotype, out, "--set", "epochs=2") == 0
     first = (out / "result.json").read_text()
-    capsys.readouterr()
+    done = capsys.readouterr()
+    assert "after epoch 1 of 0–1;" in done.out  # numbered from 0, as the log lines
+    assert "epoch 0: train" in done.err and "epoch 1: train" in done.err
 
     assert evaluate(genotype, out, "--set", "epochs=1") == 2
     err = capsys.readouterr().err
