@@ -195,20 +195,11 @@ def field_errors(errors: Sequence[Mapping[str, Any]], *, known_fields: Any = Non
 def spec_fields_at(path: list[str]) -> list[str] | None:
     """The field names of the SearchSpec section at `path` (e.g. ["dataset"]), for unknown-field errors."""
     from nas_core.spec import SearchSpec
+    from nas_core.strict import fields_at
 
-    model: Any = SearchSpec
-    for part in path:
-        if part == "method_params":
-            return None  # depends on the method; the error message names it
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return None
-        annotation = field.annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if model is None:
-            return None
-    return sorted(model.model_fields)
+    if "method_params" in path:
+        return None  # depends on the method; the error message names it
+    return fields_at(SearchSpec, path)
 
 
 # --- handlers -------------------------------------------------------------------------------------

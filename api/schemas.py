@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any, Self
 
@@ -198,6 +199,25 @@ class FlatnessOut(RowOut):
     params: dict[str, Any]
     value: Any
     seconds: float
+    residual: float | None = Field(
+        None, description="hessian_eigenvalue: relative residual ‖Hv − λv‖/|λ| of the estimate (0: exact)"
+    )
+    converged: bool | None = Field(
+        None,
+        description="hessian_eigenvalue: residual ≤ 0.1; false means the value may be far from any "
+        "eigenvalue (too few Hessian-vector products)",
+    )
+
+    @classmethod
+    def of(cls, row: Any) -> Self:
+        out = cls.model_validate(row, from_attributes=True)
+        residual = (out.params or {}).get("residual") if out.kind == "hessian_eigenvalue" else None
+        if isinstance(residual, int | float):
+            from nas_core.flatness.alpha import CONVERGED_RESIDUAL
+
+            out.residual = float(residual)
+            out.converged = math.isfinite(residual) and residual <= CONVERGED_RESIDUAL
+        return out
 
 
 class FlatnessPage(BaseModel):

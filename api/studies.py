@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -241,28 +242,56 @@ def _evaluation_fraction(evaluation: Evaluation | None) -> float:
     return float(min(1.0, (epoch + step / spe) / total))
 
 
-def _eta(members: list[Member]) -> float | None:
-    """Remaining search work over the pace seen so far: the mean duration of a finished (or, before
-    any finished, an extrapolated running) search, times the unfinished share, spread over the
-    searches running at once. Evaluations are not included."""
+@dataclass(frozen=True)
+class _Run:
+    """What the ETA needs of a search or an evaluation row."""
+
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    fraction: float  # of its own work done
+
+
+def _pace(runs: list[_Run]) -> float | None:
+    """Seconds one run takes: the mean of the finished ones or, before any finished, extrapolated
+    from the running ones past 5 %."""
     durations = [
-        (m.search.finished_at - m.search.started_at).total_seconds()
-        for m in members
-        if m.search.status == "succeeded" and m.search.started_at and m.search.finished_at
+        (r.finished_at - r.started_at).total_seconds()
+        for r in runs
+        if r.status == "succeeded" and r.started_at and r.finished_at
     ]
-    running = [m for m in members if m.search.status == "running" and m.search.started_at]
     if not durations:
+        now = utcnow()
         durations = [
-            (utcnow() - m.search.started_at).total_seconds() / f
-            for m in running
-            if m.search.started_at and (f := _fraction(m)) > 0.05
+            (now - r.started_at).total_seconds() / r.fraction
+            for r in runs
+            if r.status == "running" and r.started_at and r.fraction > 0.05
         ]
-    remaining = sum(1.0 - _fraction(m) for m in members if m.search.status not in TERMINAL_STATUSES)
-    if not remaining:
-        return 0.0 if members else None
-    if not durations:
-        return None
-    return remaining * (sum(durations) / len(durations)) / max(1, len(running))
+    return sum(durations) / len(durations) if durations else None
+
+
+def _eta(searches_: list[_Run], evaluations_: list[_Run], pending_evaluations: int = 0) -> float | None:
+    """Remaining work over the pace seen so far, spread over what runs at once: the unfinished share
+    of the searches times a search's pace, plus (with `evaluate`) the unfinished share of the
+    evaluations, and `pending_evaluations` not created yet, times an evaluation's pace. Until an
+    evaluation shows its pace, a search's stands in for it. None while no pace is known at all."""
+    search_pace = _pace(searches_)
+    evaluation_pace = _pace(evaluations_) or search_pace
+    left = 0.0
+    for runs, pending, pace in (
+        (searches_, 0, search_pace),
+        (evaluations_, pending_evaluations, evaluation_pace),
+    ):
+        remaining = pending + sum(1.0 - r.fraction for r in runs if r.status not in TERMINAL_STATUSES)
+        if not remaining:
+            continue
+        if pace is None:
+            return None
+        left += remaining * pace
+    if not left:
+        return 0.0 if searches_ else None
+    running = sum(r.status == "running" for r in (*searches_, *evaluations_))
+    return left / max(1, running)
 
 
 def summary_of(
@@ -306,6 +335,7 @@ def study_detail(session: Session, study: Study) -> StudyDetail:
     # With `evaluate`, each search's work is the search and then its evaluation, weighted alike; a
     # search that ended with nothing to evaluate (failed, cancelled, no best genotype) is done.
     work = [c.fraction for c in children]
+    due: set[str] = set()
     if evaluates(study):
         due = set() if study.cancel_requested else studies.awaiting_searches(session, study.id)
         for c in children:
@@ -323,7 +353,17 @@ def study_detail(session: Session, study: Study) -> StudyDetail:
             awaiting_evaluation(session, [study])[study.id],
         ),
         fraction=sum(work) / len(work) if work else 0.0,
-        eta_seconds=_eta(members),
+        eta_seconds=_eta(
+            [_Run(m.search.status, m.search.started_at, m.search.finished_at, _fraction(m)) for m in members],
+            [
+                _Run(e.status, e.started_at, e.finished_at, _evaluation_fraction(e))
+                for e in evaluations.values()
+            ],
+            # each search still to finish will get an evaluation too (unless it fails)
+            len(due) + sum(m.search.status not in TERMINAL_STATUSES for m in members)
+            if evaluates(study) and not study.cancel_requested
+            else 0,
+        ),
         request=study.request,
         children=children,
         links={

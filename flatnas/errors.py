@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -27,6 +27,13 @@ def describe_problem(status: int, problem: Mapping[str, Any]) -> str:
     """The problem as lines for people: title, detail, then one line per named field."""
     lines = [f"HTTP {status} {problem.get('title', '')}: {problem.get('detail', '')}".rstrip(" :")]
     for error in problem.get("errors") or []:
-        allowed = f" (allowed: {', '.join(map(str, error['allowed']))})" if error.get("allowed") else ""
-        lines.append(f"  {error.get('field')}: {error.get('message')}{allowed}")
+        lines.append(field_error_line(error.get("field"), error.get("message"), error.get("allowed")))
     return "\n".join(lines)
+
+
+def field_error_line(field: Any, message: Any, allowed: Sequence[Any] | None) -> str:
+    """`  field: message (allowed: ...)`; the list only when the message does not already name
+    every allowed value (pydantic's "Input should be 'a', 'b' or 'c'" does)."""
+    text = str(message)
+    listed = allowed and not all(f"'{value}'" in text for value in allowed)
+    return f"  {field}: {text}" + (f" (allowed: {', '.join(map(str, allowed or ()))})" if listed else "")

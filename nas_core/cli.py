@@ -270,27 +270,57 @@ def _write_json(path: Path, value: Any) -> None:
 
 
 def _print_spec_errors(path: str, err: ValidationError) -> None:
+    from nas_core.strict import error_lines
+
     print(f"{path}: invalid spec", file=sys.stderr)
-    for e in err.errors():
-        loc = ".".join(str(part) for part in e["loc"]) or "(spec)"
-        print(f"  {loc}: {e['msg']} (got {e.get('input')!r})", file=sys.stderr)
+    for line in error_lines(err, SearchSpec):
+        print(line, file=sys.stderr)
 
 
-def previous_run_files(out: Path) -> list[str]:
+def previous_run_files(out: Path, names: Sequence[str] = RUN_FILES) -> list[str]:
     """The files of an earlier run in `out` (empty when `out` is missing or holds none)."""
-    return [name for name in RUN_FILES if (out / name).exists()]
+    return [name for name in names if (out / name).exists()]
 
 
-def remove_run_files(out: Path) -> None:
+def remove_run_files(out: Path, names: Sequence[str] = RUN_FILES) -> None:
     """Delete what a run wrote into `out`, and nothing else the directory holds."""
     import shutil
 
-    for name in RUN_FILES:
+    for name in names:
         path = out / name
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+        tmp = out / (name + ".tmp")  # a write cut short (_write_json)
+        if tmp.exists():
+            tmp.unlink()
+
+
+def claim_out_dir(out: Path, *, resume: bool, force: bool, names: Sequence[str] = RUN_FILES) -> str | None:
+    """The rule for a command's --out directory, shared by `search` and `evaluate`: a directory
+    that holds another run is refused unless --resume (continue it) or --force (delete that run's
+    files, then start over). Returns the message to print when `out` may not be used, else None
+    (after --force has deleted the earlier run)."""
+    if out.exists() and not out.is_dir():
+        return f"{out}: exists and is not a directory; --out names a directory"
+    earlier = previous_run_files(out, names)
+    if earlier and not (resume or force):
+        return (
+            f"{out} holds another run ({', '.join(earlier)}): continue it with --resume, "
+            "delete it and start over with --force, or choose another --out"
+        )
+    if earlier and force:
+        remove_run_files(out, names)
+    return None
+
+
+def release_out_dir(out: Path, *, created: bool, names: Sequence[str] = RUN_FILES) -> None:
+    """After a run that failed before it had anything worth resuming: delete the files it wrote, and
+    the directory too when this run created it and nothing else landed there."""
+    remove_run_files(out, names)
+    if created and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
 
 
 def local_data_roots() -> DataRoots:
@@ -316,19 +346,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(err, file=sys.stderr)
         return EXIT_BAD_SPEC
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        print(f"{out}: exists and is not a directory; --out names a directory", file=sys.stderr)
+    refused = claim_out_dir(out, resume=args.resume, force=args.force)
+    if refused is not None:
+        print(refused, file=sys.stderr)
         return EXIT_BAD_SPEC
-    earlier = previous_run_files(out)
-    if earlier and not (args.resume or args.force):
-        print(
-            f"{out} holds another run ({', '.join(earlier)}): continue it with --resume, "
-            "delete it and start over with --force, or choose another --out",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_SPEC
-    if earlier and args.force:
-        remove_run_files(out)
     if args.threads is not None:
         import torch
 

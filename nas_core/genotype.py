@@ -170,6 +170,15 @@ def genotype_from_json(d: Mapping[str, Any]) -> Genotype:
         raise GenotypeError(f"genotype JSON must be an object, got {type(d).__name__}")
     if "space" not in d and isinstance(d.get("best"), Mapping):
         d = d["best"]
+    if "space" not in d:
+        from nas_core.spaces import SPACES
+
+        keys = ", ".join(sorted(map(str, d))[:8]) or "none"
+        raise GenotypeError(
+            "not a genotype document: it has no 'space' (one of "
+            f"{', '.join(SPACES)}) beside 'genotype' or the space's text form; its keys: {keys}. "
+            "Expected a search's genotype.json or the download of GET /searches/{id}/genotype"
+        )
     definition = space_of(d.get("space"))
     ops = d.get("ops")
     if ops is None:

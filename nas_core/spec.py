@@ -144,7 +144,21 @@ class FlatnessConfig(StrictModel):
     alpha_entropy: bool = _switch("alpha_entropy")
     neighbourhood: bool = _switch("neighbourhood")
     cell_shape: bool = _switch("cell_shape")
-    power_iterations: int = Field(20, ge=1, le=500)
+    power_iterations: int = Field(
+        20, ge=1, le=500, description="Hessian-vector products at most, for either hessian_method"
+    )
+    hessian_method: Literal["lanczos", "power"] = Field(
+        "lanczos",
+        description="lanczos: largest (algebraic) eigenvalue, as RobustDARTS and the A2M paper plot; "
+        "power: largest-magnitude eigenvalue by power iteration",
+    )
+    hessian_tol: float | None = Field(
+        1e-3,
+        gt=0,
+        lt=1,
+        description="stop once the relative residual ‖Hv−λv‖/|λ| is at most this; null: always "
+        "power_iterations products. A residual above 0.1 is reported as not converged",
+    )
     val_batches: int = Field(2, ge=1, le=100, description="validation batches used by every metric")
     neighbour_samples: int = Field(
         32, ge=1, le=1000, description="neighbours evaluated per radius when sampling"

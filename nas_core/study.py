@@ -26,6 +26,7 @@ from scipy import stats
 
 from nas_core.flatness.metrics import Direction, direction_of
 from nas_core.spec import SearchSpec
+from nas_core.strict import fields_at
 
 SEED_AXIS = "seed"
 A2M_AXIS = "a2m.enabled"
@@ -161,6 +162,8 @@ def expand_grid(
 
     axes = list(grid)
     cells: list[GridCell] = []
+    # (field path, message, allowed) -> the cells it fails in, in order
+    failures: dict[tuple[str, str, tuple[Any, ...] | None], list[tuple[int, dict[str, Any]]]] = {}
     for index, combo in enumerate(itertools.product(*(grid[a] for a in axes))):
         values = dict(zip(axes, combo, strict=True))
         doc = dict(base)
@@ -171,14 +174,46 @@ def expand_grid(
             cells.append(GridCell(index, values, SearchSpec.model_validate(doc)))
         except ValidationError as err:
             for error in err.errors():
-                loc = ".".join(str(part) for part in error["loc"]) or "(spec)"
-                message = error["msg"].removeprefix("Value error, ")
-                if error["type"] == "extra_forbidden":
-                    message = "unknown field"
-                problems.append(GridProblem(f"grid[{index}].{loc}", f"{message} (cell {cell_label(values)})"))
+                key = _cell_error(error)
+                failures.setdefault(key, []).append((index, values))
+    problems.extend(_grid_problems(failures, axes, size))
     if problems:
         raise InvalidGrid(problems)
     return cells
+
+
+def _cell_error(error: Mapping[str, Any]) -> tuple[str, str, tuple[Any, ...] | None]:
+    """(field path, message, allowed) of one pydantic error of a cell's spec."""
+    loc = [str(part) for part in error["loc"]]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    allowed = None
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+        known = None if "method_params" in loc else fields_at(SearchSpec, loc[:-1])
+        allowed = tuple(known) if known else None
+    return ".".join(loc) or "(spec)", message, allowed
+
+
+def _grid_problems(
+    failures: Mapping[tuple[str, str, tuple[Any, ...] | None], list[tuple[int, dict[str, Any]]]],
+    axes: Sequence[str],
+    size: int,
+) -> list[GridProblem]:
+    """One problem per cell that fails; but one problem in all for an error that every cell of a
+    grid shares (a typo in an axis or in the base), named after that axis or base field."""
+    problems = []
+    for (where, message, allowed), failing in failures.items():
+        listed = list(allowed) if allowed else None
+        shown = f"{message}; allowed: {', '.join(listed)}" if listed else message
+        if len(failing) == size > 1:
+            owner = "grid" if any(where == a or where.startswith(a + ".") for a in axes) else "base"
+            problems.append(GridProblem(f"{owner}.{where}", f"{shown} (in all {size} cells)", listed))
+            continue
+        for index, values in failing:
+            problems.append(
+                GridProblem(f"grid[{index}].{where}", f"{shown} (cell {cell_label(values)})", listed)
+            )
+    return problems
 
 
 # --- statistics -----------------------------------------------------------------------------------

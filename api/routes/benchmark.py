@@ -118,12 +118,15 @@ def curve_columns(
     session: Session, _key: Caller, search: Any
 ) -> tuple[list[str], dict[int, list[float | None]]]:
     """Extra curves-CSV columns for an nb201 search (a search row or view): ground-truth test
-    accuracy per data set, by epoch."""
+    accuracy per data set, by epoch. None at all (no benchmark configured, or no lookup yet): no
+    columns, rather than three empty ones."""
     if not covers(search.space):
         return [], {}
     by_epoch = benchmark.epoch_test_accuracy(session, search.id)
-    columns = [f"benchmark_test_acc_{name}" for name in DATASETS]
-    return columns, {epoch: [values.get(name) for name in DATASETS] for epoch, values in by_epoch.items()}
+    cells = {epoch: [values.get(name) for name in DATASETS] for epoch, values in by_epoch.items()}
+    if all(value is None for row in cells.values() for value in row):
+        return [], {}
+    return [f"benchmark_test_acc_{name}" for name in DATASETS], cells
 
 
 class ArchBenchmarkOut(BaseModel):

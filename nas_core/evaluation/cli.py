@@ -20,13 +20,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nas_core.cli import local_data_roots
+from flatnas.labels import epoch_label
+from nas_core.cli import claim_out_dir, local_data_roots, release_out_dir
 from nas_core.evaluation.protocol import EvalSpec, set_field
 from nas_core.evaluation.reporter import EvalEpochRecord, EvalInfo
 from nas_core.genotype import Genotype, GenotypeError, genotype_from_json
 from nas_core.reporter import Progress
+from nas_core.strict import error_lines
 
 EVAL_CURVE_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+# What an evaluation leaves in its --out directory; --force (and a failed fresh start) delete exactly these.
+EVAL_RUN_FILES = ("spec.json", "curves.csv", "result.json", "checkpoints")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
 
@@ -52,7 +56,11 @@ def add_parser(sub: Any) -> None:
         "--which", choices=("best", "final"), default="final", help="from an older {best, final} file"
     )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    again.add_argument(
+        "--force", action="store_true", help="--out holds another run: delete its results and start over"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (a line per epoch)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
 
@@ -114,8 +122,9 @@ class EvalFileReporter:
             return
         self.bar.n = progress.epoch * self.steps + progress.step
         loss = f"{progress.loss:.3f}" if progress.loss is not None else "-"
+        # Numbered from 0, as the log lines, curves.csv and `flatnas search` number them.
         self.bar.set_postfix_str(
-            f"epoch {progress.epoch + 1}/{progress.total_epochs} {progress.phase} loss {loss}"
+            f"{epoch_label(progress.epoch, progress.total_epochs)} {progress.phase} loss {loss}"
         )
 
     def on_epoch(self, record: EvalEpochRecord) -> None:
@@ -170,6 +179,11 @@ def read_curves(path: Path) -> list[EvalEpochRecord]:
         ]
 
 
+def _has_checkpoint(out: Path) -> bool:
+    checkpoints = out / "checkpoints"
+    return checkpoints.is_dir() and any(checkpoints.iterdir())
+
+
 def _write_json(path: Path, value: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
@@ -190,9 +204,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         spec = EvalSpec.model_validate(data)
     except ValidationError as err:
         print(f"{args.genotype}: invalid evaluation settings", file=sys.stderr)
-        for e in err.errors():
-            loc = ".".join(str(part) for part in e["loc"]) or "(spec)"
-            print(f"  {loc}: {e['msg']} (got {e.get('input')!r})", file=sys.stderr)
+        for line in error_lines(err, EvalSpec):
+            print(line, file=sys.stderr)
         return EXIT_BAD_INPUT
     except (OSError, ValueError, GenotypeError) as err:
         print(f"{args.genotype}: {err}", file=sys.stderr)
@@ -202,6 +215,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
+    refused = claim_out_dir(out, resume=args.resume, force=args.force, names=EVAL_RUN_FILES)
+    if refused is not None:
+        print(refused, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    # A fresh start that fails leaves nothing behind; a resumed run keeps its checkpoints.
+    fresh = not (args.resume and (out / "checkpoints").is_dir())
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "spec.json", spec.model_dump(mode="json"))
     reporter = EvalFileReporter(out, progress=not args.no_progress)
@@ -222,11 +242,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             data_roots=local_data_roots(),
         )
     except SearchCancelled as err:
-        print(f"stopped: {err}; continue with --resume", file=sys.stderr)
+        if fresh and not _has_checkpoint(out):
+            release_out_dir(out, created=created, names=EVAL_RUN_FILES)
+            print(f"stopped: {err}, before the first checkpoint; nothing was kept", file=sys.stderr)
+        else:
+            print(f"stopped: {err}; continue with --resume", file=sys.stderr)
         return EXIT_CANCELLED
     except (SearchDiverged, DatasetError, CheckpointError, DeviceUnavailable, GenotypeError) as err:
+        if fresh:  # nothing worth resuming: a diverged or unreadable run starts over
+            release_out_dir(out, created=created, names=EVAL_RUN_FILES)
         print(f"failed: {err}", file=sys.stderr)
         return EXIT_FAILED
+    except BaseException:
+        # An unexpected error or a second Ctrl-C: keep checkpoints to resume, never a bare spec.json.
+        if fresh and not _has_checkpoint(out):
+            release_out_dir(out, created=created, names=EVAL_RUN_FILES)
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
         reporter.close()
@@ -235,7 +266,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         out / "result.json", {**result.summary(), "protocol": spec.protocol, "dataset": spec.dataset.name}
     )
     print(
-        f"test accuracy {result.test_acc:.4f} after {len(result.epochs)} epochs; "
+        f"test accuracy {result.test_acc:.4f} after "
+        f"{epoch_label(result.epochs[-1].epoch, spec.epochs) if result.epochs else 'no epoch'}; "
         f"{result.params_m:.3f}M params, {result.flops_m:.1f}M FLOPs; results in {out}"
     )
     return EXIT_OK

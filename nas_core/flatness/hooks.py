@@ -9,8 +9,9 @@ buffers and train/eval modes are restored afterwards (evaluation.batch_stat_mode
 never modified, so computing a metric does not change the search.
 
 Records (value; params):
-- hessian_eigenvalue: dominant eigenvalue of ∇²_α L_val (float); iterations, val_batches,
-  val_images, seed, history (estimate per iteration), residual ‖Hv−λv‖/|λ|.
+- hessian_eigenvalue: top eigenvalue of ∇²_α L_val (float; Lanczos: largest algebraic, power:
+  largest magnitude); method, iterations (the budget), hvps (products spent), val_batches,
+  val_images, seed, history (estimate per product), residual ‖Hv−λv‖/|λ|, converged (residual ≤ 0.1).
 - a2m_sharpness: L(α+ρ·g/‖g‖) − L(α) (float); rho, val_batches, val_images, loss,
   perturbed_loss, grad_norm.
 - skip_count: skip_connect edges of the derived genotype's normal cell (nb201: its one cell)
@@ -46,7 +47,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from nas_core.flatness.alpha import a2m_sharpness, alpha_entropy, hessian_power_iteration
+from nas_core.flatness.alpha import a2m_sharpness, alpha_entropy, hessian_eigenvalue
 from nas_core.flatness.evaluation import ArchitectureEvaluator, batch_params, batch_stat_mode, move_batches
 from nas_core.flatness.geometry import cell_shape, skip_count
 from nas_core.flatness.landscape import neighbourhood_profile
@@ -129,14 +130,24 @@ def hessian_eigenvalue_record(ctx: FlatnessContext, epoch: int, inputs: EpochInp
     with batch_stat_mode(ctx.supernet):
         result, seconds = timed(
             ctx.device,
-            lambda: hessian_power_iteration(inputs.loss_fn, ctx.alphas, cfg.power_iterations, generator),
+            lambda: hessian_eigenvalue(
+                inputs.loss_fn,
+                ctx.alphas,
+                method=cfg.hessian_method,
+                iterations=cfg.power_iterations,
+                generator=generator,
+                tol=cfg.hessian_tol,
+            ),
         )
     params = {
+        "method": result.method,
         "iterations": cfg.power_iterations,
+        "hvps": result.hvps,
         **inputs.data,
         "seed": ctx.spec.seed,
         "history": result.history,
         "residual": result.residual,
+        "converged": result.converged,
     }
     return FlatnessRecord("hessian_eigenvalue", epoch, params, result.eigenvalue, seconds)
 

@@ -44,6 +44,8 @@ class Metric:
     study: bool = False
     #: The flatness record kind a study column is read from (its latest value).
     from_record: str | None = None
+    #: Read from this key of that record's params instead of its value (e.g. the eigenvalue's residual).
+    record_param: str | None = None
 
     def enabled(self, flatness: Any) -> bool:
         """Whether a spec's flatness section switches this record on."""
@@ -98,7 +100,8 @@ METRICS: dict[str, Metric] = {
         Metric(
             "hessian_eigenvalue",
             "Dominant eigenvalue of ∇²α L_val",
-            "dominant eigenvalue of the α-Hessian of L_val (power iteration); lower is flatter",
+            "dominant eigenvalue of the α-Hessian of L_val (spec.flatness.hessian_method: Lanczos's "
+            "largest algebraic, or power iteration's largest magnitude); lower is flatter",
             "",
             "lower",
             "flatness",
@@ -107,6 +110,18 @@ METRICS: dict[str, Metric] = {
             compute=f"{_HOOKS}:hessian_eigenvalue_record",
             study=True,
             from_record="hessian_eigenvalue",
+        ),
+        Metric(
+            "hessian_residual",
+            "Residual of the eigenvalue",
+            "relative residual ‖Hv − λv‖/|λ| of the Hessian eigenvalue at its last measurement; "
+            "above 0.1 the eigenvalue has not converged",
+            "",
+            "lower",
+            "flatness",
+            study=True,
+            from_record="hessian_eigenvalue",
+            record_param="residual",
         ),
         Metric(
             "a2m_sharpness",

@@ -27,10 +27,14 @@ from store.models import (
 from store.repositories.searches import decode_cursor, encode_cursor
 
 
-def flatness_study_metrics() -> dict[str, str]:
-    """Flatness record kind -> the study metric read from its latest value (the metric registry's
-    study metrics with a `from_record`)."""
-    return {m.from_record: m.name for m in study_metrics() if m.from_record is not None}
+def flatness_study_metrics() -> dict[str, list[tuple[str, str | None]]]:
+    """Flatness record kind -> the study metrics read from its latest record: (name, the params key
+    it is read from, or None for the record's value). From the metric registry's `from_record`."""
+    kinds: dict[str, list[tuple[str, str | None]]] = {}
+    for m in study_metrics():
+        if m.from_record is not None:
+            kinds.setdefault(m.from_record, []).append((m.name, m.record_param))
+    return kinds
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,10 @@ def _flatness_number(kind: str, params: dict[str, Any], value: Any) -> float | N
             return None
         mean = (value.get("acc") or {}).get("mean")
         return float(mean) if isinstance(mean, int | float) else None
+    return _plain_number(value)
+
+
+def _plain_number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
@@ -173,7 +181,8 @@ def latest_flatness(session: Session, search_ids: Sequence[str]) -> dict[str, di
     null) counts as after every epoch. Neighbourhood: mean accuracy at radius 1."""
     ids = list(search_ids)
     kinds = flatness_study_metrics()
-    out: dict[str, dict[str, float | None]] = {i: dict.fromkeys(kinds.values()) for i in ids}
+    names = [name for columns in kinds.values() for name, _ in columns]
+    out: dict[str, dict[str, float | None]] = {i: dict.fromkeys(names) for i in ids}
     if not ids:
         return out
     stmt = select(
@@ -194,7 +203,8 @@ def latest_flatness(session: Session, search_ids: Sequence[str]) -> dict[str, di
         key = (search_id, kind)
         if order >= newest.get(key, float("-inf")):
             newest[key] = order
-            out[search_id][kinds[kind]] = number
+            for name, param in kinds[kind]:
+                out[search_id][name] = number if param is None else _plain_number((params or {}).get(param))
     return out
 
 

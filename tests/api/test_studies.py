@@ -100,7 +100,7 @@ def _finish(
             results.upsert_epoch(session, search_id, {**row, "lr": 0.1, "seconds": 1.0, "alphas": {}})
         results.add_flatness(session, search_id, FlatnessRecord("hessian_eigenvalue", 0, {}, 99.0, 0.1))
         results.add_flatness(
-            session, search_id, FlatnessRecord("hessian_eigenvalue", 1, {}, flat["eig"], 0.1)
+            session, search_id, FlatnessRecord("hessian_eigenvalue", 1, {"residual": 0.05}, flat["eig"], 0.1)
         )
         nb = {"acc": {"mean": flat["nb"]}}
         results.add_flatness(
@@ -323,3 +323,50 @@ def test_an_evaluate_study_ends_when_nothing_is_left_to_evaluate(
         client.get("/studies", headers=keys.read).json()["items"][0],
     ):
         assert body["status"] == "failed" and body["fraction"] == 1.0 and body["evaluation_counts"] == {}
+
+
+def test_the_eta_covers_the_evaluations_still_to_run(
+    client: TestClient, keys: Keys, database: Database, enqueued: Enqueued
+) -> None:
+    """4 searches done, 2 of 4 evaluations running and 2 queued: the study is not done, nor its ETA."""
+    from store.models import Evaluation
+    from worker.study_evaluations import evaluate_finished
+
+    body = {"name": "ev", "base": BASE, "grid": {"seed": [0, 1, 2, 3]}, "evaluate": EVALUATE}
+    study = client.post("/studies", json=body, headers=keys.submit).json()
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+    genotype = genotype_to_json(parse_nb201_arch_str(arch))
+    for child in study["children"]:
+        _finish(database, child["search_id"], [0.5], {"eig": 1.0, "nb": 0.5}, 10)
+        with database.session() as session:
+            results.upsert_genotype(
+                session, child["search_id"], genotype, epoch=0, is_best=True, is_final=True
+            )
+            session.commit()
+    started = evaluate_finished(database.sessionmaker)
+    assert len(started) == 4
+    with database.session() as session:  # two of them a quarter done after 2 minutes
+        for evaluation_id in started[:2]:
+            row = session.get(Evaluation, evaluation_id)
+            assert row is not None
+            row.status, row.started_at = "running", utcnow() - timedelta(minutes=2)
+            row.progress = {"epoch": 0, "step": 1, "steps_per_epoch": 4, "total_epochs": 1}
+        session.commit()
+    detail = client.get(f"/studies/{study['id']}", headers=keys.read).json()
+    assert detail["status"] == "running" and detail["counts"] == {"succeeded": 4}
+    # 2 × ¾ + 2 whole evaluations of ~8 minutes each (2 min for a quarter), over the 2 running:
+    # about (1.5 + 2) × 480 s / 2 = 840 s; generous bounds for the seconds the test itself takes.
+    assert 600 < detail["eta_seconds"] < 1100
+
+    with database.session() as session:
+        for evaluation_id in started:
+            row = session.get(Evaluation, evaluation_id)
+            assert row is not None
+            row.status, row.finished_at = "succeeded", utcnow()
+            row.started_at = row.started_at or row.finished_at - timedelta(minutes=8)
+        session.commit()
+    assert client.get(f"/studies/{study['id']}", headers=keys.read).json()["eta_seconds"] == 0.0
+    # the Hessian eigenvalue's residual is a study metric beside it
+    body = client.get(f"/studies/{study['id']}/results", headers=keys.read).json()
+    assert "hessian_residual" in body["metrics"]
+    assert [c["metrics"]["hessian_residual"] for c in body["children"]] == [0.05] * 4

@@ -101,6 +101,10 @@ def test_list_search_and_compare_pages(live_service: Any, page: Page, tmp_path: 
     expect(page.locator('.flat-chart[data-kind="hessian_eigenvalue"] [data-latest]')).to_contain_text(
         "epoch 1:"
     )
+    # the estimate's residual, and whether it converged (residual ≤ 0.1), beside the value
+    residual = page.locator('.flat-chart[data-kind="hessian_eigenvalue"] [data-residual]')
+    expect(residual).to_contain_text(re.compile(r"residual \d"))
+    expect(residual).to_have_attribute("data-converged", re.compile(r"^(true|false)$"))
     with live_service.client() as client:
         samples = client.get(f"/searches/{made[1]}").json()["spec"]["flatness"]["neighbour_samples"]
     expect(page.locator("#nb-samples")).to_have_attribute("placeholder", str(samples))

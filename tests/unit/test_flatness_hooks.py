@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from nas_core.flatness.alpha import hessian_power_iteration
+from nas_core.flatness.alpha import hessian_eigenvalue
 from nas_core.flatness.evaluation import batch_stat_mode
 from nas_core.flatness.export import flatness_records_to_json
 from nas_core.flatness.geometry import cell_shape, edit_distance
@@ -92,15 +92,18 @@ def test_epoch_metrics_for_every_gradient_method(method: str) -> None:
     for r in records:
         check_record(r)
     hessian = by_kind["hessian_eigenvalue"]
-    assert math.isfinite(hessian.value) and len(hessian.params["history"]) == 3
+    assert math.isfinite(hessian.value) and 1 <= len(hessian.params["history"]) <= 3
+    assert hessian.params["hvps"] == len(hessian.params["history"]) and hessian.params["method"] == "lanczos"
+    assert hessian.params["converged"] == (hessian.params["residual"] <= 0.1)
     assert hessian.params["val_batches"] == 2 and hessian.params["val_images"] == 16
     assert by_kind["a2m_sharpness"].params["rho"] == ctx.spec.a2m_rho
     assert 0 <= by_kind["alpha_entropy"].value <= by_kind["alpha_entropy"].params["max"] + 1e-6
     assert_unchanged(ctx, before)
 
 
-def test_hessian_record_equals_power_iteration_on_l_val() -> None:
-    ctx = make_ctx("darts")
+@pytest.mark.parametrize("hessian_method", ["lanczos", "power"])
+def test_hessian_record_equals_its_method_on_l_val(hessian_method: str) -> None:
+    ctx = make_ctx("darts", hessian_method=hessian_method, hessian_tol=None)
     record = next(r for r in epoch_metrics(ctx, 0) if r.kind == "hessian_eigenvalue")
 
     def l_val(alphas: list[torch.Tensor]) -> torch.Tensor:
@@ -111,7 +114,14 @@ def test_hessian_record_equals_power_iteration_on_l_val() -> None:
         )
 
     with batch_stat_mode(ctx.supernet):
-        expected = hessian_power_iteration(l_val, ctx.alphas, 3, torch.Generator().manual_seed(ctx.spec.seed))
+        expected = hessian_eigenvalue(
+            l_val,
+            ctx.alphas,
+            method=hessian_method,
+            iterations=3,
+            generator=torch.Generator().manual_seed(ctx.spec.seed),
+        )
+    assert record.params["method"] == hessian_method and record.params["hvps"] == 3
     assert record.value == pytest.approx(expected.eigenvalue, rel=1e-5)
     assert record.params["history"] == pytest.approx(expected.history, rel=1e-5)
 

@@ -158,3 +158,17 @@ def test_better_follows_each_metrics_direction_and_positive_keeps_the_sign() -> 
     # No direction (α entropy is neither better nor worse; an unknown name has none): better is None.
     assert pair.metrics["alpha_entropy"].better is None and pair.metrics["no_such_metric"].better is None
     assert paired([1.0, -2.0, 0.0], "lower").better == 1 and paired([], "higher").better == 0
+
+
+def test_a_typo_every_cell_shares_is_one_problem_listing_the_allowed_fields() -> None:
+    grid = {"methd": ["darts", "gaea"], "a2m.enabled": [True, False], "seed": [0, 1, 2]}
+    with pytest.raises(InvalidGrid) as caught:
+        expand_grid(TINY, grid, name="typo", max_searches=64)
+    (problem,) = caught.value.problems  # not one per cell (12)
+    assert problem.field == "grid.methd"
+    assert "unknown field; allowed:" in problem.message and "in all 12 cells" in problem.message
+    assert problem.allowed is not None and "method" in problem.allowed and "seed" in problem.allowed
+    # the same typo in the base is named there
+    with pytest.raises(InvalidGrid) as caught:
+        expand_grid({**TINY, "epochz": 2}, {"seed": [0, 1]}, name="typo", max_searches=64)
+    assert [p.field for p in caught.value.problems] == ["base.epochz"]

@@ -96,6 +96,7 @@ export function flatnessPanels(records, { running = false, spec = {}, status = "
       const lastValue = Object.values(scalarsOf(last.value))[0];
       const latest = typeof lastValue === "number" ? `epoch ${last.epoch}: ${fmtNum(lastValue, 4)} · ` : "";
       box.append(h("p", { class: "muted small", "data-latest": "" }, `${latest}computed ${recs.length}× · ${fmtDuration(cost)} total`));
+      if (kind === "hessian_eigenvalue") box.append(...hessianNotes(last, lastValue));
       return c;
     });
   }
@@ -119,6 +120,30 @@ export function flatnessPanels(records, { running = false, spec = {}, status = "
   }
   // Charts need their box in the document to know its width: the caller mounts then draws.
   return { root, draw: () => charts.map((make) => make()) };
+}
+
+/**
+ * The latest Hessian estimate's residual ‖Hv − λv‖/|λ| (an unconverged one flagged: the API's `converged`,
+ * residual > 0.1) and, for a negative value, what it means.
+ */
+export function hessianNotes(rec, value) {
+  const notes = [];
+  const residual = rec.residual ?? rec.params?.residual;
+  const method = rec.params?.method ?? "power";
+  if (typeof residual === "number") {
+    const converged = rec.converged ?? residual <= 0.1;
+    const text = converged
+      ? `residual ${fmtNum(residual, 2)} (converged, ${method})`
+      : `residual ${fmtNum(residual, 2)}: not converged, the value may be far from any eigenvalue; raise flatness.power_iterations`;
+    notes.push(h("p", { class: converged ? "muted small" : "small warning-box", "data-residual": "", "data-converged": String(converged) }, text));
+  }
+  if (typeof value === "number" && value < 0) {
+    const meaning = method === "lanczos"
+      ? "Negative: even the largest curvature is negative, so L_val is concave in every α direction here (α sits on a ridge or near a maximum, not in a minimum); it is not flatter than 0."
+      : "Negative: the strongest curvature is concave (a saddle in α); power iteration reports the largest magnitude, not the largest eigenvalue, so it is not flatter than 0.";
+    notes.push(h("p", { class: "small", "data-negative": "" }, meaning));
+  }
+  return notes;
 }
 
 /** "on demand: best genotype (epoch 3)" for rows a neighbourhood job stored; null for the search's own. */
