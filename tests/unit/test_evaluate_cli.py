@@ -127,7 +127,7 @@ def test_an_unknown_method_lists_the_allowed_values_once() -> None:
     from pydantic import ValidationError
 
     from api.errors import field_errors, spec_fields_at
-    from flatnas.client import describe_problem
+    from flatnas.errors import describe_problem
     from nas_core.spec import SearchSpec
 
     with pytest.raises(ValidationError) as caught:
