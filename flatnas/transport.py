@@ -22,6 +22,21 @@ import httpx
 RETRY_STATUSES = frozenset({429, 503})
 BACKOFF_S = 0.5  # first wait when the answer carries no Retry-After; doubles per try
 
+# The variables the client side reads (the server's are store/settings.py): name, default, meaning.
+# They close the settings table in README.md and docs/operations.md (store/settings_table.py).
+CLIENT_ENVIRONMENT = (
+    (
+        "FLATNAS_URL",
+        "http://API_HOST:API_PORT",
+        "where the `flatnas` client commands and `flatnas.Client` find the service",
+    ),
+    (
+        "FLATNAS_API_KEY",
+        None,
+        "the key the client commands and `flatnas.Client` send (`Authorization: Bearer`)",
+    ),
+)
+
 
 def default_url() -> str:
     """FLATNAS_URL, else where `flatnas server up` serves by default (API_HOST, API_PORT)."""

@@ -14,14 +14,9 @@ from tests.api.conftest import Enqueued, Keys
 from tests.api.test_landscape import BEST
 from tests.unit.test_data import write_fake_cifar10
 from tests.unit.test_dataroots import plant_cifar10
+from tests.unit.tiny import tiny_body
 
-TINY: dict[str, Any] = {
-    "name": "admission",
-    "dataset": {"name": "synthetic", "subset": 64, "image_size": 8},
-    "epochs": 2,
-    "batch_size": 16,
-    "supernet": {"C": 4, "N": 1},
-}
+TINY: dict[str, Any] = tiny_body(name="admission")
 
 
 @pytest.fixture

@@ -22,19 +22,16 @@ from nas_core.spec import SearchSpec
 from store.settings import Settings
 from tests.api.conftest import Enqueued, Keys
 from tests.toy_registry import TOY_METHOD, TOY_METRIC, TOY_SPACE, ToyDefinition, toy_method, toy_metric
-from tests.unit.tiny import FLATNESS_OFF
+from tests.unit.tiny import FLATNESS_OFF, tiny_body
 
-TOY = {
-    "name": "toy",
-    "space": TOY_SPACE,
-    "method": TOY_METHOD,
-    "method_params": {"temperature": 3.0},
-    "dataset": {"name": "synthetic", "subset": 64, "image_size": 8, "num_classes": 4},
-    "epochs": 2,
-    "batch_size": 16,
-    "supernet": {"C": 4, "N": 1},
-    "flatness": {**FLATNESS_OFF, "interval": 1},
-}
+TOY = tiny_body(
+    name="toy",
+    space=TOY_SPACE,
+    method=TOY_METHOD,
+    method_params={"temperature": 3.0},
+    dataset={"name": "synthetic", "subset": 64, "image_size": 8, "num_classes": 4},
+    flatness={**FLATNESS_OFF, "interval": 1},
+)
 
 
 @pytest.fixture

@@ -8,14 +8,9 @@ from nas_core.spec import SearchSpec
 from store.db import Database
 from store.repositories.searches import get_search
 from tests.api.conftest import Enqueued, Keys
+from tests.unit.tiny import tiny_body
 
-TINY = {
-    "name": "tiny nb201",
-    "dataset": {"name": "synthetic", "subset": 64, "image_size": 8},
-    "epochs": 2,
-    "batch_size": 16,
-    "supernet": {"C": 4, "N": 1},
-}
+TINY = tiny_body(name="tiny nb201")
 
 
 def test_create_fills_defaults_and_enqueues_after_commit(

@@ -21,14 +21,9 @@ from store.db import Database
 from store.models import Search, utcnow
 from store.repositories import benchmark, results, searches
 from tests.api.conftest import Enqueued, Keys
+from tests.unit.tiny import tiny_body
 
-BASE = {
-    "space": "nb201",
-    "dataset": {"name": "synthetic", "subset": 64, "image_size": 8},
-    "epochs": 2,
-    "batch_size": 16,
-    "supernet": {"C": 4, "N": 1},
-}
+BASE = tiny_body(space="nb201")
 GRID = {"method": ["darts", "pc-darts"], "a2m.enabled": [True, False], "seed": [0, 1]}
 
 

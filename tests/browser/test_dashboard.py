@@ -20,6 +20,8 @@ import pytest
 pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
+from tests.unit.tiny import tiny_body  # noqa: E402
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,17 +39,14 @@ NB201_TARGETS = [1, 2, 2, 3, 3, 3]  # edge order of an NB201 genotype: 1<-0, 2<-
 SEARCH_TIMEOUT_MS = 150_000
 
 # A second, cheaper search submitted over the API so the compare page has two to overlay.
-BASELINE_SPEC: dict[str, Any] = {
-    "space": "nb201",
-    "method": "darts",
-    "a2m": None,
-    "dataset": {"name": "digits", "subset": 128},
-    "epochs": 2,
-    "batch_size": 16,
-    "supernet": {"C": 4, "N": 1},
-    "flatness": {"neighbourhood": False, "hessian_eigenvalue": False},
-    "tags": ["browser-test"],
-}
+BASELINE_SPEC: dict[str, Any] = tiny_body(
+    space="nb201",
+    method="darts",
+    a2m=None,
+    dataset={"name": "digits", "subset": 128},
+    flatness={"neighbourhood": False, "hessian_eigenvalue": False},
+    tags=["browser-test"],
+)
 
 
 # The machine is shared; a page waiting on a busy API may take longer than Playwright's 5 s default.

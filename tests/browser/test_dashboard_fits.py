@@ -20,20 +20,20 @@ pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Page, expect  # noqa: E402
 
 from tests.browser.test_dashboard import SEARCH_TIMEOUT_MS, enter_key, shot  # noqa: E402
+from tests.unit.tiny import tiny_body  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
 # One epoch of a few dozen steps: long enough to be seen running, short on a shared machine.
-ONE_EPOCH: dict[str, Any] = {
-    "space": "nb201",
-    "method": "darts",
-    "dataset": {"name": "digits", "subset": 1024},
-    "epochs": 1,
-    "batch_size": 8,
-    "supernet": {"C": 4, "N": 1},
-    "flatness": {"neighbourhood": False, "hessian_eigenvalue": False, "ranking_stability": False},
-    "tags": ["browser-fit"],
-}
+ONE_EPOCH: dict[str, Any] = tiny_body(
+    space="nb201",
+    method="darts",
+    dataset={"name": "digits", "subset": 1024},
+    epochs=1,
+    batch_size=8,
+    flatness={"neighbourhood": False, "hessian_eigenvalue": False, "ranking_stability": False},
+    tags=["browser-fit"],
+)
 # A DARTS genotype (the paper's DARTS-V2 normal cell) drawn by the page's own modules.
 DARTS_DOC = {
     "space": "darts",

@@ -17,25 +17,23 @@ from playwright.sync_api import Page, expect  # noqa: E402
 from tests.browser.test_dashboard import enter_key, shot  # noqa: E402
 from tests.browser.test_dashboard_fits import is_round_step  # noqa: E402
 from tests.integration.test_end_to_end import NO_FLATNESS  # noqa: E402
+from tests.unit.tiny import tiny_body  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
 STUDY = {
     "name": "browser-study",
-    "base": {
-        "space": "nb201",
-        "dataset": {"name": "digits", "subset": 64, "image_size": 8},
-        "epochs": 2,
-        "batch_size": 16,
-        "supernet": {"C": 4, "N": 1},
-        "flatness": {
+    "base": tiny_body(
+        space="nb201",
+        dataset={"name": "digits", "subset": 64, "image_size": 8},
+        flatness={
             **NO_FLATNESS,
             "hessian_eigenvalue": True,
             "interval": 1,
             "power_iterations": 2,
             "val_batches": 1,
         },
-    },
+    ),
     "grid": {"a2m.enabled": [True, False], "seed": [0, 1]},
 }
 

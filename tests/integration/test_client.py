@@ -18,18 +18,16 @@ from nas_core.spec import SearchSpec
 from store.db import Database
 from store.models import Search as SearchRow
 from tests.fixtures.live_service import LiveService
+from tests.unit.tiny import tiny_body
 
 pytestmark = pytest.mark.integration
 
-SPEC: dict[str, Any] = {
-    "name": "client tiny",
-    "space": "nb201",
-    "method": "darts",
-    "dataset": {"name": "digits", "subset": 96, "image_size": 8},
-    "epochs": 2,
-    "batch_size": 16,
-    "supernet": {"C": 4, "N": 1},
-    "flatness": {
+SPEC: dict[str, Any] = tiny_body(
+    name="client tiny",
+    space="nb201",
+    method="darts",
+    dataset={"name": "digits", "subset": 96, "image_size": 8},
+    flatness={
         "interval": 1,
         "power_iterations": 2,
         "val_batches": 1,
@@ -38,7 +36,7 @@ SPEC: dict[str, Any] = {
         "neighbourhood": False,
         "neighbour_samples": 2,
     },
-}
+)
 
 
 @pytest.fixture

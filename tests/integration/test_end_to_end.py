@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from store.db import Database
 from store.models import Checkpoint, EpochMetric, Search
 from tests.fixtures.live_service import LiveService
+from tests.unit.tiny import tiny_body
 
 pytestmark = pytest.mark.integration
 
@@ -36,20 +37,18 @@ NO_FLATNESS = {
 
 
 def tiny_spec(**overrides: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
+    """The tiny body on 128 digits for 3 epochs, tagged `integration`; overrides replace keys whole."""
+    defaults = {
         "name": "e2e",
         "space": "nb201",
         "method": "darts",
         "dataset": {"name": "digits", "subset": 128, "image_size": 8},
         "epochs": 3,
-        "batch_size": 16,
         "seed": 1,
-        "supernet": {"C": 4, "N": 1},
         "flatness": NO_FLATNESS,
         "tags": ["integration"],
     }
-    spec.update(overrides)
-    return spec
+    return tiny_body(**{**defaults, **overrides})
 
 
 def submit(client: httpx.Client, spec: dict[str, Any]) -> str:

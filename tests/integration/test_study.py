@@ -16,23 +16,22 @@ from flatnas import Client
 from flatnas.cli import main as cli_main
 from tests.fixtures.live_service import LiveService
 from tests.integration.test_end_to_end import NO_FLATNESS
+from tests.unit.tiny import tiny_body
 
 pytestmark = pytest.mark.integration
 
-BASE = {
-    "space": "nb201",
-    "dataset": {"name": "digits", "subset": 64, "image_size": 8},
-    "epochs": 1,
-    "batch_size": 16,
-    "supernet": {"C": 4, "N": 1},
-    "flatness": {
+BASE = tiny_body(
+    space="nb201",
+    dataset={"name": "digits", "subset": 64, "image_size": 8},
+    epochs=1,
+    flatness={
         **NO_FLATNESS,
         "hessian_eigenvalue": True,
         "interval": 1,
         "power_iterations": 2,
         "val_batches": 1,
     },
-}
+)
 GRID = {"method": ["darts", "pc-darts"], "a2m.enabled": [True, False], "seed": [0, 1]}
 
 

@@ -13,19 +13,17 @@ import pytest
 
 from tests.fixtures.live_service import service_on_postgres
 from tests.integration.test_end_to_end import submit, wait_for
-from tests.unit.tiny import FLATNESS_OFF
+from tests.unit.tiny import FLATNESS_OFF, tiny_body
 from worker.threads import usable_cores
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SPEC = {
-    "name": "thread budget",
-    "dataset": {"name": "synthetic", "subset": 32, "image_size": 8, "num_classes": 4},
-    "epochs": 1,
-    "batch_size": 16,
-    "supernet": {"C": 4, "N": 1},
-    "flatness": FLATNESS_OFF,
-}
+SPEC = tiny_body(
+    name="thread budget",
+    dataset={"name": "synthetic", "subset": 32, "image_size": 8, "num_classes": 4},
+    epochs=1,
+    flatness=FLATNESS_OFF,
+)
 
 
 def reported_threads(log: Path, search_id: str, timeout_s: float = 60) -> int:

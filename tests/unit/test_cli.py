@@ -14,15 +14,11 @@ import yaml
 from nas_core.cli import build_parser, main, spec_field_lines
 from nas_core.genotype import genotype_from_json
 from nas_core.methods import METHODS
+from tests.unit.tiny import tiny_body
 
 ROOT = Path(__file__).resolve().parents[2]
 # A one-epoch NB201 search on 64 digits: seconds, with whatever flatness a test switches on.
-TINY = {
-    "dataset": {"name": "digits", "subset": 64, "image_size": 8},
-    "epochs": 1,
-    "batch_size": 16,
-    "supernet": {"C": 4, "N": 1},
-}
+TINY = tiny_body(dataset={"name": "digits", "subset": 64, "image_size": 8}, epochs=1)
 
 
 def test_search_on_the_tiny_example_writes_every_file(

@@ -22,21 +22,21 @@ from nas_core.spaces import compiled_cells, get_space
 from nas_core.spaces.compiled_cells import cell_function, eager_cells
 from nas_core.spaces.nb201 import plain_cell_forward
 from nas_core.spec import SearchSpec
+from tests.unit.tiny import tiny_body
 
 TOL = {"rtol": 1e-4, "atol": 1e-5}
 
 
 def _spec(space: str, compile_mode: str) -> SearchSpec:
     return SearchSpec.model_validate(
-        {
-            "space": space,
-            "a2m": {"enabled": True},
-            "dataset": {"name": "synthetic", "subset": 16, "image_size": 8, "num_classes": 3},
-            "epochs": 2,
-            "batch_size": 8,  # one step per epoch
-            "supernet": {"C": 4, "N": 1} if space == "nb201" else {"C": 4, "layers": 3},
-            "runtime": {"fused_cells": True, "compile": compile_mode},
-        }
+        tiny_body(
+            space=space,
+            a2m={"enabled": True},
+            dataset={"name": "synthetic", "subset": 16, "image_size": 8, "num_classes": 3},
+            batch_size=8,  # one step per epoch
+            supernet={"C": 4, "N": 1} if space == "nb201" else {"C": 4, "layers": 3},
+            runtime={"fused_cells": True, "compile": compile_mode},
+        )
     )
 
 

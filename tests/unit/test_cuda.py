@@ -22,7 +22,7 @@ from nas_core.reporter import NullReporter, SearchCancelled
 from nas_core.search import run_search
 from nas_core.spaces import get_space
 from nas_core.spec import SearchSpec
-from tests.unit.tiny import FLATNESS_OFF
+from tests.unit.tiny import tiny_spec
 
 pytestmark = pytest.mark.cuda
 TINY_PARAMS: dict[str, dict[str, Any]] = {
@@ -53,18 +53,14 @@ def device() -> torch.device:
 
 
 def _spec(method: str = "darts", a2m: bool = False, **overrides: Any) -> SearchSpec:
-    data: dict[str, Any] = {
+    defaults: dict[str, Any] = {
         "method": method,
         "method_params": TINY_PARAMS.get(method, {}),
         "a2m": {"enabled": True} if a2m else None,
         "dataset": {"name": "synthetic", "subset": 32, "image_size": 8, "num_classes": 3},
-        "epochs": 2,
         "batch_size": 8,
-        "supernet": {"C": 4, "N": 1},
-        "flatness": FLATNESS_OFF,
     }
-    data.update(overrides)
-    return SearchSpec.model_validate(data)
+    return tiny_spec(**{**defaults, **overrides})
 
 
 CASES = [

@@ -23,6 +23,7 @@ from nas_core.search import run_search
 from nas_core.spaces import get_space
 from nas_core.spaces.darts_fused import NotFusable, check_fusable
 from nas_core.spec import SearchSpec
+from tests.unit.tiny import tiny_body
 
 C, LAYERS, CLASSES = 4, 3, 10
 TOL = {"rtol": 1e-4, "atol": 1e-5}
@@ -104,19 +105,19 @@ TINY_PARAMS = {"na-darts": {"k": 1}, "pc-darts": {"k": 2}}
 
 def _spec(method: str, a2m: bool, fused: bool, **extra: object) -> SearchSpec:
     return SearchSpec.model_validate(
-        {
-            "space": "darts",
-            "method": method,
-            "method_params": TINY_PARAMS.get(method, {}) | dict(extra),
+        tiny_body(
+            space="darts",
+            method=method,
+            method_params=TINY_PARAMS.get(method, {}) | dict(extra),
             # freeze_bn_stats restores the buffers between A2M's passes: a path that wrote them
             # differently would show up in the next pass.
-            "a2m": {"enabled": True, "freeze_bn_stats": True} if a2m else None,
-            "dataset": {"name": "synthetic", "subset": 32, "image_size": 8, "num_classes": 3},
-            "epochs": 3,
-            "batch_size": 8,
-            "supernet": {"C": 4, "layers": 3},
-            "runtime": {"fused_cells": fused},
-        }
+            a2m={"enabled": True, "freeze_bn_stats": True} if a2m else None,
+            dataset={"name": "synthetic", "subset": 32, "image_size": 8, "num_classes": 3},
+            epochs=3,
+            batch_size=8,
+            supernet={"C": 4, "layers": 3},
+            runtime={"fused_cells": fused},
+        )
     )
 
 

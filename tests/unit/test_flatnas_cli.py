@@ -17,7 +17,7 @@ from flatnas.cli.server import MAX_KEY_NAME, SCOPES
 from store.models import MAX_KEY_NAME as STORE_MAX_KEY_NAME
 from store.models import SCOPES as STORE_SCOPES
 from tests.fixtures.live_service import free_port
-from tests.unit.tiny import FLATNESS_OFF
+from tests.unit.tiny import FLATNESS_OFF, tiny_body
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUPS = ("search", "study", "eval", "landscape", "benchmark", "methods", "server")
@@ -119,13 +119,11 @@ def test_search_run_and_its_old_spelling(tmp_path: Path, capsys: pytest.CaptureF
     spec = tmp_path / "tiny.yaml"
     spec.write_text(
         yaml.safe_dump(
-            {
-                "dataset": {"name": "synthetic", "subset": 32, "image_size": 8, "num_classes": 4},
-                "epochs": 1,
-                "batch_size": 16,
-                "supernet": {"C": 4, "N": 1},
-                "flatness": FLATNESS_OFF,
-            }
+            tiny_body(
+                dataset={"name": "synthetic", "subset": 32, "image_size": 8, "num_classes": 4},
+                epochs=1,
+                flatness=FLATNESS_OFF,
+            )
         )
     )
     out = tmp_path / "run"

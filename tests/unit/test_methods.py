@@ -22,6 +22,7 @@ from nas_core.reporter import NullReporter
 from nas_core.search import run_search
 from nas_core.spaces import get_space
 from nas_core.spec import SearchSpec
+from tests.unit.tiny import tiny_body
 
 # Cheapest settings of each method's own knobs; the defaults are exercised in test_methods_updates.
 TINY_PARAMS = {"na-darts": {"k": 1}, "pc-darts": {"k": 2}}
@@ -37,16 +38,15 @@ CASES = [
 
 def tiny_spec(method: str, space: str, a2m: bool) -> SearchSpec:
     return SearchSpec.model_validate(
-        {
-            "space": space,
-            "method": method,
-            "method_params": TINY_PARAMS.get(method, {}),
-            "a2m": {"enabled": True} if a2m else None,
-            "dataset": {"name": "synthetic", "subset": 16, "image_size": 8, "num_classes": 3},
-            "epochs": 2,
-            "batch_size": 8,
-            "supernet": {"C": 4, "N": 1} if space == "nb201" else {"C": 4, "layers": 3},
-            "flatness": {
+        tiny_body(
+            space=space,
+            method=method,
+            method_params=TINY_PARAMS.get(method, {}),
+            a2m={"enabled": True} if a2m else None,
+            dataset={"name": "synthetic", "subset": 16, "image_size": 8, "num_classes": 3},
+            batch_size=8,
+            supernet={"C": 4, "N": 1} if space == "nb201" else {"C": 4, "layers": 3},
+            flatness={
                 "hessian_eigenvalue": False,
                 "a2m_sharpness": False,
                 "skip_count": False,
@@ -54,7 +54,7 @@ def tiny_spec(method: str, space: str, a2m: bool) -> SearchSpec:
                 "neighbourhood": False,
                 "cell_shape": False,
             },
-        }
+        )
     )
 
 

@@ -13,15 +13,14 @@ from nas_core.checkpoint import CheckpointError, latest_checkpoint
 from nas_core.reporter import NullReporter, SearchCancelled
 from nas_core.search import run_search
 from nas_core.spec import SearchSpec
+from tests.unit.tiny import tiny_spec
 
 
 def spec(**overrides: Any) -> SearchSpec:
-    data: dict[str, Any] = {
+    defaults: dict[str, Any] = {
         "method": "darts",  # with A2M (the default): the wrapper's extra passes are part of the state
         "dataset": {"name": "synthetic", "subset": 96, "image_size": 8, "num_classes": 4},
         "epochs": 3,
-        "batch_size": 16,
-        "supernet": {"C": 4, "N": 1},
         # Per-epoch metrics draw random vectors and run the supernet: they must be captured too.
         "flatness": {
             "interval": 1,
@@ -36,8 +35,7 @@ def spec(**overrides: Any) -> SearchSpec:
             "ranking_sample": 6,
         },
     }
-    data.update(overrides)
-    return SearchSpec.model_validate(data)
+    return tiny_spec(**{**defaults, **overrides})
 
 
 class StopAfterCheckpoint(NullReporter):
