@@ -77,7 +77,6 @@ def test_progress_and_stale_flag(client: TestClient, keys: Keys, database: Datab
     from sqlalchemy import update
 
     from store.models import Search, utcnow
-    from store.repositories.searches import set_progress
 
     search_id = client.post("/searches", json=TINY, headers=keys.submit).json()["id"]
     progress = {
@@ -91,7 +90,7 @@ def test_progress_and_stale_flag(client: TestClient, keys: Keys, database: Datab
     }
     with database.session() as s:
         searches.lease.claim(s, search_id, worker="w", stale_after_s=60)
-        set_progress(s, search_id, progress)
+        assert searches.lease.set_progress(s, search_id, progress, worker="w")
     body = _status(client, keys, search_id)
     assert body["progress"]["fraction"] == (1 + 5 / 10) / 2
     assert body["eta_seconds"] == 12.0 and body["progress"]["phase"] == "train"

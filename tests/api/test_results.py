@@ -196,8 +196,6 @@ def test_events_stream_what_another_session_writes(
 ) -> None:
     """The stream is read while a worker-like thread writes rows through its own sessions; the
     writer waits for the stream's polls (not the clock), so each change is seen on its own."""
-    from store.repositories.searches import set_progress
-
     search_id = _submit(client, keys, name="live")
 
     def worker() -> None:
@@ -215,7 +213,7 @@ def test_events_stream_what_another_session_writes(
                     "total_epochs": 2,
                     "phase": "train",
                 }
-                set_progress(s, search_id, progress)
+                assert searches.lease.set_progress(s, search_id, progress, worker="w1")
             after_the_next_poll(client.app, poll_searches)
             with database.session() as s:
                 results.upsert_epoch(s, search_id, _epoch(epoch))
