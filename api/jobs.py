@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 class JobKind:
     """What the edge helper needs to know about one kind of job."""
 
-    noun: str  # how messages name it: "search", "job"
     id_field: str  # the problem-details extension carrying the id: "search_id", "job_id"
     # Name of the function in worker.enqueue that queues it. Resolved at call time: importing the
     # worker package sets up Celery, which the API does only once it first enqueues.
@@ -39,23 +38,25 @@ class JobKind:
     # What the client can do once the broker is back; `{id}` is replaced by the job's id.
     recovery: str
 
+    @property
+    def noun(self) -> str:
+        """How messages name it: "search", "landscape job", "evaluation" (the repository's noun)."""
+        return self.repo.noun
+
 
 SEARCH = JobKind(
-    noun="search",
     id_field="search_id",
     enqueuer="enqueue_search",
     repo=searches.lease,
     recovery="retry it with POST /searches/{id}/retry once the broker is back",
 )
 LANDSCAPE_JOB = JobKind(
-    noun="job",
     id_field="job_id",
     enqueuer="enqueue_landscape_job",
     repo=landscape.lease,
     recovery="submit it again once the broker is back",
 )
 EVALUATION = JobKind(
-    noun="evaluation",
     id_field="evaluation_id",
     enqueuer="enqueue_evaluation",
     repo=evaluations.lease,
