@@ -8,7 +8,6 @@ is refused at once with 422 naming the field and the worker only trains. No torc
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 from api.admission import check_dataset
 from api.errors import FieldError, ValidationProblem, field_errors
 from api.landscape import invalid, load_search_for, stored_genotype
-from api.schemas import ProgressOut
+from api.schemas import JobOut, ProgressOut, job_fields, progress_of
 from nas_core.evaluation.protocol import PROTOCOL_SPACE, EvalDataset, EvalSpec, ProtocolName
 from nas_core.genotype import GenotypeError, genotype_from_json, genotype_to_json
 from store.models import INT4_MAX, Evaluation, EvaluationEpoch
@@ -72,16 +71,12 @@ class EvaluationCreate(EvaluationSettings):
     priority: int = Field(5, ge=0, le=9, description="9 runs first")
 
 
-class EvaluationOut(BaseModel):
-    id: str
+class EvaluationOut(JobOut):
     name: str
-    status: str = Field(description="queued | running | retrying | succeeded | failed | cancelled")
-    cancel_requested: bool
     protocol: str
     dataset: str
     space: str
     seed: int
-    priority: int
     source: dict[str, Any] = Field(description="{search_id, which, epoch} of the genotype; {} if inline")
     genotype: dict[str, Any]
     spec: dict[str, Any]
@@ -92,13 +87,6 @@ class EvaluationOut(BaseModel):
     flops_m: float | None = Field(description="multiply-accumulates per image, in millions")
     latest_test_acc: float | None = Field(description="test accuracy of the newest finished epoch")
     result: dict[str, Any] | None
-    error: str | None
-    worker: str | None
-    attempts: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    owner_key_id: str | None
     links: dict[str, str]
 
 
@@ -129,25 +117,16 @@ EVAL_CURVE_COLUMNS = tuple(EvaluationEpochOut.model_fields)
 
 
 def evaluation_out(row: Evaluation, latest: EvaluationEpoch | None = None) -> EvaluationOut:
-    progress = None
-    if row.progress:
-        p = {k: v for k, v in row.progress.items() if k in ProgressOut.model_fields}
-        epoch, step, spe, total = (p.get(k) for k in ("epoch", "step", "steps_per_epoch", "total_epochs"))
-        if None not in (epoch, step, spe, total) and spe and total:
-            p["fraction"] = min(1.0, (epoch + step / spe) / total)
-        progress = ProgressOut(**p)
+    progress = progress_of(row)
     info = {**(row.model_info or {}), **(row.result or {})}
     source = {"search_id": row.search_id, "which": row.which, "epoch": row.genotype_epoch}
     return EvaluationOut(
-        id=row.id,
+        **job_fields(row),
         name=row.name,
-        status=row.status,
-        cancel_requested=row.cancel_requested,
         protocol=row.protocol,
         dataset=row.dataset,
         space=row.space,
         seed=int(row.spec.get("seed", 0)),
-        priority=row.priority,
         source=source if row.search_id or row.genotype_epoch is not None else {},
         genotype=row.genotype,
         spec=row.spec,
@@ -158,13 +137,6 @@ def evaluation_out(row: Evaluation, latest: EvaluationEpoch | None = None) -> Ev
         flops_m=info.get("flops_m"),
         latest_test_acc=latest.test_acc if latest is not None else None,
         result=row.result,
-        error=row.error,
-        worker=row.worker,
-        attempts=row.attempts,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        owner_key_id=row.owner_key_id,
         links={
             "self": f"/evaluations/{row.id}",
             "curves": f"/evaluations/{row.id}/curves",

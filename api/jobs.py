@@ -11,8 +11,8 @@ to commit on its own, e.g. to catch an idempotency race).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from api.errors import ServiceUnavailable
 from store.db import Executor
 from store.repositories import evaluations, landscape, searches
+from store.repositories._lease import LeasedRepository
 
 log = logging.getLogger(__name__)
 
@@ -28,35 +29,37 @@ log = logging.getLogger(__name__)
 class JobKind:
     """What the edge helper needs to know about one kind of job."""
 
-    noun: str  # how messages name it: "search", "job"
     id_field: str  # the problem-details extension carrying the id: "search_id", "job_id"
     # Name of the function in worker.enqueue that queues it. Resolved at call time: importing the
     # worker package sets up Celery, which the API does only once it first enqueues.
     enqueuer: str
-    mark_failed: Callable[[Session, str, str], object]
+    # Its lease repository: a job the broker refused is marked failed through it.
+    repo: LeasedRepository[Any]
     # What the client can do once the broker is back; `{id}` is replaced by the job's id.
     recovery: str
 
+    @property
+    def noun(self) -> str:
+        """How messages name it: "search", "landscape job", "evaluation" (the repository's noun)."""
+        return self.repo.noun
+
 
 SEARCH = JobKind(
-    noun="search",
     id_field="search_id",
     enqueuer="enqueue_search",
-    mark_failed=searches.mark_failed,
+    repo=searches.lease,
     recovery="retry it with POST /searches/{id}/retry once the broker is back",
 )
 LANDSCAPE_JOB = JobKind(
-    noun="job",
     id_field="job_id",
     enqueuer="enqueue_landscape_job",
-    mark_failed=landscape.mark_failed,
+    repo=landscape.lease,
     recovery="submit it again once the broker is back",
 )
 EVALUATION = JobKind(
-    noun="evaluation",
     id_field="evaluation_id",
     enqueuer="enqueue_evaluation",
-    mark_failed=evaluations.mark_failed,
+    repo=evaluations.lease,
     recovery="retry it with POST /evaluations/{id}/retry once the broker is back",
 )
 
@@ -91,8 +94,8 @@ def _mark_failed(session: Executor, kind: JobKind, job_id: str, reason: str) -> 
     session for the repository's transition, which runs as one autocommitted UPDATE."""
     if isinstance(session, Connection):
         with Session(bind=session) as wrapped:
-            kind.mark_failed(wrapped, job_id, reason)
+            kind.repo.mark_failed(wrapped, job_id, reason, worker=None)
             wrapped.commit()
     else:
-        kind.mark_failed(session, job_id, reason)
+        kind.repo.mark_failed(session, job_id, reason, worker=None)
     session.commit()  # a connection in a transaction of its own (the session joined it) commits here

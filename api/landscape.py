@@ -9,13 +9,13 @@ checks here use nas_core.genotype (plain data) and the stored rows.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.orm import Session
 
 from api.errors import FieldError, ValidationProblem
+from api.schemas import JobOut, job_fields
 from nas_core.genotype import GenotypeError, genotype_from_json, genotype_to_json, validate
 from store.models import INT4_MAX, Genotype, LandscapeJob, Search
 from store.repositories import results, searches
@@ -113,24 +113,15 @@ class JobSearch(BaseModel):
     role: str = Field(description="a | b | member (of a matrix) | supernet | target (of a neighbourhood job)")
 
 
-class LandscapeJobOut(BaseModel):
-    id: str
+class LandscapeJobOut(JobOut):
     kind: str = Field(description="barrier | barrier_matrix | neighbourhood")
-    status: str = Field(description="queued | running | retrying | succeeded | failed")
     progress: dict[str, Any] | None
     result: dict[str, Any] | None = Field(description="null until the job succeeded")
-    error: str | None
     params: dict[str, Any] = Field(description="the request with every reference resolved")
     searches: list[JobSearch]
     a: dict[str, Any] | None = Field(None, description="barrier: a's origin (search_id, which, epoch)")
     b: dict[str, Any] | None = None
     search_ids: list[str] | None = Field(None, description="barrier_matrix: the rows/columns, in order")
-    worker: str | None
-    attempts: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    owner_key_id: str | None
     links: dict[str, str]
 
 
@@ -151,23 +142,15 @@ def job_out(job: LandscapeJob, links: list[tuple[str, str]]) -> LandscapeJobOut:
         else f"/barriers/{job.id}"
     )
     return LandscapeJobOut(
-        id=job.id,
+        **job_fields(job),
         kind=job.kind,
-        status=job.status,
         progress=job.progress,
         result=job.result,
-        error=job.error,
         params=params,
         searches=[JobSearch(search_id=s, role=r) for s, r in sorted(links, key=lambda x: (x[1], x[0]))],
         a=origin.get("a"),
         b=origin.get("b"),
         search_ids=params.get("search_ids"),
-        worker=job.worker,
-        attempts=job.attempts,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        owner_key_id=job.owner_key_id,
         links={"self": path},
     )
 

@@ -31,33 +31,55 @@ class ProgressOut(BaseModel):
     fraction: float | None = Field(None, description="share of the whole search done, 0..1")
 
 
-class SearchSummary(BaseModel):
+class JobOut(BaseModel):
+    """What the answer of every job kind shares (a search, an evaluation, a landscape job): the
+    state and lease columns of its row (store.models.LeasedRunColumns), under the same names."""
+
     id: str
-    name: str
     status: str = Field(description="queued | running | retrying | succeeded | failed | cancelled")
-    cancel_requested: bool
+    cancel_requested: bool = Field(description="a cancel was asked for while it ran; it stops within a step")
+    priority: int = Field(description="queue priority, 0..9 (9 runs first); kept when it is re-queued")
+    error: str | None
+    worker: str | None = Field(description="the worker holding it (running) or that last held it")
+    attempts: int = Field(description="how many times a worker claimed it")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    owner_key_id: str | None
+
+
+def job_fields(row: Any) -> dict[str, Any]:
+    """JobOut's fields, read from a job row (an ORM object or a plain row) of the same names."""
+    return {name: getattr(row, name) for name in JobOut.model_fields}
+
+
+def progress_of(row: Any) -> ProgressOut | None:
+    """A search's or an evaluation's stored progress, with the share done (`fraction`) added."""
+    if not row.progress:
+        return None
+    p = {k: v for k, v in row.progress.items() if k in ProgressOut.model_fields}
+    epoch, step, spe, total = (p.get(k) for k in ("epoch", "step", "steps_per_epoch", "total_epochs"))
+    if None not in (epoch, step, spe, total) and spe and total:
+        p["fraction"] = min(1.0, (epoch + step / spe) / total)
+    return ProgressOut(**p)
+
+
+class SearchSummary(JobOut):
+    name: str
     method: str
     a2m_enabled: bool = Field(description="Architecture-Aware Minimization is on for this search")
     space: str
     dataset: str
     tags: list[str]
-    priority: int
     seed: int | None = Field(None, description="the spec's seed")
     epochs: int | None = Field(None, description="the spec's epochs")
     progress: ProgressOut | None
     eta_seconds: float | None
     best_val_acc: float | None = Field(None, description="highest per-epoch validation accuracy so far")
-    error: str | None
-    worker: str | None
-    attempts: int
     stale: bool = Field(
         description="running, but its worker has sent no heartbeat within HEARTBEAT_TIMEOUT_S"
     )
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
     heartbeat_at: datetime | None
-    owner_key_id: str | None
 
 
 class SearchDetail(SearchSummary):
@@ -68,16 +90,6 @@ class SearchDetail(SearchSummary):
 class SearchPage(BaseModel):
     items: list[SearchSummary]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
-
-
-def progress_of(search: SearchLike) -> ProgressOut | None:
-    if not search.progress:
-        return None
-    p = {k: v for k, v in search.progress.items() if k in ProgressOut.model_fields}
-    epoch, step, spe, total = (p.get(k) for k in ("epoch", "step", "steps_per_epoch", "total_epochs"))
-    if None not in (epoch, step, spe, total) and spe and total:
-        p["fraction"] = min(1.0, (epoch + step / spe) / total)
-    return ProgressOut(**p)
 
 
 def a2m_enabled(spec: dict[str, Any] | None) -> bool:
@@ -94,30 +106,20 @@ def search_summary(
         search.heartbeat_at is None or utcnow() - search.heartbeat_at > timedelta(seconds=heartbeat_timeout_s)
     )
     return {
-        "id": search.id,
+        **job_fields(search),
         "name": search.name,
-        "status": search.status,
-        "cancel_requested": search.cancel_requested,
         "method": search.method,
         "a2m_enabled": a2m_enabled(search.spec),
         "space": search.space,
         "dataset": search.dataset,
         "tags": list(search.tags or []),
-        "priority": search.priority,
         "seed": (search.spec or {}).get("seed"),
         "epochs": (search.spec or {}).get("epochs"),
         "progress": progress,
         "eta_seconds": progress.eta_seconds if progress and search.status == "running" else None,
         "best_val_acc": best_val_acc,
-        "error": search.error,
-        "worker": search.worker,
-        "attempts": search.attempts,
         "stale": stale,
-        "created_at": search.created_at,
-        "started_at": search.started_at,
-        "finished_at": search.finished_at,
         "heartbeat_at": search.heartbeat_at,
-        "owner_key_id": search.owner_key_id,
     }
 
 

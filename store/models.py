@@ -100,9 +100,10 @@ class ApiKey(Base):
 
 
 class LeasedRunColumns:
-    """The state and lease columns of anything a worker runs (a search, a landscape job): its
-    status, progress, error, the holding worker and its heartbeat, attempts, timestamps and owner.
-    store/repositories/_lease.py claims, renews and reaps rows of either table through them."""
+    """The state and lease columns of anything a worker runs (a search, an evaluation, a landscape
+    job): its status, progress, error, the holding worker and its heartbeat, attempts, timestamps,
+    owner, queue priority and cancel request. store/repositories/_lease.py (LeasedRepository) runs
+    the lifecycle of every such table through them."""
 
     status: Mapped[str] = mapped_column(String(16), default="queued")
     # Search: {epoch, step, steps_per_epoch, total_epochs, phase, loss, eta_seconds}
@@ -118,6 +119,9 @@ class LeasedRunColumns:
     owner_key_id: Mapped[str | None] = mapped_column(
         ForeignKey("api_key.id", ondelete="SET NULL"), index=True, default=None
     )
+    # Queue priority (0..9, 9 runs first); a row handed back to the queue keeps it.
+    priority: Mapped[int] = mapped_column(default=5)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 
     @property
     def is_terminal(self) -> bool:
@@ -141,8 +145,6 @@ class Search(LeasedRunColumns, Base):
     space: Mapped[str] = mapped_column(String(16), index=True)
     dataset: Mapped[str] = mapped_column(String(32), index=True)
     tags: Mapped[list[Any]] = mapped_column(default=list)
-    priority: Mapped[int] = mapped_column(default=5)
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
     # sha256 of the normalised spec, so a replayed Idempotency-Key with another body is refused.
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -245,6 +247,7 @@ class LandscapeJob(LeasedRunColumns, Base):
     __table_args__ = (
         CheckConstraint(f"status IN {SEARCH_STATUSES}", name="status"),
         CheckConstraint(f"kind IN {LANDSCAPE_KINDS}", name="kind"),
+        CheckConstraint("priority BETWEEN 0 AND 9", name="priority"),
         Index(None, "kind", "created_at"),
         Index(None, "status", "created_at"),
     )
@@ -397,8 +400,6 @@ class Evaluation(LeasedRunColumns, Base):
     )
     which: Mapped[str | None] = mapped_column(String(8), default=None)
     genotype_epoch: Mapped[int | None] = mapped_column(default=None)
-    priority: Mapped[int] = mapped_column(default=5)
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     # {test_acc, test_loss, best_test_acc, params_m, flops_m, epochs, train_seconds}; null until it ends.

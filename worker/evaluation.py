@@ -22,7 +22,7 @@ from nas_core.evaluation.protocol import EvalSpec
 from nas_core.evaluation.reporter import EvalEpochRecord, EvalInfo
 from nas_core.evaluation.train import run_evaluation
 from nas_core.genotype import genotype_from_json
-from nas_core.reporter import Progress
+from nas_core.reporter import Progress, json_ready
 from store.repositories import evaluations as repo
 from store.settings import settings
 from worker import lease
@@ -35,9 +35,7 @@ from worker.throttle import Throttle
 log = logging.getLogger(__name__)
 
 
-EVALUATION = lease.LeasedKind(
-    "evaluation", repo.claim, repo.CLAIMED, repo.renew, repo.hand_back, enqueue_evaluation
-)
+EVALUATION = lease.LeasedKind(repo.lease, enqueue_evaluation)
 
 
 def workdir_for(evaluation_id: str, data_dir: str | Path) -> Path:
@@ -61,12 +59,14 @@ class EvaluationReporter(LeasedReporter):
     ) -> None:
         super().__init__(
             session_factory,
+            repo.lease,
+            evaluation_id,
+            worker,
             heartbeat=heartbeat,
-            cancel_requested=lambda s: repo.is_cancel_requested(s, evaluation_id),
             stopping=stopping,
             poll=Throttle(interval, clock),
         )
-        self._id, self._worker = evaluation_id, worker
+        self._id = evaluation_id
         self._progress = Throttle(interval, clock)
 
     def on_start(self, info: EvalInfo) -> None:
@@ -82,13 +82,13 @@ class EvaluationReporter(LeasedReporter):
             "phase": "train",
         }
         self._write(lambda s: repo.set_model_info(s, self._id, model, worker=self._worker))
-        self._write(lambda s: repo.set_progress(s, self._id, progress, worker=self._worker))
+        self._set_progress(progress)
         self._progress.restart()
 
     def on_progress(self, progress: Progress) -> None:
         if not self._progress.ready():
             return
-        self._write(lambda s: repo.set_progress(s, self._id, asdict(progress), worker=self._worker))
+        self._set_progress(asdict(progress))
 
     def on_epoch(self, record: EvalEpochRecord) -> None:
         self._write(lambda s: repo.upsert_epoch(s, self._id, record.to_dict()))
@@ -133,18 +133,10 @@ def execute_evaluation(
             data_roots=lease.data_roots(),  # never a path from the request
         ).summary()
 
-    def finish(session: Session, outcome: str, error: str | None, result: dict[str, Any] | None) -> bool:
-        if outcome == "succeeded":
-            assert result is not None
-            return repo.mark_succeeded(session, evaluation_id, result, worker=worker)
-        if outcome == "cancelled":
-            return repo.mark_cancelled(session, evaluation_id, worker=worker)
-        return repo.mark_failed(session, evaluation_id, error or "unknown error", worker=worker)
-
     return lease.run_leased(
         EVALUATION,
         evaluation_id,
-        lease.LeasedRun(load, reporter, work, finish, roots=(data_dir,)),
+        lease.LeasedRun(load, reporter, work, columns=lambda r: {"result": json_ready(r)}, roots=(data_dir,)),
         worker=worker,
         session_factory=session_factory,
         timeout_s=timeout_s,

@@ -1,9 +1,9 @@
 """The landscape task: run one barrier, barrier-matrix or neighbourhood job (`flatnas.run_landscape_job`).
 
-Same lease discipline as searches (worker/lease.py): the task gets only the job id, claims the job
-(a duplicate delivery of a job that is held or finished does nothing), keeps the lease with a
-heartbeat thread while it computes, and stores the result with a write guarded by its worker name,
-so the result is stored once. Bad input (a missing checkpoint, an unreadable genotype) fails the job
+Run by `run_leased` like searches and evaluations (worker/lease.py): the task gets only the job id,
+claims the job (a duplicate delivery of a job that is held or finished does nothing), keeps the
+lease with a heartbeat thread while it computes, and stores the result with a write guarded by its
+worker name, so the result is stored once. Bad input (a missing checkpoint, an unreadable genotype) fails the job
 with the reason; a database outage is retried by Celery.
 
 The shared weights and the fixed validation batches come from the supernet search's checkpoint
@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from celery import Task
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from nas_core.dataroots import DataRoots
@@ -34,14 +33,37 @@ from store.settings import settings
 from worker import lease
 from worker.app import LANDSCAPE_TASK_NAME, LEGACY_LANDSCAPE_TASK_NAME, celery_app
 from worker.enqueue import enqueue_landscape_job
-from worker.lease import SessionFactory, in_transaction
-from worker.shutdown import Held, shutdown
+from worker.lease import Heartbeat, LeasedReporter, SessionFactory, in_transaction
+from worker.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
 
 class JobFailed(Exception):
     """The job cannot be computed as asked; the message is stored as its error."""
+
+
+LANDSCAPE_JOB = lease.LeasedKind(landscape.lease, enqueue_landscape_job)
+
+#: What a landscape job reads from its row: kind, params, the supernet search's id.
+JobData = tuple[str, dict[str, Any], str]
+
+
+class Computed(NamedTuple):
+    """What a job computed: its result, and the flatness rows (a neighbourhood's) to store with it
+    as rows of the supernet search."""
+
+    result: dict[str, Any]
+    records: list[FlatnessRecord]
+    search_id: str
+
+
+class LandscapeReporter(LeasedReporter):
+    """A landscape job's progress ({"phase": ...}), written under the worker's name. A job has no
+    steps at which to stop: the shutdown watchdog hands it back when the grace period ends."""
+
+    def phase(self, phase: str) -> None:
+        self._set_progress({"phase": phase})
 
 
 def execute_landscape_job(
@@ -55,79 +77,60 @@ def execute_landscape_job(
 ) -> str:
     """Claim, compute and finish one landscape job; returns the outcome or why nothing was done."""
     session_factory, timeout_s = lease.resolve(session_factory, heartbeat_timeout_s)
-    skipped = lease.claim(
-        session_factory,
-        landscape.claim,
-        landscape.CLAIMED,
-        job_id,
-        worker=worker,
-        timeout_s=timeout_s,
-        what="landscape job",
-    )
-    if skipped is not None:
-        return skipped
-    job = in_transaction(session_factory, lambda s: landscape.get_job(s, job_id))
-    assert job is not None
-    kind, params, search_id = job.kind, dict(job.params), job.supernet_search_id
-    log.info("landscape job %s (%s) started on %s", job_id, kind, worker)
+    roots = lease.data_roots(data_roots)
 
-    def progress(phase: str, **extra: Any) -> None:
-        in_transaction(
+    def load(session: Session) -> tuple[JobData, int]:
+        job = landscape.get_job(session, job_id)
+        assert job is not None  # claimed: the row exists
+        log.info("landscape job %s (%s) started on %s", job_id, job.kind, worker)
+        return (job.kind, dict(job.params), job.supernet_search_id), job.priority
+
+    def reporter(beat: Heartbeat) -> LandscapeReporter:
+        return LandscapeReporter(
             session_factory,
-            lambda s: landscape.set_progress(s, job_id, {"phase": phase, **extra}, worker=worker),
+            landscape.lease,
+            job_id,
+            worker,
+            heartbeat=beat,
+            stopping=lambda: False,
+            poll=Throttle(0.5),
         )
 
-    def hand_back() -> bool:
-        # A job has no steps to stop at: the shutdown watchdog calls this when the grace period ends.
-        if not in_transaction(session_factory, lambda s: landscape.hand_back(s, job_id, worker=worker)):
-            return False
-        enqueue_landscape_job(job_id)
-        return True
+    def work(data: JobData, reporter: LandscapeReporter) -> Computed:
+        kind, params, search_id = data
+        reporter.phase("loading")
+        uri = in_transaction(
+            session_factory, lambda s: _checkpoint_uri(s, search_id, params["supernet"]["checkpoint_epoch"])
+        )
+        dev = resolve_device(device or settings.DEVICE)
+        ctx = jobs.context_from_checkpoint(uri, device=dev, data_roots=roots)
+        reporter.phase("evaluating")
+        if kind == "barrier":
+            return Computed(_barrier(session_factory, ctx, params, search_id, dev), [], search_id)
+        if kind == "barrier_matrix":
+            return Computed(_matrix(ctx, params), [], search_id)
+        return Computed(*_neighbourhood(ctx, params), search_id)
 
-    shutdown.hold(Held("landscape job", job_id, hand_back))
-    records: list[FlatnessRecord] = []
-    interval = lease.heartbeat_interval(timeout_s)
-    with lease.Heartbeat(
-        session_factory, job_id, worker, interval, renew=landscape.renew, what="landscape job"
-    ) as beat:
-        try:
-            progress("loading")
-            uri = in_transaction(
-                session_factory,
-                lambda s: _checkpoint_uri(s, search_id, params["supernet"]["checkpoint_epoch"]),
-            )
-            dev = resolve_device(device or settings.DEVICE)
-            ctx = jobs.context_from_checkpoint(uri, device=dev, data_roots=lease.data_roots(data_roots))
-            progress("evaluating")
-            if kind == "barrier":
-                result = _barrier(session_factory, ctx, params, search_id, dev)
-            elif kind == "barrier_matrix":
-                result = _matrix(ctx, params)
-            else:
-                result, records = _neighbourhood(ctx, params)
-            outcome, error = "succeeded", None
-        except OperationalError:
-            raise  # the database went away: Celery retries, the same worker name re-claims the job
-        except Exception as err:
-            log.exception("landscape job %s failed on %s", job_id, worker)
-            outcome, error, result = "failed", lease.job_error(err, lease.data_roots(data_roots).roots), None
-        finally:
-            shutdown.hold(None)
-    if beat.lease_lost:
-        return lease.lease_lost("landscape job", job_id, worker)
+    def store_flatness(session: Session, computed: Computed) -> None:
+        # In the result's transaction: the flatness rows and the result are written, or neither.
+        for record in computed.records:
+            results.add_flatness(session, computed.search_id, record)
 
-    def finish(session: Session) -> bool:
-        if outcome == "failed":
-            return landscape.mark_failed(session, job_id, error or "unknown error", worker=worker)
-        assert result is not None
-        # Flatness rows and the result in one transaction: both are written, or neither.
-        if not landscape.mark_succeeded(session, job_id, result, worker=worker):
-            return False
-        for record in records:
-            results.add_flatness(session, search_id, record)
-        return True
-
-    return outcome if in_transaction(session_factory, finish) else lease.LEASE_LOST
+    return lease.run_leased(
+        LANDSCAPE_JOB,
+        job_id,
+        lease.LeasedRun(
+            load,
+            reporter,
+            work,
+            columns=lambda c: {"result": c.result},
+            also=store_flatness,
+            roots=tuple(roots.roots),
+        ),
+        worker=worker,
+        session_factory=session_factory,
+        timeout_s=timeout_s,
+    )
 
 
 def _checkpoint_uri(session: Session, search_id: str, epoch: int) -> str:

@@ -1,6 +1,7 @@
 """What running a search, an evaluation and a landscape job share: the transaction helper, the
 lease claim, the heartbeat thread that keeps the lease, the Celery options of a leased task, and
-`run_leased`, the whole claim-run-release cycle of a job that reports through a reporter.
+`run_leased`, the whole claim-run-release cycle of every job kind. The rows' side of the same
+lifecycle is one class too: store.repositories._lease.LeasedRepository.
 
 Each task gets only an id, claims the row with a lease (a duplicate delivery of a row another live
 worker holds, or of one that already ended, does nothing), keeps the lease with a heartbeat thread
@@ -16,7 +17,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from celery import Task
 from sqlalchemy.exc import OperationalError
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from nas_core.dataroots import DataRoots, public_error
 from nas_core.reporter import SearchCancelled, SearchDiverged
 from store.db import default_database
+from store.repositories._lease import LeasedRepository
 from store.settings import settings
 from worker.shutdown import Held, shutdown
 from worker.throttle import Throttle
@@ -54,12 +56,8 @@ LEASED_TASK_OPTIONS: dict[str, Any] = {
 }
 
 
-class ClaimFn(Protocol):
-    def __call__(self, session: Session, row_id: str, /, *, worker: str, stale_after_s: float) -> str: ...
-
-
-class RenewFn(Protocol):
-    def __call__(self, session: Session, row_id: str, /, *, worker: str) -> bool: ...
+#: The lease repository of any job kind (searches.lease, evaluations.lease, landscape.lease).
+Repository = LeasedRepository[Any]
 
 
 def in_transaction(session_factory: SessionFactory, work: Callable[[Session], T]) -> T:
@@ -107,23 +105,15 @@ def heartbeat_interval(timeout_s: float) -> float:
 
 
 def claim(
-    session_factory: SessionFactory,
-    claim_fn: ClaimFn,
-    claimed: str,
-    row_id: str,
-    *,
-    worker: str,
-    timeout_s: float,
-    what: str,
+    session_factory: SessionFactory, repo: Repository, row_id: str, *, worker: str, timeout_s: float
 ) -> str | None:
-    """Claim the row with `claim_fn`; None when `worker` now holds it, else the task's outcome
-    ("skipped: <why>")."""
+    """Claim the row; None when `worker` now holds it, else the task's outcome ("skipped: <why>")."""
     result = in_transaction(
-        session_factory, lambda s: claim_fn(s, row_id, worker=worker, stale_after_s=timeout_s)
+        session_factory, lambda s: repo.claim(s, row_id, worker=worker, stale_after_s=timeout_s)
     )
-    if result == claimed:
+    if result == repo.CLAIMED:
         return None
-    log.info("%s %s not run by %s: %s", what, row_id, worker, result)
+    log.info("%s %s not run by %s: %s", repo.noun, row_id, worker, result)
     return f"skipped: {result}"
 
 
@@ -134,25 +124,17 @@ def lease_lost(what: str, row_id: str, worker: str) -> str:
 
 
 class Heartbeat:
-    """Renews a lease with `renew` every `interval` seconds from a daemon thread; `lease_lost`
-    turns True when the worker no longer holds the row (it must stop)."""
+    """Renews a lease every `interval` seconds from a daemon thread; `lease_lost` turns True when
+    the worker no longer holds the row (it must stop)."""
 
     def __init__(
-        self,
-        session_factory: SessionFactory,
-        row_id: str,
-        worker: str,
-        interval: float,
-        *,
-        renew: RenewFn,
-        what: str,
+        self, session_factory: SessionFactory, repo: Repository, row_id: str, worker: str, interval: float
     ) -> None:
         self._session_factory = session_factory
+        self._repo = repo
         self._row_id = row_id
         self._worker = worker
         self._interval = interval
-        self._renew = renew
-        self._what = what
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{row_id}", daemon=True)
         self.lease_lost = False
@@ -167,7 +149,7 @@ class Heartbeat:
 
     def beat(self) -> None:
         held = in_transaction(
-            self._session_factory, lambda s: self._renew(s, self._row_id, worker=self._worker)
+            self._session_factory, lambda s: self._repo.renew(s, self._row_id, worker=self._worker)
         )
         if not held:
             self.lease_lost = True
@@ -177,7 +159,7 @@ class Heartbeat:
             try:
                 self.beat()
             except Exception:  # a database blip must not kill the thread; the next beat retries
-                log.warning("heartbeat for %s %s failed", self._what, self._row_id, exc_info=True)
+                log.warning("heartbeat for %s %s failed", self._repo.noun, self._row_id, exc_info=True)
 
 
 class StopCheck:
@@ -211,20 +193,24 @@ class StopCheck:
 
 
 class LeasedReporter:
-    """What the reporters of leased runs share: one committed transaction per write, and a
-    `should_stop` that stops on a lost lease, a requested cancel or this worker's shutdown."""
+    """What the reporters of leased runs share: one committed transaction per write, progress
+    written under the worker's name, and a `should_stop` that stops on a lost lease, a requested
+    cancel or this worker's shutdown."""
 
     def __init__(
         self,
         session_factory: SessionFactory,
+        repo: Repository,
+        row_id: str,
+        worker: str,
         *,
         heartbeat: Heartbeat | None,
-        cancel_requested: Callable[[Session], bool],
         stopping: Callable[[], bool],
         poll: Throttle,
     ) -> None:
         self._session_factory = session_factory
-        self._stop = StopCheck(heartbeat, lambda: self._write(cancel_requested), stopping, poll)
+        self._repo, self._row_id, self._worker = repo, row_id, worker
+        self._stop = StopCheck(heartbeat, self._cancel_requested, stopping, poll)
 
     @property
     def stopped_for_shutdown(self) -> bool:
@@ -233,6 +219,12 @@ class LeasedReporter:
 
     def _write(self, work: Callable[[Session], Any]) -> Any:
         return in_transaction(self._session_factory, work)
+
+    def _cancel_requested(self) -> bool:
+        return bool(self._write(lambda s: self._repo.is_cancel_requested(s, self._row_id)))
+
+    def _set_progress(self, progress: dict[str, Any]) -> None:
+        self._write(lambda s: self._repo.set_progress(s, self._row_id, progress, worker=self._worker))
 
     def should_stop(self) -> bool:
         return self._stop()
@@ -248,30 +240,64 @@ class StopsForShutdown(Protocol):
 Rep = TypeVar("Rep", bound=StopsForShutdown)
 
 
+def _no_columns(_: Any) -> dict[str, Any]:
+    return {}
+
+
+def _nothing_more(_session: Session, _result: Any) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class LeasedKind:
-    """How the rows of one job kind are leased: its repository functions, and how a row handed
-    back by a stopping worker is queued again."""
+    """One job kind: its lease repository, and how a row handed back to the queue is enqueued
+    again (with the row's own priority)."""
 
-    what: str
-    claim: ClaimFn
-    claimed: str
-    renew: RenewFn
-    hand_back: RenewFn
+    repo: Repository
     enqueue: Callable[[str, int], None]
+
+    @property
+    def what(self) -> str:
+        return self.repo.noun
 
 
 @dataclass(frozen=True)
 class LeasedRun(Generic[Data, Rep, Result]):
     """What differs between the kinds run by `run_leased`: read the row (its data and queue
-    priority), build the reporter, compute, and end the row by outcome (a worker-guarded write)."""
+    priority), build the reporter, compute, and what a success stores besides its status: the
+    columns (`columns(result)`, e.g. {"result": ...}) and, in the same transaction once the
+    worker-guarded write won, any other rows (`also`)."""
 
     load: Callable[[Session], tuple[Data, int]]
     reporter: Callable[[Heartbeat], Rep]
     work: Callable[[Data, Rep], Result]
-    release: Callable[[Session, str, str | None, Result | None], bool]
+    columns: Callable[[Result], dict[str, Any]] = _no_columns
+    also: Callable[[Session, Result], None] = _nothing_more
     #: Directories this run reads or writes beyond the configured ones, hidden in its error.
     roots: tuple[str | os.PathLike[str], ...] = ()
+
+
+def release(
+    session: Session,
+    kind: LeasedKind,
+    run: LeasedRun[Any, Any, Result],
+    row_id: str,
+    worker: str,
+    outcome: str,
+    error: str | None,
+    result: Result | None,
+) -> bool:
+    """End the row by outcome with writes guarded by `worker`; False when it no longer holds it."""
+    repo = kind.repo
+    if outcome == "succeeded":
+        done = cast(Result, result)  # what work() returned: the outcome is "succeeded"
+        if not repo.mark_succeeded(session, row_id, worker=worker, **run.columns(done)):
+            return False
+        run.also(session, done)  # in the same transaction: written with the outcome, or not at all
+        return True
+    if outcome == "cancelled":
+        return repo.mark_cancelled(session, row_id, worker=worker)
+    return repo.mark_failed(session, row_id, error or "unknown error", worker=worker)
 
 
 def run_leased(
@@ -285,9 +311,7 @@ def run_leased(
 ) -> str:
     """Claim the row, run it under a heartbeat (handing it back when this worker is told to stop),
     and end it by outcome; returns the outcome (a status, or why nothing was done)."""
-    skipped = claim(
-        session_factory, kind.claim, kind.claimed, row_id, worker=worker, timeout_s=timeout_s, what=kind.what
-    )
+    skipped = claim(session_factory, kind.repo, row_id, worker=worker, timeout_s=timeout_s)
     if skipped is not None:
         return skipped
     import torch  # loaded by the task modules already
@@ -298,7 +322,7 @@ def run_leased(
 
     def hand_back() -> bool:
         """Give the row back to the queue (this worker is stopping); True when it was ours."""
-        if not in_transaction(session_factory, lambda s: kind.hand_back(s, row_id, worker=worker)):
+        if not in_transaction(session_factory, lambda s: kind.repo.hand_back(s, row_id, worker=worker)):
             return False
         kind.enqueue(row_id, priority)  # after the commit: the next worker finds it retrying
         log.warning("%s %s handed back by %s; it resumes from its last checkpoint", kind.what, row_id, worker)
@@ -306,9 +330,7 @@ def run_leased(
 
     result: Result | None = None
     shutdown.hold(Held(kind.what, row_id, hand_back))
-    with Heartbeat(
-        session_factory, row_id, worker, heartbeat_interval(timeout_s), renew=kind.renew, what=kind.what
-    ) as beat:
+    with Heartbeat(session_factory, kind.repo, row_id, worker, heartbeat_interval(timeout_s)) as beat:
         reporter = run.reporter(beat)
         try:
             result = run.work(data, reporter)
@@ -330,5 +352,7 @@ def run_leased(
         return lease_lost(kind.what, row_id, worker)
     if outcome == "handed back":
         return outcome if hand_back() else LEASE_LOST
-    released = in_transaction(session_factory, lambda s: run.release(s, outcome, error, result))
+    released = in_transaction(
+        session_factory, lambda s: release(s, kind, run, row_id, worker, outcome, error, result)
+    )
     return outcome if released else LEASE_LOST

@@ -12,8 +12,9 @@ Redis channel does for the default (anonymous) exchange that Celery publishes di
 - the list is `QUEUE` for broker priority 0 and `QUEUE:N` for N (the `sep` and `priority_steps`
   of worker.app's transport options), which the worker pops in that order.
 
-tests/integration/test_publish.py checks that the message is the one send_task pushes and that
-kombu's consumer reads it back; the live-service tests run jobs sent this way on a real worker.
+Because this envelope is kombu's private format, pyproject.toml pins celery and kombu to the exact
+versions it was written against. tests/integration/test_publish.py checks that the message is the
+one send_task pushes and that kombu's consumer reads it back; the live-service tests run jobs sent this way on a real worker.
 Other brokers (the embedded SQLAlchemy one, TLS Redis) keep `send_task`.
 """
 

@@ -1,4 +1,5 @@
-"""The heartbeat reaper: searches whose worker went silent are re-queued and resume from a checkpoint.
+"""The heartbeat reaper: jobs (searches, landscape jobs, evaluations) whose worker went silent are
+re-queued at their own priority and resume from a checkpoint.
 
 Brokers differ in what they do with the message of a worker killed mid-task: Redis gives it back
 only after its visibility timeout (an hour by default), kombu's SQLAlchemy transport never does.
@@ -20,7 +21,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from store.repositories import evaluations, landscape, leases
+from store.repositories import evaluations, landscape, searches
 from store.settings import settings
 from worker import lease
 from worker.enqueue import enqueue_evaluation, enqueue_landscape_job, enqueue_search, waiting_messages
@@ -31,46 +32,27 @@ from worker.study_evaluations import evaluate_finished
 log = logging.getLogger(__name__)
 
 
-def reap_stale_searches(
-    session_factory: SessionFactory | None = None, *, timeout_s: float | None = None
+#: Every job kind the reaper sweeps: its lease repository and how it is enqueued again.
+KINDS = (
+    lease.LeasedKind(searches.lease, enqueue_search),
+    lease.LeasedKind(landscape.lease, enqueue_landscape_job),
+    lease.LeasedKind(evaluations.lease, enqueue_evaluation),
+)
+
+
+def reap_stale(
+    kind: lease.LeasedKind, session_factory: SessionFactory | None = None, *, timeout_s: float | None = None
 ) -> list[tuple[str, int]]:
-    """Mark silent searches `retrying` and enqueue them again; returns (id, priority) of each."""
+    """Mark the kind's silent rows `retrying` and enqueue them again at their own priority;
+    returns (id, priority) of each."""
     session_factory, timeout_s = lease.resolve(session_factory, timeout_s)
     reaped: list[tuple[str, int]] = in_transaction(
-        session_factory, lambda s: leases.reap_stale(s, stale_after_s=timeout_s)
+        session_factory, lambda s: kind.repo.reap_stale(s, stale_after_s=timeout_s)
     )
     # Enqueued only after the commit, so a worker that picks a message up finds `retrying`.
-    for search_id, priority in reaped:
-        log.warning("search %s: worker silent for over %.0f s, re-queued to resume", search_id, timeout_s)
-        enqueue_search(search_id, priority)
-    return reaped
-
-
-def reap_stale_landscape_jobs(
-    session_factory: SessionFactory | None = None, *, timeout_s: float | None = None
-) -> list[str]:
-    """The same for barrier/neighbourhood jobs: silent ones go to `retrying` and are enqueued again."""
-    session_factory, timeout_s = lease.resolve(session_factory, timeout_s)
-    reaped: list[str] = in_transaction(
-        session_factory, lambda s: landscape.reap_stale(s, stale_after_s=timeout_s)
-    )
-    for job_id in reaped:
-        log.warning("landscape job %s: worker silent for over %.0f s, re-queued", job_id, timeout_s)
-        enqueue_landscape_job(job_id)
-    return reaped
-
-
-def reap_stale_evaluations(
-    session_factory: SessionFactory | None = None, *, timeout_s: float | None = None
-) -> list[tuple[str, int]]:
-    """The same for evaluations: silent ones go to `retrying` and resume from their checkpoint."""
-    session_factory, timeout_s = lease.resolve(session_factory, timeout_s)
-    reaped: list[tuple[str, int]] = in_transaction(
-        session_factory, lambda s: evaluations.reap_stale(s, stale_after_s=timeout_s)
-    )
-    for evaluation_id, priority in reaped:
-        log.warning("evaluation %s: worker silent for over %.0f s, re-queued", evaluation_id, timeout_s)
-        enqueue_evaluation(evaluation_id, priority)
+    for row_id, priority in reaped:
+        log.warning("%s %s: worker silent for over %.0f s, re-queued to resume", kind.what, row_id, timeout_s)
+        kind.enqueue(row_id, priority)
     return reaped
 
 
@@ -90,27 +72,19 @@ def requeue_unclaimed(
     if waiting():
         return []
 
-    def take(s: Session) -> list[tuple[str, str, int]]:
-        found = [("search", i, p) for i, p in leases.take_unclaimed(s, unclaimed_after_s=after_s)]
-        found += [("landscape job", i, 5) for i in landscape.take_unclaimed(s, unclaimed_after_s=after_s)]
-        found += [("evaluation", i, p) for i, p in evaluations.take_unclaimed(s, unclaimed_after_s=after_s)]
-        return found
+    def take(s: Session) -> list[tuple[lease.LeasedKind, str, int]]:
+        return [(k, i, p) for k in KINDS for i, p in k.repo.take_unclaimed(s, unclaimed_after_s=after_s)]
 
-    enqueue = {
-        "search": enqueue_search,
-        "landscape job": enqueue_landscape_job,
-        "evaluation": enqueue_evaluation,
-    }
     taken = in_transaction(session_factory, take)
     for kind, row_id, priority in taken:
         log.warning(
             "%s %s: queued but unclaimed for over %.0f s with an empty queue, enqueued again",
-            kind,
+            kind.what,
             row_id,
             after_s,
         )
-        enqueue[kind](row_id, priority)
-    return [(kind, row_id) for kind, row_id, _ in taken]
+        kind.enqueue(row_id, priority)
+    return [(kind.what, row_id) for kind, row_id, _ in taken]
 
 
 def sweep_interval(timeout_s: float) -> float:
@@ -121,9 +95,8 @@ def sweep() -> None:
     """One pass of the reaper. It reaches the database (every reap is a transaction) and the
     broker (requeue_unclaimed counts the waiting messages first, on every pass); it raises when
     either cannot be reached."""
-    reap_stale_searches()
-    reap_stale_landscape_jobs()
-    reap_stale_evaluations()
+    for kind in KINDS:
+        reap_stale(kind)
     evaluate_finished()  # study searches whose evaluation a dying worker did not start
     requeue_unclaimed()
 

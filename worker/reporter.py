@@ -34,6 +34,7 @@ class DatabaseReporter(LeasedReporter):
         self,
         session_factory: SessionFactory,
         search_id: str,
+        worker: str,
         *,
         heartbeat: Heartbeat | None = None,
         progress_interval: float = 0.5,
@@ -44,8 +45,10 @@ class DatabaseReporter(LeasedReporter):
     ) -> None:
         super().__init__(
             session_factory,
+            repo.lease,
+            search_id,
+            worker,
             heartbeat=heartbeat,
-            cancel_requested=lambda s: repo.is_cancel_requested(s, search_id),
             stopping=stopping,
             poll=Throttle(cancel_poll_interval, clock),
         )
@@ -66,7 +69,7 @@ class DatabaseReporter(LeasedReporter):
             "device": info.device,
             "num_params": info.num_params,
         }
-        self._write(lambda s: repo.set_progress(s, self._search_id, progress))
+        self._set_progress(progress)
         self._progress.restart()
         if self._ground_truth is not None:
             status = self._ground_truth.start(info.space)
@@ -78,7 +81,7 @@ class DatabaseReporter(LeasedReporter):
         if not self._progress.ready(force=changed):
             return
         self._last_activity = (progress.phase, progress.detail)
-        self._write(lambda s: repo.set_progress(s, self._search_id, asdict(progress)))
+        self._set_progress(asdict(progress))
 
     def on_epoch(self, record: EpochRecord) -> None:
         self._write(lambda s: results.upsert_epoch(s, self._search_id, record))

@@ -20,7 +20,6 @@ from nas_core.benchmarks.ground_truth import GroundTruth
 from nas_core.dataroots import DataRoots
 from nas_core.search import run_search  # imported when the worker starts, not on its first search
 from nas_core.spec import SearchSpec
-from store.repositories import leases
 from store.repositories import searches as repo
 from store.settings import settings
 from worker import lease
@@ -34,9 +33,7 @@ from worker.study_evaluations import evaluate_finished
 log = logging.getLogger(__name__)
 
 
-SEARCH = lease.LeasedKind(
-    "search", leases.claim, leases.CLAIMED, leases.renew, leases.hand_back, enqueue_search
-)
+SEARCH = lease.LeasedKind(repo.lease, enqueue_search)
 
 
 def workdir_for(search_id: str, data_dir: str | Path) -> Path:
@@ -68,6 +65,7 @@ def execute_search(
         return DatabaseReporter(
             session_factory,
             search_id,
+            worker,
             heartbeat=beat,
             stopping=shutdown.requested,
             ground_truth=GroundTruth(
@@ -86,13 +84,10 @@ def execute_search(
             data_roots=lease.data_roots(data_roots),
         )
 
-    def release(session: Session, outcome: str, error: str | None, _: None) -> bool:
-        return _release(session, search_id, worker, outcome, error)
-
     outcome = lease.run_leased(
         SEARCH,
         search_id,
-        lease.LeasedRun(load, reporter, work, release, roots=(*lease.data_roots(data_roots).roots, data_dir)),
+        lease.LeasedRun(load, reporter, work, roots=(*lease.data_roots(data_roots).roots, data_dir)),
         worker=worker,
         session_factory=session_factory,
         timeout_s=timeout_s,
@@ -110,14 +105,6 @@ def _evaluate_if_studied(session_factory: SessionFactory, search_id: str) -> Non
         log.warning(
             "search %s: could not start its study evaluation; the reaper retries", search_id, exc_info=True
         )
-
-
-def _release(session: Session, search_id: str, worker: str, outcome: str, error: str | None) -> bool:
-    if outcome == "succeeded":
-        return leases.release_succeeded(session, search_id, worker=worker)
-    if outcome == "cancelled":
-        return leases.release_cancelled(session, search_id, worker=worker)
-    return leases.release_failed(session, search_id, worker=worker, error=error or "unknown error")
 
 
 @celery_app.task(name=TASK_NAME, **lease.LEASED_TASK_OPTIONS)

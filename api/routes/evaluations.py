@@ -223,7 +223,7 @@ def cancel_evaluation(
     evaluation_id: EvaluationId, response: Response, session: SessionDep, key: SubmitKey
 ) -> CancelOut:
     ensure_may_change(key, load_evaluation(session, evaluation_id))
-    outcome = repo.cancel(session, evaluation_id)
+    outcome = repo.lease.cancel(session, evaluation_id)
     if outcome is None:
         current = load_evaluation(session, evaluation_id)
         raise Conflict(f"evaluation {evaluation_id} is already {current.status}; only active ones cancel")
@@ -239,7 +239,7 @@ def cancel_evaluation(
 )
 def retry_evaluation(evaluation_id: EvaluationId, session: SessionDep, key: SubmitKey) -> EvaluationOut:
     ensure_may_change(key, load_evaluation(session, evaluation_id))
-    if not repo.request_retry(session, evaluation_id):
+    if not repo.lease.request_retry(session, evaluation_id):
         current = load_evaluation(session, evaluation_id)
         raise Conflict(
             f"evaluation {evaluation_id} is {current.status}; only failed or cancelled evaluations can be retried"

@@ -228,7 +228,7 @@ async def get_search(search_id: SearchId, store: ReadStore) -> SearchDetail:
 def cancel_search(search_id: SearchId, response: Response, session: SessionDep, key: SubmitKey) -> CancelOut:
     search = load_search(session, search_id)
     ensure_may_change(key, search)
-    outcome = searches.cancel(session, search_id)
+    outcome = searches.lease.cancel(session, search_id)
     if outcome is None:
         current = load_search(session, search_id)
         raise Conflict(
@@ -249,7 +249,7 @@ def retry_search(
 ) -> SearchDetail:
     search = load_search(session, search_id)
     ensure_may_change(key, search)
-    if not searches.request_retry(session, search_id):
+    if not searches.lease.request_retry(session, search_id):
         current = load_search(session, search_id)
         raise Conflict(
             f"search {search_id} is {current.status}; only failed or cancelled searches can be retried"

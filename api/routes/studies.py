@@ -257,9 +257,9 @@ def cancel_study(study_id: StudyId, session: SessionDep, key: SubmitKey) -> Stud
     study = load_study(session, study_id)
     ensure_may_change(key, study)
     for member in studies.members(session, study_id):
-        searches.cancel(session, member.search.id)
+        searches.lease.cancel(session, member.search.id)
     for evaluation in studies.evaluations_of(session, study_id).values():
-        evaluations.cancel(session, evaluation.id)
+        evaluations.lease.cancel(session, evaluation.id)
     studies.set_cancel_requested(session, study_id, True)
     session.commit()
     return study_detail(session, load_study(session, study_id))
@@ -277,12 +277,12 @@ def retry_study(study_id: StudyId, session: SessionDep, key: SubmitKey) -> Study
     retried = [
         m.search.id
         for m in studies.members(session, study_id)
-        if searches.request_retry(session, m.search.id)
+        if searches.lease.request_retry(session, m.search.id)
     ]
     evaluations_retried = [
         e.id
         for e in studies.evaluations_of(session, study_id).values()
-        if evaluations.request_retry(session, e.id)
+        if evaluations.lease.request_retry(session, e.id)
     ]
     if not retried and not evaluations_retried and not study.cancel_requested:
         raise Conflict(f"study {study_id} has no failed or cancelled search or evaluation to retry")

@@ -1,7 +1,7 @@
-"""Evaluations (from-scratch trainings of a genotype): creation, listing, per-epoch curves, and
-every state transition. Transitions are conditional UPDATEs as for searches; the worker side is
-guarded by the worker's name through the shared lease discipline (_lease.py), so a worker that
-lost its claim cannot overwrite the outcome of the one holding it now.
+"""Evaluations (from-scratch trainings of a genotype): creation, listing and per-epoch curves
+here; every state transition after creation is `lease`, the lifecycle searches and landscape jobs
+share (store/repositories/_lease.py), so a worker that lost its claim cannot overwrite the outcome
+of the one holding it now.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from store.models import Evaluation, EvaluationEpoch, utcnow
 from store.repositories import _lease
 from store.repositories._upsert import upsert
 
-CLAIMED = _lease.CLAIMED
-ACTIVE_STATUSES = ("queued", "running", "retrying")
 WAITING_STATUSES = _lease.WAITING_STATUSES
 EPOCH_FIELDS = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
 
@@ -127,130 +125,11 @@ def list_epochs(session: Session, evaluation_id: str, *, after_epoch: int = -1) 
     return list(session.scalars(stmt))
 
 
-# --- API-side transitions -------------------------------------------------------------------------
-
-
-def _update(session: Session, evaluation_id: str, *where: Any, **values: Any) -> bool:
-    return _lease.update_row(session, Evaluation, evaluation_id, *where, **values)
-
-
-def cancel(session: Session, evaluation_id: str) -> str | None:
-    """ "cancelled" (was waiting), "cancel_requested" (running: stops within a step) or None (ended)."""
-    if _update(
-        session,
-        evaluation_id,
-        Evaluation.status.in_(WAITING_STATUSES),
-        status="cancelled",
-        finished_at=utcnow(),
-    ):
-        return "cancelled"
-    if _update(session, evaluation_id, Evaluation.status == "running", cancel_requested=True):
-        return "cancel_requested"
-    return None
-
-
-def request_retry(session: Session, evaluation_id: str) -> bool:
-    """failed|cancelled -> retrying; the worker resumes from the last checkpoint."""
-    return _update(
-        session,
-        evaluation_id,
-        Evaluation.status.in_(("failed", "cancelled")),
-        status="retrying",
-        cancel_requested=False,
-        error=None,
-        finished_at=None,
-        progress=None,
-        heartbeat_at=utcnow(),
-        worker=None,
-    )
-
-
-# --- worker-side: the lease and the outcome -------------------------------------------------------
-
-
-def claim(session: Session, evaluation_id: str, *, worker: str, stale_after_s: float) -> str:
-    return _lease.claim(
-        session, Evaluation, evaluation_id, worker=worker, stale_after_s=stale_after_s, noun="evaluation"
-    )
-
-
-def renew(session: Session, evaluation_id: str, *, worker: str) -> bool:
-    return _lease.renew(session, Evaluation, evaluation_id, worker=worker)
-
-
-def _held(worker: str) -> tuple[Any, ...]:
-    return (Evaluation.status == "running", Evaluation.worker == worker)
-
-
-def set_progress(session: Session, evaluation_id: str, progress: dict[str, Any], *, worker: str) -> bool:
-    return _update(
-        session, evaluation_id, *_held(worker), progress=json_ready(progress), heartbeat_at=utcnow()
-    )
+#: Every state transition after creation: the API's cancel and retry, the worker's claim,
+#: heartbeat, progress and outcome, the reaper's re-queueing (the lifecycle of store/repositories/_lease.py).
+lease = _lease.LeasedRepository(Evaluation, "evaluation")
 
 
 def set_model_info(session: Session, evaluation_id: str, info: dict[str, Any], *, worker: str) -> bool:
-    return _update(session, evaluation_id, *_held(worker), model_info=json_ready(info))
-
-
-def is_cancel_requested(session: Session, evaluation_id: str) -> bool:
-    row = session.execute(
-        select(Evaluation.cancel_requested, Evaluation.status).where(Evaluation.id == evaluation_id)
-    ).first()
-    return row is None or bool(row.cancel_requested) or row.status == "cancelled"
-
-
-def mark_succeeded(session: Session, evaluation_id: str, result: dict[str, Any], *, worker: str) -> bool:
-    return _update(
-        session,
-        evaluation_id,
-        *_held(worker),
-        status="succeeded",
-        result=json_ready(result),
-        finished_at=utcnow(),
-    )
-
-
-def mark_cancelled(session: Session, evaluation_id: str, *, worker: str) -> bool:
-    return _update(
-        session,
-        evaluation_id,
-        Evaluation.status.in_(ACTIVE_STATUSES),
-        Evaluation.worker == worker,
-        status="cancelled",
-        finished_at=utcnow(),
-    )
-
-
-def mark_failed(session: Session, evaluation_id: str, error: str, *, worker: str | None = None) -> bool:
-    guard = () if worker is None else (Evaluation.worker == worker,)
-    return _update(
-        session,
-        evaluation_id,
-        Evaluation.status.in_(ACTIVE_STATUSES),
-        *guard,
-        status="failed",
-        error=error,
-        finished_at=utcnow(),
-    )
-
-
-def take_unclaimed(session: Session, *, unclaimed_after_s: float) -> list[tuple[str, int]]:
-    """Queued evaluations unclaimed for `unclaimed_after_s` (see _lease.take_unclaimed); (id,
-    priority) of each, to enqueue again after commit."""
-    taken = _lease.take_unclaimed(
-        session, Evaluation, Evaluation.id, Evaluation.priority, unclaimed_after_s=unclaimed_after_s
-    )
-    return [(row.id, row.priority) for row in taken]
-
-
-def hand_back(session: Session, evaluation_id: str, *, worker: str) -> bool:
-    """`worker` is stopping: the evaluation waits (retrying) for the next worker, which resumes it."""
-    return _lease.hand_back(session, Evaluation, evaluation_id, worker=worker)
-
-
-def reap_stale(session: Session, *, stale_after_s: float) -> list[tuple[str, int]]:
-    """Silent running/retrying evaluations go to `retrying`; (id, priority) of each to enqueue."""
-    reaped = _lease.reap_stale(
-        session, Evaluation, Evaluation.id, Evaluation.priority, stale_after_s=stale_after_s
-    )
-    return [(row.id, row.priority) for row in reaped]
+    """The trained network's size and device, written by the worker that holds the evaluation."""
+    return lease.update(session, evaluation_id, *lease.held_by(worker), model_info=json_ready(info))

@@ -1,8 +1,6 @@
-"""Landscape jobs (barrier, barrier matrix, neighbourhood): creation, listing, and the same
-lease discipline as searches (store/repositories/leases.py): a worker claims a job with a
-conditional UPDATE, keeps it with heartbeats, and every write that ends the job is guarded by the
-worker's name and the `running` state, so the result is stored once and a worker that lost its
-claim cannot overwrite the outcome.
+"""Landscape jobs (barrier, barrier matrix, neighbourhood): creation and listing here; every
+state transition after creation is `lease`, the lifecycle searches and evaluations share
+(store/repositories/_lease.py), so a job's result is stored once, by the worker holding it.
 """
 
 from __future__ import annotations
@@ -13,11 +11,9 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from store.models import LandscapeJob, LandscapeJobSearch, utcnow
+from store.models import LandscapeJob, LandscapeJobSearch
 from store.repositories import _lease
 
-CLAIMED = _lease.CLAIMED
-ACTIVE_STATUSES = ("queued", "running", "retrying")
 #: Roles that name the architectures compared (the supernet only judges them).
 COMPARED_ROLES = ("a", "b", "member")
 
@@ -30,6 +26,7 @@ def create_job(
     params: dict[str, Any],
     links: Sequence[tuple[str, str]],
     owner_key_id: str | None,
+    priority: int = 5,
 ) -> LandscapeJob:
     """Insert a queued job; `links` are (search_id, role) pairs (duplicates are ignored)."""
     job = LandscapeJob(
@@ -38,6 +35,7 @@ def create_job(
         params=params,
         status="queued",
         owner_key_id=owner_key_id,
+        priority=priority,
     )
     session.add(job)
     session.flush()
@@ -94,74 +92,6 @@ def links_of(session: Session, job_ids: Sequence[str]) -> dict[str, list[tuple[s
     return out
 
 
-def _update(session: Session, job_id: str, *where: Any, **values: Any) -> bool:
-    return _lease.update_row(session, LandscapeJob, job_id, *where, **values)
-
-
-def claim(session: Session, job_id: str, *, worker: str, stale_after_s: float) -> str:
-    """Take the job for `worker` (see _lease.claim). Returns CLAIMED, or why not
-    ("held by ...", "already succeeded", "unknown job")."""
-    return _lease.claim(session, LandscapeJob, job_id, worker=worker, stale_after_s=stale_after_s, noun="job")
-
-
-def renew(session: Session, job_id: str, *, worker: str) -> bool:
-    """Heartbeat; False when `worker` no longer holds the job."""
-    return _lease.renew(session, LandscapeJob, job_id, worker=worker)
-
-
-def hand_back(session: Session, job_id: str, *, worker: str) -> bool:
-    """`worker` is stopping: the job waits (retrying) for the next worker."""
-    return _lease.hand_back(session, LandscapeJob, job_id, worker=worker)
-
-
-def set_progress(session: Session, job_id: str, progress: dict[str, Any], *, worker: str) -> bool:
-    return _update(
-        session,
-        job_id,
-        LandscapeJob.status == "running",
-        LandscapeJob.worker == worker,
-        progress=progress,
-        heartbeat_at=utcnow(),
-    )
-
-
-def mark_succeeded(session: Session, job_id: str, result: dict[str, Any], *, worker: str) -> bool:
-    """running -> succeeded with its result, once: a second finisher (or a lost lease) gets False."""
-    return _update(
-        session,
-        job_id,
-        LandscapeJob.status == "running",
-        LandscapeJob.worker == worker,
-        status="succeeded",
-        result=result,
-        finished_at=utcnow(),
-    )
-
-
-def mark_failed(session: Session, job_id: str, error: str, *, worker: str | None = None) -> bool:
-    guard = () if worker is None else (LandscapeJob.worker == worker,)
-    return _update(
-        session,
-        job_id,
-        LandscapeJob.status.in_(ACTIVE_STATUSES),
-        *guard,
-        status="failed",
-        error=error,
-        finished_at=utcnow(),
-    )
-
-
-def take_unclaimed(session: Session, *, unclaimed_after_s: float) -> list[str]:
-    """Queued jobs unclaimed for `unclaimed_after_s` seconds (see _lease.take_unclaimed); returns
-    their ids for enqueueing again after commit."""
-    taken = _lease.take_unclaimed(session, LandscapeJob, LandscapeJob.id, unclaimed_after_s=unclaimed_after_s)
-    return [row.id for row in taken]
-
-
-def reap_stale(session: Session, *, stale_after_s: float) -> list[str]:
-    """Running or retrying jobs silent for `stale_after_s` go to `retrying` (see _lease.reap_stale);
-    returns their ids for enqueueing after commit."""
-    return [
-        row.id
-        for row in _lease.reap_stale(session, LandscapeJob, LandscapeJob.id, stale_after_s=stale_after_s)
-    ]
+#: Every state transition after creation: the worker's claim, heartbeat, progress and outcome,
+#: the reaper's re-queueing (the lifecycle of store/repositories/_lease.py).
+lease = _lease.LeasedRepository(LandscapeJob, "landscape job")

@@ -1,7 +1,7 @@
-"""The search row: creation, listing, and every state transition.
-
-Transitions are conditional UPDATEs (`... WHERE status IN (allowed)`), so the API and a worker
-racing on one search never both win: the loser sees rowcount 0 and reports a conflict.
+"""The search row: creation and listing here; every state transition after creation is `lease`,
+the lifecycle every job kind shares (store/repositories/_lease.py). Transitions are conditional
+UPDATEs (`... WHERE status IN (allowed)`), so the API and a worker racing on one search never both
+win: the loser sees rowcount 0 and reports a conflict.
 """
 
 from __future__ import annotations
@@ -25,16 +25,14 @@ from sqlalchemy import (
     or_,
     select,
     type_coerce,
-    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from store.db import Executor
-from store.models import SEARCH_STATUSES, EpochMetric, Search, Study, utcnow
+from store.models import SEARCH_STATUSES, EpochMetric, Search, Study
 from store.repositories import _lease
 
-ACTIVE_STATUSES = ("queued", "running", "retrying")
 WAITING_STATUSES = _lease.WAITING_STATUSES
 
 
@@ -231,97 +229,6 @@ def queue_depth(session: Session) -> int:
     return int(session.scalar(stmt) or 0)
 
 
-def _transition(
-    session: Session, search_id: str, allowed: tuple[str, ...], *where: Any, **values: Any
-) -> bool:
-    stmt = (
-        update(Search)
-        .where(Search.id == search_id, Search.status.in_(allowed), *where)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    changed = session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
-    session.flush()
-    return changed
-
-
-# --- API-side transitions ---------------------------------------------------------------------
-
-
-def cancel(session: Session, search_id: str) -> str | None:
-    """Cancel: a waiting search stops at once, a running one is asked to stop.
-
-    Returns "cancelled", "cancel_requested", or None when the search is already finished.
-    """
-    if _transition(session, search_id, WAITING_STATUSES, status="cancelled", finished_at=utcnow()):
-        return "cancelled"
-    if _transition(session, search_id, ("running",), cancel_requested=True):
-        return "cancel_requested"
-    return None
-
-
-def request_retry(session: Session, search_id: str) -> bool:
-    """failed|cancelled -> retrying (waiting for a worker, which resumes from the last checkpoint)."""
-    return _transition(
-        session,
-        search_id,
-        ("failed", "cancelled"),
-        status="retrying",
-        cancel_requested=False,
-        error=None,
-        finished_at=None,
-        progress=None,
-        # A fresh heartbeat: the reaper re-enqueues a waiting search only if it stays unclaimed.
-        heartbeat_at=utcnow(),
-        worker=None,
-    )
-
-
-# --- worker-side transitions (leases.py guards them with the worker's name) -------------------
-
-
-def set_progress(session: Session, search_id: str, progress: dict[str, Any]) -> None:
-    """Store the latest progress (nas_core.reporter.Progress as a dict); it doubles as a heartbeat."""
-    session.execute(
-        update(Search)
-        .where(Search.id == search_id)
-        .values(progress=progress, heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    session.flush()
-
-
-def is_cancel_requested(session: Session, search_id: str) -> bool:
-    """True when the search should stop: cancel asked for, already cancelled, or deleted."""
-    row = session.execute(
-        select(Search.cancel_requested, Search.status).where(Search.id == search_id)
-    ).first()
-    return row is None or bool(row.cancel_requested) or row.status == "cancelled"
-
-
-def mark_succeeded(session: Session, search_id: str, *, worker: str | None = None) -> bool:
-    return _transition(
-        session, search_id, ("running",), *_held_by(worker), status="succeeded", finished_at=utcnow()
-    )
-
-
-def mark_failed(session: Session, search_id: str, error: str, *, worker: str | None = None) -> bool:
-    return _transition(
-        session,
-        search_id,
-        ACTIVE_STATUSES,
-        *_held_by(worker),
-        status="failed",
-        error=error,
-        finished_at=utcnow(),
-    )
-
-
-def mark_cancelled(session: Session, search_id: str, *, worker: str | None = None) -> bool:
-    return _transition(
-        session, search_id, ACTIVE_STATUSES, *_held_by(worker), status="cancelled", finished_at=utcnow()
-    )
-
-
-def _held_by(worker: str | None) -> tuple[Any, ...]:
-    return () if worker is None else (Search.worker == worker,)
+#: Every state transition after creation: the API's cancel and retry, the worker's claim,
+#: heartbeat, progress and outcome, the reaper's re-queueing (the lifecycle of store/repositories/_lease.py).
+lease = _lease.LeasedRepository(Search, "search")

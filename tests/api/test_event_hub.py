@@ -17,7 +17,7 @@ from api.event_hub import EventHub, poll_evaluations, poll_searches
 from nas_core.reporter import FlatnessRecord
 from store.db import Database
 from store.models import Evaluation
-from store.repositories import evaluations, leases, results
+from store.repositories import evaluations, results, searches
 from tests.api.conftest import Keys
 from tests.api.test_results import _epoch, _parse_sse, after_the_next_poll, hub_polls, write_beside_the_stream
 from tests.fixtures.database import make_evaluation, make_search
@@ -84,7 +84,7 @@ def test_snapshot_carries_state_and_newest_rows(pg_url: str, pg_clean: Any) -> N
         0,
     )
     with database.session() as s:
-        leases.claim(s, search_id, worker="w1", stale_after_s=60)
+        searches.lease.claim(s, search_id, worker="w1", stale_after_s=60)
         results.upsert_epoch(s, search_id, _epoch(0))
         results.upsert_epoch(s, search_id, _epoch(1))
         genotype_id = results.upsert_genotype(s, search_id, {"genotype": {}}, epoch=1, is_best=True)
@@ -148,7 +148,7 @@ def test_an_evaluation_stream_is_served_from_the_apps_evaluation_hub(
         # The stream's first poll must see it queued: wait until that poll has happened.
         wait_until(lambda: hub_polls(app, poll_evaluations) >= 1, 60, "the stream's first poll")
         with database.session() as s:
-            evaluations.claim(s, evaluation_id, worker="w1", stale_after_s=60)
+            evaluations.lease.claim(s, evaluation_id, worker="w1", stale_after_s=60)
         for epoch in (0, 1):
             after_the_next_poll(app, poll_evaluations)  # each progress is a separate change
             with database.session() as s:
@@ -159,14 +159,14 @@ def test_an_evaluation_stream_is_served_from_the_apps_evaluation_hub(
                     "total_epochs": 2,
                     "phase": "train",
                 }
-                evaluations.set_progress(s, evaluation_id, progress, worker="w1")
+                evaluations.lease.set_progress(s, evaluation_id, progress, worker="w1")
             after_the_next_poll(app, poll_evaluations)
             with database.session() as s:
                 evaluations.upsert_epoch(
                     s, evaluation_id, {**_evaluation_epoch(epoch), "lr": 0.1, "seconds": 1.0}
                 )
         with database.session() as s:
-            evaluations.mark_succeeded(s, evaluation_id, {"test_acc": 0.9}, worker="w1")
+            evaluations.lease.mark_succeeded(s, evaluation_id, result={"test_acc": 0.9}, worker="w1")
 
     def end() -> None:
         with database.session() as s:

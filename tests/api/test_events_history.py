@@ -11,7 +11,7 @@ from sqlalchemy import update
 from nas_core.reporter import FlatnessRecord
 from store.db import Database
 from store.models import Search, utcnow
-from store.repositories import leases, results, searches
+from store.repositories import results, searches
 from tests.api.conftest import Keys
 from tests.api.test_results import _epoch, _parse_sse, _submit
 from tests.api.test_searches import TINY
@@ -20,12 +20,12 @@ from tests.api.test_searches import TINY
 def _finished_search(client: TestClient, keys: Keys, database: Database) -> str:
     search_id = _submit(client, keys, name="done")
     with database.session() as s:
-        leases.claim(s, search_id, worker="w1", stale_after_s=60)
+        searches.lease.claim(s, search_id, worker="w1", stale_after_s=60)
         for epoch in (0, 1):
             results.upsert_epoch(s, search_id, _epoch(epoch))
             results.upsert_genotype(s, search_id, {"genotype": {"e": epoch}}, epoch=epoch, is_best=True)
         results.add_flatness(s, search_id, FlatnessRecord("skip_count", 1, {}, 2, 0.01))
-        leases.release_succeeded(s, search_id, worker="w1")
+        searches.lease.mark_succeeded(s, search_id, worker="w1")
     return search_id
 
 
@@ -95,12 +95,12 @@ def test_retry_refreshes_the_heartbeat_so_the_reaper_leaves_it(database: Databas
 
     with database.session() as s:
         search_id = make_search(s, keys.ids["submit"]).id
-        searches.mark_failed(s, search_id, "boom")
+        searches.lease.mark_failed(s, search_id, "boom", worker=None)
         old = utcnow() - timedelta(hours=1)
         s.execute(update(Search).where(Search.id == search_id).values(heartbeat_at=old))
     with database.session() as s:
-        assert searches.request_retry(s, search_id)
-        assert leases.reap_stale(s, stale_after_s=60) == []  # fresh: not re-enqueued
+        assert searches.lease.request_retry(s, search_id)
+        assert searches.lease.reap_stale(s, stale_after_s=60) == []  # fresh: not re-enqueued
         row = searches.get_search(s, search_id)
         assert row is not None and row.status == "retrying"
         assert utcnow() - row.heartbeat_at < timedelta(seconds=30)

@@ -32,18 +32,22 @@ def _age(session: Session, job_id: str, seconds: float) -> None:
 
 def test_claim_heartbeat_result_once(any_session: Session) -> None:
     job_id = _job(any_session)
-    assert landscape.claim(any_session, job_id, worker="w1", stale_after_s=60) == landscape.CLAIMED
-    assert landscape.claim(any_session, job_id, worker="w2", stale_after_s=60) == "held by w1"
-    assert landscape.renew(any_session, job_id, worker="w1") and not landscape.renew(
+    assert (
+        landscape.lease.claim(any_session, job_id, worker="w1", stale_after_s=60) == landscape.lease.CLAIMED
+    )
+    assert landscape.lease.claim(any_session, job_id, worker="w2", stale_after_s=60) == "held by w1"
+    assert landscape.lease.renew(any_session, job_id, worker="w1") and not landscape.lease.renew(
         any_session, job_id, worker="w2"
     )
-    assert not landscape.mark_succeeded(any_session, job_id, {"x": 2}, worker="w2")
-    assert landscape.mark_succeeded(any_session, job_id, {"x": 1}, worker="w1")
-    assert not landscape.mark_succeeded(any_session, job_id, {"x": 3}, worker="w1")  # stored once
+    assert not landscape.lease.mark_succeeded(any_session, job_id, result={"x": 2}, worker="w2")
+    assert landscape.lease.mark_succeeded(any_session, job_id, result={"x": 1}, worker="w1")
+    assert not landscape.lease.mark_succeeded(
+        any_session, job_id, result={"x": 3}, worker="w1"
+    )  # stored once
     job = landscape.get_job(any_session, job_id)
     assert job is not None and (job.status, job.result, job.attempts) == ("succeeded", {"x": 1}, 1)
-    assert landscape.claim(any_session, job_id, worker="w1", stale_after_s=60) == "already succeeded"
-    assert not landscape.mark_failed(any_session, job_id, "late")
+    assert landscape.lease.claim(any_session, job_id, worker="w1", stale_after_s=60) == "already succeeded"
+    assert not landscape.lease.mark_failed(any_session, job_id, "late", worker="w1")
     assert sorted(landscape.links_of(any_session, [job_id])[job_id], key=lambda x: x[1]) == [
         (job.supernet_search_id, "a"),
         (job.supernet_search_id, "supernet"),
@@ -53,14 +57,19 @@ def test_claim_heartbeat_result_once(any_session: Session) -> None:
 def test_stale_jobs_are_taken_over_or_reaped(any_session: Session) -> None:
     taken, reaped, fresh = _job(any_session), _job(any_session), _job(any_session)
     for job_id in (taken, reaped, fresh):
-        assert landscape.claim(any_session, job_id, worker="w1", stale_after_s=60) == landscape.CLAIMED
+        assert (
+            landscape.lease.claim(any_session, job_id, worker="w1", stale_after_s=60)
+            == landscape.lease.CLAIMED
+        )
     _age(any_session, taken, 120)
     _age(any_session, reaped, 120)
-    assert landscape.claim(any_session, taken, worker="w2", stale_after_s=60) == landscape.CLAIMED
-    assert not landscape.renew(any_session, taken, worker="w1")  # w1 lost it
-    assert landscape.reap_stale(any_session, stale_after_s=60) == [reaped]
-    assert landscape.reap_stale(any_session, stale_after_s=60) == []  # once per timeout
+    assert landscape.lease.claim(any_session, taken, worker="w2", stale_after_s=60) == landscape.lease.CLAIMED
+    assert not landscape.lease.renew(any_session, taken, worker="w1")  # w1 lost it
+    assert landscape.lease.reap_stale(any_session, stale_after_s=60) == [(reaped, 5)]
+    assert landscape.lease.reap_stale(any_session, stale_after_s=60) == []  # once per timeout
     job = landscape.get_job(any_session, reaped)
     assert job is not None and (job.status, job.worker) == ("retrying", None)
-    assert landscape.claim(any_session, reaped, worker="w3", stale_after_s=60) == landscape.CLAIMED
+    assert (
+        landscape.lease.claim(any_session, reaped, worker="w3", stale_after_s=60) == landscape.lease.CLAIMED
+    )
     assert landscape.get_job(any_session, reaped).attempts == 2  # type: ignore[union-attr]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from store.db import Database
-from store.repositories import leases
+from store.repositories import searches
 from tests.api.conftest import Enqueued, Keys
 from tests.api.test_searches import TINY
 
@@ -29,7 +29,9 @@ def test_cancel_running_then_retry_resumes(
 ) -> None:
     search_id = client.post("/searches", json=TINY, headers=keys.submit).json()["id"]
     with database.session() as s:
-        assert leases.claim(s, search_id, worker="gpu0@node", stale_after_s=60) == leases.CLAIMED
+        assert (
+            searches.lease.claim(s, search_id, worker="gpu0@node", stale_after_s=60) == searches.lease.CLAIMED
+        )
     running = _status(client, keys, search_id)
     assert (running["status"], running["worker"], running["attempts"]) == ("running", "gpu0@node", 1)
     assert running["started_at"] is not None and not running["stale"]
@@ -41,7 +43,7 @@ def test_cancel_running_then_retry_resumes(
     assert retry_early.status_code == 409 and "running" in retry_early.json()["detail"]
 
     with database.session() as s:  # the worker sees the request within a step and stops
-        assert leases.release_cancelled(s, search_id, worker="gpu0@node")
+        assert searches.lease.mark_cancelled(s, search_id, worker="gpu0@node")
     assert _status(client, keys, search_id)["status"] == "cancelled"
 
     retried = client.post(f"/searches/{search_id}/retry", headers=keys.admin)  # admin may retry any
@@ -55,8 +57,10 @@ def test_cancel_running_then_retry_resumes(
     )
     assert [c[0] for c in enqueued.calls] == [search_id, search_id]
     with database.session() as s:
-        assert leases.claim(s, search_id, worker="gpu1@node", stale_after_s=60) == leases.CLAIMED
-        assert leases.release_failed(s, search_id, worker="gpu1@node", error="CUDA error: out of memory")
+        assert (
+            searches.lease.claim(s, search_id, worker="gpu1@node", stale_after_s=60) == searches.lease.CLAIMED
+        )
+        assert searches.lease.mark_failed(s, search_id, "CUDA error: out of memory", worker="gpu1@node")
     failed = _status(client, keys, search_id)
     assert (failed["status"], failed["error"], failed["attempts"]) == (
         "failed",
@@ -73,7 +77,6 @@ def test_progress_and_stale_flag(client: TestClient, keys: Keys, database: Datab
     from sqlalchemy import update
 
     from store.models import Search, utcnow
-    from store.repositories.searches import set_progress
 
     search_id = client.post("/searches", json=TINY, headers=keys.submit).json()["id"]
     progress = {
@@ -86,8 +89,8 @@ def test_progress_and_stale_flag(client: TestClient, keys: Keys, database: Datab
         "eta_seconds": 12.0,
     }
     with database.session() as s:
-        leases.claim(s, search_id, worker="w", stale_after_s=60)
-        set_progress(s, search_id, progress)
+        searches.lease.claim(s, search_id, worker="w", stale_after_s=60)
+        assert searches.lease.set_progress(s, search_id, progress, worker="w")
     body = _status(client, keys, search_id)
     assert body["progress"]["fraction"] == (1 + 5 / 10) / 2
     assert body["eta_seconds"] == 12.0 and body["progress"]["phase"] == "train"

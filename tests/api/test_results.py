@@ -18,7 +18,7 @@ from nas_core.genotype import DARTS_V2, genotype_from_json, genotype_to_json
 from nas_core.reporter import EpochRecord, FlatnessRecord, SampledArchitecture
 from store.db import Database
 from store.models import Search
-from store.repositories import leases, results
+from store.repositories import results, searches
 from tests.api.conftest import Keys
 from tests.api.test_searches import TINY
 from tests.wait import wait_until
@@ -201,15 +201,13 @@ def test_events_stream_what_another_session_writes(
 ) -> None:
     """The stream is read while a worker-like thread writes rows through its own sessions; the
     writer waits for the stream's polls (not the clock), so each change is seen on its own."""
-    from store.repositories.searches import set_progress
-
     search_id = _submit(client, keys, name="live")
 
     def worker() -> None:
         # The stream's first poll must see the search still queued: wait until it has happened.
         wait_until(lambda: hub_polls(client.app, poll_searches) >= 1, 60, "the stream's first poll")
         with database.session() as s:
-            leases.claim(s, search_id, worker="w1", stale_after_s=60)
+            searches.lease.claim(s, search_id, worker="w1", stale_after_s=60)
         for epoch in (0, 1):
             after_the_next_poll(client.app, poll_searches)  # each progress is a separate change
             with database.session() as s:
@@ -220,14 +218,14 @@ def test_events_stream_what_another_session_writes(
                     "total_epochs": 2,
                     "phase": "train",
                 }
-                set_progress(s, search_id, progress)
+                assert searches.lease.set_progress(s, search_id, progress, worker="w1")
             after_the_next_poll(client.app, poll_searches)
             with database.session() as s:
                 results.upsert_epoch(s, search_id, _epoch(epoch))
                 results.upsert_genotype(s, search_id, {"genotype": {"e": epoch}}, epoch=epoch, is_best=True)
         with database.session() as s:
             results.add_flatness(s, search_id, FlatnessRecord("skip_count", 1, {}, 2, 0.01))
-            leases.release_succeeded(s, search_id, worker="w1")
+            searches.lease.mark_succeeded(s, search_id, worker="w1")
 
     def end() -> None:
         with database.session() as s:

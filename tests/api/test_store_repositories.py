@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from nas_core.reporter import EpochRecord, FlatnessRecord, SampledArchitecture
 from store.models import EpochMetric, Genotype, Search, utcnow
-from store.repositories import keys, leases, results, searches
+from store.repositories import keys, results, searches
 from store.repositories.searches import SearchFilter
 from tests.fixtures.database import make_key, make_search
 
@@ -88,47 +88,58 @@ def test_flatness_checkpoint_samples_idempotent(any_session: Session) -> None:
 
 def test_state_machine(any_session: Session) -> None:
     search = make_search(any_session)
-    assert leases.claim(any_session, search.id, worker="w1@host", stale_after_s=60) == leases.CLAIMED
+    assert (
+        searches.lease.claim(any_session, search.id, worker="w1@host", stale_after_s=60)
+        == searches.lease.CLAIMED
+    )
     taken = searches.get_search(any_session, search.id)
     assert (taken.status, taken.worker, taken.attempts) == ("running", "w1@host", 1)
-    assert leases.claim(any_session, search.id, worker="w2@host", stale_after_s=60) == "held by w1@host"
-    assert searches.cancel(any_session, search.id) == "cancel_requested"
-    assert searches.is_cancel_requested(any_session, search.id)
-    assert not leases.release_cancelled(any_session, search.id, worker="w2@host")  # not the holder
-    assert leases.release_cancelled(any_session, search.id, worker="w1@host")
-    assert not searches.mark_succeeded(any_session, search.id)  # cancelled is final
-    assert searches.cancel(any_session, search.id) is None
-    assert searches.request_retry(any_session, search.id)
+    assert (
+        searches.lease.claim(any_session, search.id, worker="w2@host", stale_after_s=60) == "held by w1@host"
+    )
+    assert searches.lease.cancel(any_session, search.id) == "cancel_requested"
+    assert searches.lease.is_cancel_requested(any_session, search.id)
+    assert not searches.lease.mark_cancelled(any_session, search.id, worker="w2@host")  # not the holder
+    assert searches.lease.mark_cancelled(any_session, search.id, worker="w1@host")
+    assert not searches.lease.mark_succeeded(any_session, search.id, worker="w1@host")  # cancelled is final
+    assert searches.lease.cancel(any_session, search.id) is None
+    assert searches.lease.request_retry(any_session, search.id)
     retried = searches.get_search(any_session, search.id)
     assert (retried.status, retried.cancel_requested, retried.finished_at) == ("retrying", False, None)
-    assert leases.claim(any_session, search.id, worker="w2", stale_after_s=60) == leases.CLAIMED
+    assert (
+        searches.lease.claim(any_session, search.id, worker="w2", stale_after_s=60) == searches.lease.CLAIMED
+    )
     assert searches.get_search(any_session, search.id).attempts == 2
-    assert leases.release_failed(any_session, search.id, worker="w2", error="boom")
+    assert searches.lease.mark_failed(any_session, search.id, "boom", worker="w2")
     assert searches.get_search(any_session, search.id).error == "boom"
-    assert leases.claim(any_session, search.id, worker="w2", stale_after_s=60) == "already failed"
+    assert searches.lease.claim(any_session, search.id, worker="w2", stale_after_s=60) == "already failed"
 
     queued = make_search(any_session)
-    assert searches.cancel(any_session, queued.id) == "cancelled"
-    assert leases.claim(any_session, queued.id, worker="w3", stale_after_s=60) == "already cancelled"
+    assert searches.lease.cancel(any_session, queued.id) == "cancelled"
+    assert searches.lease.claim(any_session, queued.id, worker="w3", stale_after_s=60) == "already cancelled"
 
 
 def test_reaper_and_takeover(any_session: Session) -> None:
     fresh, stale = make_search(any_session), make_search(any_session, priority=7)
     for s in (fresh, stale):
-        leases.claim(any_session, s.id, worker="w1", stale_after_s=60)
+        searches.lease.claim(any_session, s.id, worker="w1", stale_after_s=60)
     old = utcnow() - timedelta(minutes=5)
     any_session.execute(update(Search).where(Search.id == stale.id).values(heartbeat_at=old))
-    assert leases.renew(any_session, fresh.id, worker="w1")
-    assert leases.reap_stale(any_session, stale_after_s=60) == [(stale.id, 7)]
-    assert leases.reap_stale(any_session, stale_after_s=60) == []  # re-queued once per timeout
+    assert searches.lease.renew(any_session, fresh.id, worker="w1")
+    assert searches.lease.reap_stale(any_session, stale_after_s=60) == [(stale.id, 7)]
+    assert searches.lease.reap_stale(any_session, stale_after_s=60) == []  # re-queued once per timeout
     assert searches.queue_depth(any_session) == 1
-    assert not leases.renew(any_session, stale.id, worker="w1")  # the old holder learns it lost
-    assert leases.claim(any_session, stale.id, worker="w2", stale_after_s=60) == leases.CLAIMED
-    assert not leases.release_succeeded(any_session, stale.id, worker="w1")
-    assert leases.release_succeeded(any_session, stale.id, worker="w2")
+    assert not searches.lease.renew(any_session, stale.id, worker="w1")  # the old holder learns it lost
+    assert (
+        searches.lease.claim(any_session, stale.id, worker="w2", stale_after_s=60) == searches.lease.CLAIMED
+    )
+    assert not searches.lease.mark_succeeded(any_session, stale.id, worker="w1")
+    assert searches.lease.mark_succeeded(any_session, stale.id, worker="w2")
     # a running search whose worker went silent can be taken over directly
     any_session.execute(update(Search).where(Search.id == fresh.id).values(heartbeat_at=old))
-    assert leases.claim(any_session, fresh.id, worker="w3", stale_after_s=60) == leases.CLAIMED
+    assert (
+        searches.lease.claim(any_session, fresh.id, worker="w3", stale_after_s=60) == searches.lease.CLAIMED
+    )
 
 
 def test_list_filters_and_pagination(any_session: Session) -> None:

@@ -310,7 +310,7 @@ def test_an_evaluate_study_ends_when_nothing_is_left_to_evaluate(
     no_genotype, failing = (c["search_id"] for c in study["children"])
     _finish(database, no_genotype, [0.5], {"eig": 1.0, "nb": 0.5}, 1)  # succeeded, but derived nothing
     with database.session() as session:
-        searches.mark_failed(session, failing, "diverged")
+        searches.lease.mark_failed(session, failing, "diverged", worker=None)
         session.commit()
     assert evaluate_finished(database.sessionmaker) == []
     for body in (

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.app import create_app
 from nas_core.methods import METHODS
 from store.db import Database
-from store.repositories import leases, results
+from store.repositories import results, searches
 from store.settings import Settings
 from tests.api.conftest import Keys
 from tests.api.test_results import _epoch
@@ -42,7 +42,7 @@ def test_metrics(client: TestClient, keys: Keys, database: Database) -> None:
     ids = [client.post("/searches", json=TINY, headers=keys.submit).json()["id"] for _ in range(3)]
     client.post(f"/searches/{ids[0]}/cancel", headers=keys.submit)
     with database.session() as s:
-        leases.claim(s, ids[1], worker="w", stale_after_s=60)
+        searches.lease.claim(s, ids[1], worker="w", stale_after_s=60)
         for epoch in (0, 1, 2):  # 3.5 s, 4.5 s, 5.5 s
             results.upsert_epoch(s, ids[1], _epoch(epoch))
     client.get(f"/searches/{ids[1]}", headers=keys.read)

@@ -134,7 +134,7 @@ def test_cancel_stops_a_running_evaluation_within_a_step_and_retry_resumes_it(
         while True:
             with database.sessionmaker() as s:
                 if evaluations.list_epochs(s, evaluation_id):
-                    assert evaluations.cancel(s, evaluation_id) == "cancel_requested"
+                    assert evaluations.lease.cancel(s, evaluation_id) == "cancel_requested"
                     s.commit()
                     break
             assert worker.is_alive() and time.monotonic() < deadline, outcome
@@ -146,7 +146,7 @@ def test_cancel_stops_a_running_evaluation_within_a_step_and_retry_resumes_it(
             assert row is not None and row.status == "cancelled" and row.result is None
             done = len(evaluations.list_epochs(s, evaluation_id))
             assert 1 <= done < 3  # stopped inside the second epoch, not at the end
-            assert evaluations.request_retry(s, evaluation_id)
+            assert evaluations.lease.request_retry(s, evaluation_id)
             s.commit()
         assert run(evaluation_id) == "succeeded"
         with database.sessionmaker() as s:

@@ -129,7 +129,7 @@ def test_task_is_idempotent_and_fails_clearly_on_a_missing_checkpoint(
         )
         assert again == "skipped: already failed"
         assert execute_landscape_job("nope", worker="w1", session_factory=database.sessionmaker) == (
-            "skipped: unknown job"
+            "skipped: unknown landscape job"
         )
     finally:
         database.dispose()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nas_core.dataroots import DataRoots
 from store.models import Checkpoint, EpochMetric, Genotype, Search, utcnow
-from store.repositories import leases
+from store.repositories import searches
 from tests.fixtures.database import make_search
 from tests.unit.test_data import write_fake_cifar10
 from tests.unit.test_dataroots import plant_cifar10
@@ -212,17 +212,17 @@ def test_cancel_requested_while_no_worker_holds_it_is_settled_by_the_next_run(
 def test_a_fresh_lease_held_by_another_worker_is_respected(factory: sessionmaker[Session]) -> None:
     search_id = _new_search(factory)
     with factory.begin() as session:
-        assert leases.claim(session, search_id, worker="a", stale_after_s=5) == leases.CLAIMED
+        assert searches.lease.claim(session, search_id, worker="a", stale_after_s=5) == searches.lease.CLAIMED
     with factory.begin() as session:
-        assert leases.claim(session, search_id, worker="b", stale_after_s=5) == "held by a"
-        assert leases.renew(session, search_id, worker="a") is True
-        assert leases.renew(session, search_id, worker="b") is False
+        assert searches.lease.claim(session, search_id, worker="b", stale_after_s=5) == "held by a"
+        assert searches.lease.renew(session, search_id, worker="a") is True
+        assert searches.lease.renew(session, search_id, worker="b") is False
     # The holder goes silent: its lease expires and another worker takes over.
     _set(factory, search_id, heartbeat_at=utcnow() - timedelta(seconds=10))
     with factory.begin() as session:
-        assert leases.claim(session, search_id, worker="b", stale_after_s=5) == leases.CLAIMED
-        assert leases.renew(session, search_id, worker="a") is False  # a learns it lost the search
-        assert leases.release_succeeded(session, search_id, worker="a") is False
+        assert searches.lease.claim(session, search_id, worker="b", stale_after_s=5) == searches.lease.CLAIMED
+        assert searches.lease.renew(session, search_id, worker="a") is False  # a learns it lost the search
+        assert searches.lease.mark_succeeded(session, search_id, worker="a") is False
     search = _row(factory, search_id)
     assert (search.status, search.worker, search.attempts) == ("running", "b", 2)
 
@@ -235,15 +235,15 @@ def test_reaper_requeues_silent_searches_once(factory: sessionmaker[Session]) ->
     _set(factory, silent, status="running", worker="gone", heartbeat_at=old)
     _set(factory, alive, status="running", worker="here", heartbeat_at=utcnow())
     with factory.begin() as session:
-        assert leases.reap_stale(session, stale_after_s=5) == [(silent, 7)]
+        assert searches.lease.reap_stale(session, stale_after_s=5) == [(silent, 7)]
     search = _row(factory, silent)
     assert (search.status, search.worker) == ("retrying", None)
     with factory.begin() as session:  # a second sweep (or a second worker's reaper) finds nothing
-        assert leases.reap_stale(session, stale_after_s=5) == []
+        assert searches.lease.reap_stale(session, stale_after_s=5) == []
     # Still unclaimed a full timeout later: its message was lost too, so it is queued once more.
     _set(factory, silent, heartbeat_at=old)
     with factory.begin() as session:
-        assert leases.reap_stale(session, stale_after_s=5) == [(silent, 7)]
+        assert searches.lease.reap_stale(session, stale_after_s=5) == [(silent, 7)]
     assert _row(factory, waiting).status == "queued"  # queued searches are the broker's business
     with factory() as session:
         assert (
@@ -273,25 +273,25 @@ def test_queued_searches_unclaimed_too_long_are_taken_once_per_period(factory: s
     _set(factory, lost, created_at=old)
     _set(factory, running, created_at=old, status="running", worker="w", heartbeat_at=utcnow())
     with factory.begin() as session:
-        assert leases.take_unclaimed(session, unclaimed_after_s=10) == [(lost, 3)]
+        assert searches.lease.take_unclaimed(session, unclaimed_after_s=10) == [(lost, 3)]
     with factory.begin() as session:  # stamped: a second sweep (or worker) does not take it again
-        assert leases.take_unclaimed(session, unclaimed_after_s=10) == []
+        assert searches.lease.take_unclaimed(session, unclaimed_after_s=10) == []
     assert _row(factory, lost).status == "queued" and _row(factory, fresh).heartbeat_at is None
     _set(factory, lost, heartbeat_at=old)  # still unclaimed a period later: taken again
     with factory.begin() as session:
-        assert leases.take_unclaimed(session, unclaimed_after_s=10) == [(lost, 3)]
+        assert searches.lease.take_unclaimed(session, unclaimed_after_s=10) == [(lost, 3)]
 
 
 def test_a_stopping_worker_hands_back_only_what_it_holds(factory: sessionmaker[Session]) -> None:
     search_id = _new_search(factory)
     with factory.begin() as session:
-        assert leases.claim(session, search_id, worker="a", stale_after_s=5) == leases.CLAIMED
-        assert leases.hand_back(session, search_id, worker="b") is False
-        assert leases.hand_back(session, search_id, worker="a") is True
+        assert searches.lease.claim(session, search_id, worker="a", stale_after_s=5) == searches.lease.CLAIMED
+        assert searches.lease.hand_back(session, search_id, worker="b") is False
+        assert searches.lease.hand_back(session, search_id, worker="a") is True
     search = _row(factory, search_id)
     assert (search.status, search.worker) == ("retrying", None) and search.heartbeat_at is not None
     with factory.begin() as session:  # the next worker claims it as any waiting search
-        assert leases.claim(session, search_id, worker="b", stale_after_s=5) == leases.CLAIMED
+        assert searches.lease.claim(session, search_id, worker="b", stale_after_s=5) == searches.lease.CLAIMED
 
 
 def test_the_stop_watchdog_hands_back_and_exits_when_the_grace_period_ends() -> None:
@@ -343,12 +343,15 @@ def test_evaluations_are_taken_when_unclaimed_and_handed_back_like_searches(
             .values(created_at=utcnow() - timedelta(seconds=30))
         )
     with factory.begin() as session:
-        assert evaluations.take_unclaimed(session, unclaimed_after_s=10) == [(evaluation_id, 4)]
-        assert evaluations.take_unclaimed(session, unclaimed_after_s=10) == []
+        assert evaluations.lease.take_unclaimed(session, unclaimed_after_s=10) == [(evaluation_id, 4)]
+        assert evaluations.lease.take_unclaimed(session, unclaimed_after_s=10) == []
     with factory.begin() as session:
-        assert evaluations.claim(session, evaluation_id, worker="a", stale_after_s=5) == evaluations.CLAIMED
-        assert evaluations.hand_back(session, evaluation_id, worker="b") is False
-        assert evaluations.hand_back(session, evaluation_id, worker="a") is True
+        assert (
+            evaluations.lease.claim(session, evaluation_id, worker="a", stale_after_s=5)
+            == evaluations.lease.CLAIMED
+        )
+        assert evaluations.lease.hand_back(session, evaluation_id, worker="b") is False
+        assert evaluations.lease.hand_back(session, evaluation_id, worker="a") is True
         assert session.get(Evaluation, evaluation_id).status == "retrying"  # type: ignore[union-attr]
 
 
