@@ -44,10 +44,10 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo("cifar10", "CIFAR-10, 32×32 colour images", 10, 32, 50_000, True),
         DatasetInfo("cifar100", "CIFAR-100, 32×32 colour images", 100, 32, 50_000, True),
         DatasetInfo("imagenet16-120", "ImageNet16-120, 16×16 images of 120 classes", 120, 16, 151_700, True),
-        DatasetInfo("synthetic", "generated class-dependent patterns (no files)", None, None, None, False),
         DatasetInfo(
             "digits", "scikit-learn's 8×8 handwritten digits, resized (no files)", 10, None, 1_797, False
         ),
+        DatasetInfo("synthetic", "generated class-dependent patterns (no files)", None, None, None, False),
     )
 }
 DATASET_NAMES: tuple[str, ...] = tuple(DATASETS)
