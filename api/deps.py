@@ -3,8 +3,8 @@
 
 Every blocking step of a request costs a trip through the thread pool, so the hot routes make
 exactly one: they are `async` (FastAPI then validates their response on the event loop too), their
-dependencies do no I/O, and `await store.read(work, ...)` / `store.write(...)` runs the key check
-and the route's queries in one thread with one connection checkout. `store.autocommit(...)` does
+dependencies do no I/O, and `await store.read(work, ...)` runs the key check and the route's
+queries in one thread with one connection checkout. `store.autocommit(...)` does
 the same on a plain Core connection, for the hottest routes whose statements need no session.
 A missing or malformed key is refused (401) before the request is parsed; a well-formed key is
 checked against the database in that same call, before `work` runs, so nothing is read or written

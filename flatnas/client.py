@@ -47,7 +47,7 @@ from flatnas.models import (
     progress_key,
 )
 from flatnas.paging import MAX_PAGE_SIZE, PAGE_SIZE, Paginator
-from flatnas.transport import RETRY_STATUSES, Event, default_url, parse_event_stream, retry_delay
+from flatnas.transport import RETRY_STATUSES, Event, default_url, may_retry, parse_event_stream, retry_delay
 
 FULL_ID_LENGTH = 36  # uuid4 text
 PREFIX_SCAN_LIMIT = 1000  # listings without an id_prefix filter: newest items searched for a prefix
@@ -93,8 +93,8 @@ class Client:
     # --- plumbing -------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One HTTP request (429/503 retried); an error status raises ApiError, an unreachable or
-        silent service FlatnasError."""
+        """One HTTP request (429/503 retried as flatnas.transport.may_retry allows); an error status
+        raises ApiError, an unreachable or silent service FlatnasError."""
         attempt = 0
         while True:
             try:
@@ -105,7 +105,7 @@ class Client:
                 ) from None
             except httpx.TransportError as err:
                 raise FlatnasError(f"cannot reach {self.url}: {err}") from None
-            if resp.status_code in RETRY_STATUSES and attempt < self.retries:
+            if attempt < self.retries and may_retry(method, resp):
                 delay = retry_delay(resp, attempt)
                 if delay <= self.max_retry_wait:
                     time.sleep(delay)

@@ -1,10 +1,10 @@
 """The client's wire: where the service is, retries on 429/503, and server-sent events.
 
 Kept apart from the Client's methods so the rules are in one place: which answers are retried
-(429 Too Many Requests and 503 Service Unavailable, i.e. "not now": the service did not act on the
-request, so even a POST is safe to send again), how long to wait (the Retry-After header, seconds
-or an HTTP date; else a short doubling backoff) and when to give up (after `retries` tries, or at
-once when the service asks for a longer wait than `max_retry_wait`).
+(429 Too Many Requests and 503 Service Unavailable, "not now"; a POST only when the answer also
+says when to come back, see `may_retry`), how long to wait (the Retry-After header, seconds or an
+HTTP date; else a short doubling backoff) and when to give up (after `retries` tries, or at once
+when the service asks for a longer wait than `max_retry_wait`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 
 RETRY_STATUSES = frozenset({429, 503})
+#: Methods the service never acts on twice: sending them again is always safe.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 BACKOFF_S = 0.5  # first wait when the answer carries no Retry-After; doubles per try
 
 # The variables the client side reads (the server's are store/settings.py): name, default, meaning.
@@ -45,6 +47,17 @@ def default_url() -> str:
         return url.rstrip("/")
     host = os.environ.get("API_HOST", "127.0.0.1")
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{os.environ.get('API_PORT', '8000')}"
+
+
+def may_retry(method: str, resp: httpx.Response) -> bool:
+    """Whether a 429/503 answer may be followed by the same request. A read always may. A POST may
+    only when the answer carries Retry-After, the service's word that it did nothing and when to
+    come back (429; a 503 while its database is unreachable). flatnas answers 503 without it when a
+    job was stored but its broker refused it: the job exists, marked failed, and sending the POST
+    again would store another."""
+    if resp.status_code not in RETRY_STATUSES:
+        return False
+    return method.upper() in IDEMPOTENT_METHODS or "Retry-After" in resp.headers
 
 
 def retry_delay(resp: httpx.Response, attempt: int) -> float:

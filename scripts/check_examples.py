@@ -6,7 +6,7 @@ learns (its accuracy at least `FACTOR` × chance) and print the wall time it too
 
 What runs here:
 - a search example (examples/*.yaml with `space:`) on a generated data set (digits, synthetic)
-  runs as `python -m nas_core search FILE --threads 1`, exactly as the README shows it; checked:
+  runs as `flatnas search run FILE --threads 1`, as the README shows it; checked:
   the best epoch's supernet validation accuracy.
 - a study example (`grid:`) on a generated data set: every grid cell runs as a search in this
   process (the service runs the same `run_search`); checked: every cell's mean best_val_acc over

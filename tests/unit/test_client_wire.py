@@ -74,6 +74,30 @@ def test_retries_are_bounded(sleeps: list[float]) -> None:
     assert len(calls) == 1 and sleeps == []
 
 
+def test_a_post_is_sent_again_only_when_the_service_says_when(sleeps: list[float]) -> None:
+    posts: list[httpx.Request] = []
+
+    def stored_but_not_queued(request: httpx.Request) -> httpx.Response:
+        # What flatnas answers when the broker refuses a job it has already stored (marked failed):
+        # 503 without Retry-After. Sending the POST again would store a second, failed search.
+        posts.append(request)
+        return httpx.Response(503, json={"title": "Service unavailable", "search_id": SEARCH_ID})
+
+    with scripted(stored_but_not_queued) as client, pytest.raises(ApiError) as refused:
+        client.submit({"name": "s"})
+    assert refused.value.status == 503 and len(posts) == 1 and sleeps == []
+    # With Retry-After (its database was unreachable: nothing was stored) the POST is sent again.
+    answers = iter(
+        [
+            httpx.Response(503, headers={"Retry-After": "2"}, json={"title": "Service unavailable"}),
+            httpx.Response(201, json=search("queued")),
+        ]
+    )
+    with scripted(lambda request: next(answers)) as client:
+        assert client.submit({"name": "s"}).status == "queued"
+    assert sleeps == [2.0]
+
+
 def test_retry_after_reads_seconds_and_http_dates() -> None:
     soon = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
     assert 100 < retry_delay(httpx.Response(503, headers={"Retry-After": soon}), 0) <= 120

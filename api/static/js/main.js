@@ -57,7 +57,7 @@ function keyGate() {
       },
     },
     h("h1", null, "Connect to flatnas"),
-    h("p", { class: "muted" }, "Enter an API key once; it is stored in this browser and sent with every request. Create one with ", h("code", null, "flatnas keys create NAME --scope submit"), "."),
+    h("p", { class: "muted" }, "Enter an API key once; it is stored in this browser and sent with every request. Create one with ", h("code", null, "flatnas server keys create NAME --scope submit"), "."),
     h("label", { for: "gate-key" }, "API key"),
     input,
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Save key")),
