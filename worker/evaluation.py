@@ -73,6 +73,8 @@ class EvaluationReporter(LeasedReporter):
         how = f"resumed at epoch {info.start_epoch}" if info.start_epoch else "started"
         log.info("evaluation %s: %s of %d on %s", self._id, how, info.total_epochs, info.device)
         model = {"params_m": info.params_m, "flops_m": info.flops_m, "device": info.device}
+        # What runs, resolved on this worker's device (the spec may say "auto").
+        model.update(precision=info.precision, channels_last=info.channels_last)
         model.update(train_images=info.train_images, test_images=info.test_images)
         progress = {
             "epoch": info.start_epoch,

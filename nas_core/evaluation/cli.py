@@ -112,7 +112,8 @@ class EvalFileReporter:
             )
         self._log(
             f"{info.protocol} protocol: {info.params_m:.3f}M params, {info.flops_m:.1f}M FLOPs, "
-            f"{info.train_images} train / {info.test_images} test images on {info.device}; "
+            f"{info.train_images} train / {info.test_images} test images on {info.device} "
+            f"({info.precision}{', channels_last' if info.channels_last else ''}); "
             f"{info.total_epochs} epochs × {info.steps_per_epoch} steps"
             + (f", resuming at epoch {info.start_epoch}" if info.start_epoch else "")
         )

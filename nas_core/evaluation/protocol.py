@@ -86,11 +86,11 @@ class EvalDataset(StrictModel):
 class EvalRuntime(StrictModel):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
-        description="auto: bf16 autocast on CUDA and fp32 elsewhere; bf16: autocast on CUDA; "
-        "fp32 is the reference and stays selectable",
+        description="auto: bf16 autocast on CUDA and fp32 elsewhere; bf16: autocast on any device; "
+        "fp32 is the reference and stays selectable. Results record what ran",
     )
     channels_last: bool | None = Field(
-        None, description="NHWC memory format on CUDA; null: on whenever the run is bf16"
+        None, description="NHWC memory format; null: on whenever the run is bf16"
     )
     compile: bool = Field(
         False,

@@ -21,6 +21,8 @@ class EvalInfo:
     steps_per_epoch: int
     start_epoch: int  # 0 for a fresh run; the epoch resumed from otherwise
     device: str
+    precision: str  # what runs: "fp32" or "bf16" (the spec's "auto" resolved on this device)
+    channels_last: bool
     params_m: float  # millions, auxiliary head excluded
     flops_m: float  # millions of multiply-accumulates per image
     train_images: int

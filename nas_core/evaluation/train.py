@@ -52,6 +52,8 @@ class EvalResult:
     epochs: list[EvalEpochRecord]  # every epoch, including those run before a resume
     seconds: float  # training time summed over epochs
     workdir: Path
+    precision: str = "fp32"  # what ran ("fp32" or "bf16"), never the spec's "auto"
+    channels_last: bool = False  # whether the network ran in NHWC
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -64,6 +66,8 @@ class EvalResult:
             "flops_m": self.flops_m,
             "epochs": len(self.epochs),
             "train_seconds": self.seconds,
+            "precision": self.precision,
+            "channels_last": self.channels_last,
         }
 
 
@@ -116,7 +120,7 @@ def build_eval_state(spec: EvalSpec, genotype: Genotype, data: EvalData, device:
         num_classes=data.num_classes,
         auxiliary=spec.auxiliary_weight > 0,
     ).to(device)
-    if _channels_last(spec, device):
+    if resolved_channels_last(spec, device):
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(
         model.parameters(),
@@ -139,16 +143,17 @@ def build_eval_state(spec: EvalSpec, genotype: Genotype, data: EvalData, device:
 
 
 def resolved_precision(spec: EvalSpec, device: torch.device) -> str:
-    """fp32 or bf16 as this run computes: bf16 only on CUDA (by default there: a fixed network's
-    training is arithmetic-bound at the protocols' sizes, where bf16 pays)."""
-    if device.type != "cuda":
-        return "fp32"
-    return "bf16" if spec.runtime.precision in ("auto", "bf16") else "fp32"
+    """fp32 or bf16 as this run computes. `auto` is bf16 on CUDA only (a fixed network's training
+    is arithmetic-bound at the protocols' sizes, where bf16 pays; its accuracy against fp32 is
+    measured by benchmarks/eval_precision.py); an explicit `bf16` autocasts on any device."""
+    precision = spec.runtime.precision
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return precision
 
 
-def _channels_last(spec: EvalSpec, device: torch.device) -> bool:
-    if device.type != "cuda":
-        return False
+def resolved_channels_last(spec: EvalSpec, device: torch.device) -> bool:
+    """NHWC as this run lays the network out: as set, or (null) whenever the run is bf16."""
     if spec.runtime.channels_last is None:
         return resolved_precision(spec, device) == "bf16"
     return spec.runtime.channels_last
@@ -156,12 +161,12 @@ def _channels_last(spec: EvalSpec, device: torch.device) -> bool:
 
 def _autocast(spec: EvalSpec, device: torch.device) -> contextlib.AbstractContextManager[Any]:
     if resolved_precision(spec, device) == "bf16":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
 def _format(spec: EvalSpec, device: torch.device, x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if _channels_last(spec, device) else x
+    return x.contiguous(memory_format=torch.channels_last) if resolved_channels_last(spec, device) else x
 
 
 @dataclass
@@ -271,6 +276,8 @@ def run_evaluation(
             steps_per_epoch=steps,
             start_epoch=state.next_epoch,
             device=str(dev),
+            precision=resolved_precision(spec, dev),
+            channels_last=resolved_channels_last(spec, dev),
             params_m=params_m,
             flops_m=flops_m,
             train_images=len(data.train),
@@ -318,6 +325,8 @@ def run_evaluation(
         epochs=history,
         seconds=sum(r.seconds for r in history),
         workdir=workdir,
+        precision=resolved_precision(spec, dev),
+        channels_last=resolved_channels_last(spec, dev),
     )
 
 

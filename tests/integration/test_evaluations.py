@@ -69,6 +69,8 @@ def test_evaluation_runs_on_the_worker_and_streams_its_epochs(live_service: Live
         assert body["test_acc"] == streamed[-1]["test_acc"] == body["latest_test_acc"]
         assert 0 < body["params_m"] < 0.2 and body["flops_m"] > 0
         assert body["result"]["epochs"] == 3 and body["progress"]["total_epochs"] == 3
+        # The spec's runtime.precision is "auto"; the result says what the CPU worker ran.
+        assert (body["result"]["precision"], body["result"]["channels_last"]) == ("fp32", False)
         assert curves(client, evaluation_id) == [
             {k: v for k, v in e.items() if k != "seconds"} for e in streamed
         ]

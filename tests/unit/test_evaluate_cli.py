@@ -111,6 +111,8 @@ def test_the_progress_bar_numbers_epochs_from_zero(
         train_images=64,
         test_images=32,
         device="cpu",
+        precision="fp32",
+        channels_last=False,
         total_epochs=3,
         steps_per_epoch=2,
         start_epoch=0,

@@ -241,27 +241,55 @@ def test_cli_resumes_bit_identically_after_kill_9(tmp_path: Path) -> None:
     result = json.loads((killed / "result.json").read_text())
     assert result["test_acc"] == json.loads((tmp_path / "straight/result.json").read_text())["test_acc"]
     assert {"test_acc", "params_m", "flops_m"} <= set(result)
+    assert (result["precision"], result["channels_last"]) == ("fp32", False)  # auto, resolved on CPU
 
 
 # --- runtime: precision, memory format, compile --------------------------------------------------
 
 
 def test_evaluation_runs_bf16_channels_last_by_default_on_cuda_only() -> None:
-    from nas_core.evaluation.train import _channels_last, resolved_precision
+    from nas_core.evaluation.train import resolved_channels_last, resolved_precision
 
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     default = EvalSpec.model_validate({"protocol": "nb201"})
     assert default.runtime.precision == "auto" and default.runtime.compile is False
-    assert (resolved_precision(default, cuda), _channels_last(default, cuda)) == ("bf16", True)
-    assert (resolved_precision(default, cpu), _channels_last(default, cpu)) == ("fp32", False)
+    assert (resolved_precision(default, cuda), resolved_channels_last(default, cuda)) == ("bf16", True)
+    assert (resolved_precision(default, cpu), resolved_channels_last(default, cpu)) == ("fp32", False)
     fp32 = EvalSpec.model_validate({"protocol": "nb201", "runtime": {"precision": "fp32"}})
-    assert (resolved_precision(fp32, cuda), _channels_last(fp32, cuda)) == ("fp32", False)
+    assert (resolved_precision(fp32, cuda), resolved_channels_last(fp32, cuda)) == ("fp32", False)
     mixed = EvalSpec.model_validate({"runtime": {"precision": "bf16", "channels_last": False}})
-    assert (resolved_precision(mixed, cuda), _channels_last(mixed, cuda)) == ("bf16", False)
+    assert (resolved_precision(mixed, cuda), resolved_channels_last(mixed, cuda)) == ("bf16", False)
+    assert (resolved_precision(mixed, cpu), resolved_channels_last(mixed, cpu)) == ("bf16", False)
     for bad in ({"precision": "fp16"}, {"compile": "cells"}, {"channels_last": "yes please"}):
         with pytest.raises(ValidationError) as err:
             EvalSpec.model_validate({"runtime": bad})
         assert err.value.errors()[0]["loc"][:2] == ("runtime", next(iter(bad)))
+
+
+@pytest.mark.parametrize(
+    ("runtime", "ran"),
+    [({}, ("fp32", False, torch.float32)), ({"precision": "bf16"}, ("bf16", True, torch.bfloat16))],
+)
+def test_a_cpu_evaluation_records_the_precision_that_ran(
+    runtime: dict[str, Any], ran: tuple[str, bool, torch.dtype], tmp_path: Path
+) -> None:
+    """The result says what computed, never the spec's "auto": auto is fp32 on a CPU, while an
+    explicit bf16 autocasts there too (with channels_last, which follows it)."""
+    conv_outputs: set[torch.dtype] = set()
+
+    def record(module: torch.nn.Module, args: Any, output: Any) -> None:
+        if isinstance(module, torch.nn.Conv2d):
+            conv_outputs.add(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        result = run_evaluation(tiny(epochs=1, runtime=runtime), BEST, NullEvalReporter(), workdir=tmp_path)
+    finally:
+        handle.remove()
+    precision, channels_last, dtype = ran
+    assert (result.summary()["precision"], result.summary()["channels_last"]) == (precision, channels_last)
+    # Counting FLOPs runs the network once outside autocast, so fp32 outputs appear in both runs.
+    assert dtype in conv_outputs and conv_outputs <= {dtype, torch.float32}
 
 
 def test_compile_wraps_the_fixed_network_and_checkpoints_stay_plain() -> None:
