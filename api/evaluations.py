@@ -85,6 +85,10 @@ class EvaluationOut(JobOut):
     test_acc: float | None = Field(description="after the last epoch; null until the evaluation succeeded")
     params_m: float | None = Field(description="parameters in millions, auxiliary head excluded")
     flops_m: float | None = Field(description="multiply-accumulates per image, in millions")
+    precision: str | None = Field(
+        None, description="fp32 or bf16: what the training ran (spec's auto resolved on the worker's device)"
+    )
+    channels_last: bool | None = Field(None, description="whether the network ran in NHWC")
     latest_test_acc: float | None = Field(description="test accuracy of the newest finished epoch")
     result: dict[str, Any] | None
     links: dict[str, str]
@@ -135,6 +139,8 @@ def evaluation_out(row: Evaluation, latest: EvaluationEpoch | None = None) -> Ev
         test_acc=(row.result or {}).get("test_acc"),
         params_m=info.get("params_m"),
         flops_m=info.get("flops_m"),
+        precision=info.get("precision"),
+        channels_last=info.get("channels_last"),
         latest_test_acc=latest.test_acc if latest is not None else None,
         result=row.result,
         links={

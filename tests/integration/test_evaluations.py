@@ -71,6 +71,7 @@ def test_evaluation_runs_on_the_worker_and_streams_its_epochs(live_service: Live
         assert body["result"]["epochs"] == 3 and body["progress"]["total_epochs"] == 3
         # The spec's runtime.precision is "auto"; the result says what the CPU worker ran.
         assert (body["result"]["precision"], body["result"]["channels_last"]) == ("fp32", False)
+        assert (body["precision"], body["channels_last"]) == ("fp32", False)
         assert curves(client, evaluation_id) == [
             {k: v for k, v in e.items() if k != "seconds"} for e in streamed
         ]
