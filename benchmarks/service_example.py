@@ -53,6 +53,14 @@ class Measurement:
         )
 
 
+def up_command(checkout: Path) -> list[str]:
+    """`flatnas server up` as a checkout has it: builds before the CLI moved into flatnas/cli
+    (99ac377 and older) start it as `python -m api.cli up`."""
+    if (checkout / "flatnas" / "cli").is_dir():
+        return [sys.executable, "-m", "flatnas.cli", "server", "up"]
+    return [sys.executable, "-m", "api.cli", "up"]
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -91,7 +99,7 @@ def measure(build: str, root: Path, spec: Path, round_: int, timeout_s: float) -
         url = f"http://127.0.0.1:{port}"
         with open(log, "wb") as out:
             up = subprocess.Popen(
-                [sys.executable, "-m", "flatnas.cli", "server", "up"],
+                up_command(root),
                 cwd=directory,  # no .env of the checkout is read
                 env=env,
                 stdout=out,
