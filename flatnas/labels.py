@@ -16,7 +16,10 @@ PHASE_WORDS = {
 
 
 def epoch_label(epoch: int, total_epochs: int) -> str:
-    """Epochs are numbered from 0 everywhere (logs, curves, API, dashboard): "epoch 1 of 0–2"."""
+    """Epochs are numbered from 0 everywhere (logs, curves, API, dashboard): "epoch 1 of 0–2";
+    a one-epoch run's is "epoch 0 (the only one)" rather than "of 0–0"."""
+    if total_epochs == 1:
+        return f"epoch {epoch} (the only one)"
     return f"epoch {epoch} of 0–{total_epochs - 1}"
 
 

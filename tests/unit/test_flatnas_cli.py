@@ -142,3 +142,10 @@ def test_the_package_exports_what_it_lists() -> None:
     assert all(getattr(flatnas, name) is not None for name in flatnas.__all__)
     with pytest.raises(AttributeError):
         _ = flatnas.NoSuchName  # type: ignore[attr-defined]
+
+
+def test_epochs_are_labelled_from_zero_and_a_single_epoch_plainly() -> None:
+    from flatnas.labels import epoch_label
+
+    assert epoch_label(1, 3) == "epoch 1 of 0–2"
+    assert epoch_label(0, 1) == "epoch 0 (the only one)"

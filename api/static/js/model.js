@@ -75,7 +75,8 @@ export function progressOf(s) {
 
 /** Epochs are numbered from 0 everywhere: "epoch 1 of 0–2" is the middle one of three. */
 export function epochLabel(epoch, totalEpochs) {
-  return `epoch ${epoch} of 0–${totalEpochs - 1}`;
+  // "of 0–0" says nothing for a one-epoch run: name it the only one (flatnas/labels.py says the same).
+  return totalEpochs === 1 ? `epoch ${epoch} (the only one)` : `epoch ${epoch} of 0–${totalEpochs - 1}`;
 }
 
 const PHASE_WORDS = { train: "training", eval: "validating", flatness: "computing flatness metrics", score: "scoring architectures" };
