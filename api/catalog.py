@@ -1,15 +1,16 @@
 """GET /catalog: what this service can run and measure, in one document read from the registries
-(spaces, methods, metrics, data sets), so that clients and the dashboard never branch on names.
+(spaces, methods, metrics, data sets, evaluation protocols), so that clients and the dashboard never branch on names.
 A space, method or metric registered in nas_core appears here with no change to the API.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from nas_core.datasets import describe_datasets
+from nas_core.evaluation.protocol import describe_protocols
 from nas_core.flatness.metrics import describe_metrics
 from nas_core.methods import describe_methods
 from nas_core.spaces import describe_spaces
@@ -19,6 +20,10 @@ class CatalogSpace(BaseModel):
     name: str
     summary: str
     groups: list[str] = Field(description="α groups = cells drawn, e.g. ['cell'] or ['normal', 'reduce']")
+    cell_kind: Literal["edges", "nodes"] = Field(
+        description="how a cell is drawn: 'edges' (a DAG of op edges on fixed nodes, nb201-like) or "
+        "'nodes' (intermediate nodes with two inputs each, darts-like)"
+    )
     edges: int = Field(description="edges per α group")
     cell_edges: list[list[int]] = Field(description="(target, source) node ids in α's row order")
     node_labels: list[str] = Field(description="how to label node ids 0, 1, … in a cell diagram")
@@ -62,11 +67,28 @@ class CatalogDataset(BaseModel):
     file_backed: bool = Field(description="read from files under the operator's data root")
 
 
+class CatalogProtocolField(BaseModel):
+    name: str
+    label: str
+    default: int | float | bool | None = Field(description="this protocol's value of the field")
+    minimum: int | float | None
+    description: str
+
+
+class CatalogProtocol(BaseModel):
+    name: str
+    summary: str
+    space: str = Field(description="the search space whose genotypes it trains")
+    defaults: dict[str, Any] = Field(description="the published settings it changes")
+    fields: list[CatalogProtocolField] = Field(description="the fields a form offers, in order")
+
+
 class Catalog(BaseModel):
     spaces: list[CatalogSpace]
     methods: list[CatalogMethod]
     metrics: list[CatalogMetric]
     datasets: list[CatalogDataset]
+    protocols: list[CatalogProtocol]
 
 
 def catalog() -> Catalog:
@@ -76,5 +98,6 @@ def catalog() -> Catalog:
             "methods": describe_methods(),
             "metrics": describe_metrics(),
             "datasets": describe_datasets(),
+            "protocols": describe_protocols(),
         }
     )

@@ -34,6 +34,7 @@ TOY_METRIC = "toy_alpha_norm"
 class ToyDefinition(NB201Definition):
     name = TOY_SPACE
     summary = "toy: NAS-Bench-201's cell under another name, registered by a test"
+    cell_kind = "edges"  # declared, not inherited by accident: the dashboard draws it from this
     default_depth = 1
     a2m_default_rho = 5e-2
     tabular_benchmark = None

@@ -9,6 +9,8 @@ NAS-Bench-201 setup cut to two epochs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -16,42 +18,80 @@ from pydantic import Field, model_validator
 from nas_core.spec import DataPath, DatasetConfig, DatasetName, StrictModel
 
 ProtocolName = Literal["darts", "nb201"]
-#: Which search space each protocol trains (its genotype must come from that space).
-PROTOCOL_SPACE: dict[str, str] = {"darts": "darts", "nb201": "nb201"}
 
-#: The published settings (the fields a protocol changes; the rest share the model defaults).
-PROTOCOL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "darts": {
-        "epochs": 600,
-        "batch_size": 96,
-        "C": 36,
-        "layers": 20,
-        "lr": 0.025,
-        "lr_min": 0.0,
-        "momentum": 0.9,
-        "nesterov": False,
-        "weight_decay": 3e-4,
-        "grad_clip": 5.0,
-        "auxiliary_weight": 0.4,
-        "drop_path": 0.2,
-        "cutout": 16,
-    },
-    "nb201": {
-        "epochs": 200,
-        "batch_size": 256,
-        "C": 16,
-        "layers": 5,
-        "lr": 0.1,
-        "lr_min": 0.0,
-        "momentum": 0.9,
-        "nesterov": True,
-        "weight_decay": 5e-4,
-        "grad_clip": None,
-        "auxiliary_weight": 0.0,
-        "drop_path": 0.0,
-        "cutout": 0,
-    },
+
+@dataclass(frozen=True)
+class ProtocolInfo:
+    """One evaluation protocol: what GET /catalog lists and the dashboard's form offers."""
+
+    name: str
+    summary: str
+    #: The search space it trains (its genotype must come from that space).
+    space: str
+    #: The published settings: the fields this protocol changes; the rest share EvalSpec's defaults.
+    defaults: Mapping[str, Any]
+
+
+#: The evaluation protocols, by name. `ProtocolName` lists the same names for the spec's validation.
+PROTOCOLS: dict[str, ProtocolInfo] = {
+    p.name: p
+    for p in (
+        ProtocolInfo(
+            "nb201",
+            "NAS-Bench-201 training: its fixed 3-stage skeleton, SGD with Nesterov, cosine, 200 epochs",
+            "nb201",
+            {
+                "epochs": 200,
+                "batch_size": 256,
+                "C": 16,
+                "layers": 5,
+                "lr": 0.1,
+                "lr_min": 0.0,
+                "momentum": 0.9,
+                "nesterov": True,
+                "weight_decay": 5e-4,
+                "grad_clip": None,
+                "auxiliary_weight": 0.0,
+                "drop_path": 0.0,
+                "cutout": 0,
+            },
+        ),
+        ProtocolInfo(
+            "darts",
+            "DARTS CIFAR-10 training: 20 cells, auxiliary head, drop-path and cutout, 600 epochs",
+            "darts",
+            {
+                "epochs": 600,
+                "batch_size": 96,
+                "C": 36,
+                "layers": 20,
+                "lr": 0.025,
+                "lr_min": 0.0,
+                "momentum": 0.9,
+                "nesterov": False,
+                "weight_decay": 3e-4,
+                "grad_clip": 5.0,
+                "auxiliary_weight": 0.4,
+                "drop_path": 0.2,
+                "cutout": 16,
+            },
+        ),
+    )
 }
+#: Which search space each protocol trains.
+PROTOCOL_SPACE: dict[str, str] = {name: p.space for name, p in PROTOCOLS.items()}
+#: The published settings per protocol.
+PROTOCOL_DEFAULTS: dict[str, dict[str, Any]] = {name: dict(p.defaults) for name, p in PROTOCOLS.items()}
+
+#: The fields a form (the dashboard's Evaluate form) offers, with labels for people; every other
+#: field keeps the protocol's published value.
+FORM_FIELDS: tuple[tuple[str, str], ...] = (
+    ("epochs", "Epochs"),
+    ("batch_size", "Batch"),
+    ("C", "C"),
+    ("layers", "Layers / N"),
+    ("seed", "Seed"),
+)
 
 
 class EvalDataset(StrictModel):
@@ -150,6 +190,36 @@ class EvalSpec(StrictModel):
     @property
     def space(self) -> str:
         return PROTOCOL_SPACE[self.protocol]
+
+
+def describe_protocols() -> list[dict[str, Any]]:
+    """One entry per protocol for GET /catalog: its space, defaults and the form's fields, each with
+    this protocol's default, the lowest allowed value and the spec's description of it."""
+    out = []
+    for p in PROTOCOLS.values():
+        fields = []
+        for name, label in FORM_FIELDS:
+            info = EvalSpec.model_fields[name]
+            minimum = next((m.ge for m in info.metadata if hasattr(m, "ge")), None)
+            fields.append(
+                {
+                    "name": name,
+                    "label": label,
+                    "default": p.defaults.get(name, info.default),
+                    "minimum": minimum,
+                    "description": info.description or "",
+                }
+            )
+        out.append(
+            {
+                "name": p.name,
+                "summary": p.summary,
+                "space": p.space,
+                "defaults": dict(p.defaults),
+                "fields": fields,
+            }
+        )
+    return out
 
 
 def set_field(data: dict[str, Any], dotted: str, value: Any) -> None:

@@ -54,6 +54,7 @@ def _darts_edge_params(c_op: int, c: int, stride: int) -> int:
 class DartsDefinition(SpaceDefinition):
     name = "darts"
     groups = DARTS_CELLS
+    cell_kind = "nodes"
     cell_edges = DARTS_EDGES
     # "default" is the A2M paper's 7 ops; "darts8" adds 'none' first, as the original DARTS.
     ops_variants = {"default": DARTS_OPS, "darts8": DARTS8_OPS}

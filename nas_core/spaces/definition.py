@@ -13,7 +13,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     from nas_core.genotype import Edge, Genotype
@@ -41,6 +41,10 @@ class SpaceDefinition(ABC):
     name: ClassVar[str]
     #: α group names in order, e.g. ("cell",) or ("normal", "reduce").
     groups: ClassVar[tuple[str, ...]]
+    #: How the cell is built and drawn: "edges" (a DAG with one op edge per node pair on fixed
+    #: nodes, NAS-Bench-201-like) or "nodes" (intermediate nodes that each pick two inputs from
+    #: the cell inputs and earlier nodes, DARTS-like). Every space declares it.
+    cell_kind: ClassVar[Literal["edges", "nodes"]]
     #: (target, source) node pairs in α's row order (the same for every group).
     cell_edges: ClassVar[tuple[tuple[int, int], ...]]
     #: The op sets a spec may pick with supernet.ops; "default" is the one used without it.
@@ -98,6 +102,7 @@ class SpaceDefinition(ABC):
             "name": self.name,
             "summary": self.summary,
             "groups": list(self.groups),
+            "cell_kind": self.cell_kind,
             "edges": len(self.cell_edges),
             "cell_edges": [list(e) for e in self.cell_edges],
             "node_labels": list(self.node_labels),

@@ -38,6 +38,7 @@ NB201_BLOCK_ACTIVATIONS = 8  # a ResNet stage transition, in units of its input 
 class NB201Definition(SpaceDefinition):
     name = "nb201"
     groups = ("cell",)
+    cell_kind = "edges"
     cell_edges = NB201_EDGES
     ops_variants = {"default": NB201_OPS}
     depth_field = "N"

@@ -76,6 +76,8 @@ def test_the_catalog_lists_the_toys(toys: None, client: TestClient, keys: Keys) 
     body = client.get("/catalog", headers=keys.read).json()
     space = next(s for s in body["spaces"] if s["name"] == TOY_SPACE)
     assert space["node_labels"] == ["in", "a", "b", "out"] and space["tabular_benchmark"] is None
+    # The toy declares its cell kind, so the dashboard draws it with the edge layout by that alone.
+    assert space["cell_kind"] == "edges" == ToyDefinition.__dict__["cell_kind"]
     method = next(m for m in body["methods"] if m["name"] == TOY_METHOD)
     assert method["family"] == "toy" and method["supports_a2m"]
     assert "temperature" in method["params"]["properties"]

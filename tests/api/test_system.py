@@ -116,3 +116,26 @@ def test_catalog_is_one_document_read_from_the_registries(client: TestClient, ke
     assert metrics["best_val_acc"]["direction"] == "higher" and metrics["best_val_acc"]["unit"] == "fraction"
     assert metrics["wall_seconds"]["direction"] == "lower" and metrics["wall_seconds"]["study"]
     assert {m["phase"] for m in body["metrics"]} == {"epoch", "end", None}
+    # Each space says how its cell is drawn; the dashboard picks the layout from this, not the name.
+    assert {s["name"]: s["cell_kind"] for s in body["spaces"]} == {
+        name: d.cell_kind for name, d in SPACES.items()
+    }
+    assert spaces["nb201"]["cell_kind"] == "edges" and spaces["darts"]["cell_kind"] == "nodes"
+    # Evaluation protocols: the registry's, each with its space and the form's fields and defaults.
+    from typing import get_args
+
+    from nas_core.evaluation.protocol import PROTOCOLS, EvalSpec, ProtocolName
+
+    assert [p["name"] for p in body["protocols"]] == list(PROTOCOLS)
+    assert set(get_args(ProtocolName)) == set(PROTOCOLS)  # the spec accepts exactly these
+    protocols = {p["name"]: p for p in body["protocols"]}
+    assert protocols["nb201"]["space"] == "nb201" and protocols["darts"]["space"] == "darts"
+    for name, p in protocols.items():
+        assert p["summary"] and p["space"] in SPACES
+        fields = {f["name"]: f for f in p["fields"]}
+        assert list(fields) == ["epochs", "batch_size", "C", "layers", "seed"]
+        # A field's default is what a spec of this protocol gets when the form leaves it empty.
+        spec = EvalSpec.model_validate({"protocol": name})
+        assert {k: f["default"] for k, f in fields.items()} == {k: getattr(spec, k) for k in fields}
+        assert fields["epochs"]["minimum"] == 1 and fields["C"]["description"] == "initial channels"
+    assert protocols["darts"]["defaults"]["layers"] == 20 and protocols["nb201"]["defaults"]["C"] == 16

@@ -1,11 +1,12 @@
-// What the service can run and measure (GET /catalog): spaces, methods, metrics and data sets.
+// What the service can run and measure (GET /catalog): spaces, methods, metrics, data sets and
+// evaluation protocols.
 // Read once per page load (main.js awaits it before the first view), so the views ask it about a
 // space, method or metric instead of branching on names; a space, method or metric registered on
 // the server shows up here with no change to the dashboard.
 
 import { get } from "./api.js";
 
-let catalog = { spaces: [], methods: [], metrics: [], datasets: [] };
+let catalog = { spaces: [], methods: [], metrics: [], datasets: [], protocols: [] };
 let loading = null;
 
 /** Fetch the catalog once (again after a failure, e.g. before a key was entered). */
@@ -28,6 +29,10 @@ export function loadCatalog() {
 const byName = (list, name) => list.find((x) => x.name === name) || null;
 
 export const spaceInfo = (name) => byName(catalog.spaces, name);
+export const catalogSpaces = () => catalog.spaces;
+/** Evaluation protocols in the server's order, each with its space and the form's fields. */
+export const protocols = () => catalog.protocols || [];
+export const datasetNames = () => catalog.datasets.map((d) => d.name);
 export const methodInfo = (name) => byName(catalog.methods, name);
 
 /** A metric's entry; ground-truth columns (gt_<dataset>_test_acc) are accuracies, higher better. */

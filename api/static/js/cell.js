@@ -1,12 +1,14 @@
-// Genotypes drawn as cell diagrams in SVG: nodes and op-labelled edges.
+// Genotypes drawn as cell diagrams in SVG: nodes and op-labelled edges. The layout follows the
+// space's `cell_kind` in the catalog (GET /catalog), never its name:
 //
-// NB201: one cell, nodes 0-3 on a line, edge i->j for every j>i (6 edges, "none" drawn faint).
-// DARTS: a normal and a reduce cell, inputs c_k−2 and c_k−1 (drawn as c with a subscript),
-// intermediate nodes 0-3 placed in columns by their depth (longest path from an input), and c_k
-// collecting the concatenated nodes.
+// "edges" (NAS-Bench-201-like): one op edge per node pair on fixed nodes, drawn on a line, edge
+//   i->j for every j>i ("none" drawn faint); node labels from the catalog.
+// "nodes" (DARTS-like): per cell, inputs c_k−2 and c_k−1 (drawn as c with a subscript),
+//   intermediate nodes that each pick two inputs, placed in columns by their depth (longest path
+//   from an input), and c_k collecting the concatenated nodes.
 
 import { h, s } from "./dom.js";
-import { spaceInfo } from "./catalog.js";
+import { spaceInfo, catalogSpaces } from "./catalog.js";
 
 const OP_COLORS = {
   none: "#9ca3af",
@@ -28,11 +30,18 @@ export function opColor(op) {
   return `hsl(${hash % 360} 60% 42%)`;
 }
 
-// A space's groups (cells) and each edge's target node come from the catalog (GET /catalog); a
-// genotype body is drawn by its shape: one [op, source] per cell edge ("edges", drawn as a chain
-// of nodes) or two [op, input] pairs per intermediate node and cell ("normal"/"reduce" pairs).
+// A space's groups (cells), cell kind and each edge's target node come from the catalog; a body
+// of a space the catalog does not know is read by its shape: one [op, source] per cell edge
+// (`edges`) or two [op, input] pairs per intermediate node and cell.
 const targetsOf = (space) => (spaceInfo(space)?.cell_edges || []).map(([target]) => target);
 const hasEdgeList = (body) => Array.isArray(body?.edges);
+
+/** "edges" or "nodes": the catalog's word for the genotype's space, else the body's shape. */
+function cellKindOf(doc) {
+  const known = spaceInfo(spaceOfGenotype(doc))?.cell_kind;
+  if (known) return known;
+  return hasEdgeList(bodyOf(doc)) ? "edges" : "nodes";
+}
 
 /** The cells a genotype draws: the space's α groups, or what its body holds when unknown. */
 function groupsOf(doc) {
@@ -50,17 +59,18 @@ function bodyOf(doc) {
   return doc;
 }
 
+/** The genotype's space: its `space` field, else the first catalogued space of the body's shape. */
 export function spaceOfGenotype(doc) {
-  const body = bodyOf(doc);
   if (doc?.space) return doc.space;
-  return body && Array.isArray(body.normal) ? "darts" : "nb201";
+  const kind = hasEdgeList(bodyOf(doc)) ? "edges" : "nodes";
+  return catalogSpaces().find((sp) => sp.cell_kind === kind)?.name ?? kind;
 }
 
 /** Edges of one cell as {key, op, from, to} with from/to node ids ("0".."3", "k-2", "k-1", "out"). */
 export function cellEdges(doc, group) {
   const body = bodyOf(doc);
   if (!body) return [];
-  if (hasEdgeList(body)) {
+  if (cellKindOf(doc) === "edges") {
     const targets = targetsOf(spaceOfGenotype(doc));
     return body.edges.map(([op, src], i) => ({
       key: `${group}:${i}`,
@@ -69,7 +79,7 @@ export function cellEdges(doc, group) {
       to: String(targets[i] ?? i + 1),
     }));
   }
-  const pairs = body[group] || [];
+  const pairs = Array.isArray(body[group]) ? body[group] : [];
   return pairs.map(([op, input], i) => ({
     key: `${group}:${Math.floor(i / 2)}:${i % 2}`,
     op,
@@ -81,13 +91,14 @@ export function cellEdges(doc, group) {
 const dartsNodeId = (input) => (input === 0 ? "k-2" : input === 1 ? "k-1" : String(input - 2));
 
 /**
- * Keys of `doc`'s edges that differ from `ref`'s (same space). NB201: op changed on the same edge.
- * DARTS: an (op, input) pair absent from the reference node's two inputs (their order is arbitrary).
+ * Keys of `doc`'s edges that differ from `ref`'s (same space). "edges" cells: op changed on the
+ * same edge. "nodes" cells: an (op, input) pair absent from the reference node's two inputs (their
+ * order is arbitrary).
  */
 export function differingEdges(doc, ref) {
   const out = new Set();
   if (!doc || !ref || spaceOfGenotype(doc) !== spaceOfGenotype(ref)) return out;
-  const edgeList = hasEdgeList(bodyOf(doc));
+  const edgeList = cellKindOf(doc) === "edges";
   for (const g of groupsOf(doc)) {
     const mine = cellEdges(doc, g);
     const theirs = cellEdges(ref, g);
@@ -121,8 +132,10 @@ export function genotypeFigure(doc, { title = "", diff = new Set(), idPrefix = "
     return fig;
   }
   const space = spaceOfGenotype(doc);
+  const info = spaceInfo(space);
   const groups = groupsOf(doc);
-  const pairs = !hasEdgeList(body);
+  const pairs = cellKindOf(doc) === "nodes";
+  const inner = innerNodes(space);
   const cells = h("div", { class: "cells" });
   const opsUsed = new Set();
   for (const g of groups) {
@@ -130,15 +143,16 @@ export function genotypeFigure(doc, { title = "", diff = new Set(), idPrefix = "
     edges.forEach((e) => opsUsed.add(e.op));
     const svg =
       pairs
-        ? dartsSvg(edges, body[`${g}_concat`] || [2, 3, 4, 5], diff, `${idPrefix}-${g}`)
-        : nb201Svg(edges, diff, `${idPrefix}-${g}`);
+        ? nodesSvg(edges, inner, body[`${g}_concat`] || inner.map((n) => n + 2), diff, `${idPrefix}-${g}`)
+        : edgesSvg(edges, nodeLabelsOf(space, edges), diff, `${idPrefix}-${g}`);
     svg.setAttribute("data-cell", g);
+    svg.setAttribute("data-space", space);
     const label = groups.length > 1 ? `${g} cell` : `${space.toUpperCase()} cell`;
     svg.setAttribute("aria-label", `${title ? title + ": " : ""}${label}`);
     cells.append(h("div", { class: "cell" }, h("div", { class: "cell-label" }, label), svg));
   }
   fig.append(cells);
-  const text = doc.arch_str || doc.darts_repr;
+  const text = info?.text_field ? doc[info.text_field] : null;
   if (text) fig.append(h("code", { class: "arch-str", title: "architecture string" }, text));
   fig.append(legend([...opsUsed], diff.size > 0, pairs));
   return fig;
@@ -247,21 +261,38 @@ function layers(svg) {
   };
 }
 
-function nb201Svg(edges, diff, idPrefix) {
+/** An "edges" cell's node labels: the catalog's, else the ids its edges use. */
+function nodeLabelsOf(space, edges) {
+  const known = spaceInfo(space)?.node_labels;
+  if (known?.length) return known;
+  const last = Math.max(1, ...edges.flatMap((e) => [Number(e.from), Number(e.to)]));
+  return Array.from({ length: last + 1 }, (_, i) => String(i));
+}
+
+/** A "nodes" cell's intermediate node ids (0, 1, …): cell_edges targets 2.. less the two inputs. */
+function innerNodes(space) {
+  const targets = targetsOf(space);
+  const count = targets.length ? Math.max(...targets) - 1 : 4;
+  return Array.from({ length: count }, (_, i) => i);
+}
+
+function edgesSvg(edges, labels, diff, idPrefix) {
   const W = 600;
   const H = 290;
   const cy = 160;
-  const xs = [60, 220, 380, 540];
+  const n = labels.length;
+  const xs = labels.map((_, i) => 60 + (i * 480) / Math.max(1, n - 1));
   const markerId = `${idPrefix}-arrow`;
-  const svg = s("svg", { class: "cell-diagram", viewBox: `0 0 ${W} ${H}`, role: "img", "data-space": "nb201" });
+  const svg = s("svg", { class: "cell-diagram", viewBox: `0 0 ${W} ${H}`, role: "img", "data-layout": "edges" });
   svg.append(markerDefs(markerId));
   const layer = layers(svg);
-  // Arc heights per (from, to): neighbours straight, longer edges arc above or below so labels separate.
-  const bend = { "0-1": 0, "1-2": 0, "2-3": 0, "0-2": -72, "1-3": 72, "0-3": -132 };
   for (const e of edges) {
     const a = Number(e.from);
     const b = Number(e.to);
-    const hgt = bend[`${a}-${b}`] ?? 0;
+    // Neighbours straight; longer edges arc, above from even sources and below from odd ones
+    // (0->2 above, 1->3 below, 0->3 higher above), so their labels separate.
+    const span = b - a;
+    const hgt = span > 1 ? (a % 2 ? 1 : -1) * (72 + 60 * (span - 2)) : 0;
     const [x1, x2] = [xs[a], xs[b]];
     let d;
     let label;
@@ -279,9 +310,9 @@ function nb201Svg(edges, diff, idPrefix) {
     }
     layer.edge(edgeEl(e, d, label, markerId, diff));
   }
-  ["0", "1", "2", "3"].forEach((id, i) => layer.node(nodeEl(id, xs[i], cy, id, "inner")));
+  labels.forEach((label, i) => layer.node(nodeEl(String(i), xs[i], cy, label, "inner")));
   layer.text(s("text", { class: "node-caption", x: xs[0], y: cy + 34, "text-anchor": "middle" }, "input"));
-  layer.text(s("text", { class: "node-caption", x: xs[3], y: cy + 34, "text-anchor": "middle" }, "output"));
+  layer.text(s("text", { class: "node-caption", x: xs[n - 1], y: cy + 34, "text-anchor": "middle" }, "output"));
   return svg;
 }
 
@@ -292,7 +323,7 @@ function towards(x, y, tx, ty, dist) {
   return [x + (dx / n) * dist, y + (dy / n) * dist];
 }
 
-// Short labels keep a DARTS cell (up to 8 labelled edges in a small figure) readable; the full
+// Short labels keep a "nodes" cell (up to 8 labelled edges in a small figure) readable; the full
 // name is in each edge's tooltip and in the legend.
 const SHORT = {
   max_pool_3x3: "max3",
@@ -306,14 +337,14 @@ const SHORT = {
 };
 export const shortOp = (op) => SHORT[op] ?? op;
 
-function dartsSvg(edges, concat, diff, idPrefix) {
+function nodesSvg(edges, inner, concat, diff, idPrefix) {
   // Depth of each intermediate node = 1 + max depth of its inputs (inputs have depth 0).
   const depth = { "k-2": 0, "k-1": 0 };
-  for (let n = 0; n < 4; n++) {
+  for (const n of inner) {
     const ins = edges.filter((e) => e.to === String(n) && e.op !== "none").map((e) => depth[e.from] ?? 0);
     depth[String(n)] = 1 + (ins.length ? Math.max(...ins) : 0);
   }
-  const maxDepth = Math.max(...[0, 1, 2, 3].map((n) => depth[String(n)]));
+  const maxDepth = Math.max(1, ...inner.map((n) => depth[String(n)]));
   const columns = [];
   for (const [id, d] of Object.entries(depth)) (columns[d] ||= []).push(id);
   columns.push(["out"]);
@@ -339,7 +370,7 @@ function dartsSvg(edges, concat, diff, idPrefix) {
 
   const depthOf = (id) => (id === "out" ? maxDepth + 1 : depth[id]);
   const markerId = `${idPrefix}-arrow`;
-  const svg = s("svg", { class: "cell-diagram", viewBox: `0 0 ${W} ${H}`, role: "img", "data-space": "darts" });
+  const svg = s("svg", { class: "cell-diagram", viewBox: `0 0 ${W} ${H}`, role: "img", "data-layout": "nodes" });
   svg.append(markerDefs(markerId));
   const layer = layers(svg);
   const outEdges = concat.map((idx) => String(idx - 2)).filter((id) => pos[id]);

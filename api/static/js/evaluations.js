@@ -7,17 +7,9 @@ import { h, clear, fmtDuration } from "./dom.js";
 import { lineChart, asPercent, PALETTE } from "./charts.js";
 import { JOB_TERMINAL, problemBox } from "./jobs.js";
 import { statusBadge } from "./views/list.js";
+import { protocols, datasetNames } from "./catalog.js";
 
 const POLL_MS = 1000;
-const DATASETS = ["digits", "synthetic", "cifar10", "cifar100", "imagenet16-120"];
-// Fields the form offers; every other one keeps the protocol's published value.
-const NUMBER_FIELDS = [
-  ["epochs", "Epochs", "1"],
-  ["batch_size", "Batch", "2"],
-  ["C", "C", "2"],
-  ["layers", "Layers / N", "1"],
-  ["seed", "Seed", "0"],
-];
 
 const pct = (x) => (typeof x === "number" ? `${(100 * x).toFixed(2)}%` : "–");
 const num = (x, digits) => (typeof x === "number" ? x.toFixed(digits) : "–");
@@ -25,15 +17,23 @@ const num = (x, digits) => (typeof x === "number" ? x.toFixed(digits) : "–");
 /** The evaluation section of a search page: { el, stop }. */
 export function evaluationSection(search) {
   const searchId = String(search.id);
-  const space = search.space || "nb201";
+  // Protocols, their form fields and defaults come from the catalog (GET /catalog); the protocol
+  // preselected is the one that trains the search's space.
+  const catalogued = protocols();
+  const chosen = catalogued.find((p) => p.space === search.space) || catalogued[0];
+  const formFields = chosen?.fields || [];
   const errorEl = h("div");
   const listEl = h("div", { class: "evaluation-list" });
   const chartEl = h("div", { class: "chart-cell", "data-chart": "evaluation-test-accuracy" });
-  const field = (name, label, min) =>
-    h("label", { class: "filter", for: `eval-${name}` }, label, h("input", { type: "number", id: `eval-${name}`, name, min, placeholder: "protocol", class: "narrow-input" }));
-  const protocol = h("select", { id: "eval-protocol", name: "protocol" }, ["nb201", "darts"].map((p) => h("option", { value: p, selected: p === space }, p)));
+  const field = (f) =>
+    h("label", { class: "filter", for: `eval-${f.name}`, title: f.description || null }, f.label, h("input", { type: "number", id: `eval-${f.name}`, name: f.name, min: f.minimum ?? null, class: "narrow-input" }));
+  const protocol = h(
+    "select",
+    { id: "eval-protocol", name: "protocol", onchange: () => showDefaults() },
+    catalogued.map((p) => h("option", { value: p.name, selected: p === chosen, title: p.summary }, p.name)),
+  );
   const which = h("select", { id: "eval-which", name: "which" }, ["final", "best"].map((w) => h("option", { value: w }, w)));
-  const dataset = h("select", { id: "eval-dataset", name: "dataset" }, DATASETS.map((d) => h("option", { value: d, selected: d === (search.dataset || "cifar10") }, d)));
+  const dataset = h("select", { id: "eval-dataset", name: "dataset" }, datasetNames().map((d) => h("option", { value: d, selected: d === (search.dataset || "cifar10") }, d)));
   const button = h("button", { type: "submit", class: "btn btn-primary btn-small", "data-action": "evaluate" }, "Evaluate");
   const form = h(
     "form",
@@ -41,7 +41,7 @@ export function evaluationSection(search) {
     h("label", { class: "filter", for: "eval-protocol" }, "Protocol", protocol),
     h("label", { class: "filter", for: "eval-which" }, "Genotype", which),
     h("label", { class: "filter", for: "eval-dataset" }, "Data set", dataset),
-    NUMBER_FIELDS.map(([name, label, min]) => field(name, label, min)),
+    formFields.map(field),
     button,
   );
   const el = h(
@@ -54,6 +54,16 @@ export function evaluationSection(search) {
     chartEl,
   );
 
+  /** Each input's placeholder: the chosen protocol's value, which an empty input keeps. */
+  function showDefaults() {
+    const p = catalogued.find((x) => x.name === protocol.value);
+    for (const f of p?.fields || []) {
+      const input = form.querySelector(`[name="${f.name}"]`);
+      if (input) input.placeholder = f.default === null || f.default === undefined ? "" : String(f.default);
+    }
+  }
+  showDefaults();
+
   let stopped = false;
   let timer = null;
   let chart = null;
@@ -64,7 +74,7 @@ export function evaluationSection(search) {
     button.disabled = true;
     const overrides = {};
     let seed = 0;
-    for (const [name] of NUMBER_FIELDS) {
+    for (const { name } of formFields) {
       const value = form.querySelector(`[name="${name}"]`).value;
       if (value === "") continue;
       if (name === "seed") seed = Number(value);
