@@ -15,7 +15,7 @@ from api.errors import install_problem_handlers, problem_openapi
 from api.metrics import LatencyMiddleware, build_registry
 from api.middleware import BodySizeLimitMiddleware
 from api.request_input import reject_unstorable_input
-from api.route_statuses import declare_machinery_statuses
+from api.route_statuses import declare_created_location, declare_machinery_statuses
 from api.routes import benchmark, evaluations, events, landscape, results, searches, studies, system
 from api.shutdown import ShutdownFlag
 from store.db import Database
@@ -76,7 +76,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problem_openapi(declare_machinery_statuses(FastAPI.openapi(app)))
+            app.openapi_schema = problem_openapi(
+                declare_created_location(declare_machinery_statuses(FastAPI.openapi(app)))
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

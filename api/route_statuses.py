@@ -10,6 +10,9 @@ it, so a new route is documented correctly without repeating them:
 - it takes a body: 413 (too large), 422 (not UTF-8 JSON, nested too deeply).
 
 A route that reads the database without a key declares 503 itself (/readyz).
+
+Every creation answers 201 Created with the new resource's URL in `Location`; that header is
+declared here, once, for every 201 response.
 """
 
 from __future__ import annotations
@@ -77,4 +80,21 @@ def declare_machinery_statuses(schema: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             for status in sorted(machinery_statuses(operation)):
                 responses.setdefault(str(status), {"description": HTTPStatus(status).phrase})
+    return schema
+
+
+LOCATION_HEADER = {
+    "description": "URL of the created resource",
+    "required": True,
+    "schema": {"type": "string"},
+}
+
+
+def declare_created_location(schema: dict[str, Any]) -> dict[str, Any]:
+    """Give every 201 response of the OpenAPI `schema` its `Location` header."""
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            created = operation.get("responses", {}).get("201")
+            if created is not None:
+                created.setdefault("headers", {})["Location"] = LOCATION_HEADER
     return schema

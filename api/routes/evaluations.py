@@ -67,7 +67,7 @@ def _replay(session: Session, owner: str, key: str, body_hash: str) -> Evaluatio
 
 @router.post(
     "/evaluations",
-    status_code=202,
+    status_code=201,
     summary="Train a genotype from scratch under a protocol (darts | nb201) and report its test accuracy",
     responses=problem_responses(
         401,

@@ -79,7 +79,7 @@ def _page(session: Session, jobs: list[LandscapeJob]) -> LandscapeJobPage:
 
 @router.post(
     "/barriers",
-    status_code=202,
+    status_code=201,
     summary="Barrier between two architectures (edit paths; α line when both come from one search)",
     responses=CREATE_ERRORS,
 )
@@ -122,7 +122,7 @@ def create_barrier(
 
 @router.post(
     "/barriers/matrix",
-    status_code=202,
+    status_code=201,
     summary="Pairwise barrier matrix of a set of searches of one space, as one job",
     responses=CREATE_ERRORS,
 )
@@ -216,7 +216,7 @@ def _barrier_job(session: Session, _key: Caller, job_id: str) -> LandscapeJobOut
 
 @router.post(
     "/searches/{search_id}/flatness/neighbourhood",
-    status_code=202,
+    status_code=201,
     summary="Neighbourhood profile and cell shape of one of the search's genotypes, as a job",
     responses=CREATE_ERRORS,
 )

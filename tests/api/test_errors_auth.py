@@ -131,6 +131,18 @@ def test_openapi_declares_problem_responses(client: TestClient) -> None:
     assert "text/csv" in schema["paths"]["/searches/{search_id}/curves"]["get"]["responses"]["200"]["content"]
 
 
+def test_every_creation_answers_201_with_location(client: TestClient) -> None:
+    """One status code for creation: every POST but the cancel/retry actions creates something and
+    documents 201 with a required Location header (202 is only "accepted, will act": cancel, retry)."""
+    paths = client.get("/openapi.json").json()["paths"]
+    creations = [p for p, item in paths.items() if "post" in item and not p.endswith(("/cancel", "/retry"))]
+    assert {"/searches", "/studies", "/evaluations", "/barriers", "/barriers/matrix"} <= set(creations)
+    for path in creations:
+        responses = paths[path]["post"]["responses"]
+        assert "201" in responses and "202" not in responses, (path, sorted(responses))
+        assert responses["201"]["headers"]["Location"]["required"] is True, path
+
+
 def test_unexpected_errors_are_problems_too(app, client: TestClient) -> None:
     @app.get("/boom")
     def boom() -> None:

@@ -35,7 +35,7 @@ def test_submit_an_inline_genotype_then_read_it_back(
     client: TestClient, keys: Keys, enqueued: Enqueued
 ) -> None:
     resp = client.post("/evaluations", json=body(priority=7, seed=3), headers=keys.submit)
-    assert resp.status_code == 202, resp.text
+    assert resp.status_code == 201, resp.text
     out = resp.json()
     assert resp.headers["Location"] == f"/evaluations/{out['id']}"
     assert enqueued.evaluations == [(out["id"], 7)] and enqueued.seen_evaluation_status == ["queued"]
@@ -58,7 +58,7 @@ def test_a_searchs_genotype_and_its_evaluations(
         "/evaluations", json=body(genotype={"search_id": search, "which": "best"}), headers=keys.submit
     )
     final = client.post("/evaluations", json=body(genotype={"search_id": search}), headers=keys.submit)
-    assert best.status_code == final.status_code == 202, (best.text, final.text)
+    assert best.status_code == final.status_code == 201, (best.text, final.text)
     assert best.json()["source"] == {"search_id": search, "which": "best", "epoch": 0}
     assert final.json()["genotype"]["arch_str"] == FINAL["arch_str"]
     assert final.json()["genotype"]["search_id"] == search
@@ -109,7 +109,7 @@ def test_darts_protocol_defaults_and_scopes(
         client.post("/evaluations", json=body(genotype={"json": doc}), headers=keys.read).status_code == 403
     )
     resp = client.post("/evaluations", json={"genotype": {"json": doc}}, headers=keys.submit)
-    assert resp.status_code == 202, resp.text
+    assert resp.status_code == 201, resp.text
     spec = resp.json()["spec"]
     assert (spec["protocol"], spec["C"], spec["layers"], spec["epochs"], spec["cutout"]) == (
         "darts",
@@ -138,17 +138,18 @@ def test_a_file_backed_data_set_without_a_data_root_is_refused_at_submit_as_for_
     assert evaluation.json()["errors"][0]["field"] == "dataset.name"
     assert "FLATNAS_DATA_ROOT" in evaluation.json()["detail"] and enqueued.evaluations == []
     # Generated data sets need no root; a configured root admits the file-backed one.
-    assert client.post("/evaluations", json=body(), headers=keys.submit).status_code == 202
+    assert client.post("/evaluations", json=body(), headers=keys.submit).status_code == 201
     api_settings.FLATNAS_DATA_ROOT = str(tmp_path)
-    assert client.post("/evaluations", json=cifar, headers=keys.submit).status_code == 202
+    assert client.post("/evaluations", json=cifar, headers=keys.submit).status_code == 201
 
 
 def test_idempotency_key_replays_or_conflicts(client: TestClient, keys: Keys, enqueued: Enqueued) -> None:
     headers = {**keys.submit, "Idempotency-Key": "eval-1"}
     first = client.post("/evaluations", json=body(), headers=headers)
     again = client.post("/evaluations", json=body(), headers=headers)
-    assert (first.status_code, again.status_code) == (202, 200)
+    assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == first.json()["id"] and len(enqueued.evaluations) == 1
+    assert again.headers["Location"] == first.headers["Location"] == f"/evaluations/{first.json()['id']}"
     other = client.post("/evaluations", json=body(seed=9), headers=headers)
     assert other.status_code == 409 and other.json()["errors"][0]["field"] == "Idempotency-Key"
 

@@ -61,7 +61,7 @@ def test_barrier_between_best_and_final_of_one_search(
 ) -> None:
     body = {"a": {"search_id": stored.main, "which": "best"}, "b": {"search_id": stored.main}}
     resp = client.post("/barriers", json=body, headers=keys.submit)
-    assert resp.status_code == 202, resp.text
+    assert resp.status_code == 201, resp.text
     job = resp.json()
     assert resp.headers["Location"] == f"/barriers/{job['id']}" == job["links"]["self"]
     assert (job["kind"], job["status"], job["result"], job["owner_key_id"]) == (
@@ -90,7 +90,7 @@ def test_barrier_between_best_and_final_of_one_search(
 def test_raw_genotypes_and_an_explicit_supernet(client: TestClient, keys: Keys, stored: Stored) -> None:
     body = {"a": {"genotype": OTHER}, "b": {"search_id": stored.main, "epoch": 0}, "paths": 3}
     resp = client.post("/barriers", json={**body, "supernet": stored.other}, headers=keys.submit)
-    assert resp.status_code == 202, resp.text
+    assert resp.status_code == 201, resp.text
     job = resp.json()
     assert job["params"]["supernet"]["search_id"] == stored.other and job["params"]["paths"] == 3
     assert job["a"] == {"source": "genotype"} and job["b"]["epoch"] == 0 and job["b"]["which"] is None
@@ -103,7 +103,7 @@ def test_raw_genotypes_and_an_explicit_supernet(client: TestClient, keys: Keys, 
     resp = client.post("/barriers", json=both_raw, headers=keys.submit)
     assert resp.status_code == 422 and _fields(resp) == ["supernet"]
     resp = client.post("/barriers", json={**both_raw, "supernet": stored.main}, headers=keys.submit)
-    assert resp.status_code == 202, resp.text
+    assert resp.status_code == 201, resp.text
 
 
 BAD_BODIES: list[tuple[str, dict[str, Any], str]] = [
@@ -167,8 +167,9 @@ def test_bad_barrier_bodies_get_422_naming_the_field(
 def test_matrix_job_and_its_validation(client: TestClient, keys: Keys, stored: Stored) -> None:
     ids = [stored.main, stored.other]
     resp = client.post("/barriers/matrix", json={"search_ids": ids, "which": "best"}, headers=keys.submit)
-    assert resp.status_code == 202, resp.text
+    assert resp.status_code == 201, resp.text
     job = resp.json()
+    assert resp.headers["Location"] == f"/barriers/{job['id']}"
     assert job["kind"] == "barrier_matrix" and job["search_ids"] == ids
     assert job["params"]["supernet"]["search_id"] == stored.main  # the first search's weights
     assert [m["epoch"] for m in job["params"]["members"]] == [0, 1]  # main's best is epoch 0
@@ -189,7 +190,7 @@ def test_matrix_job_and_its_validation(client: TestClient, keys: Keys, stored: S
 def test_list_filters_newest_first(client: TestClient, keys: Keys, stored: Stored) -> None:
     def post(path: str, body: dict) -> str:
         resp = client.post(path, json=body, headers=keys.submit)
-        assert resp.status_code == 202, resp.text
+        assert resp.status_code == 201, resp.text
         return str(resp.json()["id"])
 
     pair = post("/barriers", {"a": {"search_id": stored.main}, "b": {"search_id": stored.other}})
@@ -220,7 +221,7 @@ def test_list_filters_newest_first(client: TestClient, keys: Keys, stored: Store
 def test_neighbourhood_job(client: TestClient, keys: Keys, stored: Stored) -> None:
     path = f"/searches/{stored.main}/flatness/neighbourhood"
     resp = client.post(path, json={"which": "best", "radius": [2, 1]}, headers=keys.submit)
-    assert resp.status_code == 202, resp.text
+    assert resp.status_code == 201, resp.text
     job = resp.json()
     assert job["kind"] == "neighbourhood" and job["params"]["radius"] == [1, 2]
     assert job["params"]["epoch"] == 0 and job["params"]["genotype"] == BEST

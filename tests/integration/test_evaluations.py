@@ -42,7 +42,7 @@ def request(epochs: int, **overrides: Any) -> dict[str, Any]:
 
 def submit(client: httpx.Client, body: dict[str, Any]) -> str:
     resp = client.post("/evaluations", json=body)
-    assert resp.status_code == 202, resp.text
+    assert resp.status_code == 201, resp.text
     return str(resp.json()["id"])
 
 

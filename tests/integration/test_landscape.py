@@ -54,7 +54,7 @@ def test_a2m_search_flatness_rows_then_barrier_and_neighbourhood_jobs(live_servi
         resp = client.post(
             "/barriers", json={"a": {"search_id": search_id, "which": "best"}, "b": {"search_id": search_id}}
         )
-        assert resp.status_code == 202, resp.text
+        assert resp.status_code == 201, resp.text
         job = wait_for_job(client, resp.headers["Location"])
         assert job["status"] == "succeeded", (job, live_service.logs())
         result = job["result"]
@@ -77,7 +77,7 @@ def test_a2m_search_flatness_rows_then_barrier_and_neighbourhood_jobs(live_servi
         resp = client.post(
             f"/searches/{search_id}/flatness/neighbourhood", json={"which": "best", "radius": [1]}
         )
-        assert resp.status_code == 202, resp.text
+        assert resp.status_code == 201, resp.text
         job = wait_for_job(client, resp.headers["Location"])
         assert job["status"] == "succeeded", (job, live_service.logs())
         best_epoch = job["params"]["epoch"]
