@@ -11,13 +11,14 @@ to commit on its own, e.g. to catch an idempotency race).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from api.errors import ServiceUnavailable
+from api.errors import Conflict, ServiceUnavailable
 from store.db import Executor
 from store.repositories import evaluations, landscape, searches
 from store.repositories._lease import LeasedRepository
@@ -62,6 +63,30 @@ EVALUATION = JobKind(
     repo=evaluations.lease,
     recovery="retry it with POST /evaluations/{id}/retry once the broker is back",
 )
+
+
+def cancel(session: Session, kind: JobKind, job_id: str, status_of: Callable[[], str]) -> str:
+    """Cancel a job whose caller may change it, committed: "cancelled" (it was waiting) or
+    "cancel_requested" (its worker stops within a step); 409 when it has already ended."""
+    outcome = kind.repo.cancel(session, job_id)
+    if outcome is None:
+        raise Conflict(
+            f"{kind.noun} {job_id} is already {status_of()}; only queued, retrying or running "
+            f"{kind.noun}s cancel"
+        )
+    session.commit()
+    return outcome
+
+
+def retry(session: Session, kind: JobKind, job_id: str, status_of: Callable[[], str], priority: int) -> None:
+    """Send a failed or cancelled job back to the queue (its worker resumes from the last
+    checkpoint), committed and enqueued at the job's own priority; 409 for any other state."""
+    if not kind.repo.request_retry(session, job_id):
+        raise Conflict(
+            f"{kind.noun} {job_id} is {status_of()}; only failed or cancelled {kind.noun}s can be retried"
+        )
+    session.commit()
+    enqueue_after_commit(session, kind, job_id, priority=priority, when="retry")
 
 
 def commit_and_enqueue(session: Session, kind: JobKind, job_id: str, *, priority: int = 5, when: str) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from api import idempotency, jobs
 from api.deps import ReadStore, SessionDep, SettingsDep, SubmitKey, ensure_may_change
-from api.errors import Conflict, NotFound, problem_responses
+from api.errors import NotFound, problem_responses
 from api.evaluations import (
     EVAL_CURVE_COLUMNS,
     EvaluationCreate,
@@ -223,11 +223,9 @@ def cancel_evaluation(
     evaluation_id: EvaluationId, response: Response, session: SessionDep, key: SubmitKey
 ) -> CancelOut:
     ensure_may_change(key, load_evaluation(session, evaluation_id))
-    outcome = repo.lease.cancel(session, evaluation_id)
-    if outcome is None:
-        current = load_evaluation(session, evaluation_id)
-        raise Conflict(f"evaluation {evaluation_id} is already {current.status}; only active ones cancel")
-    session.commit()
+    outcome = jobs.cancel(
+        session, jobs.EVALUATION, evaluation_id, lambda: load_evaluation(session, evaluation_id).status
+    )
     return CancelOut.of(evaluation_id, outcome, response)
 
 
@@ -238,16 +236,16 @@ def cancel_evaluation(
     responses=problem_responses(401, 403, 404, 409, 503),
 )
 def retry_evaluation(evaluation_id: EvaluationId, session: SessionDep, key: SubmitKey) -> EvaluationOut:
-    ensure_may_change(key, load_evaluation(session, evaluation_id))
-    if not repo.lease.request_retry(session, evaluation_id):
-        current = load_evaluation(session, evaluation_id)
-        raise Conflict(
-            f"evaluation {evaluation_id} is {current.status}; only failed or cancelled evaluations can be retried"
-        )
-    session.commit()
     row = load_evaluation(session, evaluation_id)
-    jobs.enqueue_after_commit(session, jobs.EVALUATION, row.id, priority=row.priority, when="retry")
-    return _out(session, row)
+    ensure_may_change(key, row)
+    jobs.retry(
+        session,
+        jobs.EVALUATION,
+        evaluation_id,
+        lambda: load_evaluation(session, evaluation_id).status,
+        row.priority,
+    )
+    return _out(session, load_evaluation(session, evaluation_id))
 
 
 def _epochs_since(database: Database, evaluation_id: str, position: Position) -> list[tuple[str, Any, str]]:

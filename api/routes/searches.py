@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from api import admission, idempotency, jobs
 from api.deps import ReadStore, SessionDep, SettingsDep, SubmitKey, SubmitStore, ensure_may_change
-from api.errors import BadRequest, Conflict, FieldError, NotFound, problem_responses
+from api.errors import BadRequest, FieldError, NotFound, problem_responses
 from api.ids import SearchId
 from api.schemas import CancelOut, SearchDetail, SearchLike, SearchPage, search_detail, search_summary
 from api.spec_body import BodyRoute, SpecBodyRoute
@@ -228,13 +228,7 @@ async def get_search(search_id: SearchId, store: ReadStore) -> SearchDetail:
 def cancel_search(search_id: SearchId, response: Response, session: SessionDep, key: SubmitKey) -> CancelOut:
     search = load_search(session, search_id)
     ensure_may_change(key, search)
-    outcome = searches.lease.cancel(session, search_id)
-    if outcome is None:
-        current = load_search(session, search_id)
-        raise Conflict(
-            f"search {search_id} is already {current.status}; only queued, retrying or running searches cancel"
-        )
-    session.commit()
+    outcome = jobs.cancel(session, jobs.SEARCH, search_id, lambda: load_search(session, search_id).status)
     return CancelOut.of(search_id, outcome, response)
 
 
@@ -249,13 +243,8 @@ def retry_search(
 ) -> SearchDetail:
     search = load_search(session, search_id)
     ensure_may_change(key, search)
-    if not searches.lease.request_retry(session, search_id):
-        current = load_search(session, search_id)
-        raise Conflict(
-            f"search {search_id} is {current.status}; only failed or cancelled searches can be retried"
-        )
-    session.commit()
-    search = load_search(session, search_id)
-    jobs.enqueue_after_commit(session, jobs.SEARCH, search.id, priority=search.priority, when="retry")
+    jobs.retry(
+        session, jobs.SEARCH, search_id, lambda: load_search(session, search_id).status, search.priority
+    )
     view = load_view(session, key, search_id)
     return detail_of(view, settings, best_val_acc=view.best_val_acc)
