@@ -24,6 +24,7 @@ import sys
 import types
 import typing
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -297,6 +298,22 @@ def remove_run_files(out: Path, names: Sequence[str] = RUN_FILES) -> None:
             tmp.unlink()
 
 
+@contextmanager
+def first_ctrl_c_stops(reporter: Any) -> Iterator[None]:
+    """While a local run is inside: the first Ctrl-C sets `reporter.stop_requested`, so the run stops
+    between steps and its newest checkpoint stays valid; a second one interrupts at once."""
+
+    def request_stop(signum: int, frame: Any) -> None:
+        reporter.stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def claim_out_dir(out: Path, *, resume: bool, force: bool, names: Sequence[str] = RUN_FILES) -> str | None:
     """The rule for a command's --out directory, shared by `search` and `evaluate`: a directory
     that holds another run is refused unless --resume (continue it) or --force (delete that run's
@@ -358,35 +375,24 @@ def cmd_search(args: argparse.Namespace) -> int:
     _write_json(out / "spec.json", spec.model_dump(mode="json"))
     reporter = FileReporter(out, progress=not args.no_progress, benchmark=args.benchmark)
 
-    def request_stop(signum: int, frame: Any) -> None:
-        # First Ctrl-C stops cleanly between steps (the last checkpoint stays valid); the second kills.
-        reporter.stop_requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = signal.signal(signal.SIGINT, request_stop)
-    try:
-        result = run_search(
-            spec,
-            reporter,
-            device=args.device,
-            workdir=out,
-            resume=args.resume,
-            data_roots=local_data_roots(),
-        )
-    except SearchCancelled as err:
-        reporter.close()
-        print(f"stopped: {err}; continue with --resume", file=sys.stderr)
-        return EXIT_CANCELLED
-    except SearchDiverged as err:
-        reporter.close()
-        print(f"failed: {err}", file=sys.stderr)
-        return EXIT_FAILED
-    except (DatasetError, CheckpointError, MethodUnavailable, DeviceUnavailable) as err:
-        reporter.close()
-        print(f"failed: {err}", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with first_ctrl_c_stops(reporter):
+        try:
+            result = run_search(
+                spec,
+                reporter,
+                device=args.device,
+                workdir=out,
+                resume=args.resume,
+                data_roots=local_data_roots(),
+            )
+        except SearchCancelled as err:
+            reporter.close()
+            print(f"stopped: {err}; continue with --resume", file=sys.stderr)
+            return EXIT_CANCELLED
+        except (SearchDiverged, DatasetError, CheckpointError, MethodUnavailable, DeviceUnavailable) as err:
+            reporter.close()
+            print(f"failed: {err}", file=sys.stderr)
+            return EXIT_FAILED
     reporter.close()
     if hasattr(result, "epochs"):  # the full history, including epochs run before a resume
         reporter.write_curves(result.epochs)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from flatnas.labels import epoch_label
-from nas_core.cli import claim_out_dir, local_data_roots, release_out_dir
+from nas_core.cli import claim_out_dir, first_ctrl_c_stops, local_data_roots, release_out_dir
 from nas_core.evaluation.protocol import EvalSpec, set_field
 from nas_core.evaluation.reporter import EvalEpochRecord, EvalInfo
 from nas_core.genotype import Genotype, GenotypeError, genotype_from_json
@@ -227,41 +226,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _write_json(out / "spec.json", spec.model_dump(mode="json"))
     reporter = EvalFileReporter(out, progress=not args.no_progress)
 
-    def request_stop(signum: int, frame: Any) -> None:
-        reporter.stop_requested = True  # between steps; the newest checkpoint stays valid
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = signal.signal(signal.SIGINT, request_stop)
-    try:
-        result = run_evaluation(
-            spec,
-            genotype,
-            reporter,
-            device=args.device,
-            workdir=out,
-            resume=args.resume,
-            data_roots=local_data_roots(),
-        )
-    except SearchCancelled as err:
-        if fresh and not _has_checkpoint(out):
-            release_out_dir(out, created=created, names=EVAL_RUN_FILES)
-            print(f"stopped: {err}, before the first checkpoint; nothing was kept", file=sys.stderr)
-        else:
-            print(f"stopped: {err}; continue with --resume", file=sys.stderr)
-        return EXIT_CANCELLED
-    except (SearchDiverged, DatasetError, CheckpointError, DeviceUnavailable, GenotypeError) as err:
-        if fresh:  # nothing worth resuming: a diverged or unreadable run starts over
-            release_out_dir(out, created=created, names=EVAL_RUN_FILES)
-        print(f"failed: {err}", file=sys.stderr)
-        return EXIT_FAILED
-    except BaseException:
-        # An unexpected error or a second Ctrl-C: keep checkpoints to resume, never a bare spec.json.
-        if fresh and not _has_checkpoint(out):
-            release_out_dir(out, created=created, names=EVAL_RUN_FILES)
-        raise
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        reporter.close()
+    with first_ctrl_c_stops(reporter):
+        try:
+            result = run_evaluation(
+                spec,
+                genotype,
+                reporter,
+                device=args.device,
+                workdir=out,
+                resume=args.resume,
+                data_roots=local_data_roots(),
+            )
+        except SearchCancelled as err:
+            if fresh and not _has_checkpoint(out):
+                release_out_dir(out, created=created, names=EVAL_RUN_FILES)
+                print(f"stopped: {err}, before the first checkpoint; nothing was kept", file=sys.stderr)
+            else:
+                print(f"stopped: {err}; continue with --resume", file=sys.stderr)
+            return EXIT_CANCELLED
+        except (SearchDiverged, DatasetError, CheckpointError, DeviceUnavailable, GenotypeError) as err:
+            if fresh:  # nothing worth resuming: a diverged or unreadable run starts over
+                release_out_dir(out, created=created, names=EVAL_RUN_FILES)
+            print(f"failed: {err}", file=sys.stderr)
+            return EXIT_FAILED
+        except BaseException:
+            # An unexpected error or a second Ctrl-C: keep checkpoints to resume, never a bare spec.json.
+            if fresh and not _has_checkpoint(out):
+                release_out_dir(out, created=created, names=EVAL_RUN_FILES)
+            raise
+        finally:
+            reporter.close()
     write_curves(out / "curves.csv", result.epochs)
     _write_json(
         out / "result.json", {**result.summary(), "protocol": spec.protocol, "dataset": spec.dataset.name}
