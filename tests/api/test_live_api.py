@@ -77,7 +77,7 @@ def test_racing_evaluation_submits_with_one_idempotency_key_create_one(shared_ap
 
     responses = _race(shared_api, shared_api.create_key("submit"), [body()] * 10, "/evaluations")
     statuses = sorted(r.status_code for r in responses)
-    assert statuses == [200] * 9 + [202], [r.text for r in responses if r.status_code >= 300]
+    assert statuses == [200] * 9 + [201], [r.text for r in responses if r.status_code >= 300]
     assert len({r.json()["id"] for r in responses}) == 1
 
 
