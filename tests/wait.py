@@ -13,14 +13,22 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], timeout: float, what: str, every: float = 0.01) -> T:
+def wait_until(
+    condition: Callable[[], T],
+    timeout: float,
+    what: str,
+    every: float = 0.01,
+    detail: Callable[[], str] | None = None,
+) -> T:
     """Poll `condition` until it returns something truthy (returned), or fail naming `what` after
-    `timeout` seconds; generous timeouts cost nothing when the condition comes true early."""
+    `timeout` seconds, with `detail()` (e.g. the last answer and the service's logs) when given;
+    generous timeouts cost nothing when the condition comes true early."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            extra = f"\n{detail()}" if detail is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{extra}")
         time.sleep(every)

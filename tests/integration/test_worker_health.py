@@ -20,6 +20,7 @@ from tests.fixtures.live_service import (
     _executable,
     service_on_postgres,
 )
+from tests.wait import wait_until
 from worker.reaper import sweep_interval
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -43,17 +44,19 @@ def check(service: LiveService) -> subprocess.CompletedProcess[str]:
 
 
 def wait_for_code(service: LiveService, code: int, timeout_s: float) -> subprocess.CompletedProcess[str]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check(service)
-        if result.returncode == code:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"health check did not exit {code} within {timeout_s} s (last: {result.returncode}, "
-                f"{result.stderr.strip()})\n{service.logs()}"
-            )
-        time.sleep(0.5)
+    last: list[subprocess.CompletedProcess[str]] = []
+
+    def exited_with_code() -> subprocess.CompletedProcess[str] | None:
+        last[:] = [check(service)]
+        return last[0] if last[0].returncode == code else None
+
+    return wait_until(
+        exited_with_code,
+        timeout_s,
+        f"the health check to exit {code}",
+        every=0.5,
+        detail=lambda: f"last: {last[0].returncode}, {last[0].stderr.strip()}\n{service.logs()}",
+    )
 
 
 def test_compose_health_check_follows_the_workers_reaper(tmp_path: Path) -> None:
@@ -68,10 +71,13 @@ def test_compose_health_check_follows_the_workers_reaper(tmp_path: Path) -> None
         (liveness,) = alive.glob("*.alive")
         first = liveness.stat().st_mtime
         # Refreshed by every sweep (one per sweep_interval), not only the first.
-        deadline = time.monotonic() + 60
-        while liveness.stat().st_mtime == first:
-            assert time.monotonic() < deadline, f"the liveness file was not refreshed\n{service.logs()}"
-            time.sleep(0.2)
+        wait_until(
+            lambda: liveness.stat().st_mtime != first,
+            60,
+            "the liveness file to be refreshed",
+            every=0.2,
+            detail=service.logs,
+        )
         assert check(service).returncode == 0
 
         worker.kill()  # kill -9: nothing refreshes the file any more

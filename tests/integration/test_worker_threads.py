@@ -6,7 +6,6 @@ environment, so the budget cannot come from the test runner's own setting."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from tests.fixtures.live_service import service_on_postgres
 from tests.integration.test_end_to_end import submit, wait_for
 from tests.unit.tiny import FLATNESS_OFF, tiny_body
+from tests.wait import wait_until
 from worker.threads import usable_cores
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -28,10 +28,13 @@ SPEC = tiny_body(
 
 def reported_threads(log: Path, search_id: str, timeout_s: float = 60) -> int:
     pattern = re.compile(rf"search {search_id} runs on (\d+) torch thread")
-    deadline = time.monotonic() + timeout_s
-    while not (found := pattern.search(log.read_text(errors="replace"))):
-        assert time.monotonic() < deadline, f"no thread report for {search_id}:\n{log.read_text()[-3000:]}"
-        time.sleep(0.2)
+    found = wait_until(
+        lambda: pattern.search(log.read_text(errors="replace")),
+        timeout_s,
+        f"the thread report of search {search_id}",
+        every=0.2,
+        detail=lambda: log.read_text(errors="replace")[-3000:],
+    )
     return int(found.group(1))
 
 
