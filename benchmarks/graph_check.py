@@ -22,27 +22,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.search_step import machine  # noqa: E402
+from benchmarks.search_step import bench_spec, machine  # noqa: E402
 from nas_core.data import load_search_data  # noqa: E402
 from nas_core.loop import SearchState, StepClock, build_state, evaluate, train_epoch  # noqa: E402
 from nas_core.reporter import NullReporter  # noqa: E402
 from nas_core.search import resolve_device  # noqa: E402
 from nas_core.spaces import SPACES, get_space  # noqa: E402
-from nas_core.spec import DatasetConfig, SearchSpec  # noqa: E402
+from nas_core.spec import DatasetConfig  # noqa: E402
 
 
 def run(entry: str, args: argparse.Namespace, device: torch.device, mode: str) -> tuple[SearchState, float]:
-    method, _, wrapper = entry.partition("+")
-    space = SPACES[args.space]
-    spec = SearchSpec(
-        space=args.space,
-        method=method,
-        a2m={"enabled": True} if wrapper == "a2m" else None,
-        batch_size=args.batch,
-        epochs=50,
-        supernet={"C": args.C, space.depth_field: args.depth or space.default_depth},
-        runtime={"fused_cells": args.fused},
-    )
+    spec = bench_spec(entry, args, {"fused_cells": args.fused})
     data_cfg = DatasetConfig(
         name="synthetic", subset=2 * args.batch * args.steps, image_size=args.image_size, num_classes=10
     )

@@ -84,6 +84,21 @@ PATHS: dict[str, dict[str, object]] = {
 GRAPH_PATHS = ("graph", "fused+graph")
 
 
+def bench_spec(entry: str, args: argparse.Namespace, runtime: dict[str, object]) -> SearchSpec:
+    """The spec one benchmark entry ("darts", "darts+a2m") runs, at the command line's sizes."""
+    method, _, wrapper = entry.partition("+")
+    space = SPACES[args.space]
+    return SearchSpec(
+        space=args.space,
+        method=method,
+        a2m={"enabled": True} if wrapper == "a2m" else None,
+        batch_size=args.batch,
+        epochs=50,
+        supernet={"C": args.C, space.depth_field: args.depth or space.default_depth},
+        runtime=runtime,
+    )
+
+
 def bench(
     entry: str,
     args: argparse.Namespace,
@@ -91,17 +106,10 @@ def bench(
     runtime: dict[str, object] | None = None,
     step_mode: str = "eager",
 ) -> dict[str, float]:
-    method, _, wrapper = entry.partition("+")
-    space = SPACES[args.space]
-    supernet = {"C": args.C, space.depth_field: args.depth or space.default_depth}
-    spec = SearchSpec(
-        space=args.space,
-        method=method,
-        a2m={"enabled": True} if wrapper == "a2m" else None,
-        batch_size=args.batch,
-        epochs=50,
-        supernet=supernet,
-        runtime=runtime
+    spec = bench_spec(
+        entry,
+        args,
+        runtime
         or {
             "precision": args.precision,
             "fused_cells": args.fused,
