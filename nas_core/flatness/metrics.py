@@ -15,10 +15,11 @@ adds a toy one).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from nas_core.registry import add_entry, registered_while
 
 Direction = Literal["lower", "higher"]
 Phase = Literal["epoch", "end"]
@@ -260,22 +261,15 @@ def describe_metrics() -> list[dict[str, Any]]:
 
 def register_metric(entry: Metric) -> None:
     """Add a metric (a plugin's, a test's); its name must be new."""
-    if entry.name in METRICS:
-        raise ValueError(f"metric: {entry.name!r} is already registered")
     if entry.phase == "epoch" and entry.compute is None:
         raise ValueError(f"metric: epoch metric {entry.name!r} needs compute ('module:function')")
-    METRICS[entry.name] = entry
+    add_entry(METRICS, "metric", entry.name, entry)
 
 
 def unregister_metric(name: str) -> None:
     METRICS.pop(name, None)
 
 
-@contextmanager
-def registered_metric(entry: Metric) -> Iterator[Metric]:
+def registered_metric(entry: Metric) -> AbstractContextManager[Metric]:
     """The metric registered for the duration of a `with` block (tests)."""
-    register_metric(entry)
-    try:
-        yield entry
-    finally:
-        unregister_metric(entry.name)
+    return registered_while(register_metric, unregister_metric, entry, entry.name)

@@ -14,12 +14,12 @@ registers a toy method).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from nas_core.methods import params as p
+from nas_core.registry import add_entry, registered_while
 
 if TYPE_CHECKING:
     from nas_core.methods.base import ArchMethod
@@ -201,23 +201,16 @@ METHODS: dict[str, MethodInfo] = {
 
 def register_method(info: MethodInfo) -> None:
     """Add a method (a plugin's, a test's); its name must be new."""
-    if info.name in METHODS:
-        raise ValueError(f"method: {info.name!r} is already registered")
-    METHODS[info.name] = info
+    add_entry(METHODS, "method", info.name, info)
 
 
 def unregister_method(name: str) -> None:
     METHODS.pop(name, None)
 
 
-@contextmanager
-def registered_method(info: MethodInfo) -> Iterator[MethodInfo]:
+def registered_method(info: MethodInfo) -> AbstractContextManager[MethodInfo]:
     """The method registered for the duration of a `with` block (tests)."""
-    register_method(info)
-    try:
-        yield info
-    finally:
-        unregister_method(info.name)
+    return registered_while(register_method, unregister_method, info, info.name)
 
 
 def method_info(name: str) -> MethodInfo | None:

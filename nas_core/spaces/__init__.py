@@ -11,10 +11,10 @@ tests/unit/test_registries_extend.py adds a toy space that way). Everything else
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
+from nas_core.registry import add_entry, registered_while
 from nas_core.spaces.darts_definition import DartsDefinition
 from nas_core.spaces.definition import SpaceDefinition
 from nas_core.spaces.nb201_definition import NB201Definition
@@ -28,23 +28,16 @@ SPACES: dict[str, SpaceDefinition] = {d.name: d for d in (NB201Definition(), Dar
 
 def register_space(definition: SpaceDefinition) -> None:
     """Add a space (a plugin's, a test's); its name must be new."""
-    if definition.name in SPACES:
-        raise ValueError(f"space: {definition.name!r} is already registered")
-    SPACES[definition.name] = definition
+    add_entry(SPACES, "space", definition.name, definition)
 
 
 def unregister_space(name: str) -> None:
     SPACES.pop(name, None)
 
 
-@contextmanager
-def registered_space(definition: SpaceDefinition) -> Iterator[SpaceDefinition]:
+def registered_space(definition: SpaceDefinition) -> AbstractContextManager[SpaceDefinition]:
     """The space registered for the duration of a `with` block (tests)."""
-    register_space(definition)
-    try:
-        yield definition
-    finally:
-        unregister_space(definition.name)
+    return registered_while(register_space, unregister_space, definition, definition.name)
 
 
 def space_definition(name: str) -> SpaceDefinition:
