@@ -155,6 +155,13 @@ class Store:
         """Run read-only `work` in an autocommit session (no BEGIN/ROLLBACK round trips)."""
         return run_in_threadpool(self._run, self.database.reader, lambda s, k: work(s, k, *args, **kwargs))
 
+    def write(
+        self, work: Callable[Concatenate[Session, Caller, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Awaitable[T]:
+        """Run `work` in a session with a transaction; `work` commits what it means to keep (a
+        route that enqueues commits first: api/jobs.py) and anything it leaves is rolled back."""
+        return run_in_threadpool(self._run, self.database.sessionmaker, lambda s, k: work(s, k, *args, **kwargs))
+
     def autocommit(
         self, work: Callable[Concatenate[Connection, Caller, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> Awaitable[T]:
