@@ -160,7 +160,9 @@ class Store:
     ) -> Awaitable[T]:
         """Run `work` in a session with a transaction; `work` commits what it means to keep (a
         route that enqueues commits first: api/jobs.py) and anything it leaves is rolled back."""
-        return run_in_threadpool(self._run, self.database.sessionmaker, lambda s, k: work(s, k, *args, **kwargs))
+        return run_in_threadpool(
+            self._run, self.database.sessionmaker, lambda s, k: work(s, k, *args, **kwargs)
+        )
 
     def autocommit(
         self, work: Callable[Concatenate[Connection, Caller, P], T], /, *args: P.args, **kwargs: P.kwargs

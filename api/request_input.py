@@ -25,6 +25,7 @@ from fastapi.routing import APIRoute
 
 from api.errors import FieldError, ValidationProblem
 from api.route_statuses import route_inputs
+from flatnas.documents import RepeatedKey, object_without_repeats
 
 MAX_JSON_DEPTH = 32
 MAX_INT_DIGITS = 64
@@ -103,7 +104,7 @@ def bounded_int(text: str) -> int | TooLongInteger:
     return TooLongInteger(digits) if digits > MAX_INT_DIGITS else int(text)
 
 
-_JSON = json.JSONDecoder(parse_int=bounded_int)
+_JSON = json.JSONDecoder(parse_int=bounded_int, object_pairs_hook=object_without_repeats)
 
 
 def parse_json_body(body: bytes) -> Any:
@@ -117,6 +118,10 @@ def parse_json_body(body: bytes) -> Any:
         raise body_problem(f"is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
     except RecursionError:  # deeper than the C parser's recursion allows: far past MAX_JSON_DEPTH
         raise too_deep_problem(body) from None
+    except RepeatedKey as err:
+        raise body_problem(
+            f"names the key {err.args[0]!r} twice in one object; each key may appear once"
+        ) from None
     check_body(data, body)
     return data
 

@@ -10,7 +10,8 @@ seven times slower); nodes are composed in Python so that, while the document is
   JSON a small body could expand into a huge one;
 - an integer literal longer than MAX_INT_DIGITS becomes a TooLongInteger, which `check_body` then
   refuses under its field's name;
-- mapping keys become strings as JSON would write them (`1:` is the key "1").
+- mapping keys become strings as JSON would write them (`1:` is the key "1"), and a key named
+  twice in one mapping is refused at its second line (flatnas.documents.refuse_repeated_keys).
 
 Scalars resolve as flatnas.documents.SpecLoader resolves them, so a body means what the same
 spec file means to the CLI.
@@ -29,7 +30,7 @@ from yaml.resolver import Resolver
 
 from api.errors import FieldError, ValidationProblem
 from api.request_input import MAX_INT_DIGITS, MAX_JSON_DEPTH, TooLongInteger, check_body
-from flatnas.documents import SpecFileError, SpecLoader, parse_spec_text
+from flatnas.documents import SpecFileError, SpecLoader, parse_spec_text, refuse_repeated_keys
 
 try:  # libyaml's event parser, when PyYAML was built with it
     from yaml._yaml import CParser as _Parser
@@ -91,6 +92,7 @@ class _BodyConstructor(SafeConstructor):
         return self.construct_yaml_int(node)  # type: ignore[no-untyped-call,no-any-return]
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        refuse_repeated_keys(node)
         mapping = super().construct_mapping(node, deep=deep)  # type: ignore[no-untyped-call]
         if all(isinstance(key, str) for key in mapping):
             return mapping  # type: ignore[no-any-return]

@@ -18,13 +18,54 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, ScalarNode
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
+class RepeatedKey(ValueError):
+    """A JSON object names one key twice; `args[0]` is the key."""
+
+
+def object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A `json` object_pairs_hook that refuses a repeated key: json.loads keeps the last one
+    silently, so `"epochs": 5, ..., "epochs": 500` would run whichever came later."""
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    seen: set[str] = set()
+    for key, _value in pairs:
+        if key in seen:
+            raise RepeatedKey(key)
+        seen.add(key)
+    raise AssertionError("unreachable: fewer keys than pairs means one repeats")
+
+
+def refuse_repeated_keys(node: MappingNode) -> None:
+    """Refuse a YAML mapping that names one key twice, at the second one (PyYAML keeps the last,
+    as json.loads does: YAML says keys are unique, so it is an error in the document)."""
+    seen: set[str] = set()
+    for key_node, _value in node.value:
+        if isinstance(key_node, ScalarNode):  # a collection as a key has no JSON form at all
+            if key_node.value in seen:
+                raise ConstructorError(
+                    None,
+                    None,
+                    f"the key {key_node.value!r} appears twice in one mapping",
+                    key_node.start_mark,
+                )
+            seen.add(key_node.value)
+
+
 class SpecLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading numbers as YAML 1.2 does: YAML 1.1 takes `1e-2` and `1.0e5`
-    for strings, and the spec's floats are strict (a string is never coerced into a number)."""
+    """PyYAML's safe loader, reading numbers as YAML 1.2 does (YAML 1.1 takes `1e-2` and `1.0e5`
+    for strings, and the spec's floats are strict: a string is never coerced into a number), and
+    refusing a key named twice in one mapping."""
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        refuse_repeated_keys(node)
+        return super().construct_mapping(node, deep=deep)
 
 
 SpecLoader.add_implicit_resolver(
@@ -50,10 +91,15 @@ def parse_spec_text(
     """The mapping a spec document holds; `name` labels errors (a path, or '-' for stdin). `loader`
     is a YAML loader that resolves scalars as SpecLoader does (the API passes a stricter one)."""
     try:
-        data = yaml.load(text, Loader=loader) if yaml_syntax else json.loads(text)
+        data = (
+            yaml.load(text, Loader=loader)
+            if yaml_syntax
+            else json.loads(text, object_pairs_hook=object_without_repeats)
+        )
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        problem = f"YAML syntax error: {err.problem or err.context}"
+        kind = "YAML error" if isinstance(err, ConstructorError) else "YAML syntax error"
+        problem = f"{kind}: {err.problem or err.context}"
         if mark is None:
             raise SpecFileError(name, problem) from None
         raise SpecFileError(name, problem, mark.line + 1, mark.column + 1) from None
@@ -61,6 +107,10 @@ def parse_spec_text(
         raise SpecFileError(name, f"YAML error: {err}") from None
     except json.JSONDecodeError as err:
         raise SpecFileError(name, f"JSON syntax error: {err.msg}", err.lineno, err.colno) from None
+    except RepeatedKey as err:
+        raise SpecFileError(
+            name, f"JSON error: the key {err.args[0]!r} appears twice in one object"
+        ) from None
     if not isinstance(data, dict):
         got = "an empty document" if data is None else f"a {type(data).__name__}"
         raise SpecFileError(name, f"a spec is a mapping of fields (name: value), got {got}")

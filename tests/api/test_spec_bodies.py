@@ -98,3 +98,24 @@ def test_id_prefix_filter(client: TestClient, keys: Keys, enqueued: Enqueued) ->
     assert client.get("/searches", params={"id_prefix": "-"}, headers=keys.read).json()["items"] == []
     bad = client.get("/searches", params={"id_prefix": "%"}, headers=keys.read)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "id_prefix"
+
+
+@pytest.mark.parametrize(
+    ("body", "media", "expected"),
+    [
+        (
+            b"name: x\nepochs: 1\nepochs: 500\n",
+            "application/yaml",
+            "YAML error at line 3, column 1: the key 'epochs' appears twice in one mapping",
+        ),
+        (b'{"name": "x", "epochs": 1, "epochs": 500}', "application/json", "names the key 'epochs' twice"),
+        (b'{"name": "x", "a2m": {"rho": 0.1, "rho": 9}}', "application/json", "names the key 'rho' twice"),
+    ],
+)
+def test_a_key_named_twice_is_422_not_last_one_wins(
+    client: TestClient, keys: Keys, enqueued: Enqueued, body: bytes, media: str, expected: str
+) -> None:
+    resp = client.post("/searches", content=body, headers={**keys.submit, "Content-Type": media})
+    assert resp.status_code == 422, resp.text
+    assert expected in resp.json()["errors"][0]["message"]
+    assert enqueued.calls == []
