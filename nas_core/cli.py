@@ -32,8 +32,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from flatnas.documents import SpecFileError
-from flatnas.labels import activity_label, epoch_label
+from flatnas.labels import activity_label
 from nas_core.benchmarks import cli as benchmark_cli
+from nas_core.console_run import ConsoleRun, write_json
 from nas_core.dataroots import ROOT_ENV, DataRoots
 from nas_core.flatness.export import flatness_records_to_json
 from nas_core.reporter import (
@@ -162,52 +163,36 @@ def build_parser(prog: str = "python -m nas_core") -> argparse.ArgumentParser:
 # --- the CLI's reporter -----------------------------------------------------------------------
 
 
-class FileReporter:
+class FileReporter(ConsoleRun):
     """Progress bar on stderr; results rewritten into the output directory after every epoch."""
 
     def __init__(self, out: Path, *, progress: bool = True, benchmark: str | None = None) -> None:
         from nas_core.benchmarks.cli import BenchmarkFile
 
-        self.out, self.progress = out, progress
+        super().__init__(progress=progress)
+        self.out = out
         self.ground_truth = BenchmarkFile(out, benchmark)
         self.epochs: list[EpochRecord] = []
         self.flatness: list[FlatnessRecord] = []
-        self.stop_requested = False
-        self.bar: Any = None
-        self.steps = 1
 
     def on_start(self, info: SearchInfo) -> None:
-        self.steps = info.steps_per_epoch
         self.ground_truth.start(info.space)
-        if self.progress:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=info.total_epochs * info.steps_per_epoch,
-                initial=info.start_epoch * info.steps_per_epoch,
-                unit="step",
-                dynamic_ncols=True,
-                file=sys.stderr,
-            )
-        self._log(
-            f"{info.method} on {info.space} ({info.num_params:,} weights, {info.device}); "
-            f"{info.total_epochs} epochs × {info.steps_per_epoch} steps"
-            + (f", resuming at epoch {info.start_epoch}" if info.start_epoch else "")
+        self.start(
+            total_epochs=info.total_epochs,
+            steps_per_epoch=info.steps_per_epoch,
+            start_epoch=info.start_epoch,
+            summary=f"{info.method} on {info.space} ({info.num_params:,} weights, {info.device})",
         )
 
     def on_progress(self, progress: Progress) -> None:
-        if self.bar is None:
-            if progress.phase == "flatness" and progress.detail:  # a long quiet stretch: say what it is
-                self._log(f"epoch {progress.epoch}: {activity_label(progress.phase, progress.detail)}")
-            return
-        self.bar.n = progress.epoch * self.steps + progress.step
-        loss = f"{progress.loss:.3f}" if progress.loss is not None else "-"
-        doing = activity_label(progress.phase, progress.detail)
-        self.bar.set_postfix_str(f"{epoch_label(progress.epoch, progress.total_epochs)} {doing} loss {loss}")
+        if self.bar is None and progress.phase == "flatness" and progress.detail:
+            # a long quiet stretch without a bar: say what it is
+            self.log(f"epoch {progress.epoch}: {activity_label(progress.phase, progress.detail)}")
+        self.show(progress, activity_label(progress.phase, progress.detail))
 
     def on_epoch(self, record: EpochRecord) -> None:
         self.epochs.append(record)
-        self._log(
+        self.log(
             f"epoch {record.epoch}: train {record.train_loss:.3f}/{record.train_acc:.3f} "
             f"val {record.val_loss:.3f}/{record.val_acc:.3f} lr {record.lr:.4f} {record.seconds:.1f}s"
         )
@@ -215,27 +200,17 @@ class FileReporter:
 
     def on_genotype(self, genotype: dict[str, Any], *, epoch: int, is_best: bool, is_final: bool) -> None:
         if is_best:
-            _write_json(self.out / GENOTYPE_FILES["best"], genotype)
+            write_json(self.out / GENOTYPE_FILES["best"], genotype)
         if is_final:
-            _write_json(self.out / GENOTYPE_FILES["final"], genotype)
+            write_json(self.out / GENOTYPE_FILES["final"], genotype)
         self.ground_truth.add(genotype, epoch=epoch, is_best=is_best, is_final=is_final)
 
     def on_flatness(self, record: FlatnessRecord) -> None:
         self.flatness.append(record)
         self.write_flatness(self.flatness)
 
-    def on_checkpoint(self, epoch: int, path: str) -> None:
-        pass
-
     def on_samples(self, samples: list[SampledArchitecture]) -> None:
-        _write_json(self.out / "samples.json", [asdict(s) for s in samples])
-
-    def should_stop(self) -> bool:
-        return self.stop_requested
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        write_json(self.out / "samples.json", [asdict(s) for s in samples])
 
     # --- files ---
 
@@ -245,26 +220,14 @@ class FileReporter:
             writer.writerow(CURVE_FIELDS)
             for r in epochs:
                 writer.writerow([getattr(r, k) for k in CURVE_FIELDS])
-        _write_json(
+        write_json(
             self.out / "alphas.json",
             {"epochs": [{"epoch": r.epoch, "weights": r.alphas, "genotype": r.genotype} for r in epochs]},
         )
 
     def write_flatness(self, records: Sequence[FlatnessRecord]) -> None:
         # The shared export turns NaN/inf (a diverging Hessian estimate) into null: valid JSON.
-        _write_json(self.out / "flatness.json", flatness_records_to_json(records))
-
-    def _log(self, message: str) -> None:
-        if self.bar is not None:
-            self.bar.write(message, file=sys.stderr)
-        else:
-            print(message, file=sys.stderr)
-
-
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+        write_json(self.out / "flatness.json", flatness_records_to_json(records))
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -372,7 +335,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(max(1, args.threads))
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "spec.json", spec.model_dump(mode="json"))
+    write_json(out / "spec.json", spec.model_dump(mode="json"))
     reporter = FileReporter(out, progress=not args.no_progress, benchmark=args.benchmark)
 
     with first_ctrl_c_stops(reporter):
@@ -397,11 +360,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     if hasattr(result, "epochs"):  # the full history, including epochs run before a resume
         reporter.write_curves(result.epochs)
         reporter.write_flatness(result.flatness)
-        _write_json(out / GENOTYPE_FILES["best"], result.best_genotype)
-        _write_json(out / GENOTYPE_FILES["final"], result.final_genotype)
+        write_json(out / GENOTYPE_FILES["best"], result.best_genotype)
+        write_json(out / GENOTYPE_FILES["final"], result.final_genotype)
         alphas = json.loads((out / "alphas.json").read_text())
         alphas["final_raw"] = [a.tolist() for a in result.alphas]
-        _write_json(out / "alphas.json", alphas)
+        write_json(out / "alphas.json", alphas)
         best = result.best_genotype
         print(f"best genotype (epoch {result.best_epoch}): {best.get('arch_str') or best.get('darts_repr')}")
     print(f"results in {out}")

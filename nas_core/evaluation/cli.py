@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from flatnas.labels import epoch_label
 from nas_core.cli import claim_out_dir, first_ctrl_c_stops, local_data_roots, release_out_dir
+from nas_core.console_run import ConsoleRun, write_json
 from nas_core.evaluation.protocol import EvalSpec, set_field
 from nas_core.evaluation.reporter import EvalEpochRecord, EvalInfo
 from nas_core.genotype import Genotype, GenotypeError, genotype_from_json
@@ -86,70 +87,37 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     return data
 
 
-class EvalFileReporter:
+class EvalFileReporter(ConsoleRun):
     """Progress bar on stderr; curves.csv rewritten after every epoch."""
 
     def __init__(self, out: Path, *, progress: bool = True) -> None:
-        self.out, self.progress = out, progress
+        super().__init__(progress=progress)
+        self.out = out
         self.epochs: list[EvalEpochRecord] = []
-        self.stop_requested = False
-        self.bar: Any = None
-        self.steps = 1
 
     def on_start(self, info: EvalInfo) -> None:
-        self.steps = info.steps_per_epoch
         self.epochs = [r for r in read_curves(self.out / "curves.csv") if r.epoch < info.start_epoch]
-        if self.progress:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=info.total_epochs * info.steps_per_epoch,
-                initial=info.start_epoch * info.steps_per_epoch,
-                unit="step",
-                dynamic_ncols=True,
-                file=sys.stderr,
-            )
-        self._log(
-            f"{info.protocol} protocol: {info.params_m:.3f}M params, {info.flops_m:.1f}M FLOPs, "
-            f"{info.train_images} train / {info.test_images} test images on {info.device} "
-            f"({info.precision}{', channels_last' if info.channels_last else ''}); "
-            f"{info.total_epochs} epochs × {info.steps_per_epoch} steps"
-            + (f", resuming at epoch {info.start_epoch}" if info.start_epoch else "")
+        self.start(
+            total_epochs=info.total_epochs,
+            steps_per_epoch=info.steps_per_epoch,
+            start_epoch=info.start_epoch,
+            summary=(
+                f"{info.protocol} protocol: {info.params_m:.3f}M params, {info.flops_m:.1f}M FLOPs, "
+                f"{info.train_images} train / {info.test_images} test images on {info.device} "
+                f"({info.precision}{', channels_last' if info.channels_last else ''})"
+            ),
         )
 
     def on_progress(self, progress: Progress) -> None:
-        if self.bar is None:
-            return
-        self.bar.n = progress.epoch * self.steps + progress.step
-        loss = f"{progress.loss:.3f}" if progress.loss is not None else "-"
-        # Numbered from 0, as the log lines, curves.csv and `flatnas search` number them.
-        self.bar.set_postfix_str(
-            f"{epoch_label(progress.epoch, progress.total_epochs)} {progress.phase} loss {loss}"
-        )
+        self.show(progress, progress.phase)
 
     def on_epoch(self, record: EvalEpochRecord) -> None:
         self.epochs.append(record)
         write_curves(self.out / "curves.csv", self.epochs)
-        self._log(
+        self.log(
             f"epoch {record.epoch}: train {record.train_loss:.3f}/{record.train_acc:.3f} "
             f"test {record.test_loss:.3f}/{record.test_acc:.3f} lr {record.lr:.4f} {record.seconds:.1f}s"
         )
-
-    def on_checkpoint(self, epoch: int, path: str) -> None:
-        pass
-
-    def should_stop(self) -> bool:
-        return self.stop_requested
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-    def _log(self, message: str) -> None:
-        if self.bar is not None:
-            self.bar.write(message, file=sys.stderr)
-        else:
-            print(message, file=sys.stderr)
 
 
 def write_curves(path: Path, epochs: Sequence[EvalEpochRecord]) -> None:
@@ -182,12 +150,6 @@ def read_curves(path: Path) -> list[EvalEpochRecord]:
 def _has_checkpoint(out: Path) -> bool:
     checkpoints = out / "checkpoints"
     return checkpoints.is_dir() and any(checkpoints.iterdir())
-
-
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
-    tmp.replace(path)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -223,7 +185,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     fresh = not (args.resume and (out / "checkpoints").is_dir())
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "spec.json", spec.model_dump(mode="json"))
+    write_json(out / "spec.json", spec.model_dump(mode="json"))
     reporter = EvalFileReporter(out, progress=not args.no_progress)
 
     with first_ctrl_c_stops(reporter):
@@ -257,7 +219,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         finally:
             reporter.close()
     write_curves(out / "curves.csv", result.epochs)
-    _write_json(
+    write_json(
         out / "result.json", {**result.summary(), "protocol": spec.protocol, "dataset": spec.dataset.name}
     )
     print(
