@@ -10,6 +10,8 @@ _ = Whitelist()
 
 # Fields read by pydantic / FastAPI when a response is serialised, and by clients.
 datasets  # api/catalog.py Catalog
+flatness_switches  # api/catalog.py Catalog (read by the dashboard's New-search form)
+spec_defaults  # api/catalog.py Catalog (read by the dashboard's New-search form)
 instance  # api/errors.py problem details (RFC 9457 member)
 latest_test_acc  # api/evaluations.py
 evaluation_status  # api/studies.py

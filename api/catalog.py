@@ -1,5 +1,5 @@
 """GET /catalog: what this service can run and measure, in one document read from the registries
-(spaces, methods, metrics, data sets, evaluation protocols), so that clients and the dashboard never branch on names.
+(spaces, methods, metrics and the flatness switches, data sets, evaluation protocols, the spec's defaults), so that clients and the dashboard never branch on names.
 A space, method or metric registered in nas_core appears here with no change to the API.
 """
 
@@ -14,6 +14,7 @@ from nas_core.evaluation.protocol import describe_protocols
 from nas_core.flatness.metrics import describe_metrics
 from nas_core.methods import describe_methods
 from nas_core.spaces import describe_spaces
+from nas_core.spec import SearchSpec, describe_flatness_switches
 
 
 class CatalogSpace(BaseModel):
@@ -56,6 +57,20 @@ class CatalogMetric(BaseModel):
     phase: str | None = Field(description="epoch or end for records a search writes; null for study-only")
     switch: str | None = Field(description="the spec.flatness flag that switches the record")
     study: bool = Field(description="a column of the study tables")
+    short_label: str = Field(description="a few words naming it where room is short (a form's switch)")
+    note: str = Field(description="what to know before switching it on (its cost); '' when nothing")
+    min_metric_epochs: int = Field(description="metric epochs a search needs before the record appears")
+    count: bool = Field(description="its values are small whole counts (a chart's axis starts at zero)")
+
+
+class CatalogSwitch(BaseModel):
+    name: str = Field(description="the spec.flatness flag")
+    label: str
+    hint: str = Field(description="when it runs, what it costs, what it needs; '' when nothing")
+    description: str
+    default: bool = Field(description="the spec's value when a body leaves the flag out")
+    phase: str | None = Field(description="epoch or end: when the records it switches are computed")
+    metrics: list[str] = Field(description="the metrics it turns on, in registry order")
 
 
 class CatalogDataset(BaseModel):
@@ -89,6 +104,13 @@ class Catalog(BaseModel):
     metrics: list[CatalogMetric]
     datasets: list[CatalogDataset]
     protocols: list[CatalogProtocol]
+    flatness_switches: list[CatalogSwitch] = Field(
+        description="the spec.flatness flags that switch records, one per flag, as a form offers them"
+    )
+    spec_defaults: dict[str, Any] = Field(
+        description="the spec a body that names nothing gets (SearchSpec's defaults); a null is decided "
+        "by the space or data set (supernet.N or layers, a2m.rho, dataset.image_size)"
+    )
 
 
 def catalog() -> Catalog:
@@ -99,5 +121,7 @@ def catalog() -> Catalog:
             "metrics": describe_metrics(),
             "datasets": describe_datasets(),
             "protocols": describe_protocols(),
+            "flatness_switches": describe_flatness_switches(),
+            "spec_defaults": SearchSpec().model_dump(mode="json"),
         }
     )

@@ -22,7 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from nas_core.dataroots import MAX_PATH_BYTES, check_path_length
 from nas_core.datasets import DATASET_NAMES, DATASETS
-from nas_core.flatness.metrics import METRICS
+from nas_core.flatness.metrics import METRICS, Metric
 from nas_core.methods import METHODS
 from nas_core.spaces import SPACES
 from nas_core.strict import StrictModel
@@ -167,6 +167,38 @@ class FlatnessConfig(StrictModel):
     ranking_sample: int = Field(
         16, ge=2, le=1000, description="architectures in the ranking-stability sample (seeded)"
     )
+
+
+def describe_flatness_switches() -> list[dict[str, Any]]:
+    """The spec.flatness flags that switch records, one per flag in registry order, as a form offers
+    them: label, hint and description from the metric the flag is named after (else its first),
+    the default from FlatnessConfig, and every metric it turns on (a plugin's may share a flag)."""
+    by_flag: dict[str, list[Metric]] = {}
+    for entry in METRICS.values():
+        if entry.switch is not None:
+            by_flag.setdefault(entry.switch, []).append(entry)
+    return [_describe_switch(flag, metrics) for flag, metrics in by_flag.items()]
+
+
+def _describe_switch(flag: str, metrics: list[Metric]) -> dict[str, Any]:
+    owner = next((m for m in metrics if m.name == flag), metrics[0])
+    needs = max(m.min_metric_epochs for m in metrics)
+    others = [m.label for m in metrics if m is not owner]
+    hint = [
+        "once, at the end of the search" if owner.phase == "end" else "",
+        owner.note,
+        f"needs {needs} metric epochs" if needs > 1 else "",
+        f"also turns on {', '.join(others)}" if others else "",
+    ]
+    return {
+        "name": flag,
+        "label": owner.short_label or owner.label,
+        "hint": "; ".join(h for h in hint if h),
+        "description": owner.description,
+        "default": FlatnessConfig.model_fields[flag].default,
+        "phase": owner.phase,
+        "metrics": [m.name for m in metrics],
+    }
 
 
 class RuntimeConfig(StrictModel):

@@ -90,5 +90,8 @@ def toy_metric() -> Metric:
         "lower",
         "shape",
         phase="epoch",
+        # A plugin cannot add a field to the spec, so it shares a flag: α's norm, like its entropy,
+        # reads α alone. The New-search form's α-entropy switch then says it turns this on too.
+        switch="alpha_entropy",
         compute="tests.toy_registry:toy_alpha_norm",
     )

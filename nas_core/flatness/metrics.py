@@ -9,7 +9,7 @@ Two kinds of entry share one table so that nothing repeats their names or direct
 The spec's flatness flags, the search loop (nas_core/search.py, flatness/hooks.py), the study's
 paired table (`better` counts seeds by `direction`), GET /catalog and the dashboard all read it.
 Torch-free. To add an epoch metric: a function `(ctx, epoch, inputs) -> FlatnessRecord | None`
-and one `Metric` (here, or `register_metric` from a plugin; tests/unit/test_registries_extend.py
+and one `Metric` (here, or `register_metric` from a plugin; tests/api/test_registries_extend.py
 adds a toy one).
 """
 
@@ -47,6 +47,14 @@ class Metric:
     from_record: str | None = None
     #: Read from this key of that record's params instead of its value (e.g. the eigenvalue's residual).
     record_param: str | None = None
+    #: A few words naming the record where room is short (the New-search form's switch); "": the label.
+    short_label: str = ""
+    #: What a person should know before switching it on (its cost), shown beside its switch.
+    note: str = ""
+    #: Metric epochs a search needs before the record appears (ranking stability compares two).
+    min_metric_epochs: int = 1
+    #: Its values are small whole counts, so a chart's axis starts at zero.
+    count: bool = False
 
     def enabled(self, flatness: Any) -> bool:
         """Whether a spec's flatness section switches this record on."""
@@ -63,6 +71,10 @@ class Metric:
             "phase": self.phase,
             "switch": self.switch,
             "study": self.study,
+            "short_label": self.short_label or self.label,
+            "note": self.note,
+            "min_metric_epochs": self.min_metric_epochs,
+            "count": self.count,
         }
 
 
@@ -108,6 +120,7 @@ METRICS: dict[str, Metric] = {
             "flatness",
             phase="epoch",
             switch="hessian_eigenvalue",
+            short_label="Hessian eigenvalue",
             compute=f"{_HOOKS}:hessian_eigenvalue_record",
             study=True,
             from_record="hessian_eigenvalue",
@@ -133,6 +146,7 @@ METRICS: dict[str, Metric] = {
             "flatness",
             phase="epoch",
             switch="a2m_sharpness",
+            short_label="A2M sharpness",
             compute=f"{_HOOKS}:a2m_sharpness_record",
             study=True,
             from_record="a2m_sharpness",
@@ -148,6 +162,7 @@ METRICS: dict[str, Metric] = {
             phase="epoch",
             switch="skip_count",
             compute=f"{_HOOKS}:skip_count_record",
+            count=True,
         ),
         Metric(
             "alpha_entropy",
@@ -158,6 +173,7 @@ METRICS: dict[str, Metric] = {
             "shape",
             phase="epoch",
             switch="alpha_entropy",
+            short_label="α entropy",
             compute=f"{_HOOKS}:alpha_entropy_record",
         ),
         Metric(
@@ -170,7 +186,9 @@ METRICS: dict[str, Metric] = {
             "flatness",
             phase="epoch",
             switch="ranking_stability",
+            short_label="Ranking stability",
             compute=f"{_HOOKS}:ranking_stability_epoch_record",
+            min_metric_epochs=2,
         ),
         Metric(
             "neighbourhood",
@@ -182,6 +200,8 @@ METRICS: dict[str, Metric] = {
             "flatness",
             phase="end",
             switch="neighbourhood",
+            short_label="Neighbourhood",
+            note="hundreds of forward passes: slow on a CPU",
         ),
         Metric(
             "neighbourhood_acc_mean",
@@ -263,6 +283,15 @@ def register_metric(entry: Metric) -> None:
     """Add a metric (a plugin's, a test's); its name must be new."""
     if entry.phase == "epoch" and entry.compute is None:
         raise ValueError(f"metric: epoch metric {entry.name!r} needs compute ('module:function')")
+    # Imported here: nas_core/spec.py reads this registry when it is imported.
+    from nas_core.spec import FlatnessConfig
+
+    flag = FlatnessConfig.model_fields.get(entry.switch) if entry.switch is not None else None
+    if entry.switch is not None and (flag is None or flag.annotation is not bool):
+        raise ValueError(
+            f"metric: {entry.name!r} is switched by flatness.{entry.switch}, not a flag of the spec "
+            "(a new switch is a field of FlatnessConfig in nas_core/spec.py)"
+        )
     add_entry(METRICS, "metric", entry.name, entry)
 
 

@@ -30,7 +30,7 @@ TOY = tiny_body(
     method=TOY_METHOD,
     method_params={"temperature": 3.0},
     dataset={"name": "synthetic", "subset": 64, "image_size": 8, "num_classes": 4},
-    flatness={**FLATNESS_OFF, "interval": 1},
+    flatness={**FLATNESS_OFF, "interval": 1, "alpha_entropy": True},  # the toy metric's switch
 )
 
 
@@ -54,7 +54,13 @@ def test_a_search_runs_through_a_registered_space_method_and_metric(toys: None, 
         {**TOY, "epochs": 1, "flatness": {**TOY["flatness"], "skip_count": True}}
     )
     kinds = [r.kind for r in run_search(spec, NullReporter(), workdir=tmp_path / "2").flatness]
-    assert kinds == ["skip_count", TOY_METRIC]
+    assert kinds == ["skip_count", "alpha_entropy", TOY_METRIC]
+    # Its flag off, the toy metric is not computed either.
+    spec = SearchSpec.model_validate(
+        {**TOY, "epochs": 1, "flatness": {**TOY["flatness"], "alpha_entropy": False, "skip_count": True}}
+    )
+    kinds = [r.kind for r in run_search(spec, NullReporter(), workdir=tmp_path / "3").flatness]
+    assert kinds == ["skip_count"]
 
 
 def test_admission_uses_the_toy_spaces_own_estimate(
@@ -83,6 +89,17 @@ def test_the_catalog_lists_the_toys(toys: None, client: TestClient, keys: Keys) 
     assert "temperature" in method["params"]["properties"]
     metric = next(m for m in body["metrics"] if m["name"] == TOY_METRIC)
     assert metric["direction"] == "lower" and metric["phase"] == "epoch"
+    assert metric["switch"] == "alpha_entropy" and metric["short_label"] == "‖α‖"
+    # The New-search form's switches: still one per spec.flatness flag, the toy's listed under the
+    # flag it shares, and the form's hint for that switch names it.
+    switches = {s["name"]: s for s in body["flatness_switches"]}
+    assert set(switches) == {m["switch"] for m in body["metrics"] if m["switch"]}
+    shared = switches["alpha_entropy"]
+    assert shared["metrics"] == ["alpha_entropy", TOY_METRIC] and shared["label"] == "α entropy"
+    assert shared["hint"] == "also turns on ‖α‖" and shared["default"] is True
+    # The toy space's ops, which the cell diagrams colour by their place in this list.
+    assert space["ops_variants"] == {"default": list(ToyDefinition().default_ops)}
+    assert "none" in space["ops_variants"]["default"]
 
 
 def test_unregistered_names_are_refused_with_the_allowed_values(client: TestClient, keys: Keys) -> None:

@@ -116,6 +116,14 @@ def test_catalog_is_one_document_read_from_the_registries(client: TestClient, ke
     assert metrics["best_val_acc"]["direction"] == "higher" and metrics["best_val_acc"]["unit"] == "fraction"
     assert metrics["wall_seconds"]["direction"] == "lower" and metrics["wall_seconds"]["study"]
     assert {m["phase"] for m in body["metrics"]} == {"epoch", "end", None}
+    # The New-search form's flatness switches and placeholders: the registry's and the spec's own.
+    from nas_core.spec import SearchSpec, describe_flatness_switches
+
+    assert body["flatness_switches"] == describe_flatness_switches()
+    assert body["spec_defaults"] == SearchSpec().model_dump(mode="json")
+    assert (
+        body["spec_defaults"]["flatness"]["interval"] == 5 and body["spec_defaults"]["supernet"]["N"] is None
+    )
     # Each space says how its cell is drawn; the dashboard picks the layout from this, not the name.
     assert {s["name"]: s["cell_kind"] for s in body["spaces"]} == {
         name: d.cell_kind for name, d in SPACES.items()

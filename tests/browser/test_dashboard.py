@@ -20,6 +20,7 @@ import pytest
 pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
+from nas_core.genotype import DARTS_V2, genotype_to_json  # noqa: E402
 from tests.unit.tiny import tiny_body  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -130,6 +131,97 @@ def test_bad_values_are_shown_at_their_fields(live_service: Any, page: Page) -> 
     shot(page, "submit-errors")
     with live_service.client() as client:
         assert client.get("/searches", params={"q": name}).json()["items"] == []
+
+
+def _spec_default(defaults: dict[str, Any], path: str) -> Any:
+    for key in path.split("."):
+        defaults = defaults[key]
+    return defaults
+
+
+def test_the_new_search_form_and_cell_colours_come_from_the_catalog(live_service: Any, page: Page) -> None:
+    enter_key(page, live_service.base_url, live_service.api_key)
+    with live_service.client() as client:
+        catalog = client.get("/catalog").json()
+    page.get_by_role("link", name="New search").first.click()
+    page.locator("details.advanced > summary").click()
+
+    # One switch per spec.flatness flag, labelled, hinted and defaulted as the catalog says.
+    controls = page.locator('.extra-section[data-section="flatness"] select[data-bool]').evaluate_all(
+        """els => els.map(e => {
+            const box = e.closest(".field");
+            return [e.dataset.path, box.querySelector("label").textContent,
+                    box.querySelector(".hint")?.textContent ?? "", e.options[0].textContent, e.title];
+        })"""
+    )
+    assert controls == [
+        [
+            f"flatness.{s['name']}",
+            s["label"],
+            s["hint"],
+            f"default ({str(s['default']).lower()})",
+            s["description"],
+        ]
+        for s in catalog["flatness_switches"]
+    ]
+    assert [c[0] for c in controls] == list(
+        dict.fromkeys(f"flatness.{m['switch']}" for m in catalog["metrics"] if m["switch"])
+    )
+    # Placeholders are the spec's defaults; the depth field's is the chosen space's.
+    numbers = page.locator(".advanced input[data-path]").evaluate_all(
+        "els => els.map(e => [e.dataset.path, e.placeholder])"
+    )
+    assert len(numbers) >= 10
+    for path, placeholder in numbers:
+        default = _spec_default(catalog["spec_defaults"], path)
+        wanted = "all" if default is None else default  # "all": keep every checkpoint
+        assert (placeholder if default is None else float(placeholder)) == wanted, path
+    for label, path in [
+        ("Batch size", "batch_size"),
+        ("Initial channels (C)", "supernet.C"),
+        ("Seed", "seed"),
+    ]:
+        assert float(page.get_by_label(label).get_attribute("placeholder") or "") == _spec_default(
+            catalog["spec_defaults"], path
+        )
+    spaces = {s["name"]: s for s in catalog["spaces"]}
+    for name, space in spaces.items():
+        page.get_by_label("Search space").select_option(name)
+        depth = page.locator(f'.field[data-field="supernet.{space["depth_field"]}"]')
+        expect(depth).to_be_visible()
+        expect(depth.locator("input")).to_have_attribute("placeholder", str(space["default_depth"]))
+    # Image size is offered for the generated data sets only, as the catalog marks them.
+    generated = [d["name"] for d in catalog["datasets"] if not d["file_backed"]]
+    image = page.locator('.field[data-field="dataset.image_size"]')
+    expect(image.locator(".hint")).to_have_text(f"{' / '.join(generated)} only")
+    page.get_by_label("Dataset").select_option(generated[0])
+    expect(image).to_be_visible()
+    shot(page, "submit-advanced")
+
+    # Cell colours: by place in each space's ops ("none" faint), distinct within a space; the short
+    # labels of a "nodes" cell are read off the op names, not kept in a table.
+    colours = page.evaluate(
+        """async (spaces) => {
+            const cell = await import("/static/js/cell.js");
+            return spaces.map(sp => sp.ops_variants.default.map(op => cell.opColor(op, sp.name)));
+        }""",
+        catalog["spaces"],
+    )
+    for space, drawn in zip(catalog["spaces"], colours, strict=True):
+        ops = space["ops_variants"]["default"]
+        named = {op: c for op, c in zip(ops, drawn, strict=True) if op != "none"}
+        assert len(set(named.values())) == len(named), (space["name"], named)
+        assert all(c == "#9ca3af" for op, c in zip(ops, drawn, strict=True) if op == "none")
+    darts = genotype_to_json(DARTS_V2)
+    legend = page.evaluate(
+        """async (doc) => {
+            const cell = await import("/static/js/cell.js");
+            const fig = cell.genotypeFigure(doc);
+            return [...fig.querySelectorAll(".op-legend li")].map(li => li.textContent);
+        }""",
+        darts,
+    )
+    assert "sep3 sep_conv_3x3" in legend and "skip skip_connect" in legend, legend
 
 
 def test_submit_watch_inspect_download_compare(live_service: Any, page: Page, tmp_path: Path) -> None:

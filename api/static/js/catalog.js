@@ -1,12 +1,12 @@
-// What the service can run and measure (GET /catalog): spaces, methods, metrics, data sets and
-// evaluation protocols.
+// What the service can run and measure (GET /catalog): spaces, methods, metrics and the flatness
+// switches, data sets, evaluation protocols and the spec's defaults.
 // Read once per page load (main.js awaits it before the first view), so the views ask it about a
 // space, method or metric instead of branching on names; a space, method or metric registered on
 // the server shows up here with no change to the dashboard.
 
 import { get } from "./api.js";
 
-let catalog = { spaces: [], methods: [], metrics: [], datasets: [], protocols: [] };
+let catalog = { spaces: [], methods: [], metrics: [], datasets: [], protocols: [], flatness_switches: [], spec_defaults: {} };
 let loading = null;
 
 /** Fetch the catalog once (again after a failure, e.g. before a key was entered). */
@@ -33,6 +33,11 @@ export const catalogSpaces = () => catalog.spaces;
 /** Evaluation protocols in the server's order, each with its space and the form's fields. */
 export const protocols = () => catalog.protocols || [];
 export const datasetNames = () => catalog.datasets.map((d) => d.name);
+export const datasetInfo = (name) => byName(catalog.datasets, name);
+/** The spec.flatness flags that switch records: [{name, label, hint, description, default, phase, metrics}]. */
+export const flatnessSwitches = () => catalog.flatness_switches || [];
+/** The spec's default at a dotted path ("flatness.interval"); undefined where the catalog has none. */
+export const specDefault = (path) => path.split(".").reduce((o, k) => (o && typeof o === "object" ? o[k] : undefined), catalog.spec_defaults);
 export const methodInfo = (name) => byName(catalog.methods, name);
 
 /** A metric's entry; ground-truth columns (gt_<dataset>_test_acc) are accuracies, higher better. */
@@ -49,8 +54,11 @@ export const isSampling = (method) => methodInfo(method)?.kind === "sampling";
 /** Whether the space has a tabular benchmark of trained results (ground truth). */
 export const hasBenchmark = (space) => Boolean(spaceInfo(space)?.tabular_benchmark);
 
-/** Per-epoch flatness records in the order the search computes them: [[name, label], ...]. */
-export const epochMetrics = () => catalog.metrics.filter((m) => m.phase === "epoch").map((m) => [m.name, m.label]);
+/** Flatness records of one phase in the order the search computes them: [[name, label], ...]. */
+const phaseMetrics = (phase) => catalog.metrics.filter((m) => m.phase === phase).map((m) => [m.name, m.label]);
+export const epochMetrics = () => phaseMetrics("epoch");
+/** End-of-search records (neighbourhood, cell shape, …), once per search. */
+export const endMetrics = () => phaseMetrics("end");
 
 export const isAccuracy = (metric) => metricInfo(metric)?.unit === "fraction";
 export const isSeconds = (metric) => metricInfo(metric)?.unit === "s";

@@ -10,24 +10,46 @@
 import { h, s } from "./dom.js";
 import { spaceInfo, catalogSpaces } from "./catalog.js";
 
-const OP_COLORS = {
-  none: "#9ca3af",
-  skip_connect: "#d97706",
-  max_pool_3x3: "#0891b2",
-  avg_pool_3x3: "#0d9488",
-  sep_conv_3x3: "#2563eb",
-  sep_conv_5x5: "#4338ca",
-  dil_conv_3x3: "#9333ea",
-  dil_conv_5x5: "#c026d3",
-  nor_conv_1x1: "#16a34a",
-  nor_conv_3x3: "#2563eb",
+// Ops are coloured by their place in the space's op vocabulary (the catalog's op sets), never by
+// their names, so a new space's ops get colours with no change here. "none", the zero op any space
+// may offer, is drawn faint: an edge that is absent.
+const NONE_OP = "none";
+const NONE_COLOR = "#9ca3af";
+const OP_PALETTE = ["#d97706", "#0891b2", "#2563eb", "#16a34a", "#9333ea", "#0d9488", "#4338ca", "#c026d3", "#dc2626", "#65a30d"];
+
+/** The space's ops in a stable order, "none" aside: its default set, then any op only another variant has. */
+function opVocabulary(space) {
+  const variants = spaceInfo(space)?.ops_variants || {};
+  const ordered = [...(variants.default || []), ...Object.values(variants).flat()];
+  return [...new Set(ordered)].filter((op) => op !== NONE_OP);
+}
+
+/** An op's colour in `space`: the palette by its index in the space's ops; past the palette, or for
+ * an op the catalog does not list, a hue spread by the golden angle (from its index or a hash). */
+export function opColor(op, space) {
+  if (op === NONE_OP) return NONE_COLOR;
+  const i = opVocabulary(space).indexOf(op);
+  if (i >= 0 && i < OP_PALETTE.length) return OP_PALETTE[i];
+  let n = i;
+  if (n < 0) for (const ch of String(op)) n = (Math.abs(n) * 31 + ch.charCodeAt(0)) >>> 0;
+  return `hsl(${Math.round((n * 137.508) % 360)} 60% 42%)`;
+}
+
+// Short labels keep a "nodes" cell (up to 8 labelled edges in a small figure) readable; the full
+// name is in each edge's tooltip and in the legend. "sep_conv_3x3" -> "sep3", "skip_connect" ->
+// "skip"; an op whose short form another op of the space shares keeps its full name.
+const abbreviate = (op) => {
+  const parts = String(op).split("_");
+  const size = /^(\d+)x\d+$/.exec(parts[parts.length - 1]);
+  return size && parts.length > 1 ? `${parts[0]}${size[1]}` : parts[0];
 };
 
-export function opColor(op) {
-  if (OP_COLORS[op]) return OP_COLORS[op];
-  let hash = 0;
-  for (const ch of String(op)) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
-  return `hsl(${hash % 360} 60% 42%)`;
+/** op -> its short label, for the space's ops and any others drawn with them. */
+function shortLabels(space, ops) {
+  const all = [...new Set([...opVocabulary(space), ...ops])];
+  const counts = new Map();
+  for (const op of all) counts.set(abbreviate(op), (counts.get(abbreviate(op)) || 0) + 1);
+  return new Map(all.map((op) => [op, counts.get(abbreviate(op)) > 1 ? op : abbreviate(op)]));
 }
 
 // A space's groups (cells), cell kind and each edge's target node come from the catalog; a body
@@ -137,10 +159,10 @@ export function genotypeFigure(doc, { title = "", diff = new Set(), idPrefix = "
   const pairs = cellKindOf(doc) === "nodes";
   const inner = innerNodes(space);
   const cells = h("div", { class: "cells" });
-  const opsUsed = new Set();
+  const opsUsed = new Set(groups.flatMap((g) => cellEdges(doc, g).map((e) => e.op)));
+  const short = shortLabels(space, opsUsed);
   for (const g of groups) {
-    const edges = cellEdges(doc, g);
-    edges.forEach((e) => opsUsed.add(e.op));
+    const edges = cellEdges(doc, g).map((e) => ({ ...e, color: opColor(e.op, space), short: short.get(e.op) }));
     const svg =
       pairs
         ? nodesSvg(edges, inner, body[`${g}_concat`] || inner.map((n) => n + 2), diff, `${idPrefix}-${g}`)
@@ -154,15 +176,15 @@ export function genotypeFigure(doc, { title = "", diff = new Set(), idPrefix = "
   fig.append(cells);
   const text = info?.text_field ? doc[info.text_field] : null;
   if (text) fig.append(h("code", { class: "arch-str", title: "architecture string" }, text));
-  fig.append(legend([...opsUsed], diff.size > 0, pairs));
+  fig.append(legend([...opsUsed], space, diff.size > 0, pairs ? short : null));
   return fig;
 }
 
-function legend(ops, withDiff, short) {
+function legend(ops, space, withDiff, short) {
   const el = h("ul", { class: "op-legend", "aria-label": "operations" });
   for (const op of ops.sort()) {
-    const text = short && shortOp(op) !== op ? [h("b", null, shortOp(op)), ` ${op}`] : op;
-    el.append(h("li", null, h("span", { class: "swatch", style: `background:${opColor(op)}` }), text));
+    const text = short && short.get(op) !== op ? [h("b", null, short.get(op)), ` ${op}`] : op;
+    el.append(h("li", { "data-op": op }, h("span", { class: "swatch", style: `background:${opColor(op, space)}` }), text));
   }
   if (withDiff) el.append(h("li", { class: "legend-diff" }, h("span", { class: "swatch diff" }), "differs"));
   return el;
@@ -207,8 +229,8 @@ function nodeEl(id, x, y, label, kind) {
  */
 function edgeEl(e, d, labelAt, markerId, diff, text = e.op) {
   const differs = diff.has(e.key);
-  const isNone = e.op === "none";
-  const color = isNone ? OP_COLORS.none : opColor(e.op);
+  const isNone = e.op === NONE_OP;
+  const color = e.color;
   const g = s("g", {
     class: `cell-edge${differs ? " edge-diff" : ""}${isNone ? " edge-none" : ""}`,
     "data-op": e.op,
@@ -323,25 +345,11 @@ function towards(x, y, tx, ty, dist) {
   return [x + (dx / n) * dist, y + (dy / n) * dist];
 }
 
-// Short labels keep a "nodes" cell (up to 8 labelled edges in a small figure) readable; the full
-// name is in each edge's tooltip and in the legend.
-const SHORT = {
-  max_pool_3x3: "max3",
-  avg_pool_3x3: "avg3",
-  skip_connect: "skip",
-  sep_conv_3x3: "sep3",
-  sep_conv_5x5: "sep5",
-  dil_conv_3x3: "dil3",
-  dil_conv_5x5: "dil5",
-  none: "none",
-};
-export const shortOp = (op) => SHORT[op] ?? op;
-
 function nodesSvg(edges, inner, concat, diff, idPrefix) {
   // Depth of each intermediate node = 1 + max depth of its inputs (inputs have depth 0).
   const depth = { "k-2": 0, "k-1": 0 };
   for (const n of inner) {
-    const ins = edges.filter((e) => e.to === String(n) && e.op !== "none").map((e) => depth[e.from] ?? 0);
+    const ins = edges.filter((e) => e.to === String(n) && e.op !== NONE_OP).map((e) => depth[e.from] ?? 0);
     depth[String(n)] = 1 + (ins.length ? Math.max(...ins) : 0);
   }
   const maxDepth = Math.max(1, ...inner.map((n) => depth[String(n)]));
@@ -390,7 +398,7 @@ function nodesSvg(edges, inner, concat, diff, idPrefix) {
     const span = depthOf(e.to) - depthOf(e.from);
     const bow = span > 1 ? Math.sign(y1 - H / 2 || 1) * 34 * (span - 1) : 0;
     const d = curve(sx, y1, ex, y2, bow);
-    const text = shortOp(e.op);
+    const text = e.short ?? e.op;
     const w = text.length * 7 + 6;
     let best = null;
     for (const t of [0.5, 0.62, 0.38, 0.74, 0.28, 0.84]) {

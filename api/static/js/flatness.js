@@ -4,10 +4,7 @@
 
 import { h, fmtNum, fmtDuration } from "./dom.js";
 import { lineChart, PALETTE } from "./charts.js";
-import { epochMetrics, isSampling, metricInfo } from "./catalog.js";
-
-const NEIGHBOURHOOD_KINDS = ["neighbourhood", "neighbourhood_profile", "neighborhood"];
-const SHAPE_KINDS = ["cell_shape", "cell_width_depth"];
+import { endMetrics, epochMetrics, isSampling, metricInfo } from "./catalog.js";
 
 /** {name: number} from a metric value: a number, an array (mean), or an object's numeric fields. */
 export function scalarsOf(value) {
@@ -41,18 +38,20 @@ function notYet(title, note = "not computed yet") {
  */
 export function absentReason(kind, { spec = {}, status = "", running = false } = {}) {
   const f = spec.flatness || {};
-  const flag = metricInfo(kind)?.switch ?? kind;
+  const info = metricInfo(kind);
+  const flag = info?.switch ?? kind;
   if (f[flag] === false) return `not computed: switched off in the spec (flatness.${flag}: false)`;
   if (isSampling(spec.method)) return `not computed: ${spec.method} samples architectures and has no α to measure`;
   if (status === "failed") return "not computed: the search failed before reaching it";
   if (status === "cancelled") return "not computed: the search was cancelled before reaching it";
   const epochs = spec.epochs, interval = f.interval;
-  if (kind === "ranking_stability" && epochs && interval) {
+  const needs = info?.min_metric_epochs ?? 1;
+  if (needs > 1 && epochs && interval) {
     const metricEpochs = Math.floor(epochs / interval) + (epochs % interval ? 1 : 0);
-    if (metricEpochs < 2) return `not computed: it compares two metric epochs, and ${epochs} epochs at flatness.interval ${interval} give one`;
+    if (metricEpochs < needs) return `not computed: it needs ${needs} metric epochs, and ${epochs} epochs at flatness.interval ${interval} give ${metricEpochs}`;
   }
   if (running) {
-    if (kind === "neighbourhood" || kind === "cell_shape") return "computed at the end of the search";
+    if (info?.phase === "end") return "computed at the end of the search";
     if (interval === 1) return "computed at the end of every epoch; not yet";
     return interval ? `computed every ${interval} epochs and at the last one; not yet` : "not computed yet";
   }
@@ -87,7 +86,7 @@ export function flatnessPanels(records, { running = false, spec = {}, status = "
         data,
         height: 170,
         // Counts are small integers: start at zero with a little headroom instead of uPlot's auto range.
-        yRange: kind === "skip_count" ? [0, Math.max(2, ...ys) + 1] : null,
+        yRange: metricInfo(kind)?.count ? [0, Math.max(2, ...ys) + 1] : null,
         // The epochs computed, half an epoch either side: one metric epoch is a dot mid-chart,
         // not a dot at the edge of an axis spanning the whole search.
         xRange: [Math.min(...xs) - 0.5, Math.max(...xs) + 0.5],
@@ -96,17 +95,22 @@ export function flatnessPanels(records, { running = false, spec = {}, status = "
       const lastValue = Object.values(scalarsOf(last.value))[0];
       const latest = typeof lastValue === "number" ? `epoch ${last.epoch}: ${fmtNum(lastValue, 4)} · ` : "";
       box.append(h("p", { class: "muted small", "data-latest": "" }, `${latest}computed ${recs.length}× · ${fmtDuration(cost)} total`));
-      if (kind === "hessian_eigenvalue") box.append(...hessianNotes(last, lastValue));
+      // An eigenvalue estimate carries its residual: say whether it converged, and what a sign means.
+      if (typeof residualOf(last) === "number") box.append(...hessianNotes(last, lastValue));
       return c;
     });
   }
 
-  const nb = records.filter((r) => NEIGHBOURHOOD_KINDS.includes(r.kind));
-  grid.append(nb.length ? neighbourhoodPanel(nb) : notYet("Neighbourhood profile", why("neighbourhood")));
-  const shape = records.filter((r) => SHAPE_KINDS.includes(r.kind));
-  grid.append(shape.length ? shapePanel(shape[shape.length - 1]) : notYet("Cell width / depth", why("cell_shape")));
+  // End-of-search records, drawn by their shape: one row per radius is a table, else tiles.
+  const endKinds = endMetrics();
+  for (const [kind, title] of endKinds) {
+    const recs = records.filter((r) => r.kind === kind);
+    if (!recs.length) grid.append(notYet(title, why(kind)));
+    else if (recs.some(isPerRadius)) grid.append(neighbourhoodPanel(recs, kind, title));
+    else grid.append(shapePanel(recs[recs.length - 1], kind, title));
+  }
 
-  const known = new Set([...epochKinds.map((k) => k[0]), ...NEIGHBOURHOOD_KINDS, ...SHAPE_KINDS]);
+  const known = new Set([...epochKinds, ...endKinds].map((k) => k[0]));
   const others = records.filter((r) => !known.has(r.kind));
   if (others.length) {
     root.append(
@@ -122,13 +126,15 @@ export function flatnessPanels(records, { running = false, spec = {}, status = "
   return { root, draw: () => charts.map((make) => make()) };
 }
 
+const residualOf = (rec) => rec.residual ?? rec.params?.residual;
+
 /**
  * The latest Hessian estimate's residual ‖Hv − λv‖/|λ| (an unconverged one flagged: the API's `converged`,
  * residual > 0.1) and, for a negative value, what it means.
  */
 export function hessianNotes(rec, value) {
   const notes = [];
-  const residual = rec.residual ?? rec.params?.residual;
+  const residual = residualOf(rec);
   const method = rec.params?.method ?? "power";
   if (typeof residual === "number") {
     const converged = rec.converged ?? residual <= 0.1;
@@ -155,14 +161,17 @@ function onDemandLabel(rec) {
   return `on demand: ${which}${epoch}`;
 }
 
+// A profile by radius (neighbourhood): one record per radius, each value naming its radius.
+const isPerRadius = (r) => Boolean(r.value && typeof r.value === "object" && !Array.isArray(r.value) && "radius" in r.value);
+
 /**
  * Neighbourhood profile: one record per radius, value {radius, evaluated, centre: {acc, loss},
  * acc: {mean, min, max, std}, loss: {...}, acc_drop_mean, acc_drop_max, loss_rise_mean, ...}.
  * The end-of-search rows and each on-demand job's rows (params.source "on_demand", one genotype
  * each) are separate tables. Unknown shapes fall back to their JSON.
  */
-function neighbourhoodPanel(recs) {
-  const panel = h("div", { class: "flat-table", "data-kind": "neighbourhood" }, h("h4", { class: "chart-title" }, "Neighbourhood profile"));
+function neighbourhoodPanel(recs, kind, title) {
+  const panel = h("div", { class: "flat-table", "data-kind": kind }, h("h4", { class: "chart-title" }, title));
   const groups = new Map();
   for (const r of recs) {
     const label = onDemandLabel(r);
@@ -221,7 +230,7 @@ function tileLabel(key, C) {
   return k.replaceAll("_", " ") + (C && k.endsWith("width") ? ` (C=${C})` : "");
 }
 
-function shapePanel(rec) {
+function shapePanel(rec, kind, title) {
   const tiles = [];
   const walk = (prefix, val) => {
     if (typeof val === "number") tiles.push([prefix, val]);
@@ -230,7 +239,7 @@ function shapePanel(rec) {
   walk("", rec.value);
   const C = rec.params?.C;
   const origin = onDemandLabel(rec);
-  const panel = h("div", { class: "flat-tiles", "data-kind": "cell_shape" }, h("h4", { class: "chart-title" }, "Cell width / depth"), origin ? h("p", { class: "muted small" }, origin) : null);
+  const panel = h("div", { class: "flat-tiles", "data-kind": kind }, h("h4", { class: "chart-title" }, title), origin ? h("p", { class: "muted small" }, origin) : null);
   panel.append(
     h(
       "div",

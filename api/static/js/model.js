@@ -7,15 +7,14 @@ import { loadCatalog } from "./catalog.js";
 export const STATUSES = ["queued", "running", "retrying", "succeeded", "failed", "cancelled"];
 export const ACTIVE = new Set(["queued", "running", "retrying"]);
 export const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
-export const DATASETS = ["cifar10", "cifar100", "imagenet16-120", "synthetic", "digits"];
 
-// Spaces and methods are the service's registries (GET /catalog, read once by catalog.js), never a
-// list kept here.
+// Spaces, methods and data sets are the service's registries (GET /catalog, read once by
+// catalog.js), never a list kept here.
 const defaultOps = new Map(); // space name -> its default op set, once the catalog has loaded
 export async function loadCatalogue() {
-  const { spaces = [], methods = [] } = await loadCatalog();
+  const { spaces = [], methods = [], datasets = [] } = await loadCatalog();
   for (const sp of spaces) defaultOps.set(sp.name, sp.ops_variants?.default ?? []);
-  return { spaces, methods };
+  return { spaces, methods, datasets };
 }
 
 export const specOf = (s) => (s && typeof s.spec === "object" && s.spec) || {};

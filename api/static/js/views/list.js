@@ -2,7 +2,7 @@
 
 import { get, listOf, nextCursorOf, openEventStream, ApiError } from "../api.js";
 import { h, clear, morph, fmtAcc, fmtDuration, fmtDateTime, fmtTimeTitle, errorText, debounce } from "../dom.js";
-import { STATUSES, DATASETS, ACTIVE, loadCatalogue, methodOf, spaceOf, datasetOf, a2mOf, tagsOf, nameOf, progressOf, bestValAccOf, epochLabel, activityLabel, specOf } from "../model.js";
+import { STATUSES, ACTIVE, loadCatalogue, methodOf, spaceOf, datasetOf, a2mOf, tagsOf, nameOf, progressOf, bestValAccOf, epochLabel, activityLabel, specOf } from "../model.js";
 import { searchUrl, compareUrl, navigate } from "../router.js";
 
 const REFRESH_MS = 4000;
@@ -161,7 +161,7 @@ export async function render(root, _params, { setLive }) {
         select("status", "Status", STATUSES),
         select("method", "Method", catalogue.methods.map((m) => m.name)),
         select("space", "Space", catalogue.spaces.map((sp) => sp.name)),
-        select("dataset", "Dataset", DATASETS),
+        select("dataset", "Dataset", catalogue.datasets.map((d) => d.name)),
         h("label", { class: "filter" }, h("span", null, "Tag"), tagInput),
       ),
       h(

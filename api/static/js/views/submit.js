@@ -4,21 +4,22 @@
 
 import { get, listOf, post, ApiError } from "../api.js";
 import { h, errorText, toast } from "../dom.js";
-import { DATASETS, loadCatalogue } from "../model.js";
+import { loadCatalogue } from "../model.js";
+import { flatnessSwitches, specDefault } from "../catalog.js";
 import { navigate } from "../router.js";
 
 let fieldSeq = 0;
 const DEFAULT_EPOCHS = 10;
 
-/** [{name, available, reason}] from GET /datasets; every known set, as runnable, if it cannot answer. */
-async function loadDatasets() {
+/** [{name, available, reason}] from GET /datasets; every catalogued set, as runnable, if it cannot answer. */
+async function loadDatasets(catalogued) {
   try {
     const items = listOf(await get("/datasets"), "items").filter((d) => d && typeof d.name === "string");
     if (items.length) return items;
   } catch {
     /* an older service without /datasets: offer every name */
   }
-  return DATASETS.map((name) => ({ name, available: true, reason: "" }));
+  return catalogued.map((d) => ({ name: d.name, available: true, reason: "" }));
 }
 
 /** A labelled control with a slot for its error; `field` is the spec path the API names in errors. */
@@ -44,11 +45,14 @@ function field(fieldPath, label, control, { hint = "", className = "" } = {}) {
   );
 }
 
-const num = (name, placeholder, extra = {}) => h("input", { type: "number", name, placeholder: String(placeholder), inputmode: "numeric", ...extra });
+// Placeholders and "default (…)" options show the spec's own defaults (GET /catalog spec_defaults);
+// without the catalog they are left blank rather than guessed.
+const num = (name, placeholder, extra = {}) => h("input", { type: "number", name, placeholder: String(placeholder ?? ""), inputmode: "numeric", ...extra });
 // Decimal fields are text (so 3e-4 can be typed) and checked here as they are typed.
-const dec = (name, placeholder) => h("input", { type: "text", name, placeholder: String(placeholder), inputmode: "decimal", autocomplete: "off", "data-number": "" });
+const dec = (name, placeholder) => h("input", { type: "text", name, placeholder: String(placeholder ?? ""), inputmode: "decimal", autocomplete: "off", "data-number": "" });
+const defaultOption = (def) => h("option", { value: "" }, def === undefined ? "default" : `default (${def})`);
 // Booleans that should only be sent when changed: the spec's default stays the default.
-const tri = (name, def) => h("select", { name, "data-bool": "" }, h("option", { value: "" }, `default (${def})`), h("option", { value: "true" }, "true"), h("option", { value: "false" }, "false"));
+const tri = (name, def, title = "") => h("select", { name, "data-bool": "", title: title || null }, defaultOption(def), h("option", { value: "true" }, "true"), h("option", { value: "false" }, "false"));
 
 /** A number typed into `input`: undefined when empty, NaN when it is not a number. */
 function numberIn(input) {
@@ -58,42 +62,40 @@ function numberIn(input) {
   return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v) ? Number(v) : NaN;
 }
 
-// Flatness, optimiser and runtime sections: [spec path, label, control, hint].
-const EXTRA_SECTIONS = [
-  ["Flatness metrics", [
-    ["flatness.interval", "Metric interval", () => num("interval", 5), "epochs between metric epochs (and the last one)"],
-    ["flatness.hessian_eigenvalue", "Hessian eigenvalue", () => tri("hessian_eigenvalue", true), ""],
-    ["flatness.a2m_sharpness", "A2M sharpness", () => tri("a2m_sharpness", true), ""],
-    ["flatness.skip_count", "skip_connect count", () => tri("skip_count", true), ""],
-    ["flatness.alpha_entropy", "α entropy", () => tri("alpha_entropy", true), ""],
-    ["flatness.ranking_stability", "Ranking stability", () => tri("ranking_stability", true), "needs two metric epochs"],
-    ["flatness.neighbourhood", "Neighbourhood (end)", () => tri("neighbourhood", true), "hundreds of passes on a CPU"],
-    ["flatness.cell_shape", "Cell width / depth (end)", () => tri("cell_shape", true), ""],
-    ["flatness.power_iterations", "Power iterations", () => num("power_iterations", 20), ""],
-    ["flatness.val_batches", "Validation batches", () => num("val_batches", 2), "used by every metric"],
-    ["flatness.neighbour_samples", "Neighbours per radius", () => num("neighbour_samples", 32), ""],
-  ]],
-  ["Optimiser", [
-    ["optim.w_lr", "Weight learning rate", () => dec("w_lr", 0.025), "SGD, cosine schedule"],
-    ["optim.w_lr_min", "Weight lr floor", () => dec("w_lr_min", 0.001), ""],
-    ["optim.w_momentum", "Momentum", () => dec("w_momentum", 0.9), ""],
-    ["optim.w_weight_decay", "Weight decay", () => dec("w_weight_decay", 3e-4), ""],
-    ["optim.grad_clip", "Gradient clip", () => dec("grad_clip", 5), ""],
-    ["optim.arch_lr", "α learning rate", () => dec("arch_lr", 3e-4), "Adam"],
-    ["optim.arch_weight_decay", "α weight decay", () => dec("arch_weight_decay", 1e-3), ""],
-  ]],
-  ["Runtime", [
-    ["runtime.precision", "Precision", () => h("select", { name: "precision" }, h("option", { value: "" }, "default (fp32)"), h("option", { value: "fp32" }, "fp32"), h("option", { value: "bf16" }, "bf16")), ""],
-    ["runtime.checkpoint_every", "Checkpoint interval", () => num("checkpoint_every", 1), ""],
-    ["runtime.keep_checkpoints", "Keep newest N checkpoints", () => num("keep_checkpoints", "all"), "plus the best epoch's"],
-    ["runtime.channels_last", "Channels-last (CUDA)", () => tri("channels_last", false), ""],
-    ["runtime.fused_cells", "Fused cells", () => tri("fused_cells", false), ""],
-  ]],
-];
+// Flatness, optimiser and runtime sections: [spec path, label, control made from the spec's default
+// at that path, hint]. The flatness switches are the catalog's: one per spec.flatness flag.
+function extraSections() {
+  const switches = flatnessSwitches().map((sw) => [`flatness.${sw.name}`, sw.label, (def) => tri(sw.name, def, sw.description), sw.hint]);
+  return [
+    ["Flatness metrics", [
+      ["flatness.interval", "Metric interval", (def) => num("interval", def), "epochs between metric epochs (and the last one)"],
+      ...switches,
+      ["flatness.power_iterations", "Power iterations", (def) => num("power_iterations", def), ""],
+      ["flatness.val_batches", "Validation batches", (def) => num("val_batches", def), "used by every metric"],
+      ["flatness.neighbour_samples", "Neighbours per radius", (def) => num("neighbour_samples", def), ""],
+    ]],
+    ["Optimiser", [
+      ["optim.w_lr", "Weight learning rate", (def) => dec("w_lr", def), "SGD, cosine schedule"],
+      ["optim.w_lr_min", "Weight lr floor", (def) => dec("w_lr_min", def), ""],
+      ["optim.w_momentum", "Momentum", (def) => dec("w_momentum", def), ""],
+      ["optim.w_weight_decay", "Weight decay", (def) => dec("w_weight_decay", def), ""],
+      ["optim.grad_clip", "Gradient clip", (def) => dec("grad_clip", def), ""],
+      ["optim.arch_lr", "α learning rate", (def) => dec("arch_lr", def), "Adam"],
+      ["optim.arch_weight_decay", "α weight decay", (def) => dec("arch_weight_decay", def), ""],
+    ]],
+    ["Runtime", [
+      ["runtime.precision", "Precision", (def) => h("select", { name: "precision" }, defaultOption(def), h("option", { value: "fp32" }, "fp32"), h("option", { value: "bf16" }, "bf16")), ""],
+      ["runtime.checkpoint_every", "Checkpoint interval", (def) => num("checkpoint_every", def), ""],
+      ["runtime.keep_checkpoints", "Keep newest N checkpoints", (def) => num("keep_checkpoints", def ?? "all"), "plus the best epoch's"],
+      ["runtime.channels_last", "Channels-last (CUDA)", (def) => tri("channels_last", def), ""],
+      ["runtime.fused_cells", "Fused cells", (def) => tri("fused_cells", def), ""],
+    ]],
+  ];
+}
 
 export async function render(root) {
   // Spaces and methods, with their rules, from the service's registries (GET /spaces, /methods).
-  const { spaces, methods: methodInfo } = await loadCatalogue();
+  const { spaces, methods: methodInfo, datasets: catalogued } = await loadCatalogue();
   const byName = new Map(methodInfo.map((m) => [m.name, m]));
   const spaceByName = new Map(spaces.map((sp) => [sp.name, sp]));
   const depthFieldOf = (name) => spaceByName.get(name)?.depth_field;
@@ -105,7 +107,7 @@ export async function render(root) {
   const a2m = h("input", { type: "checkbox", name: "a2m", checked: true });
   // Data sets as the service reports them (GET /datasets): the default is one it can run, and a
   // file-backed set whose files are not under its data root is shown but cannot be picked.
-  const available = await loadDatasets();
+  const available = await loadDatasets(catalogued);
   const runnable = available.filter((d) => d.available).map((d) => d.name);
   const preferred = runnable.includes("cifar10") ? "cifar10" : runnable[0] ?? "digits";
   const dataset = h(
@@ -116,23 +118,26 @@ export async function render(root) {
   // A first search should finish in minutes on the machine that `make run` starts.
   const epochs = num("epochs", DEFAULT_EPOCHS, { value: String(DEFAULT_EPOCHS) });
 
-  const batch = num("batch_size", 64);
-  const C = num("C", 16);
-  const N = num("N", 5);
-  const layers = num("layers", 8);
-  const seed = num("seed", 0);
+  const batch = num("batch_size", specDefault("batch_size"));
+  const C = num("C", specDefault("supernet.C"));
+  // Their placeholder is the chosen space's own default depth (syncVisibility).
+  const N = num("N", "");
+  const layers = num("layers", "");
+  const seed = num("seed", specDefault("seed"));
   const subset = num("subset", "all images");
   const imageSize = num("image_size", 16);
   const rhoDefaults = spaces.map((sp) => `${sp.a2m_default_rho} (${sp.name})`).join(" / ");
   const rho = h("input", { type: "text", name: "rho", inputmode: "decimal", placeholder: rhoDefaults, "data-number": "" });
   const tags = h("input", { type: "text", name: "tags", placeholder: "comma, separated" });
-  const priority = num("priority", 5);
+  const priority = num("priority", specDefault("priority"));
   const paramsBox = h("div", { class: "params-box" });
 
   const spacesWith = (f) => spaces.filter((sp) => sp.depth_field === f).map((sp) => sp.name).join(", ");
   const fN = field("supernet.N", "Cells per stage (N)", N, { hint: `${spacesWith("N")} only` });
   const fLayers = field("supernet.layers", "Layers", layers, { hint: `${spacesWith("layers")} only` });
-  const fImage = field("dataset.image_size", "Image size", imageSize, { hint: "synthetic / digits only" });
+  // dataset.image_size applies to generated sets only (the spec refuses it for file-backed ones).
+  const generated = new Set(catalogued.filter((d) => !d.file_backed).map((d) => d.name));
+  const fImage = field("dataset.image_size", "Image size", imageSize, { hint: `${[...generated].join(" / ")} only` });
   const fA2m = field("a2m", "Architecture-Aware Minimization (A2M)", a2m, { hint: "biases the α gradient towards flat minima" });
   const fRho = field("a2m.rho", "A2M radius ρ", rho);
 
@@ -158,13 +163,13 @@ export async function render(root) {
     ),
     h("h3", { class: "sub" }, "Method hyperparameters"),
     paramsBox,
-    EXTRA_SECTIONS.map(([title, rows]) =>
+    extraSections().map(([title, rows]) =>
       h(
         "div",
         { class: "extra-section", "data-section": title.toLowerCase().split(" ")[0] },
         h("h3", { class: "sub" }, title),
         h("div", { class: "form-grid" }, rows.map(([path, label, make, hint]) => {
-          const control = make();
+          const control = make(specDefault(path));
           control.dataset.path = path;
           return field(path, label, control, { hint });
         })),
@@ -211,7 +216,8 @@ export async function render(root) {
     const depthField = depthFieldOf(space.value);
     fN.hidden = depthField !== "N";
     fLayers.hidden = depthField !== "layers";
-    fImage.hidden = !["synthetic", "digits"].includes(dataset.value);
+    for (const input of [N, layers]) input.placeholder = String(spaceByName.get(space.value)?.default_depth ?? "");
+    fImage.hidden = !generated.has(dataset.value);
     const info = byName.get(method.value) || {};
     const a2mAllowed = info.supports_a2m !== false;
     a2m.disabled = !a2mAllowed;
