@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import Forbidden, Unauthorized
 from api.route_statuses import walk_dependants
-from store.db import Database, Executor, SessionFactory
+from store.db import Database, SessionFactory
 from store.models import SCOPES, Evaluation, Search, Study
 from store.repositories import keys
 from store.repositories.keys import Caller
@@ -100,9 +100,9 @@ async def token_dependency(bearer: BearerCredentials, header_key: HeaderKey) -> 
 Token = Annotated[str, Depends(token_dependency)]
 
 
-def authorize(session: Executor, token: str, scope: str) -> Caller:
+def authorize(connection: Connection, token: str, scope: str) -> Caller:
     """The key's caller if it is live and has `scope`; else 401 or 403."""
-    key = keys.authenticate(session, token)
+    key = keys.authenticate(connection, token)
     if key is None:
         raise Unauthorized("the API key is unknown, revoked or malformed")
     if not keys.has_scope(key, scope):
@@ -160,7 +160,9 @@ class Store:
     ) -> Awaitable[T]:
         """Run `work` in a session with a transaction; `work` commits what it means to keep (a
         route that enqueues commits first: api/jobs.py) and anything it leaves is rolled back."""
-        return run_in_threadpool(self._run, self.database.sessionmaker, lambda s, k: work(s, k, *args, **kwargs))
+        return run_in_threadpool(
+            self._run, self.database.sessionmaker, lambda s, k: work(s, k, *args, **kwargs)
+        )
 
     def autocommit(
         self, work: Callable[Concatenate[Connection, Caller, P], T], /, *args: P.args, **kwargs: P.kwargs
@@ -173,17 +175,19 @@ class Store:
         submit this costs about 0.2 ms less CPU than a session in a transaction."""
         return run_in_threadpool(self._run_on_connection, lambda c, k: work(c, k, *args, **kwargs))
 
-    def _key(self, executor: Executor) -> Caller:
-        return self.caller or authorize(executor, self.token, self.scope)
+    def _key(self, connection: Callable[[], Connection]) -> Caller:
+        # `connection` is called only when the key is checked here: a caller found earlier (a body
+        # route) leaves a session unconnected until `work` queries.
+        return self.caller or authorize(connection(), self.token, self.scope)
 
     def _run_on_connection(self, work: Callable[[Connection, Caller], T]) -> T:
         with self.database.autocommit_engine.connect() as connection:
-            return work(connection, self._key(connection))
+            return work(connection, self._key(lambda: connection))
 
     def _run(self, sessions: SessionFactory, work: Callable[[Session, Caller], T]) -> T:
         with sessions() as session:
             try:
-                return work(session, self._key(session))
+                return work(session, self._key(session.connection))
             except BaseException:
                 session.rollback()
                 raise
@@ -208,7 +212,7 @@ SubmitStore = Annotated[Store, Depends(store_for("submit"))]
 
 def require_scope(scope: str) -> Callable[[Request, Session, str], Caller]:
     def check(request: Request, session: SessionDep, token: Token) -> Caller:
-        return _authorized_earlier(request, scope) or authorize(session, token, scope)
+        return _authorized_earlier(request, scope) or authorize(session.connection(), token, scope)
 
     _KEY_SCOPES[check] = scope
     return check
