@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 
 from api import admission, idempotency, jobs
-from api.deps import ReadStore, SessionDep, SettingsDep, SubmitKey, SubmitStore, ensure_may_change
+from api.deps import ReadStore, SubmitStore, ensure_may_change
 from api.errors import BadRequest, FieldError, NotFound, problem_responses
 from api.ids import SearchId
 from api.schemas import CancelOut, SearchDetail, SearchLike, SearchPage, search_detail, search_summary
@@ -226,11 +226,15 @@ async def get_search(search_id: SearchId, store: ReadStore) -> SearchDetail:
         extra={202: {"model": CancelOut, "description": "Running: the worker has been asked to stop"}},
     ),
 )
-def cancel_search(search_id: SearchId, response: Response, session: SessionDep, key: SubmitKey) -> CancelOut:
+async def cancel_search(search_id: SearchId, response: Response, store: SubmitStore) -> CancelOut:
+    outcome = await store.write(_cancel, search_id)
+    return CancelOut.of(search_id, outcome, response)
+
+
+def _cancel(session: Session, key: Caller, search_id: str) -> str:
     search = load_search(session, search_id)
     ensure_may_change(key, search)
-    outcome = jobs.cancel(session, jobs.SEARCH, search_id, lambda: load_search(session, search_id).status)
-    return CancelOut.of(search_id, outcome, response)
+    return jobs.cancel(session, jobs.SEARCH, search_id, lambda: load_search(session, search_id).status)
 
 
 @router.post(
@@ -239,13 +243,16 @@ def cancel_search(search_id: SearchId, response: Response, session: SessionDep, 
     status_code=202,
     responses=problem_responses(401, 403, 404, 409, 503),
 )
-def retry_search(
-    search_id: SearchId, session: SessionDep, key: SubmitKey, settings: SettingsDep
-) -> SearchDetail:
+async def retry_search(search_id: SearchId, store: SubmitStore) -> SearchDetail:
+    view = await store.write(_retry, search_id)
+    return detail_of(view, store.settings, best_val_acc=view.best_val_acc)
+
+
+def _retry(session: Session, key: Caller, search_id: str) -> Row[Any]:
+    """Committed and enqueued (api/jobs.py); the search as it is now."""
     search = load_search(session, search_id)
     ensure_may_change(key, search)
     jobs.retry(
         session, jobs.SEARCH, search_id, lambda: load_search(session, search_id).status, search.priority
     )
-    view = load_view(session.connection(), key, search_id)
-    return detail_of(view, settings, best_val_acc=view.best_val_acc)
+    return load_view(session.connection(), key, search_id)
