@@ -1,21 +1,28 @@
 """Request dependencies, as `Annotated` aliases so a route's signature reads like a sentence:
 `async def get_search(search_id: str, store: ReadStore)`.
 
-Every blocking step of a request costs a trip through the thread pool, so the hot routes make
-exactly one: they are `async` (FastAPI then validates their response on the event loop too), their
-dependencies do no I/O, and `await store.read(work, ...)` runs the key check and the route's
-queries in one thread with one connection checkout. `store.autocommit(...)` does
-the same on a plain Core connection, for the hottest routes whose statements need no session.
-A missing or malformed key is refused (401) before the request is parsed; a well-formed key is
-checked against the database in that same call, before `work` runs, so nothing is read or written
-for an unknown key or scope. A route that takes a body checks the key fully (401/403) before the
-body is parsed (api/spec_body.py); the caller it found rides on the request, so the route's own
-`store` call or key dependency does not query the key again.
+Every authenticated route takes one `Store` for its scope (`ReadStore`, `SubmitStore`) and does
+all of its blocking work in one call on it, which checks the key and then runs the route's `work`
+in ONE thread-pool call, on one connection:
 
-The older per-request `SessionDep` + `ReadKey`/`SubmitKey` pair remains for routes that are rarely
-called; their session is opened per request and closed after it. Routes that write commit
-explicitly (the route is the edge: it commits, then enqueues). Keys arrive as
+- `await store.read(work, ...)`: read-only work, in an autocommit session (no BEGIN/ROLLBACK);
+- `await store.write(work, ...)`: work that writes, in a session with a transaction. `work`
+  commits what it keeps, and commits before it enqueues (api/jobs.py); the route is the edge;
+- `await store.autocommit(work, ...)`: Core statements on a plain autocommit connection, no
+  session at all, for the two hottest routes (a search's detail, a submit);
+- `await store.authorized(work, ...)`: the key check alone, then `work` (no database), for the
+  catalogues and the benchmark lookup.
+
+Routes are `async` (FastAPI then validates their response on the event loop too) and their
+dependencies do no I/O, so a request makes exactly one thread-pool hop. The settings ride on the
+Store (`store.settings`). A missing or malformed key is refused (401) before the request is
+parsed; a well-formed key is checked against the database in that same call, before `work` runs,
+so nothing is read or written for an unknown key or scope. A route that takes a body checks the
+key fully (401/403) before the body is parsed (api/spec_body.py); the caller it found rides on
+the request, so the route's `store` call does not query the key again. Keys arrive as
 `Authorization: Bearer <key>` or `X-API-Key: <key>`; scopes are ordered read < submit < admin.
+Only /healthz, /readyz, /metrics and the dashboard go without a Store: they are open
+(tests/api/test_request_idiom.py keeps it so).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import Forbidden, Unauthorized
 from api.route_statuses import walk_dependants
-from store.db import Database, Executor, SessionFactory
+from store.db import Database, SessionFactory
 from store.models import SCOPES, Evaluation, Search, Study
 from store.repositories import keys
 from store.repositories.keys import Caller
@@ -41,27 +48,6 @@ from store.settings import Settings
 P = ParamSpec("P")
 T = TypeVar("T")
 
-
-async def get_database(request: Request) -> Database:
-    return request.app.state.database
-
-
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def get_session(database: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
-    with database.sessionmaker() as session:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
-
-
-DatabaseDep = Annotated[Database, Depends(get_database)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer fnas_...`")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: fnas_...`")
@@ -93,16 +79,9 @@ def _checked_token(token: str) -> str:
     return token
 
 
-async def token_dependency(bearer: BearerCredentials, header_key: HeaderKey) -> str:
-    return presented_token(bearer, header_key)
-
-
-Token = Annotated[str, Depends(token_dependency)]
-
-
-def authorize(session: Executor, token: str, scope: str) -> Caller:
+def authorize(connection: Connection, token: str, scope: str) -> Caller:
     """The key's caller if it is live and has `scope`; else 401 or 403."""
-    key = keys.authenticate(session, token)
+    key = keys.authenticate(connection, token)
     if key is None:
         raise Unauthorized("the API key is unknown, revoked or malformed")
     if not keys.has_scope(key, scope):
@@ -175,17 +154,28 @@ class Store:
         submit this costs about 0.2 ms less CPU than a session in a transaction."""
         return run_in_threadpool(self._run_on_connection, lambda c, k: work(c, k, *args, **kwargs))
 
-    def _key(self, executor: Executor) -> Caller:
-        return self.caller or authorize(executor, self.token, self.scope)
+    def authorized(
+        self, work: Callable[Concatenate[Caller, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Awaitable[T]:
+        """The key check alone, then `work(key, *args)` in the same thread-pool call: for a route
+        that reads nothing else from the database (a catalogue, a file lookup). The connection
+        goes back to the pool before `work` runs."""
+        return run_in_threadpool(self._run_authorized, lambda k: work(k, *args, **kwargs))
+
+    def _run_authorized(self, work: Callable[[Caller], T]) -> T:
+        return work(self.caller or authorize_now(self.database, self.token, self.scope))
 
     def _run_on_connection(self, work: Callable[[Connection, Caller], T]) -> T:
         with self.database.autocommit_engine.connect() as connection:
-            return work(connection, self._key(connection))
+            return work(connection, self.caller or authorize(connection, self.token, self.scope))
 
     def _run(self, sessions: SessionFactory, work: Callable[[Session, Caller], T]) -> T:
         with sessions() as session:
             try:
-                return work(session, self._key(session))
+                # A caller found earlier (a body route) leaves the session unconnected until
+                # `work` queries: `session.connection()` runs only for the key check here.
+                key = self.caller or authorize(session.connection(), self.token, self.scope)
+                return work(session, key)
             except BaseException:
                 session.rollback()
                 raise
@@ -193,8 +183,8 @@ class Store:
 
 def store_for(scope: str) -> Callable[..., Awaitable[Store]]:
     # FastAPI solves every dependency of every request, at tens of microseconds of CPU each (about
-    # half of its own work on a GET): the key's two header schemes are taken here directly (not
-    # through `Token`), and the settings ride on the Store.
+    # half of its own work on a GET): the key's two header schemes are taken here directly, and
+    # the settings ride on the Store.
     async def store(request: Request, bearer: BearerCredentials, header_key: HeaderKey) -> Store:
         state = request.app.state
         token = presented_token(bearer, header_key)
@@ -208,18 +198,6 @@ ReadStore = Annotated[Store, Depends(store_for("read"))]
 SubmitStore = Annotated[Store, Depends(store_for("submit"))]
 
 
-def require_scope(scope: str) -> Callable[[Request, Session, str], Caller]:
-    def check(request: Request, session: SessionDep, token: Token) -> Caller:
-        return _authorized_earlier(request, scope) or authorize(session, token, scope)
-
-    _KEY_SCOPES[check] = scope
-    return check
-
-
-ReadKey = Annotated[Caller, Depends(require_scope("read"))]
-SubmitKey = Annotated[Caller, Depends(require_scope("submit"))]
-
-
 def ensure_may_change(key: Caller, row: Search | Study | Evaluation) -> None:
     """submit keys change their own searches, studies and evaluations; admin keys change any."""
     if key.scope != "admin" and row.owner_key_id != key.id:
@@ -227,3 +205,48 @@ def ensure_may_change(key: Caller, row: Search | Study | Evaluation) -> None:
         raise Forbidden(
             f"{noun} {row.id} belongs to another key; only its owner or an admin key may change it"
         )
+
+
+# The older per-request idiom (a session per request, the key checked on it by `require_scope`),
+# which only api/routes/landscape.py still imports:
+# removed once api/routes/landscape.py uses the Store
+
+
+async def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(database: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    with database.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+async def token_dependency(bearer: BearerCredentials, header_key: HeaderKey) -> str:
+    return presented_token(bearer, header_key)
+
+
+Token = Annotated[str, Depends(token_dependency)]
+
+
+def require_scope(scope: str) -> Callable[[Request, Session, str], Caller]:
+    def check(request: Request, session: SessionDep, token: Token) -> Caller:
+        return _authorized_earlier(request, scope) or authorize(session.connection(), token, scope)
+
+    _KEY_SCOPES[check] = scope
+    return check
+
+
+ReadKey = Annotated[Caller, Depends(require_scope("read"))]
+SubmitKey = Annotated[Caller, Depends(require_scope("submit"))]

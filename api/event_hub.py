@@ -174,8 +174,8 @@ class EventHub:
         snapshots = self.poll(self.database, job_ids)
         if not key_ids:
             return snapshots, frozenset()
-        with self.database.reader() as session:
-            return snapshots, frozenset(keys.live_key_ids(session, key_ids))
+        with self.database.autocommit_engine.connect() as connection:
+            return snapshots, frozenset(keys.live_key_ids(connection, key_ids))
 
     def _fresh(self, search_id: str) -> bool:
         return search_id in self._snapshots and time.monotonic() - self._polled_at < self.poll_s

@@ -11,7 +11,15 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.exc import IntegrityError
 
 from api.errors import Conflict, FieldError
-from store.db import Executor
+
+
+class UnitOfWork(Protocol):
+    """What `create_once` ends: a Session (whose commit flushes the objects `create` added), or the
+    plain connection of the autocommit submit. It runs no statements of its own."""
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
 
 
 class Replayable(Protocol):
@@ -42,7 +50,7 @@ def replay(existing: R | None, idempotency_key: str, body_hash: str, noun: str) 
 
 
 def create_once(
-    session: Executor,
+    unit: UnitOfWork,
     idempotency_key: str | None,
     *,
     find: Callable[[], R | None],
@@ -60,9 +68,9 @@ def create_once(
         return None, earlier
     try:
         made = create()
-        session.commit()
+        unit.commit()
     except IntegrityError:
-        session.rollback()
+        unit.rollback()
         earlier = find() if idempotency_key is not None else None
         if earlier is None:
             raise

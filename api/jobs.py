@@ -5,7 +5,8 @@ there yet. If the broker refuses the message, the row is marked failed with the 
 committed) and the client gets 503 problem details naming the job, instead of a row left queued
 forever. Searches, landscape jobs and any later kind (evaluations, studies) describe themselves
 with one `JobKind` and call `commit_and_enqueue` (or `enqueue_after_commit` where the caller had
-to commit on its own, e.g. to catch an idempotency race).
+to commit on its own, e.g. to catch an idempotency race; `enqueue_after_autocommit` on the plain
+connection of the autocommit submit).
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from api.errors import Conflict, ServiceUnavailable
-from store.db import Executor
 from store.repositories import evaluations, landscape, searches
 from store.repositories._lease import LeasedRepository
 
@@ -96,31 +96,41 @@ def commit_and_enqueue(session: Session, kind: JobKind, job_id: str, *, priority
 
 
 def enqueue_after_commit(
-    session: Executor, kind: JobKind, job_id: str, *, priority: int = 5, when: str
+    session: Session, kind: JobKind, job_id: str, *, priority: int = 5, when: str
 ) -> None:
     """Queue a job whose row is already committed; `when` ("submit", "retry") goes into the reason."""
+    try:
+        _send(kind, job_id, priority)
+    except Exception as err:
+        _refused(session, kind, job_id, when, err)
+
+
+def enqueue_after_autocommit(
+    connection: Connection, kind: JobKind, job_id: str, *, priority: int = 5, when: str
+) -> None:
+    """`enqueue_after_commit` for a caller on a plain connection (the autocommit submit): only a
+    refusal, which is rare, pays for a session, which marks the job failed on that connection."""
+    try:
+        _send(kind, job_id, priority)
+    except Exception as err:
+        with Session(bind=connection) as session:
+            _refused(session, kind, job_id, when, err)
+
+
+def _send(kind: JobKind, job_id: str, priority: int) -> None:
     import worker.enqueue
 
-    try:
-        getattr(worker.enqueue, kind.enqueuer)(job_id, priority)
-    except Exception as err:
-        log.exception("could not enqueue %s %s", kind.noun, job_id)
-        reason = f"could not be queued ({when}): the broker refused it: {type(err).__name__}: {err}"
-        _mark_failed(session, kind, job_id, reason)
-        raise ServiceUnavailable(
-            f"{kind.noun} {job_id} was stored but could not be queued, so it is marked failed; "
-            f"{kind.recovery.format(id=job_id)} ({type(err).__name__})",
-            extensions={kind.id_field: job_id},
-        ) from err
+    getattr(worker.enqueue, kind.enqueuer)(job_id, priority)
 
 
-def _mark_failed(session: Executor, kind: JobKind, job_id: str, reason: str) -> None:
-    """Mark the job failed and commit; a plain connection (the autocommit submit) is wrapped in a
-    session for the repository's transition, which runs as one autocommitted UPDATE."""
-    if isinstance(session, Connection):
-        with Session(bind=session) as wrapped:
-            kind.repo.mark_failed(wrapped, job_id, reason, worker=None)
-            wrapped.commit()
-    else:
-        kind.repo.mark_failed(session, job_id, reason, worker=None)
-    session.commit()  # a connection in a transaction of its own (the session joined it) commits here
+def _refused(session: Session, kind: JobKind, job_id: str, when: str, err: Exception) -> NoReturn:
+    """Mark the job the broker refused failed (committed), and answer 503 naming it."""
+    log.exception("could not enqueue %s %s", kind.noun, job_id)
+    reason = f"could not be queued ({when}): the broker refused it: {type(err).__name__}: {err}"
+    kind.repo.mark_failed(session, job_id, reason, worker=None)
+    session.commit()
+    raise ServiceUnavailable(
+        f"{kind.noun} {job_id} was stored but could not be queued, so it is marked failed; "
+        f"{kind.recovery.format(id=job_id)} ({type(err).__name__})",
+        extensions={kind.id_field: job_id},
+    ) from err

@@ -7,7 +7,13 @@ which is readable only when the server has sent a termination notice or closed i
 Reads can use `Database.reader()`, sessions in autocommit mode: no BEGIN and no ROLLBACK
 around their statements, which on a read-only request are two of its four round trips. The API's
 two hottest routes (a search's detail, a submit) go further and run on a plain connection from
-`Database.autocommit_engine`, with no session at all (api/deps.Store.autocommit)."""
+`Database.autocommit_engine`, with no session at all (api/deps.Store.autocommit).
+
+Repository functions take one executor type, never either: a function that runs only Core
+statements takes a `sqlalchemy.Connection`, and one that loads or changes mapped objects takes a
+`Session`. A caller that holds a Session passes `session.connection()` to the former (the same
+connection, in the session's transaction; it costs nothing measurable), so the hot routes can call
+the Core functions on a plain connection without paying for a session they do not use."""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as db_errors
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -92,10 +98,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 SessionFactory = sessionmaker[Session]
-
-# What a repository function that runs only Core statements accepts: an ORM session, or a plain
-# connection where a hot request path skips the session's bookkeeping (api/deps.Store.autocommit).
-Executor = Session | Connection
 
 
 class Database:

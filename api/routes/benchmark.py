@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from api.deps import ReadKey, SessionDep, SettingsDep
+from api.deps import ReadStore
 from api.errors import FieldError, ServiceUnavailable, ValidationProblem, problem_responses
 from api.ids import SearchId
 from api.routes.results import JSON_OR_CSV, FormatQuery, csv_download
@@ -78,7 +78,7 @@ class SearchBenchmarkOut(BaseModel):
     items: list[LookupOut]
 
 
-def _status_of(session: SessionDep, search: Search) -> tuple[BenchmarkStatusOut, dict[str, Any] | None]:
+def _status_of(session: Session, search: Search) -> tuple[BenchmarkStatusOut, dict[str, Any] | None]:
     row = benchmark.get_status(session, search.id)
     if row is not None:
         return BenchmarkStatusOut.model_validate(row, from_attributes=True), row.optimum
@@ -96,12 +96,15 @@ def _status_of(session: SessionDep, search: Search) -> tuple[BenchmarkStatusOut,
     response_model=SearchBenchmarkOut,
     responses=JSON_OR_CSV,
 )
-def get_search_benchmark(
+async def get_search_benchmark(
     search_id: SearchId,
-    session: SessionDep,
-    key: ReadKey,
+    store: ReadStore,
     format: FormatQuery = "json",
 ) -> Response:
+    return await store.read(_search_benchmark, search_id, format)
+
+
+def _search_benchmark(session: Session, _key: Caller, search_id: str, format: str) -> Response:
     search = load_search(session, search_id)
     items = [LookupOut.of(r) for r in benchmark.list_lookups(session, search_id)]
     if format == "csv":
@@ -143,9 +146,8 @@ class ArchBenchmarkOut(BaseModel):
     summary="Look one NB201 architecture up in the benchmark this API node is configured with",
     responses=problem_responses(401, 403, 422, 503),
 )
-def lookup_architecture(
-    key: ReadKey,
-    settings: SettingsDep,
+async def lookup_architecture(
+    store: ReadStore,
     arch: Annotated[
         str,
         Query(
@@ -155,6 +157,11 @@ def lookup_architecture(
         ),
     ],
 ) -> ArchBenchmarkOut:
+    return await store.authorized(_lookup, arch, store.settings.FLATNAS_NB201_BENCHMARK)
+
+
+def _lookup(_key: Caller, arch: str, configured: str | None) -> ArchBenchmarkOut:
+    """Blocking: the benchmark file is opened (once per process) and read."""
     try:
         canonical = nb201_arch_str(parse_nb201_arch_str(arch))
     except GenotypeError as err:
@@ -163,7 +170,7 @@ def lookup_architecture(
             errors=[FieldError(field="arch", message=str(err), location="query")],
         ) from err
     try:
-        opened = open_configured(settings.FLATNAS_NB201_BENCHMARK)
+        opened = open_configured(configured)
         found = opened.lookup(canonical)
     except BenchmarkUnavailable as err:
         raise ServiceUnavailable(f"no NAS-Bench-201 ground truth on this node: {err}") from err

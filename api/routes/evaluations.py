@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from api import idempotency, jobs
-from api.deps import ReadStore, SessionDep, SettingsDep, SubmitKey, ensure_may_change
+from api.deps import ReadStore, SubmitStore, ensure_may_change
 from api.errors import NotFound, problem_responses
 from api.evaluations import (
     EVAL_CURVE_COLUMNS,
@@ -42,6 +42,7 @@ from store.models import Evaluation
 from store.repositories import evaluations as repo
 from store.repositories.evaluations import EvaluationFilter
 from store.repositories.keys import Caller
+from store.settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["evaluations"], route_class=BodyRoute)
@@ -81,17 +82,26 @@ def _replay(session: Session, owner: str, key: str, body_hash: str) -> Evaluatio
         },
     ),
 )
-def create_evaluation(
+async def create_evaluation(
     body: EvaluationCreate,
     response: Response,
-    session: SessionDep,
-    key: SubmitKey,
-    settings: SettingsDep,
+    store: SubmitStore,
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", min_length=1, max_length=255, description="repeat a request safely"),
     ] = None,
 ) -> EvaluationOut:
+    out, created = await store.write(_create, body, store.settings, idempotency_key)
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/evaluations/{out.id}"
+    return out
+
+
+def _create(
+    session: Session, key: Caller, body: EvaluationCreate, settings: Settings, idempotency_key: str | None
+) -> tuple[EvaluationOut, bool]:
+    """The new evaluation, committed and enqueued (True), or the one an Idempotency-Key names (False)."""
     genotype, origin = resolve_genotype(session, body.genotype)
     spec = build_spec(body, genotype, settings).model_dump(mode="json")
     request_hash = idempotency.request_hash(
@@ -113,13 +123,10 @@ def create_evaluation(
         ),
     )
     if earlier is not None:
-        response.status_code = 200
-        response.headers["Location"] = f"/evaluations/{earlier.id}"
-        return _out(session, earlier)
+        return _out(session, earlier), False
     assert row is not None
     jobs.enqueue_after_commit(session, jobs.EVALUATION, row.id, priority=row.priority, when="submit")
-    response.headers["Location"] = f"/evaluations/{row.id}"
-    return _out(session, row)
+    return _out(session, row), True
 
 
 @router.get("/evaluations", summary="Evaluations, newest first", responses=problem_responses(401, 403, 422))
@@ -219,14 +226,16 @@ def _curve_rows(session: Session, _key: Caller, evaluation_id: str) -> list[Eval
         extra={202: {"model": CancelOut, "description": "Running: the worker has been asked to stop"}},
     ),
 )
-def cancel_evaluation(
-    evaluation_id: EvaluationId, response: Response, session: SessionDep, key: SubmitKey
-) -> CancelOut:
+async def cancel_evaluation(evaluation_id: EvaluationId, response: Response, store: SubmitStore) -> CancelOut:
+    outcome = await store.write(_cancel, evaluation_id)
+    return CancelOut.of(evaluation_id, outcome, response)
+
+
+def _cancel(session: Session, key: Caller, evaluation_id: str) -> str:
     ensure_may_change(key, load_evaluation(session, evaluation_id))
-    outcome = jobs.cancel(
+    return jobs.cancel(
         session, jobs.EVALUATION, evaluation_id, lambda: load_evaluation(session, evaluation_id).status
     )
-    return CancelOut.of(evaluation_id, outcome, response)
 
 
 @router.post(
@@ -235,7 +244,12 @@ def cancel_evaluation(
     summary="Run a failed or cancelled evaluation again, resuming from its last checkpoint",
     responses=problem_responses(401, 403, 404, 409, 503),
 )
-def retry_evaluation(evaluation_id: EvaluationId, session: SessionDep, key: SubmitKey) -> EvaluationOut:
+async def retry_evaluation(evaluation_id: EvaluationId, store: SubmitStore) -> EvaluationOut:
+    return await store.write(_retry, evaluation_id)
+
+
+def _retry(session: Session, key: Caller, evaluation_id: str) -> EvaluationOut:
+    """Committed and enqueued (api/jobs.py); the evaluation as it is now."""
     row = load_evaluation(session, evaluation_id)
     ensure_may_change(key, row)
     jobs.retry(

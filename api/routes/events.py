@@ -208,7 +208,7 @@ def _start(
 ) -> tuple[Position, str]:
     """404 for an unknown search; else where the stream starts (after Last-Event-ID, at the
     beginning (history), or after every row written so far), and the key it is opened with."""
-    load_view(session, key, search_id)
+    load_view(session.connection(), key, search_id)
     position = Position.parse(last_event_id)
     if position is None:
         position = Position() if history else Position(*results.latest_ids(session, search_id))

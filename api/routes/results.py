@@ -143,7 +143,7 @@ def _curves(
     """The search, its epochs and, for the CSV, the extra ground-truth columns of an nb201 search."""
     from api.routes.benchmark import curve_columns
 
-    search = load_view(session, key, search_id)
+    search = load_view(session.connection(), key, search_id)
     extra = curve_columns(session, key, search) if csv else ([], {})
     return search, results.curve_rows(session, search_id, CURVE_COLUMNS), extra
 

@@ -13,13 +13,12 @@ from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 
 from api import admission, idempotency, jobs
-from api.deps import ReadStore, SessionDep, SettingsDep, SubmitKey, SubmitStore, ensure_may_change
+from api.deps import ReadStore, SubmitStore, ensure_may_change
 from api.errors import BadRequest, FieldError, NotFound, problem_responses
 from api.ids import SearchId
 from api.schemas import CancelOut, SearchDetail, SearchLike, SearchPage, search_detail, search_summary
 from api.spec_body import BodyRoute, SpecBodyRoute
 from nas_core.spec import SearchSpec
-from store.db import Executor
 from store.models import SEARCH_STATUSES, Search
 from store.repositories import searches
 from store.repositories.keys import Caller
@@ -42,9 +41,9 @@ def load_search(session: Session, search_id: str) -> Search:
     return search
 
 
-def load_view(session: Executor, _key: Caller, search_id: str) -> Row[Any]:
+def load_view(connection: Connection, _key: Caller, search_id: str) -> Row[Any]:
     """The search as a row with its best_val_acc (one statement), or 404."""
-    view = searches.get_view(session, search_id)
+    view = searches.get_view(connection, search_id)
     if view is None:
         raise NotFound(f"no search with id {search_id!r}")
     return view
@@ -54,8 +53,10 @@ def detail_of(search: SearchLike, settings: Settings, *, best_val_acc: float | N
     return search_detail(search, best_val_acc=best_val_acc, heartbeat_timeout_s=settings.HEARTBEAT_TIMEOUT_S)
 
 
-def _replay(session: Executor, owner: str, idempotency_key: str, request_hash: str) -> Row[Any, Any] | None:
-    existing = searches.get_by_idempotency_key(session, owner, idempotency_key)
+def _replay(
+    connection: Connection, owner: str, idempotency_key: str, request_hash: str
+) -> Row[Any, Any] | None:
+    existing = searches.get_by_idempotency_key(connection, owner, idempotency_key)
     return idempotency.replay(existing, idempotency_key, request_hash, "search")
 
 
@@ -129,7 +130,7 @@ def _submit(
     if earlier is not None:
         return _replayed(load_view(connection, key, earlier.id))
     assert search is not None
-    jobs.enqueue_after_commit(connection, jobs.SEARCH, search.id, priority=search.priority, when="submit")
+    jobs.enqueue_after_autocommit(connection, jobs.SEARCH, search.id, priority=search.priority, when="submit")
     return Submitted(search, created=True)
 
 
@@ -225,11 +226,15 @@ async def get_search(search_id: SearchId, store: ReadStore) -> SearchDetail:
         extra={202: {"model": CancelOut, "description": "Running: the worker has been asked to stop"}},
     ),
 )
-def cancel_search(search_id: SearchId, response: Response, session: SessionDep, key: SubmitKey) -> CancelOut:
+async def cancel_search(search_id: SearchId, response: Response, store: SubmitStore) -> CancelOut:
+    outcome = await store.write(_cancel, search_id)
+    return CancelOut.of(search_id, outcome, response)
+
+
+def _cancel(session: Session, key: Caller, search_id: str) -> str:
     search = load_search(session, search_id)
     ensure_may_change(key, search)
-    outcome = jobs.cancel(session, jobs.SEARCH, search_id, lambda: load_search(session, search_id).status)
-    return CancelOut.of(search_id, outcome, response)
+    return jobs.cancel(session, jobs.SEARCH, search_id, lambda: load_search(session, search_id).status)
 
 
 @router.post(
@@ -238,13 +243,16 @@ def cancel_search(search_id: SearchId, response: Response, session: SessionDep, 
     status_code=202,
     responses=problem_responses(401, 403, 404, 409, 503),
 )
-def retry_search(
-    search_id: SearchId, session: SessionDep, key: SubmitKey, settings: SettingsDep
-) -> SearchDetail:
+async def retry_search(search_id: SearchId, store: SubmitStore) -> SearchDetail:
+    view = await store.write(_retry, search_id)
+    return detail_of(view, store.settings, best_val_acc=view.best_val_acc)
+
+
+def _retry(session: Session, key: Caller, search_id: str) -> Row[Any]:
+    """Committed and enqueued (api/jobs.py); the search as it is now."""
     search = load_search(session, search_id)
     ensure_may_change(key, search)
     jobs.retry(
         session, jobs.SEARCH, search_id, lambda: load_search(session, search_id).status, search.priority
     )
-    view = load_view(session, key, search_id)
-    return detail_of(view, settings, best_val_acc=view.best_val_acc)
+    return load_view(session.connection(), key, search_id)

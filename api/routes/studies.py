@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy.orm import Session
 
 from api import admission, idempotency, jobs
-from api.deps import ReadKey, SessionDep, SettingsDep, SubmitKey, ensure_may_change
+from api.deps import ReadStore, SubmitStore, ensure_may_change
 from api.errors import (
     BadRequest,
     Conflict,
@@ -41,6 +41,7 @@ from api.studies import (
 from nas_core.study import GridCell, InvalidGrid, expand_grid
 from store.models import Study, new_uuid
 from store.repositories import evaluations, searches, studies
+from store.repositories.keys import Caller
 from store.repositories.searches import InvalidCursor
 from store.settings import Settings
 
@@ -112,12 +113,10 @@ def _enqueue_all(
         extra={200: {"model": StudyDetail, "description": "Idempotent replay: the study created earlier"}},
     ),
 )
-def create_study(
+async def create_study(
     body: StudyCreate,
     response: Response,
-    session: SessionDep,
-    key: SubmitKey,
-    settings: SettingsDep,
+    store: SubmitStore,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -128,6 +127,18 @@ def create_study(
         ),
     ] = None,
 ) -> StudyDetail:
+    detail, created = await store.write(_create, body, store.settings, idempotency_key)
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/studies/{detail.id}"
+    return detail
+
+
+def _create(
+    session: Session, key: Caller, body: StudyCreate, settings: Settings, idempotency_key: str | None
+) -> tuple[StudyDetail, bool]:
+    """The whole grid validated, then the study and its searches committed and enqueued (True);
+    or the study an Idempotency-Key names (False)."""
     request = {**body.model_dump(mode="json"), "axes": list(body.grid)}
     request_hash = idempotency.request_hash(request)
     study_id = new_uuid()
@@ -181,19 +192,15 @@ def create_study(
         create=create,
     )
     if earlier is not None:
-        response.status_code = 200
-        response.headers["Location"] = f"/studies/{earlier.id}"
-        return study_detail(session, earlier)
+        return study_detail(session, earlier), False
     assert search_ids is not None
     _enqueue_all(session, [(jobs.SEARCH, i) for i in search_ids], body.priority, "submit", study_id)
-    response.headers["Location"] = f"/studies/{study_id}"
-    return study_detail(session, load_study(session, study_id))
+    return study_detail(session, load_study(session, study_id)), True
 
 
 @router.get("", summary="List studies, newest first", responses=problem_responses(400, 401, 403, 422))
-def list_studies(
-    session: SessionDep,
-    key: ReadKey,
+async def list_studies(
+    store: ReadStore,
     mine: Annotated[bool, Query(description="only studies submitted with this key")] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
@@ -201,20 +208,28 @@ def list_studies(
     ] = None,
 ) -> StudyPage:
     try:
-        page, next_cursor = studies.list_studies(
-            session, limit=limit, cursor=cursor, owner_key_id=key.id if mine else None
-        )
+        return await store.read(_page, mine=mine, limit=limit, cursor=cursor)
     except InvalidCursor as err:
         raise BadRequest(
             str(err), errors=[FieldError(field="cursor", message=str(err), location="query")]
         ) from None
+
+
+def _page(session: Session, key: Caller, *, mine: bool, limit: int, cursor: str | None) -> StudyPage:
+    page, next_cursor = studies.list_studies(
+        session, limit=limit, cursor=cursor, owner_key_id=key.id if mine else None
+    )
     return study_page(session, page, next_cursor)
 
 
 @router.get(
     "/{study_id}", summary="One study: state counts, progress, ETA, its searches", responses=READ_ERRORS
 )
-def get_study(study_id: StudyId, session: SessionDep, key: ReadKey) -> StudyDetail:
+async def get_study(study_id: StudyId, store: ReadStore) -> StudyDetail:
+    return await store.read(_detail, study_id)
+
+
+def _detail(session: Session, _key: Caller, study_id: str) -> StudyDetail:
     return study_detail(session, load_study(session, study_id))
 
 
@@ -224,27 +239,29 @@ def get_study(study_id: StudyId, session: SessionDep, key: ReadKey) -> StudyDeta
     responses=problem_responses(401, 403, 404, 422, extra={200: {"content": {"text/csv": {}}}}),
     response_model=StudyResults,
 )
-def get_results(
+async def get_results(
     study_id: StudyId,
-    session: SessionDep,
-    key: ReadKey,
+    store: ReadStore,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
     table: Annotated[
         Literal["cells", "paired"],
         Query(description="with format=csv: per-cell summaries or paired comparisons"),
     ] = "cells",
 ) -> StudyResults | Response:
-    study = load_study(session, study_id)
-    results = study_results(session, study)
+    results = await store.read(_results, study_id)
     if format == "json":
         return results
     body = cells_csv(results) if table == "cells" else paired_csv(results)
-    filename = f"study-{study.id[:8]}-{table}.csv"
+    filename = f"study-{results.study_id[:8]}-{table}.csv"
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def _results(session: Session, _key: Caller, study_id: str) -> StudyResults:
+    return study_results(session, load_study(session, study_id))
 
 
 @router.post(
@@ -253,7 +270,11 @@ def get_results(
     summary="Cancel every unfinished search of the study",
     responses=problem_responses(401, 403, 404),
 )
-def cancel_study(study_id: StudyId, session: SessionDep, key: SubmitKey) -> StudyDetail:
+async def cancel_study(study_id: StudyId, store: SubmitStore) -> StudyDetail:
+    return await store.write(_cancel, study_id)
+
+
+def _cancel(session: Session, key: Caller, study_id: str) -> StudyDetail:
     study = load_study(session, study_id)
     ensure_may_change(key, study)
     for member in studies.members(session, study_id):
@@ -271,7 +292,11 @@ def cancel_study(study_id: StudyId, session: SessionDep, key: SubmitKey) -> Stud
     summary="Retry every failed or cancelled search of the study from its last checkpoint",
     responses=problem_responses(401, 403, 404, 409, 503),
 )
-def retry_study(study_id: StudyId, session: SessionDep, key: SubmitKey) -> StudyDetail:
+async def retry_study(study_id: StudyId, store: SubmitStore) -> StudyDetail:
+    return await store.write(_retry, study_id)
+
+
+def _retry(session: Session, key: Caller, study_id: str) -> StudyDetail:
     study = load_study(session, study_id)
     ensure_may_change(key, study)
     retried = [

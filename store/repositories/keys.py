@@ -10,10 +10,9 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
-from store.db import Executor
 from store.models import MAX_KEY_NAME, SCOPES, ApiKey, utcnow
 
 TOKEN_PREFIX = "fnas"
@@ -65,21 +64,21 @@ _LIVE_KEY = select(_table.c.id, _table.c.name, _table.c.scope, _table.c.hashed_k
 _LIVE_IDS = select(_table.c.id).where(_table.c.id.in_(bindparam("key_ids", expanding=True)), _IS_LIVE)
 
 
-def authenticate(session: Executor, token: str) -> Caller | None:
+def authenticate(connection: Connection, token: str) -> Caller | None:
     """The live key for `token`, or None (malformed, unknown, revoked or wrong secret). One
     Core query by primary key: this runs on every request."""
     if not well_formed(token):
         return None
-    row = session.execute(_LIVE_KEY, {"key_id": token.split("_", 2)[1]}).first()
+    row = connection.execute(_LIVE_KEY, {"key_id": token.split("_", 2)[1]}).first()
     if row is None or not hmac.compare_digest(row.hashed_key, hash_token(token)):
         return None
     return Caller(row.id, row.name, row.scope)
 
 
-def live_key_ids(session: Executor, key_ids: Iterable[str]) -> set[str]:
+def live_key_ids(connection: Connection, key_ids: Iterable[str]) -> set[str]:
     """Which of `key_ids` are still live (not revoked, not deleted): one query by primary key,
     for the event streams' re-check of the keys they were opened with."""
-    return set(session.execute(_LIVE_IDS, {"key_ids": list(key_ids)}).scalars())
+    return set(connection.execute(_LIVE_IDS, {"key_ids": list(key_ids)}).scalars())
 
 
 def list_keys(session: Session, *, include_revoked: bool = False) -> Sequence[ApiKey]:

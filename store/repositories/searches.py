@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    Connection,
     CursorResult,
     Row,
     Table,
@@ -29,7 +30,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from store.db import Executor
 from store.models import SEARCH_STATUSES, EpochMetric, Search, Study
 from store.repositories import _lease
 
@@ -99,7 +99,7 @@ if server_defaulted := [c.key for c in _SEARCH_TABLE.c if c.server_default is no
 
 
 def insert_search(
-    session: Executor,
+    connection: Connection,
     *,
     spec: dict[str, Any],
     owner_key_id: str | None,
@@ -109,7 +109,7 @@ def insert_search(
     """As `create_search`, for the API's submit: the new search, as a Search outside any session
     that holds exactly the values written (columns left out are NULL)."""
     values = _new_search(spec, owner_key_id, idempotency_key, request_hash)
-    result = cast(CursorResult[Any], session.execute(_INSERT, values))
+    result = cast(CursorResult[Any], connection.execute(_INSERT, values))
     written = cast(dict[str, Any], result.last_inserted_params())  # one row: one mapping
     return Search(**written)
 
@@ -141,9 +141,9 @@ def _view() -> Any:
 _VIEW_BY_ID = _view().where(Search.__table__.c.id == bindparam("search_id"))
 
 
-def get_view(session: Executor, search_id: str) -> Row[Any] | None:
+def get_view(connection: Connection, search_id: str) -> Row[Any] | None:
     """One search as a row with every column and `best_val_acc` (None before its first epoch)."""
-    return session.execute(_VIEW_BY_ID, {"search_id": search_id}).first()
+    return connection.execute(_VIEW_BY_ID, {"search_id": search_id}).first()
 
 
 _BY_IDEMPOTENCY_KEY = select(_SEARCH_TABLE.c.id, _SEARCH_TABLE.c.request_hash).where(
@@ -152,9 +152,9 @@ _BY_IDEMPOTENCY_KEY = select(_SEARCH_TABLE.c.id, _SEARCH_TABLE.c.request_hash).w
 )
 
 
-def get_by_idempotency_key(session: Executor, owner_key_id: str, key: str) -> Row[Any, Any] | None:
+def get_by_idempotency_key(connection: Connection, owner_key_id: str, key: str) -> Row[Any, Any] | None:
     """(id, request_hash) of the search this owner created with this Idempotency-Key, if any."""
-    return session.execute(_BY_IDEMPOTENCY_KEY, {"owner_key_id": owner_key_id, "key": key}).first()
+    return connection.execute(_BY_IDEMPOTENCY_KEY, {"owner_key_id": owner_key_id, "key": key}).first()
 
 
 def encode_cursor(row: Search | Study | Row[Any]) -> str:

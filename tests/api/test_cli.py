@@ -38,14 +38,14 @@ def test_keys_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     token = line.split("=", 1)[1]
     database = Database(url)
     with database.session() as session:
-        key = keys.authenticate(session, token)
+        key = keys.authenticate(session.connection(), token)
         assert (key.name, key.scope) == ("ci bot", "read")
     assert main(["server", "keys", "list"]) == 0
     listing = capsys.readouterr().out
     assert key.id in listing and "ci bot" in listing and token not in listing
     assert main(["keys", "revoke", key.id[:6]]) == 0  # the deprecated form, and an id prefix
     with database.session() as session:
-        assert keys.authenticate(session, token) is None
+        assert keys.authenticate(session.connection(), token) is None
     assert main(["server", "keys", "revoke", "nope"]) == 1
     database.dispose()
     with pytest.raises(SystemExit):

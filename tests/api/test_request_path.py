@@ -98,6 +98,12 @@ def test_hot_reads_cost_one_hop_one_checkout(
         f"/evaluations/{evaluation_id}",
         f"/evaluations/{evaluation_id}/curves",
         "/evaluations?mine=true",
+        "/studies?limit=5",
+        f"/searches/{search_id}/benchmark",
+        "/methods",
+        "/spaces",
+        "/catalog",
+        "/datasets",
     ):
         _reset(cost)
         resp = client.get(path, headers=keys.read)
@@ -133,6 +139,17 @@ def test_submit_costs_two_hops_one_key_query_and_reads_no_aggregate(
     # the answer is built from the values sent; it is what the database holds
     stored = client.get(resp.headers["Location"], headers=keys.read)
     assert stored.status_code == 200 and stored.json() == resp.json()
+
+
+def test_a_write_without_a_body_costs_one_hop_one_checkout_one_key_query(
+    client: TestClient, keys: Keys, cost: Cost
+) -> None:
+    search_id = _submit(client, keys)
+    _reset(cost)
+    resp = client.post(f"/searches/{search_id}/cancel", headers=keys.submit)
+    assert resp.status_code == 200 and resp.json()["status"] == "cancelled", resp.text
+    assert (cost.hops, cost.checkouts) == (1, 1), cost
+    assert sum("FROM api_key" in s for s in cost.statements) == 1, cost.statements
 
 
 def test_unknown_key_and_scope_are_refused_inside_that_one_hop(client: TestClient, keys: Keys) -> None:

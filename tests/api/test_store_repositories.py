@@ -180,12 +180,12 @@ def test_list_filters_and_pagination(any_session: Session) -> None:
 def test_keys(any_session: Session) -> None:
     key, token = make_key(any_session, "read")
     assert token.startswith(f"fnas_{key.id}_") and key.hashed_key != token
-    assert keys.authenticate(any_session, token).id == key.id
-    assert keys.authenticate(any_session, token + "x") is None
-    assert keys.authenticate(any_session, "garbage") is None
+    assert keys.authenticate(any_session.connection(), token).id == key.id
+    assert keys.authenticate(any_session.connection(), token + "x") is None
+    assert keys.authenticate(any_session.connection(), "garbage") is None
     assert keys.has_scope(key, "read") and not keys.has_scope(key, "submit")
     keys.revoke_key(any_session, key.id)
-    assert keys.authenticate(any_session, token) is None
+    assert keys.authenticate(any_session.connection(), token) is None
 
 
 def test_non_finite_metric_values_are_stored_as_null(any_session: Session) -> None:
