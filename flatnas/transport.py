@@ -36,12 +36,12 @@ CLIENT_ENVIRONMENT = (
     (
         "FLATNAS_URL",
         "http://API_HOST:API_PORT",
-        "where the `flatnas` client commands and `flatnas.Client` find the service",
+        "where the `flatnas` client commands and `flatnas.Client` / `AsyncClient` find the service",
     ),
     (
         "FLATNAS_API_KEY",
         None,
-        "the key the client commands and `flatnas.Client` send (`Authorization: Bearer`)",
+        "the key the client commands and `flatnas.Client` / `AsyncClient` send (`Authorization: Bearer`)",
     ),
 )
 
