@@ -14,11 +14,9 @@ import pytest
 
 import flatnas.async_client
 from flatnas import ApiError, AsyncClient, CurveRow, Event, FlatnasError, Search
-from nas_core.reporter import FlatnessRecord
 from store.db import Database
-from store.repositories import results, searches
 from tests.api.conftest import Keys
-from tests.api.test_results import _epoch
+from tests.api.test_events_history import finish_as_a_worker
 from tests.api.test_searches import TINY
 
 
@@ -116,13 +114,7 @@ def test_events_resume_with_last_event_id_after_a_cut(
             return (await fn.submit({**TINY, "name": "async events"})).id
 
     search_id = asyncio.run(submit())
-    with database.session() as s:  # what a worker writes: two epochs, a flatness row, success
-        searches.lease.claim(s, search_id, worker="w1", stale_after_s=60)
-        for epoch in (0, 1):
-            results.upsert_epoch(s, search_id, _epoch(epoch))
-            results.upsert_genotype(s, search_id, {"genotype": {"e": epoch}}, epoch=epoch, is_best=True)
-        results.add_flatness(s, search_id, FlatnessRecord("skip_count", 1, {}, 2, 0.01))
-        searches.lease.mark_succeeded(s, search_id, worker="w1")
+    finish_as_a_worker(database, search_id)
 
     async def follow(transport: httpx.AsyncBaseTransport | None) -> list[Event]:
         async with AsyncClient(server, token(keys.read), transport=transport) as fn:
