@@ -76,3 +76,5 @@ _._body
 __getattr__
 # The client's public API (flatnas/paging.py Paginator.to_list), for users' code.
 _.to_list
+# Read by inspect.signature (help(), editors): a client's method shows its body's arguments (flatnas/steps.py).
+_.__signature__

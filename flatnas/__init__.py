@@ -1,4 +1,5 @@
-"""flatnas's Python client: `from flatnas import Client` (see flatnas.client).
+"""flatnas's Python client: `from flatnas import Client`, or `AsyncClient` for asyncio (see
+flatnas.client and flatnas.async_client).
 
 The package installs on its own (the `flatnas-client` distribution: httpx, pydantic, PyYAML; no
 torch). The `flatnas` command (flatnas.cli) lives here too; its server and local-compute commands
@@ -14,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from flatnas.async_client import AsyncClient
     from flatnas.client import Client
     from flatnas.errors import ApiError, FlatnasError
     from flatnas.models import (
@@ -31,14 +33,16 @@ if TYPE_CHECKING:
         Study,
         StudyResults,
     )
-    from flatnas.paging import Paginator
+    from flatnas.paging import AsyncPaginator, Paginator
     from flatnas.transport import Event
 
 _HOMES = {
     "Client": "flatnas.client",
+    "AsyncClient": "flatnas.async_client",
     "ApiError": "flatnas.errors",
     "FlatnasError": "flatnas.errors",
     "Paginator": "flatnas.paging",
+    "AsyncPaginator": "flatnas.paging",
     "Event": "flatnas.transport",
     **dict.fromkeys(
         (
@@ -61,6 +65,8 @@ _HOMES = {
 }
 __all__ = [
     "ApiError",
+    "AsyncClient",
+    "AsyncPaginator",
     "Cancellation",
     "Client",
     "CurveRow",

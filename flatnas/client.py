@@ -1,4 +1,4 @@
-"""A Python client of the flatnas service: `from flatnas import Client`.
+"""A Python client of the flatnas service: `from flatnas import Client` (or `AsyncClient`).
 
     with Client() as fn:                      # FLATNAS_URL and FLATNAS_API_KEY from the environment
         search = fn.submit("examples/tiny-nb201-digits.yaml")
@@ -12,6 +12,13 @@ it, as git does with commit ids. Errors from the service raise `ApiError` (its p
 429 and 503 answers are retried after their Retry-After (flatnas.transport); `events()` resumes
 with Last-Event-ID when the connection drops.
 
+Every method is written once, in `Methods`, as steps (flatnas.steps): the HTTP requests and waits it
+needs, and what it makes of their answers. `Client` runs them with httpx.Client;
+`flatnas.AsyncClient` (flatnas.async_client) runs the same steps with httpx.AsyncClient, so each
+method here is also its coroutine. To add a method, write it in `Methods` under its mark (`@call`,
+`@listing` or `@stream`), getting each answer with `yield from` (`full = yield from
+self.resolve(id)`, `body = yield from self._json("GET", path)`).
+
 The client needs httpx, pydantic and PyYAML only: it never imports the engine (nas_core), so it
 installs without torch (the `flatnas-client` distribution, client/pyproject.toml).
 """
@@ -23,7 +30,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import httpx
 
@@ -46,22 +53,23 @@ from flatnas.models import (
     StudyResults,
     progress_key,
 )
-from flatnas.paging import MAX_PAGE_SIZE, PAGE_SIZE, Paginator
-from flatnas.transport import RETRY_STATUSES, Event, default_url, may_retry, parse_event_stream, retry_delay
+from flatnas.paging import MAX_PAGE_SIZE, PAGE_SIZE, Listing, Paginator
+from flatnas.steps import Run, Send, Sleep, Step, Steps, call, listing, stream
+from flatnas.transport import Event, Feed, Resume, default_url, may_retry, retry_delay
 
 FULL_ID_LENGTH = 36  # uuid4 text
 PREFIX_SCAN_LIMIT = 1000  # listings without an id_prefix filter: newest items searched for a prefix
-STREAM_READ_TIMEOUT_S = 60.0  # the service sends a keep-alive every 15 s; silence this long = dropped
 Which = Literal["best", "final"]
 State = TypeVar("State", bound=ApiModel)
+R = TypeVar("R")
+Transport = TypeVar("Transport")
 
 
-class Client:
-    """A session with one flatnas service. Use it as a context manager, or call `close()`.
-
-    `timeout`: seconds for each request (connect, read, write). `retries`: how many times a 429 or
-    503 answer is sent again; `max_retry_wait`: the longest Retry-After honoured (a longer one is
-    raised at once). `reconnects`: how many drops in a row an event stream survives."""
+class Methods(Generic[Transport]):
+    """Every method of `Client` and `AsyncClient`, once, as steps (flatnas.steps), and the settings
+    both take (see Client). A client adds its httpx client (`_open`), how it performs a step and how
+    it finishes a method of each mark (`_call`, `_listing`, `_stream`); the plain table, which the
+    bodies see as `self`, gives their steps as they are."""
 
     def __init__(
         self,
@@ -72,33 +80,39 @@ class Client:
         retries: int = 4,
         max_retry_wait: float = 60.0,
         reconnects: int = 5,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.url = (url or default_url()).rstrip("/")
         self.api_key = api_key if api_key is not None else os.environ.get("FLATNAS_API_KEY")
         self.timeout, self.retries, self.max_retry_wait = timeout, retries, max_retry_wait
         self.reconnects = reconnects
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+        self._http = self._open(headers, transport)
+        # What the bodies run on: this client's attributes (one shared __dict__) in the plain table,
+        # whose marked methods give their steps instead of running them.
+        table: Methods[Transport] = object.__new__(Methods)
+        table.__dict__ = self.__dict__
+        self._table = table
 
-    def __enter__(self) -> Client:
-        return self
+    def _open(self, headers: dict[str, str], transport: Transport | None) -> Any:
+        """The client's httpx client: httpx.Client or httpx.AsyncClient."""
+        raise NotImplementedError
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _call(self, steps: Any) -> Any:
+        return steps
 
-    def close(self) -> None:
-        self._http.close()
+    _listing = _stream = _call
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    @call
+    def request(self, method: str, path: str, **kwargs: Any) -> Steps[httpx.Response]:
         """One HTTP request (429/503 retried as flatnas.transport.may_retry allows); an error status
         raises ApiError, an unreachable or silent service FlatnasError."""
         attempt = 0
         while True:
             try:
-                resp = self._http.request(method, path, **kwargs)
+                resp = yield Send(method, path, kwargs)
             except httpx.TimeoutException:
                 raise FlatnasError(
                     f"{self.url} did not answer {method} {path} within {self.timeout:g}s"
@@ -108,7 +122,7 @@ class Client:
             if attempt < self.retries and may_retry(method, resp):
                 delay = retry_delay(resp, attempt)
                 if delay <= self.max_retry_wait:
-                    time.sleep(delay)
+                    yield Sleep(delay)
                     attempt += 1
                     continue
             if resp.status_code >= 400:
@@ -126,8 +140,8 @@ class Client:
             problem = {**problem, "detail": f"{problem.get('detail', '')}; set FLATNAS_API_KEY"}
         return ApiError(resp.status_code, problem)
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.request(method, path, **kwargs).json()
+    def _json(self, method: str, path: str, **kwargs: Any) -> Steps[Any]:
+        return (yield from self.request(method, path, **kwargs)).json()
 
     def _paginate(
         self,
@@ -136,11 +150,13 @@ class Client:
         params: Mapping[str, Any],
         limit: int | None,
         page_size: int = PAGE_SIZE,
-    ) -> Paginator[State]:
-        fetch = lambda p: self._json("GET", path, params=p)  # noqa: E731
-        return Paginator(fetch, model, dict(params), limit=limit, page_size=page_size)
+    ) -> Listing[State]:
+        """What a `@listing` method returns: the listing, paged by the client as it is iterated."""
+        return Listing(path, model, dict(params), limit, page_size)
 
-    def _resolve(self, listing: str, id_or_prefix: str, what: str, *, server_filter: bool = True) -> str:
+    def _resolve(
+        self, listing: str, id_or_prefix: str, what: str, *, server_filter: bool = True
+    ) -> Steps[str]:
         """The one id in `listing` starting with `id_or_prefix`. Listings with an `id_prefix` filter
         ask the service; the others are scanned (the newest PREFIX_SCAN_LIMIT items)."""
         if len(id_or_prefix) >= FULL_ID_LENGTH:
@@ -149,15 +165,13 @@ class Client:
         if not prefix or any(c not in "0123456789abcdef-" for c in prefix):
             raise FlatnasError(f"{id_or_prefix!r} is not a {what} id or id prefix (hexadecimal)")
         if server_filter:
-            matches = [item.id for item in self._paginate(listing, _Identified, {"id_prefix": prefix}, 2)]
+            found = self._paginate(listing, _Identified, {"id_prefix": prefix}, 2)
         else:
-            scan = self._paginate(listing, _Identified, {}, PREFIX_SCAN_LIMIT, page_size=MAX_PAGE_SIZE)
-            matches = []
-            for item in scan:
-                if item.id.startswith(prefix):
-                    matches.append(item.id)
-                    if len(matches) > 1:
-                        break
+            found = self._paginate(listing, _Identified, {}, PREFIX_SCAN_LIMIT, page_size=MAX_PAGE_SIZE)
+        walk, matches = found.walk(), list[str]()
+        while len(matches) < 2 and (params := walk.next_params()) is not None:
+            page = walk.take((yield from self._json("GET", listing, params=params)))
+            matches += [item.id for item in page.items if item.id.startswith(prefix)]
         if not matches:
             raise FlatnasError(f"no {what} id starts with {id_or_prefix!r}")
         if len(matches) > 1:
@@ -166,68 +180,51 @@ class Client:
             )
         return matches[0]
 
-    def resolve(self, id_or_prefix: str) -> str:
+    @call
+    def resolve(self, id_or_prefix: str) -> Steps[str]:
         """The full id of the one search whose id starts with `id_or_prefix`."""
-        return self._resolve("/searches", id_or_prefix, "search")
+        return (yield from self._resolve("/searches", id_or_prefix, "search"))
 
-    def resolve_job(self, id_or_prefix: str) -> str:
+    @call
+    def resolve_job(self, id_or_prefix: str) -> Steps[str]:
         """The full id of the one barrier job whose id starts with `id_or_prefix`."""
-        return self._resolve("/barriers", id_or_prefix, "barrier job")
+        return (yield from self._resolve("/barriers", id_or_prefix, "barrier job"))
 
-    def resolve_evaluation(self, id_or_prefix: str) -> str:
-        return self._resolve("/evaluations", id_or_prefix, "evaluation", server_filter=False)
+    @call
+    def resolve_evaluation(self, id_or_prefix: str) -> Steps[str]:
+        return (yield from self._resolve("/evaluations", id_or_prefix, "evaluation", server_filter=False))
 
-    def resolve_study(self, id_or_prefix: str) -> str:
-        return self._resolve("/studies", id_or_prefix, "study", server_filter=False)
+    @call
+    def resolve_study(self, id_or_prefix: str) -> Steps[str]:
+        return (yield from self._resolve("/studies", id_or_prefix, "study", server_filter=False))
 
-    def _follow(self, path: str, params: Mapping[str, Any]) -> Iterator[Event]:
-        """A server-sent event stream that survives dropped connections: it reconnects with the last
-        event's id as Last-Event-ID (the service then sends only what came after), up to
-        `reconnects` drops in a row, and ends after the status event of a finished job."""
-        last_id: str | None = None
-        drops = 0
-        timeout = httpx.Timeout(self.timeout, read=STREAM_READ_TIMEOUT_S)
-        while True:
-            headers = {"Last-Event-ID": last_id} if last_id else {}
-            pause = min(2.0 * (drops + 1), 10.0)  # the service's `retry:` hint is 2 s
-            try:
-                with self._http.stream("GET", path, params=params, headers=headers, timeout=timeout) as resp:
-                    if resp.status_code >= 400:
-                        resp.read()
-                        if resp.status_code not in RETRY_STATUSES:
-                            raise self._error(resp)
-                        pause = min(retry_delay(resp, drops), self.max_retry_wait)  # busy: as request() does
-                    for event in parse_event_stream(resp.iter_lines()) if resp.status_code < 400 else ():
-                        drops = 0
-                        last_id = event.id or last_id
-                        yield event
-                        if event.event == "status" and event.data.get("status") in TERMINAL:
-                            return
-                # Closed without the end: a server stopping (another one takes over), or busy.
-                problem = f"HTTP {resp.status_code}" if resp.status_code >= 400 else "the service closed it"
-            except httpx.TransportError as err:
-                problem = str(err) or type(err).__name__
-            drops += 1
-            if drops > self.reconnects:
-                raise FlatnasError(
-                    f"event stream from {self.url} broke off {drops} times in a row: {problem}"
-                )
-            time.sleep(pause)
+    def _resume(self, feed: Feed) -> Resume:
+        """How a `@stream` method's events are followed: it reconnects with the last event's id as
+        Last-Event-ID (the service then sends only what came after), up to `reconnects` drops in a
+        row, and ends after the status event of a finished job (flatnas.transport.Resume)."""
+        return Resume(
+            feed,
+            url=self.url,
+            timeout=self.timeout,
+            reconnects=self.reconnects,
+            max_retry_wait=self.max_retry_wait,
+            error=self._error,
+        )
 
     def _wait(
         self,
-        read: Callable[[], State],
+        read: Callable[[], Steps[State]],
         timeout: float | None,
         interval: float,
         on_progress: Callable[[State], None] | None,
         what: str,
-    ) -> State:
+    ) -> Steps[State]:
         """Poll until the job ends. `on_progress` is called with the first state read and then only
         when status or progress changed (not on every poll)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         reported: dict[str, Any] | None = None
         while True:
-            state = read()
+            state = yield from read()
             key = progress_key(state)
             if on_progress is not None and key != reported:
                 on_progress(state)
@@ -237,26 +234,31 @@ class Client:
                 return state
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"{what} is still {status} after {timeout:.0f}s")
-            time.sleep(interval)
+            yield Sleep(interval)
 
     # --- searches -------------------------------------------------------------------------------
 
-    def submit(self, spec: Any, *, idempotency_key: str | None = None) -> Search:
+    @call
+    def submit(self, spec: Any, *, idempotency_key: str | None = None) -> Steps[Search]:
         """Submit a spec: a dict, a path to a YAML or JSON file, or anything with `model_dump()`
         (the engine's SearchSpec). Returns the search."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return Search.model_validate(
-            self._json("POST", "/searches", json=spec_as_dict(spec), headers=headers)
+            (yield from self._json("POST", "/searches", json=spec_as_dict(spec), headers=headers))
         )
 
-    def get(self, search_id: str) -> Search:
-        return Search.model_validate(self._json("GET", f"/searches/{self.resolve(search_id)}"))
+    @call
+    def get(self, search_id: str) -> Steps[Search]:
+        full = yield from self.resolve(search_id)
+        return Search.model_validate((yield from self._json("GET", f"/searches/{full}")))
 
-    def list(self, *, limit: int | None = None, **filters: Any) -> Paginator[Search]:
+    @listing
+    def list(self, *, limit: int | None = None, **filters: Any) -> Listing[Search]:
         """Searches, newest first. Filters: status, method, space, dataset, tag, q (name substring),
         mine, id_prefix."""
         return self._paginate("/searches", Search, filters, limit)
 
+    @call
     def wait(
         self,
         search_id: str,
@@ -264,92 +266,118 @@ class Client:
         timeout: float | None = None,
         interval: float = 2.0,
         on_progress: Callable[[Search], None] | None = None,
-    ) -> Search:
+    ) -> Steps[Search]:
         """Poll until the search ends; returns its final state (check `status`). `on_progress` is
         called when the state changes. Raises TimeoutError after `timeout` seconds."""
-        full = self.resolve(search_id)
-        return self._wait(lambda: self.get(full), timeout, interval, on_progress, f"search {full}")
+        full = yield from self.resolve(search_id)
+        return (
+            yield from self._wait(lambda: self.get(full), timeout, interval, on_progress, f"search {full}")
+        )
 
-    def events(self, search_id: str, *, history: bool = True) -> Iterator[Event]:
+    @stream
+    def events(self, search_id: str, *, history: bool = True) -> Steps[Feed]:
         """The search's server-sent events as they come; ends after the status event of a finished
         search. `history=False` skips the replay of what was written before connecting."""
-        full = self.resolve(search_id)
-        return self._follow(f"/searches/{full}/events", {"history": "true" if history else "false"})
+        full = yield from self.resolve(search_id)
+        return Feed(f"/searches/{full}/events", {"history": "true" if history else "false"})
 
-    def cancel(self, search_id: str) -> Cancellation:
-        return Cancellation.model_validate(self._json("POST", f"/searches/{self.resolve(search_id)}/cancel"))
+    @call
+    def cancel(self, search_id: str) -> Steps[Cancellation]:
+        full = yield from self.resolve(search_id)
+        return Cancellation.model_validate((yield from self._json("POST", f"/searches/{full}/cancel")))
 
-    def retry(self, search_id: str) -> Search:
-        return Search.model_validate(self._json("POST", f"/searches/{self.resolve(search_id)}/retry"))
+    @call
+    def retry(self, search_id: str) -> Steps[Search]:
+        full = yield from self.resolve(search_id)
+        return Search.model_validate((yield from self._json("POST", f"/searches/{full}/retry")))
 
-    def genotype(self, search_id: str, which: Which = "best", *, epoch: int | None = None) -> Genotype:
+    @call
+    def genotype(self, search_id: str, which: Which = "best", *, epoch: int | None = None) -> Steps[Genotype]:
         """One genotype document (space, ops, genotype, arch_str or darts_repr, epoch, search_id)."""
-        return Genotype.model_validate(self._genotype_document(search_id, which, epoch))
+        return Genotype.model_validate((yield from self._genotype_document(search_id, which, epoch)))
 
-    def _genotype_document(self, search_id: str, which: Which, epoch: int | None) -> dict[str, Any]:
+    def _genotype_document(self, search_id: str, which: Which, epoch: int | None) -> Steps[dict[str, Any]]:
         params: dict[str, Any] = {"epoch": epoch} if epoch is not None else {"which": which}
-        return self._json("GET", f"/searches/{self.resolve(search_id)}/genotype", params=params)  # type: ignore[no-any-return]
+        full = yield from self.resolve(search_id)
+        return (yield from self._json("GET", f"/searches/{full}/genotype", params=params))  # type: ignore[no-any-return]
 
+    @call
     def download_genotype(
         self, search_id: str, path: str | os.PathLike[str], which: Which = "best", *, epoch: int | None = None
-    ) -> Path:
+    ) -> Steps[Path]:
         """Write the genotype document to `path`, exactly as served (the form every reader accepts)."""
         out = Path(path)
-        out.write_text(json.dumps(self._genotype_document(search_id, which, epoch), indent=2) + "\n")
+        document = yield from self._genotype_document(search_id, which, epoch)
+        out.write_text(json.dumps(document, indent=2) + "\n")
         return out
 
-    def curves(self, search_id: str) -> Rows[CurveRow]:
+    @call
+    def curves(self, search_id: str) -> Steps[Rows[CurveRow]]:
         """Per-epoch rows (epoch from 0, losses, accuracies, lr, seconds); `.to_pandas()` for a
         DataFrame."""
-        body = self._json("GET", f"/searches/{self.resolve(search_id)}/curves")
+        full = yield from self.resolve(search_id)
+        body = yield from self._json("GET", f"/searches/{full}/curves")
         return Rows(CurveRow.model_validate(row) for row in body["items"])
 
-    def flatness(self, search_id: str, *, kind: str | None = None) -> Rows[FlatnessRow]:
+    @call
+    def flatness(self, search_id: str, *, kind: str | None = None) -> Steps[Rows[FlatnessRow]]:
         params = {"kind": kind} if kind else {}
-        body = self._json("GET", f"/searches/{self.resolve(search_id)}/flatness", params=params)
+        full = yield from self.resolve(search_id)
+        body = yield from self._json("GET", f"/searches/{full}/flatness", params=params)
         return Rows(FlatnessRow.model_validate(row) for row in body["items"])
 
     # --- landscape jobs -------------------------------------------------------------------------
 
-    def submit_barrier(self, a: Mapping[str, Any], b: Mapping[str, Any], **options: Any) -> LandscapeJob:
+    @call
+    def submit_barrier(
+        self, a: Mapping[str, Any], b: Mapping[str, Any], **options: Any
+    ) -> Steps[LandscapeJob]:
         """A barrier job between two architecture references, e.g. {"search_id": S, "which": "best"}."""
-        body = {"a": self._reference(a), "b": self._reference(b), **options}
-        return LandscapeJob.model_validate(self._json("POST", "/barriers", json=body))
+        body = {"a": (yield from self._reference(a)), "b": (yield from self._reference(b)), **options}
+        return LandscapeJob.model_validate((yield from self._json("POST", "/barriers", json=body)))
 
-    def submit_barrier_matrix(self, search_ids: Sequence[str], **options: Any) -> LandscapeJob:
-        ids = [self.resolve(s) for s in search_ids]
+    @call
+    def submit_barrier_matrix(self, search_ids: Sequence[str], **options: Any) -> Steps[LandscapeJob]:
+        ids = []
+        for search_id in search_ids:
+            ids.append((yield from self.resolve(search_id)))
         return LandscapeJob.model_validate(
-            self._json("POST", "/barriers/matrix", json={"search_ids": ids, **options})
+            (yield from self._json("POST", "/barriers/matrix", json={"search_ids": ids, **options}))
         )
 
-    def submit_neighbourhood(self, search_id: str, **options: Any) -> LandscapeJob:
+    @call
+    def submit_neighbourhood(self, search_id: str, **options: Any) -> Steps[LandscapeJob]:
         """A neighbourhood job on a stored genotype (options: which, epoch, radius, samples)."""
-        path = f"/searches/{self.resolve(search_id)}/flatness/neighbourhood"
-        return LandscapeJob.model_validate(self._json("POST", path, json=options))
+        full = yield from self.resolve(search_id)
+        path = f"/searches/{full}/flatness/neighbourhood"
+        return LandscapeJob.model_validate((yield from self._json("POST", path, json=options)))
 
-    def get_job(self, job_id: str, *, search_id: str | None = None) -> LandscapeJob:
+    @call
+    def get_job(self, job_id: str, *, search_id: str | None = None) -> Steps[LandscapeJob]:
         """A barrier job, or with `search_id` that search's neighbourhood job."""
         if search_id is not None:
-            full = self.resolve(search_id)
+            full = yield from self.resolve(search_id)
             listing = f"/searches/{full}/flatness/jobs"
-            job = self._resolve(listing, job_id, "neighbourhood job", server_filter=False)
-            return LandscapeJob.model_validate(self._json("GET", f"{listing}/{job}"))
-        return LandscapeJob.model_validate(self._json("GET", f"/barriers/{self.resolve_job(job_id)}"))
+            job = yield from self._resolve(listing, job_id, "neighbourhood job", server_filter=False)
+            return LandscapeJob.model_validate((yield from self._json("GET", f"{listing}/{job}")))
+        job = yield from self.resolve_job(job_id)
+        return LandscapeJob.model_validate((yield from self._json("GET", f"/barriers/{job}")))
 
+    @listing
     def list_jobs(
         self, *, search_id: str | None = None, limit: int | None = None, **filters: Any
-    ) -> Paginator[LandscapeJob]:
+    ) -> Steps[Listing[LandscapeJob]]:
         """Barrier jobs, newest first (filters: kind, search_id, search_ids, id_prefix); with
         `search_id` alone, that search's neighbourhood jobs."""
         if search_id is not None and not filters:
-            return self._paginate(
-                f"/searches/{self.resolve(search_id)}/flatness/jobs", LandscapeJob, {}, limit
-            )
+            full = yield from self.resolve(search_id)
+            return self._paginate(f"/searches/{full}/flatness/jobs", LandscapeJob, {}, limit)
         params = {**filters, "search_id": search_id}
         if isinstance(params.get("search_ids"), list | tuple):
             params["search_ids"] = ",".join(params["search_ids"])
         return self._paginate("/barriers", LandscapeJob, params, limit)
 
+    @call
     def wait_job(
         self,
         job_id: str,
@@ -358,38 +386,49 @@ class Client:
         timeout: float | None = None,
         interval: float = 1.0,
         on_progress: Callable[[LandscapeJob], None] | None = None,
-    ) -> LandscapeJob:
+    ) -> Steps[LandscapeJob]:
         """Poll a landscape job until it ends; returns it (its `result` when it succeeded)."""
-        return self._wait(
-            lambda: self.get_job(job_id, search_id=search_id), timeout, interval, on_progress, f"job {job_id}"
+        return (
+            yield from self._wait(
+                lambda: self.get_job(job_id, search_id=search_id),
+                timeout,
+                interval,
+                on_progress,
+                f"job {job_id}",
+            )
         )
 
-    def _reference(self, ref: Mapping[str, Any]) -> dict[str, Any]:
+    def _reference(self, ref: Mapping[str, Any]) -> Steps[dict[str, Any]]:
         out = dict(ref)
         if out.get("search_id"):
-            out["search_id"] = self.resolve(out["search_id"])
+            out["search_id"] = yield from self.resolve(out["search_id"])
         return out
 
     # --- evaluations ----------------------------------------------------------------------------
 
+    @call
     def submit_evaluation(
         self, genotype: Mapping[str, Any], *, idempotency_key: str | None = None, **options: Any
-    ) -> Evaluation:
+    ) -> Steps[Evaluation]:
         """Train a genotype from scratch: `genotype` is {"search_id": S, "which": "best"} or
         {"json": <genotype document>}; options: protocol, dataset, seed, name, priority, overrides."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        body = {"genotype": self._reference(genotype), **options}
-        return Evaluation.model_validate(self._json("POST", "/evaluations", json=body, headers=headers))
-
-    def get_evaluation(self, evaluation_id: str) -> Evaluation:
+        body = {"genotype": (yield from self._reference(genotype)), **options}
         return Evaluation.model_validate(
-            self._json("GET", f"/evaluations/{self.resolve_evaluation(evaluation_id)}")
+            (yield from self._json("POST", "/evaluations", json=body, headers=headers))
         )
 
-    def list_evaluations(self, *, limit: int | None = None, **filters: Any) -> Paginator[Evaluation]:
+    @call
+    def get_evaluation(self, evaluation_id: str) -> Steps[Evaluation]:
+        full = yield from self.resolve_evaluation(evaluation_id)
+        return Evaluation.model_validate((yield from self._json("GET", f"/evaluations/{full}")))
+
+    @listing
+    def list_evaluations(self, *, limit: int | None = None, **filters: Any) -> Listing[Evaluation]:
         """Evaluations, newest first (filters: status, protocol, dataset, search_id, mine)."""
         return self._paginate("/evaluations", Evaluation, filters, limit)
 
+    @call
     def wait_evaluation(
         self,
         evaluation_id: str,
@@ -397,47 +436,62 @@ class Client:
         timeout: float | None = None,
         interval: float = 2.0,
         on_progress: Callable[[Evaluation], None] | None = None,
-    ) -> Evaluation:
+    ) -> Steps[Evaluation]:
         """Poll until the evaluation ends; returns it (`test_acc`, `params_m`, `flops_m` when it succeeded)."""
-        full = self.resolve_evaluation(evaluation_id)
-        return self._wait(
-            lambda: self.get_evaluation(full), timeout, interval, on_progress, f"evaluation {full}"
+        full = yield from self.resolve_evaluation(evaluation_id)
+        return (
+            yield from self._wait(
+                lambda: self.get_evaluation(full), timeout, interval, on_progress, f"evaluation {full}"
+            )
         )
 
-    def evaluation_events(self, evaluation_id: str) -> Iterator[Event]:
+    @stream
+    def evaluation_events(self, evaluation_id: str) -> Steps[Feed]:
         """The evaluation's progress, epoch and status events, resuming like `events()`."""
-        return self._follow(f"/evaluations/{self.resolve_evaluation(evaluation_id)}/events", {})
+        full = yield from self.resolve_evaluation(evaluation_id)
+        return Feed(f"/evaluations/{full}/events", {})
 
-    def evaluation_curves(self, evaluation_id: str) -> Rows[EvaluationCurveRow]:
+    @call
+    def evaluation_curves(self, evaluation_id: str) -> Steps[Rows[EvaluationCurveRow]]:
         """Per-epoch rows (train/test loss and accuracy, lr, seconds), as `curves` returns them."""
-        body = self._json("GET", f"/evaluations/{self.resolve_evaluation(evaluation_id)}/curves")
+        full = yield from self.resolve_evaluation(evaluation_id)
+        body = yield from self._json("GET", f"/evaluations/{full}/curves")
         return Rows(EvaluationCurveRow.model_validate(row) for row in body["epochs"])
 
-    def cancel_evaluation(self, evaluation_id: str) -> Cancellation:
-        path = f"/evaluations/{self.resolve_evaluation(evaluation_id)}/cancel"
-        return Cancellation.model_validate(self._json("POST", path))
+    @call
+    def cancel_evaluation(self, evaluation_id: str) -> Steps[Cancellation]:
+        full = yield from self.resolve_evaluation(evaluation_id)
+        path = f"/evaluations/{full}/cancel"
+        return Cancellation.model_validate((yield from self._json("POST", path)))
 
-    def retry_evaluation(self, evaluation_id: str) -> Evaluation:
-        path = f"/evaluations/{self.resolve_evaluation(evaluation_id)}/retry"
-        return Evaluation.model_validate(self._json("POST", path))
+    @call
+    def retry_evaluation(self, evaluation_id: str) -> Steps[Evaluation]:
+        full = yield from self.resolve_evaluation(evaluation_id)
+        path = f"/evaluations/{full}/retry"
+        return Evaluation.model_validate((yield from self._json("POST", path)))
 
     # --- studies --------------------------------------------------------------------------------
 
+    @call
     def submit_study(
         self, study: Mapping[str, Any] | str | os.PathLike[str], *, idempotency_key: str | None = None
-    ) -> Study:
+    ) -> Steps[Study]:
         """Submit a study ({name, base, grid, evaluate?, tags?, priority?}), as a dict or a YAML/JSON file."""
         body = dict(study) if isinstance(study, Mapping) else read_spec_document(study)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return Study.model_validate(self._json("POST", "/studies", json=body, headers=headers))
+        return Study.model_validate((yield from self._json("POST", "/studies", json=body, headers=headers)))
 
-    def get_study(self, study_id: str) -> Study:
-        return Study.model_validate(self._json("GET", f"/studies/{self.resolve_study(study_id)}"))
+    @call
+    def get_study(self, study_id: str) -> Steps[Study]:
+        full = yield from self.resolve_study(study_id)
+        return Study.model_validate((yield from self._json("GET", f"/studies/{full}")))
 
-    def list_studies(self, *, mine: bool = False, limit: int | None = None) -> Paginator[Study]:
+    @listing
+    def list_studies(self, *, mine: bool = False, limit: int | None = None) -> Listing[Study]:
         """Studies, newest first."""
         return self._paginate("/studies", Study, {"mine": mine}, limit)
 
+    @call
     def wait_study(
         self,
         study_id: str,
@@ -445,28 +499,38 @@ class Client:
         timeout: float | None = None,
         interval: float = 5.0,
         on_progress: Callable[[Study], None] | None = None,
-    ) -> Study:
+    ) -> Steps[Study]:
         """Poll until every search (and, with `evaluate`, every evaluation) of the study has ended."""
-        full = self.resolve_study(study_id)
-        return self._wait(lambda: self.get_study(full), timeout, interval, on_progress, f"study {full}")
-
-    def study_results(self, study_id: str) -> StudyResults:
-        """Per-cell statistics (`cells`), paired A2M on/off comparisons (`paired`) and each search's
-        metrics (`children`)."""
-        return StudyResults.model_validate(
-            self._json("GET", f"/studies/{self.resolve_study(study_id)}/results")
+        full = yield from self.resolve_study(study_id)
+        return (
+            yield from self._wait(
+                lambda: self.get_study(full), timeout, interval, on_progress, f"study {full}"
+            )
         )
 
-    def study_table(self, study_id: str, table: Literal["cells", "paired"] = "cells") -> str:
+    @call
+    def study_results(self, study_id: str) -> Steps[StudyResults]:
+        """Per-cell statistics (`cells`), paired A2M on/off comparisons (`paired`) and each search's
+        metrics (`children`)."""
+        full = yield from self.resolve_study(study_id)
+        return StudyResults.model_validate((yield from self._json("GET", f"/studies/{full}/results")))
+
+    @call
+    def study_table(self, study_id: str, table: Literal["cells", "paired"] = "cells") -> Steps[str]:
         """One of the results tables as CSV text."""
         params = {"format": "csv", "table": table}
-        return self.request("GET", f"/studies/{self.resolve_study(study_id)}/results", params=params).text
+        full = yield from self.resolve_study(study_id)
+        return (yield from self.request("GET", f"/studies/{full}/results", params=params)).text
 
-    def cancel_study(self, study_id: str) -> Study:
-        return Study.model_validate(self._json("POST", f"/studies/{self.resolve_study(study_id)}/cancel"))
+    @call
+    def cancel_study(self, study_id: str) -> Steps[Study]:
+        full = yield from self.resolve_study(study_id)
+        return Study.model_validate((yield from self._json("POST", f"/studies/{full}/cancel")))
 
-    def retry_study(self, study_id: str) -> Study:
-        return Study.model_validate(self._json("POST", f"/studies/{self.resolve_study(study_id)}/retry"))
+    @call
+    def retry_study(self, study_id: str) -> Steps[Study]:
+        full = yield from self.resolve_study(study_id)
+        return Study.model_validate((yield from self._json("POST", f"/studies/{full}/retry")))
 
     # --- for people -----------------------------------------------------------------------------
 
@@ -474,6 +538,69 @@ class Client:
     def describe(search: Search) -> str:
         """One line: id, status, epoch (from 0), step, what it is doing, share done, ETA, best accuracy."""
         return describe_search(search)
+
+
+class Client(Methods[httpx.BaseTransport]):
+    """A session with one flatnas service. Use it as a context manager, or call `close()`.
+
+    `timeout`: seconds for each request (connect, read, write). `retries`: how many times a 429 or
+    503 answer is sent again; `max_retry_wait`: the longest Retry-After honoured (a longer one is
+    raised at once). `reconnects`: how many drops in a row an event stream survives. `transport`:
+    httpx's, e.g. a MockTransport in tests."""
+
+    _http: httpx.Client
+
+    def _open(self, headers: dict[str, str], transport: httpx.BaseTransport | None) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=headers, timeout=self.timeout, transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _perform(self, step: Step) -> Any:
+        if isinstance(step, Sleep):
+            return time.sleep(step.seconds)
+        try:
+            return self._http.request(step.method, step.path, **step.options)
+        except httpx.TransportError as err:
+            return err  # raised inside the steps, where `request` words it
+
+    def _call(self, steps: Steps[R]) -> R:
+        run = Run(steps)
+        for step in run:
+            run.answer(self._perform(step))
+        return run.value
+
+    def _listing(self, steps: Steps[Listing[State]]) -> Paginator[State]:
+        found = self._call(steps)  # ids resolved now, so a bad one is raised here
+        fetch = lambda params: self._call(self._table._json("GET", found.path, params=params))  # noqa: E731
+        return Paginator(fetch, found.model, found.params, limit=found.limit, page_size=found.page_size)
+
+    def _stream(self, steps: Steps[Feed]) -> Iterator[Event]:
+        return self._follow(self._resume(self._call(steps)))  # ids resolved now, as `_listing`
+
+    def _follow(self, resume: Resume) -> Iterator[Event]:
+        while True:
+            error = None
+            try:
+                with self._http.stream("GET", resume.path, **resume.connect()) as resp:
+                    if resp.status_code >= 400:
+                        resp.read()
+                        resume.refused(resp)
+                    else:
+                        for line in resp.iter_lines():
+                            if (event := resume.event(line)) is not None:
+                                yield event
+                            if resume.ended:
+                                return
+            except httpx.TransportError as err:
+                error = err
+            time.sleep(resume.dropped(error))
 
 
 class _Identified(ApiModel):

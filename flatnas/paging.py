@@ -1,19 +1,65 @@
-"""One paginator for every listing of the API.
+"""One paginator for every listing of the API, and its async twin.
 
 Listings answer `{"items": [...], "next_cursor": ...}`; some have no cursor (one page of at most
-`limit` items). A `Paginator` fetches pages lazily as you iterate, stops after `limit` items when
-one is given, and returns typed items.
+`limit` items). A `Paginator` (or, from `AsyncClient`, an `AsyncPaginator`) fetches pages lazily as
+you iterate, stops after `limit` items when one is given, and returns typed items. The cursor rules
+are `PageWalk`'s, which both follow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import aclosing
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic
 
 from flatnas.models import Item, Page, Rows
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 200  # the most any listing of the API returns at once
+
+
+@dataclass(frozen=True)
+class Listing(Generic[Item]):
+    """What a listing method of the clients describes: where, which model, which filters."""
+
+    path: str
+    model: type[Item]
+    params: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    page_size: int = PAGE_SIZE
+
+    def walk(self) -> PageWalk[Item]:
+        return PageWalk(self.model, self.params, self.limit, self.page_size)
+
+
+class PageWalk(Generic[Item]):
+    """One walk through a listing, without the I/O: `next_params()` says what to ask for next
+    (None when done), `take(answer)` reads the page that came back."""
+
+    def __init__(self, model: type[Item], params: dict[str, Any], limit: int | None, page_size: int) -> None:
+        self._model, self.limit, self.page_size = model, limit, page_size
+        self._params = {k: v for k, v in params.items() if v is not None}
+        self._cursor: str | None = None
+        self._seen = 0
+        self._done = False
+
+    def next_params(self) -> dict[str, Any] | None:
+        if self._done:
+            return None
+        size = self.page_size if self.limit is None else max(1, min(self.page_size, self.limit - self._seen))
+        return {**self._params, "limit": size, **({"cursor": self._cursor} if self._cursor else {})}
+
+    def take(self, answer: Any) -> Page[Item]:
+        page = Page[self._model].model_validate(answer)  # type: ignore[name-defined]
+        if self.limit is not None:
+            page.items = page.items[: self.limit - self._seen]
+        self._seen += len(page.items)
+        self._cursor = page.next_cursor
+        self._done = (
+            not page.next_cursor or not page.items or (self.limit is not None and self._seen >= self.limit)
+        )
+        return page  # type: ignore[no-any-return]
 
 
 class Paginator(Generic[Item]):
@@ -29,24 +75,13 @@ class Paginator(Generic[Item]):
         limit: int | None = None,
         page_size: int = PAGE_SIZE,
     ) -> None:
-        self._fetch, self._model = fetch, model
-        self._params = {k: v for k, v in (params or {}).items() if v is not None}
+        self._fetch, self._model, self._params = fetch, model, dict(params or {})
         self.limit, self.page_size = limit, page_size
 
     def pages(self) -> Iterator[Page[Item]]:
-        cursor: str | None = None
-        seen = 0
-        while True:
-            size = self.page_size if self.limit is None else max(1, min(self.page_size, self.limit - seen))
-            params = {**self._params, "limit": size, **({"cursor": cursor} if cursor else {})}
-            page = Page[self._model].model_validate(self._fetch(params))  # type: ignore[name-defined]
-            if self.limit is not None:
-                page.items = page.items[: self.limit - seen]
-            seen += len(page.items)
-            yield page
-            if not page.next_cursor or not page.items or (self.limit is not None and seen >= self.limit):
-                return
-            cursor = page.next_cursor
+        walk = PageWalk(self._model, self._params, self.limit, self.page_size)
+        while (params := walk.next_params()) is not None:
+            yield walk.take(self._fetch(params))
 
     def __iter__(self) -> Iterator[Item]:
         for page in self.pages():
@@ -57,3 +92,39 @@ class Paginator(Generic[Item]):
 
     def first(self) -> Item | None:
         return next(iter(self), None)
+
+
+class AsyncPaginator(Generic[Item]):
+    """`Paginator` for `AsyncClient`: `async for` the items, `pages()` for whole pages, `await
+    to_list()` or `await first()`. Nothing is fetched, not even an id prefix resolved, until you
+    iterate."""
+
+    def __init__(
+        self,
+        listing: Callable[[], Awaitable[Listing[Item]]],
+        fetch: Callable[[str, dict[str, Any]], Awaitable[Any]],
+    ) -> None:
+        self._listing, self._fetch = listing, fetch
+        self._resolved: Listing[Item] | None = None
+        self.page_size: int | None = None  # items asked for at once; None: the method's (PAGE_SIZE)
+
+    async def pages(self) -> AsyncIterator[Page[Item]]:
+        if self._resolved is None:  # the listing's steps run once, however often it is iterated
+            self._resolved = await self._listing()
+        walk = replace(self._resolved, page_size=self.page_size or self._resolved.page_size).walk()
+        while (params := walk.next_params()) is not None:
+            yield walk.take(await self._fetch(self._resolved.path, params))
+
+    async def __aiter__(self) -> AsyncGenerator[Item, None]:
+        async for page in self.pages():
+            for item in page.items:
+                yield item
+
+    async def to_list(self) -> Rows[Item]:
+        return Rows([item async for item in self])
+
+    async def first(self) -> Item | None:
+        async with aclosing(self.__aiter__()) as items:
+            async for item in items:
+                return item
+        return None

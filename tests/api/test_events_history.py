@@ -19,6 +19,12 @@ from tests.api.test_searches import TINY
 
 def _finished_search(client: TestClient, keys: Keys, database: Database) -> str:
     search_id = _submit(client, keys, name="done")
+    finish_as_a_worker(database, search_id)
+    return search_id
+
+
+def finish_as_a_worker(database: Database, search_id: str) -> None:
+    """What a worker writes for a search: two epochs with their genotypes, a flatness row, success."""
     with database.session() as s:
         searches.lease.claim(s, search_id, worker="w1", stale_after_s=60)
         for epoch in (0, 1):
@@ -26,7 +32,6 @@ def _finished_search(client: TestClient, keys: Keys, database: Database) -> str:
             results.upsert_genotype(s, search_id, {"genotype": {"e": epoch}}, epoch=epoch, is_best=True)
         results.add_flatness(s, search_id, FlatnessRecord("skip_count", 1, {}, 2, 0.01))
         searches.lease.mark_succeeded(s, search_id, worker="w1")
-    return search_id
 
 
 def test_last_event_id_beyond_int4_is_clamped_not_a_500(

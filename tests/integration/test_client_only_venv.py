@@ -1,7 +1,7 @@
 """The `flatnas-client` distribution on its own: a fresh virtual environment (no system site
 packages), `pip install` of client/ alone, no torch and no engine in it, and then a search
-submitted and followed against the live service by the Python client and by the `flatnas` command
-of that environment."""
+submitted and followed against the live service by the Python client (Client, then AsyncClient) and
+by the `flatnas` command of that environment."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 PIP_TIMEOUT_S = 600  # a cold install resolves httpx and pydantic from the configured index
 
 FOLLOW = """
-import json, sys
+import asyncio, json, sys
 import flatnas
-from flatnas import Client
+from flatnas import AsyncClient, Client
 
 spec = {
     "name": "client-only venv",
@@ -43,6 +43,16 @@ with Client() as client:
     events = [e.event for e in client.events(search.id)]
     curves = client.curves(search.id)
     best = client.genotype(search.id)
+
+
+async def twin(search_id):
+    async with AsyncClient() as client:
+        got = await client.get(search_id[:8])
+        listed = [s.id async for s in client.list(q="client-only", limit=5)]
+        return got.status, search_id in listed, [e.event async for e in client.events(search_id)]
+
+
+async_status, async_listed, async_events = asyncio.run(twin(search.id))
 print(json.dumps({
     "file": flatnas.__file__,
     "id": search.id,
@@ -51,6 +61,7 @@ print(json.dumps({
     "events": events,
     "epochs": [row.epoch for row in curves],
     "space": best.space,
+    "async": {"status": async_status, "listed": async_listed, "same_events": async_events == events},
     "engine": sorted({m.split(".")[0] for m in sys.modules} & {"nas_core", "torch", "api", "store", "worker"}),
 }))
 """
@@ -96,6 +107,7 @@ def test_the_client_alone_installs_without_torch_and_follows_a_search(
     assert result["status"] == "succeeded" and result["engine"] == []
     assert result["epochs"] == [0, 1] and result["space"] == "nb201" and result["reported"] >= 2
     assert result["events"].count("epoch") == 2 and result["events"][-1] == "status"
+    assert result["async"] == {"status": "succeeded", "listed": True, "same_events": True}
 
     # The environment's `flatnas` command: user commands work, engine commands say what is missing.
     status = _run([flatnas_command, "search", "status", result["id"][:8]], env, tmp_path)

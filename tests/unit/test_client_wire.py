@@ -1,13 +1,18 @@
 """flatnas.Client's wire rules against a scripted service (httpx.MockTransport): 429/503 retried
 after Retry-After and bounded, event streams resumed with Last-Event-ID after a drop, one paginator
 over cursors and limits, `wait(on_progress=...)` called back only on change, typed answers that keep
-unknown fields, and id prefixes on listings without a server-side filter. The same client against
-the real service: tests/integration/test_client.py and tests/integration/test_client_only_venv.py."""
+unknown fields, and id prefixes on listings without a server-side filter. Each runs against
+flatnas.AsyncClient too (awaited through `Blocking`): both clients run one method table, and this
+shows they behave alike. The clients against the real service: tests/integration/test_client.py,
+tests/integration/test_client_only_venv.py and tests/api/test_async_client.py."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -15,30 +20,110 @@ from typing import Any
 import httpx
 import pytest
 
+import flatnas.async_client
 import flatnas.client
-from flatnas import ApiError, Client, FlatnasError, Search
+from flatnas import ApiError, AsyncClient, AsyncPaginator, Client, FlatnasError, Search
+from flatnas.client import Methods
+from flatnas.steps import call, listing, stream
 from flatnas.transport import retry_delay
 
 SEARCH_ID = "0123abcd-0000-4000-8000-000000000000"
+Scripted = Callable[..., Any]  # (handler, **options) -> a client: Client, or AsyncClient in Blocking
 
 
-def scripted(handler: Callable[[httpx.Request], httpx.Response], **options: Any) -> Client:
-    return Client("http://flatnas.test", "fnas_test", transport=httpx.MockTransport(handler), **options)
+class Blocking:
+    """An AsyncClient driven from plain test code on an event loop of its own: what it awaits is
+    run to the end, its async iterators are drained one item at a time."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client, self._loop = client, asyncio.new_event_loop()
+
+    def __enter__(self) -> Blocking:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.run_until_complete(self._client.aclose())
+        self._loop.close()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def blocking(*args: Any, **kwargs: Any) -> Any:
+            out = method(*args, **kwargs)
+            if inspect.isawaitable(out):
+                return self._loop.run_until_complete(out)
+            return BlockingPages(self, out) if isinstance(out, AsyncPaginator) else self.drain(out)
+
+        return blocking
+
+    def drain(self, items: AsyncIterator[Any]) -> Iterator[Any]:
+        while True:
+            try:
+                yield self._loop.run_until_complete(anext(items))  # type: ignore[arg-type]
+            except StopAsyncIteration:
+                return
+
+
+class BlockingPages:
+    """An AsyncPaginator behind Blocking: iterate it, or its `pages()`; `page_size` passes through."""
+
+    def __init__(self, blocking: Blocking, pages: AsyncPaginator[Any]) -> None:
+        self.__dict__.update(_blocking=blocking, _pages=pages)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._pages, name, value)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._blocking.drain(aiter(self._pages))
+
+    def pages(self) -> Iterator[Any]:
+        return self._blocking.drain(self._pages.pages())
+
+
+@pytest.fixture(params=["Client", "AsyncClient"])
+def scripted(request: pytest.FixtureRequest) -> Scripted:
+    """A client of the kind under test on a scripted service (a handler of httpx requests)."""
+
+    def client(handler: Callable[[httpx.Request], httpx.Response], **options: Any) -> Any:
+        transport = httpx.MockTransport(handler)
+        if request.param == "Client":
+            return Client("http://flatnas.test", "fnas_test", transport=transport, **options)
+        return Blocking(AsyncClient("http://flatnas.test", "fnas_test", transport=transport, **options))
+
+    return client
 
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The client's waits, recorded instead of slept."""
+    """Either client's waits, recorded instead of slept."""
     waited: list[float] = []
+
+    async def recorded(seconds: float) -> None:
+        waited.append(seconds)
+
     monkeypatch.setattr(flatnas.client.time, "sleep", waited.append)
+    monkeypatch.setattr(flatnas.async_client, "sleep", recorded)
     return waited
+
+
+def test_every_method_of_client_is_one_of_async_client() -> None:
+    """Both clients' methods come from the one table, marked: a method written straight into
+    Client, or into the table unmarked, would have no coroutine twin."""
+    own = {"close", "describe"}  # Client's context (AsyncClient: aclose) and a static helper
+    public = {name for name in dir(Client) if not name.startswith("_")} - own
+    assert {"submit", "get", "list", "events", "wait", "request", "resolve"} <= public
+    for name in public:
+        marked = inspect.getattr_static(Methods, name, None)
+        assert isinstance(marked, call | listing | stream), f"{name} is not a marked method of Methods"
+        assert inspect.getattr_static(AsyncClient, name) is marked
+    assert inspect.iscoroutinefunction(AsyncClient.aclose)
 
 
 def search(status: str = "running", **fields: Any) -> dict[str, Any]:
     return {"id": SEARCH_ID, "name": "s", "status": status, **fields}
 
 
-def test_503_and_429_are_retried_after_retry_after(sleeps: list[float]) -> None:
+def test_503_and_429_are_retried_after_retry_after(scripted: Scripted, sleeps: list[float]) -> None:
     answers = iter(
         [
             httpx.Response(503, headers={"Retry-After": "3"}, json={"title": "Service Unavailable"}),
@@ -51,7 +136,7 @@ def test_503_and_429_are_retried_after_retry_after(sleeps: list[float]) -> None:
     assert sleeps == [3.0, 1.0]
 
 
-def test_retries_are_bounded(sleeps: list[float]) -> None:
+def test_retries_are_bounded(scripted: Scripted, sleeps: list[float]) -> None:
     calls: list[httpx.Request] = []
 
     def always_busy(request: httpx.Request) -> httpx.Response:
@@ -74,7 +159,9 @@ def test_retries_are_bounded(sleeps: list[float]) -> None:
     assert len(calls) == 1 and sleeps == []
 
 
-def test_a_post_is_sent_again_only_when_the_service_says_when(sleeps: list[float]) -> None:
+def test_a_post_is_sent_again_only_when_the_service_says_when(
+    scripted: Scripted, sleeps: list[float]
+) -> None:
     posts: list[httpx.Request] = []
 
     def stored_but_not_queued(request: httpx.Request) -> httpx.Response:
@@ -105,7 +192,7 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert retry_delay(httpx.Response(503, headers={"Retry-After": "soon"}), 2) == 2.0  # backoff
 
 
-class Dropping(httpx.SyncByteStream):
+class Dropping(httpx.SyncByteStream, httpx.AsyncByteStream):
     """An event stream that sends `frames`, then breaks off as a dropped connection does."""
 
     def __init__(self, frames: list[str], drop: bool) -> None:
@@ -117,12 +204,16 @@ class Dropping(httpx.SyncByteStream):
         if self.drop:
             raise httpx.ReadError("connection reset by peer")
 
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self:
+            yield chunk
+
 
 def frame(event: str, data: dict[str, Any], event_id: str) -> str:
     return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-def test_events_resume_with_last_event_id_after_a_drop(sleeps: list[float]) -> None:
+def test_events_resume_with_last_event_id_after_a_drop(scripted: Scripted, sleeps: list[float]) -> None:
     seen_ids: list[str | None] = []
 
     def service(request: httpx.Request) -> httpx.Response:
@@ -148,7 +239,7 @@ def test_events_resume_with_last_event_id_after_a_drop(sleeps: list[float]) -> N
     assert seen_ids == [None, "1.0.0", "1.0.0"] and sleeps == [2.0, 5.0]
 
 
-def test_a_stream_that_keeps_dropping_gives_up(sleeps: list[float]) -> None:
+def test_a_stream_that_keeps_dropping_gives_up(scripted: Scripted, sleeps: list[float]) -> None:
     def service(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, stream=Dropping([], drop=True))
 
@@ -157,7 +248,7 @@ def test_a_stream_that_keeps_dropping_gives_up(sleeps: list[float]) -> None:
     assert len(sleeps) == 2
 
 
-def test_one_paginator_follows_cursors_and_stops_at_the_limit() -> None:
+def test_one_paginator_follows_cursors_and_stops_at_the_limit(scripted: Scripted) -> None:
     requests: list[dict[str, str]] = []
     ids = [f"{i:08x}-0000-4000-8000-000000000000" for i in range(5)]
 
@@ -180,7 +271,7 @@ def test_one_paginator_follows_cursors_and_stops_at_the_limit() -> None:
         assert [len(p.items) for p in paged.pages()] == [2, 2, 1]
 
 
-def test_wait_calls_back_only_when_the_state_changes(sleeps: list[float]) -> None:
+def test_wait_calls_back_only_when_the_state_changes(scripted: Scripted, sleeps: list[float]) -> None:
     progress = {"epoch": 0, "total_epochs": 2, "fraction": 0.1}
     states = iter(
         [
@@ -213,7 +304,7 @@ def test_answers_are_typed_and_keep_fields_they_do_not_know() -> None:
     assert s.model_dump()["a_newer_field"] == {"x": 1} and not s.done
 
 
-def test_prefixes_resolve_on_listings_without_a_server_filter() -> None:
+def test_prefixes_resolve_on_listings_without_a_server_filter(scripted: Scripted) -> None:
     ids = ["abcd0001-0000-4000-8000-000000000000", "abcd0002-0000-4000-8000-000000000000"]
 
     def service(request: httpx.Request) -> httpx.Response:
@@ -227,3 +318,73 @@ def test_prefixes_resolve_on_listings_without_a_server_filter() -> None:
             client.get_evaluation("abcd")
         with pytest.raises(FlatnasError, match="no evaluation id starts with 'ffff'"):
             client.get_evaluation("ffff")
+
+
+def test_a_silent_or_unreachable_service_is_a_flatnas_error(scripted: Scripted) -> None:
+    def silent(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with scripted(silent, timeout=5) as client, pytest.raises(FlatnasError, match="did not answer GET"):
+        client.get(SEARCH_ID)
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with scripted(unreachable) as client, pytest.raises(FlatnasError, match="cannot reach"):
+        client.get(SEARCH_ID)
+
+
+def test_an_async_retry_waits_without_holding_up_the_event_loop() -> None:
+    """AsyncClient waits out Retry-After with asyncio's sleep: other tasks run meanwhile."""
+    answers = iter(
+        [
+            httpx.Response(503, headers={"Retry-After": "0.3"}, json={"title": "Service Unavailable"}),
+            httpx.Response(200, json=search("succeeded")),
+        ]
+    )
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.02)
+
+    async def main() -> tuple[Search, float]:
+        transport = httpx.MockTransport(lambda request: next(answers))
+        async with AsyncClient("http://flatnas.test", "fnas_test", transport=transport) as client:
+            beside = asyncio.create_task(ticker())
+            start = time.monotonic()
+            got = await client.get(SEARCH_ID)
+            waited = time.monotonic() - start
+            beside.cancel()
+        return got, waited
+
+    got, waited = asyncio.run(main())
+    assert isinstance(got, Search) and got.status == "succeeded"
+    assert waited >= 0.3 and len(ticks) >= 5  # the ticker kept ticking through the wait
+
+
+def test_async_listings_and_streams_resolve_an_id_prefix_when_iterated() -> None:
+    requests: list[str] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        requests.append(request.url.path)
+        if request.url.path == "/searches":  # prefix resolution
+            return httpx.Response(200, json={"items": [search()], "next_cursor": None})
+        job = {"id": "abcd0001-0000-4000-8000-000000000000", "kind": "neighbourhood", "status": "queued"}
+        return httpx.Response(200, json={"items": [job], "next_cursor": None})
+
+    async def main() -> None:
+        transport = httpx.MockTransport(service)
+        async with AsyncClient("http://flatnas.test", "fnas_test", transport=transport) as client:
+            jobs = client.list_jobs(search_id="0123")
+            assert requests == []  # nothing asked yet
+            assert (await jobs.first()).kind == "neighbourhood"  # type: ignore[union-attr]
+            assert [j.status for j in await jobs.to_list()] == ["queued"]
+            listed = f"/searches/{SEARCH_ID}/flatness/jobs"
+            assert requests == ["/searches", listed, listed]  # the prefix resolved once
+            with pytest.raises(FlatnasError, match="not a search id"):
+                async for _ in client.events("zz"):
+                    pass
+
+    asyncio.run(main())
