@@ -170,10 +170,6 @@ class Client:
         """The full id of the one search whose id starts with `id_or_prefix`."""
         return self._resolve("/searches", id_or_prefix, "search")
 
-    def resolve_job(self, id_or_prefix: str) -> str:
-        """The full id of the one barrier job whose id starts with `id_or_prefix`."""
-        return self._resolve("/barriers", id_or_prefix, "barrier job")
-
     def resolve_evaluation(self, id_or_prefix: str) -> str:
         return self._resolve("/evaluations", id_or_prefix, "evaluation", server_filter=False)
 
@@ -312,57 +308,78 @@ class Client:
     # --- landscape jobs -------------------------------------------------------------------------
 
     def submit_barrier(self, a: Mapping[str, Any], b: Mapping[str, Any], **options: Any) -> LandscapeJob:
-        """A barrier job between two architecture references, e.g. {"search_id": S, "which": "best"}."""
+        """A landscape job computing the barrier between two architecture references, e.g.
+        {"search_id": S, "which": "best"} (options: paths, supernet)."""
         body = {"a": self._reference(a), "b": self._reference(b), **options}
-        return LandscapeJob.model_validate(self._json("POST", "/barriers", json=body))
+        return LandscapeJob.model_validate(self._json("POST", "/landscape-jobs/barrier", json=body))
 
     def submit_barrier_matrix(self, search_ids: Sequence[str], **options: Any) -> LandscapeJob:
+        """A landscape job computing the pairwise barriers of searches of one space (options:
+        which, paths, supernet)."""
         ids = [self.resolve(s) for s in search_ids]
         return LandscapeJob.model_validate(
-            self._json("POST", "/barriers/matrix", json={"search_ids": ids, **options})
+            self._json("POST", "/landscape-jobs/barrier-matrix", json={"search_ids": ids, **options})
         )
 
     def submit_neighbourhood(self, search_id: str, **options: Any) -> LandscapeJob:
-        """A neighbourhood job on a stored genotype (options: which, epoch, radius, samples)."""
-        path = f"/searches/{self.resolve(search_id)}/flatness/neighbourhood"
-        return LandscapeJob.model_validate(self._json("POST", path, json=options))
+        """A landscape job computing the neighbourhood of a search's stored genotype (options:
+        which, epoch, radius, samples)."""
+        body = {"search_id": self.resolve(search_id), **options}
+        return LandscapeJob.model_validate(self._json("POST", "/landscape-jobs/neighbourhood", json=body))
 
-    def get_job(self, job_id: str, *, search_id: str | None = None) -> LandscapeJob:
-        """A barrier job, or with `search_id` that search's neighbourhood job."""
-        if search_id is not None:
-            full = self.resolve(search_id)
-            listing = f"/searches/{full}/flatness/jobs"
-            job = self._resolve(listing, job_id, "neighbourhood job", server_filter=False)
-            return LandscapeJob.model_validate(self._json("GET", f"{listing}/{job}"))
-        return LandscapeJob.model_validate(self._json("GET", f"/barriers/{self.resolve_job(job_id)}"))
+    def resolve_landscape_job(self, id_or_prefix: str) -> str:
+        """The full id of the one landscape job whose id starts with `id_or_prefix`."""
+        return self._resolve("/landscape-jobs", id_or_prefix, "landscape job")
 
-    def list_jobs(
-        self, *, search_id: str | None = None, limit: int | None = None, **filters: Any
-    ) -> Paginator[LandscapeJob]:
-        """Barrier jobs, newest first (filters: kind, search_id, search_ids, id_prefix); with
-        `search_id` alone, that search's neighbourhood jobs."""
-        if search_id is not None and not filters:
-            return self._paginate(
-                f"/searches/{self.resolve(search_id)}/flatness/jobs", LandscapeJob, {}, limit
-            )
-        params = {**filters, "search_id": search_id}
+    def get_landscape_job(self, job_id: str) -> LandscapeJob:
+        path = f"/landscape-jobs/{self.resolve_landscape_job(job_id)}"
+        return LandscapeJob.model_validate(self._json("GET", path))
+
+    def list_landscape_jobs(self, *, limit: int | None = None, **filters: Any) -> Paginator[LandscapeJob]:
+        """Landscape jobs of every kind, newest first. Filters: kind (barrier | barrier_matrix |
+        neighbourhood), search_id (jobs involving it in any role), search_ids (jobs between these
+        searches), id_prefix."""
+        params = dict(filters)
+        if params.get("search_id"):
+            params["search_id"] = self.resolve(params["search_id"])
         if isinstance(params.get("search_ids"), list | tuple):
-            params["search_ids"] = ",".join(params["search_ids"])
-        return self._paginate("/barriers", LandscapeJob, params, limit)
+            params["search_ids"] = ",".join(self.resolve(s) for s in params["search_ids"])
+        return self._paginate("/landscape-jobs", LandscapeJob, params, limit)
 
-    def wait_job(
+    def wait_landscape_job(
         self,
         job_id: str,
         *,
-        search_id: str | None = None,
         timeout: float | None = None,
         interval: float = 1.0,
         on_progress: Callable[[LandscapeJob], None] | None = None,
     ) -> LandscapeJob:
         """Poll a landscape job until it ends; returns it (its `result` when it succeeded)."""
+        full = self.resolve_landscape_job(job_id)
         return self._wait(
-            lambda: self.get_job(job_id, search_id=search_id), timeout, interval, on_progress, f"job {job_id}"
+            lambda: self.get_landscape_job(full), timeout, interval, on_progress, f"landscape job {full}"
         )
+
+    def cancel_landscape_job(self, job_id: str) -> Cancellation:
+        """A waiting job is cancelled at once, a running one stops before its next evaluation."""
+        path = f"/landscape-jobs/{self.resolve_landscape_job(job_id)}/cancel"
+        return Cancellation.model_validate(self._json("POST", path))
+
+    def retry_landscape_job(self, job_id: str) -> LandscapeJob:
+        """Queue a failed or cancelled landscape job again (it is computed from the start)."""
+        path = f"/landscape-jobs/{self.resolve_landscape_job(job_id)}/retry"
+        return LandscapeJob.model_validate(self._json("POST", path))
+
+    def list_jobs(self, *, limit: int | None = None, **filters: Any) -> Paginator[LandscapeJob]:
+        """Deprecated (goes in the next release): `list_landscape_jobs`, which this now is; it
+        lists every kind, as `list_landscape_jobs` does."""
+        return self.list_landscape_jobs(limit=limit, **filters)
+
+    def wait_job(self, job_id: str, *, search_id: str | None = None, **options: Any) -> LandscapeJob:
+        """Deprecated (goes in the next release): `wait_landscape_job`. `search_id` is not needed
+        any more (every landscape job has one URL) and is ignored."""
+        del search_id
+        return self.wait_landscape_job(job_id, **options)
 
     def _reference(self, ref: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(ref)

@@ -1,7 +1,8 @@
 """Flatness through the whole service: a tiny A2M search's flatness rows served by the API, then a
-barrier job and an on-demand neighbourhood job run by the real worker process (`flatnas.run_landscape_job`
-on the same queue), their results served by the API. Plus the task's lease discipline in-process:
-idempotent, and a clear failure on bad input."""
+landscape job of kind barrier and one of kind neighbourhood run by the real worker process
+(`flatnas.run_landscape_job` on the same queue), their results served by the API. Plus the task's
+lease discipline in-process: idempotent, a clear failure on bad input, and a cancel that stops a
+running job before its next architecture evaluation, then a retry that computes it again."""
 
 from __future__ import annotations
 
@@ -59,9 +60,8 @@ def test_a2m_search_flatness_rows_then_barrier_and_neighbourhood_jobs(live_servi
         assert sorted(radii) == [1, 2]
 
         # The barrier between the search's best and final genotypes, judged by its own weights.
-        resp = client.post(
-            "/barriers", json={"a": {"search_id": search_id, "which": "best"}, "b": {"search_id": search_id}}
-        )
+        body = {"a": {"search_id": search_id, "which": "best"}, "b": {"search_id": search_id}}
+        resp = client.post("/landscape-jobs/barrier", json=body)
         assert resp.status_code == 201, resp.text
         job = wait_for_job(client, resp.headers["Location"])
         assert job["status"] == "succeeded", (job, live_service.logs())
@@ -78,13 +78,12 @@ def test_a2m_search_flatness_rows_then_barrier_and_neighbourhood_jobs(live_servi
         assert (line["epoch_a"], line["epoch_b"]) == (job["a"]["epoch"], job["b"]["epoch"])
         assert line["t"][0] == 0.0 and line["t"][-1] == 1.0 and line["loss_barrier"] >= 0
         assert job["worker"] and job["attempts"] == 1 and job["finished_at"]
-        listed = client.get("/barriers", params={"search_id": search_id}).json()["items"]
+        listed = client.get("/landscape-jobs", params={"search_id": search_id}).json()["items"]
         assert [j["id"] for j in listed] == [job["id"]]
 
         # On demand: the best genotype's radius-1 neighbourhood, also stored as flatness rows.
-        resp = client.post(
-            f"/searches/{search_id}/flatness/neighbourhood", json={"which": "best", "radius": [1]}
-        )
+        body = {"search_id": search_id, "which": "best", "radius": [1]}
+        resp = client.post("/landscape-jobs/neighbourhood", json=body)
         assert resp.status_code == 201, resp.text
         job = wait_for_job(client, resp.headers["Location"])
         assert job["status"] == "succeeded", (job, live_service.logs())
