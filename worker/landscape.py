@@ -1,4 +1,5 @@
-"""The landscape task: run one barrier, barrier-matrix or neighbourhood job (`flatnas.run_landscape_job`).
+"""The landscape task: run one landscape job, of kind barrier, barrier_matrix or neighbourhood
+(`flatnas.run_landscape_job`).
 
 Run by `run_leased` like searches and evaluations (worker/lease.py): the task gets only the job id,
 claims the job (a duplicate delivery of a job that is held or finished does nothing), keeps the
