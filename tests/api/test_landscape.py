@@ -444,6 +444,8 @@ def test_the_client_and_the_cli_submit_list_cancel_and_retry(
 
         cancelled = fn.cancel_landscape_job(pair.id[:8])
         assert (cancelled.id, cancelled.status) == (pair.id, "cancelled")
+        assert fn.wait_landscape_job(pair.id[:8], timeout=5).status == "cancelled"  # ended: at once
+        assert fn.wait_job(pair.id, search_id=stored.main).status == "cancelled"  # the deprecated name
         again = fn.retry_landscape_job(pair.id[:8])
         assert (again.id, again.status) == (pair.id, "retrying")
 

@@ -1,6 +1,6 @@
 """flatnas.Client and the CLI's HTTP commands against the live service (PostgreSQL, Redis, uvicorn
 and a real Celery worker): submit from a YAML file, wait with a progress callback, follow events,
-curves, genotypes, id prefixes, cancel and retry, a neighbourhood job; typed answers throughout."""
+curves, genotypes, id prefixes, cancel and retry, a landscape job; typed answers throughout."""
 
 from __future__ import annotations
 
