@@ -27,7 +27,7 @@ Only /healthz, /readyz, /metrics and the dashboard go without a Store: they are 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request, Security
@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from api.errors import Forbidden, Unauthorized
 from api.route_statuses import walk_dependants
 from store.db import Database, SessionFactory
-from store.models import SCOPES, Evaluation, Search, Study
+from store.models import SCOPES, Evaluation, LandscapeJob, Search, Study
 from store.repositories import keys
 from store.repositories.keys import Caller
 from store.settings import Settings
@@ -198,55 +198,13 @@ ReadStore = Annotated[Store, Depends(store_for("read"))]
 SubmitStore = Annotated[Store, Depends(store_for("submit"))]
 
 
-def ensure_may_change(key: Caller, row: Search | Study | Evaluation) -> None:
-    """submit keys change their own searches, studies and evaluations; admin keys change any."""
+def ensure_may_change(key: Caller, row: Search | Study | Evaluation | LandscapeJob) -> None:
+    """submit keys change their own searches, studies, evaluations and landscape jobs; admin keys
+    change any."""
     if key.scope != "admin" and row.owner_key_id != key.id:
-        noun = {Study: "study", Evaluation: "evaluation"}.get(type(row), "search")
+        noun = {Study: "study", Evaluation: "evaluation", LandscapeJob: "landscape job"}.get(
+            type(row), "search"
+        )
         raise Forbidden(
             f"{noun} {row.id} belongs to another key; only its owner or an admin key may change it"
         )
-
-
-# The older per-request idiom (a session per request, the key checked on it by `require_scope`),
-# which only api/routes/landscape.py still imports:
-# removed once api/routes/landscape.py uses the Store
-
-
-async def get_database(request: Request) -> Database:
-    return request.app.state.database
-
-
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def get_session(database: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
-    with database.sessionmaker() as session:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
-
-
-async def token_dependency(bearer: BearerCredentials, header_key: HeaderKey) -> str:
-    return presented_token(bearer, header_key)
-
-
-Token = Annotated[str, Depends(token_dependency)]
-
-
-def require_scope(scope: str) -> Callable[[Request, Session, str], Caller]:
-    def check(request: Request, session: SessionDep, token: Token) -> Caller:
-        return _authorized_earlier(request, scope) or authorize(session.connection(), token, scope)
-
-    _KEY_SCOPES[check] = scope
-    return check
-
-
-ReadKey = Annotated[Caller, Depends(require_scope("read"))]
-SubmitKey = Annotated[Caller, Depends(require_scope("submit"))]

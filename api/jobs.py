@@ -55,7 +55,7 @@ LANDSCAPE_JOB = JobKind(
     id_field="job_id",
     enqueuer="enqueue_landscape_job",
     repo=landscape.lease,
-    recovery="submit it again once the broker is back",
+    recovery="retry it with POST /landscape-jobs/{id}/retry once the broker is back",
 )
 EVALUATION = JobKind(
     id_field="evaluation_id",
@@ -79,8 +79,9 @@ def cancel(session: Session, kind: JobKind, job_id: str, status_of: Callable[[],
 
 
 def retry(session: Session, kind: JobKind, job_id: str, status_of: Callable[[], str], priority: int) -> None:
-    """Send a failed or cancelled job back to the queue (its worker resumes from the last
-    checkpoint), committed and enqueued at the job's own priority; 409 for any other state."""
+    """Send a failed or cancelled job back to the queue (a search or an evaluation resumes from
+    its last checkpoint, a landscape job is computed again), committed and enqueued at the job's
+    own priority; 409 for any other state."""
     if not kind.repo.request_retry(session, job_id):
         raise Conflict(
             f"{kind.noun} {job_id} is {status_of()}; only failed or cancelled {kind.noun}s can be retried"

@@ -108,6 +108,12 @@ class NeighbourhoodCreate(_Strict):
         return sorted(set(radius))
 
 
+class NeighbourhoodJobCreate(NeighbourhoodCreate):
+    search_id: str = Field(
+        min_length=1, max_length=36, description="the search whose genotype, and whose supernet, it is"
+    )
+
+
 class JobSearch(BaseModel):
     search_id: str
     role: str = Field(description="a | b | member (of a matrix) | supernet | target (of a neighbourhood job)")
@@ -136,11 +142,6 @@ def job_out(job: LandscapeJob, links: list[tuple[str, str]]) -> LandscapeJobOut:
         for side in ("a", "b")
         if isinstance(params.get(side), dict)
     }
-    path = (
-        f"/searches/{job.supernet_search_id}/flatness/jobs/{job.id}"
-        if job.kind == "neighbourhood"
-        else f"/barriers/{job.id}"
-    )
     return LandscapeJobOut(
         **job_fields(job),
         kind=job.kind,
@@ -151,7 +152,7 @@ def job_out(job: LandscapeJob, links: list[tuple[str, str]]) -> LandscapeJobOut:
         a=origin.get("a"),
         b=origin.get("b"),
         search_ids=params.get("search_ids"),
-        links={"self": path},
+        links={"self": f"/landscape-jobs/{job.id}"},
     )
 
 

@@ -6,7 +6,7 @@
 
 A real engine epoch (nas_core.loop.train_epoch: method step incl. A2M, weight step) on synthetic
 data is timed, then every metric the hooks compute (spec.flatness defaults: 20 power iterations,
-2 validation batches, 32 neighbours per radius) and the on-demand barrier jobs. Everything runs
+2 validation batches, 32 neighbours per radius) and the on-demand barrier landscape jobs. Everything runs
 twice and the second run is reported, so one-off warm-up (allocator, cuDNN autotuning) is not
 billed to either side. Prints figures, asserts nothing.
 """
@@ -60,7 +60,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--power-iterations", type=int, default=20)
     p.add_argument("--val-batches", type=int, default=2)
     p.add_argument("--neighbour-samples", type=int, default=32)
-    p.add_argument("--max-paths", type=int, default=6, help="paths of the barrier job (distance 3)")
+    p.add_argument("--max-paths", type=int, default=6, help="paths of the barrier landscape job (distance 3)")
     return p.parse_args()
 
 
@@ -166,7 +166,7 @@ def main() -> None:
         )
     rows.append(
         (
-            f"barrier job (distance {barrier.value['distance']}, {barrier.value['paths']} paths)",
+            f"barrier landscape job (distance {barrier.value['distance']}, {barrier.value['paths']} paths)",
             barrier.seconds,
         )
     )
@@ -195,7 +195,7 @@ def main() -> None:
 
 
 def _at_distance(genotype: Genotype, distance: int) -> Genotype:
-    """A fixed architecture `distance` edits from `genotype` (the barrier job's partner)."""
+    """A fixed architecture `distance` edits from `genotype` (the barrier landscape job's partner)."""
     rng = random.Random(0)
     candidate = genotype
     while edit_distance(genotype, candidate) < distance:

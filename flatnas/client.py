@@ -186,11 +186,6 @@ class Methods(Generic[Transport]):
         return (yield from self._resolve("/searches", id_or_prefix, "search"))
 
     @call
-    def resolve_job(self, id_or_prefix: str) -> Steps[str]:
-        """The full id of the one barrier job whose id starts with `id_or_prefix`."""
-        return (yield from self._resolve("/barriers", id_or_prefix, "barrier job"))
-
-    @call
     def resolve_evaluation(self, id_or_prefix: str) -> Steps[str]:
         return (yield from self._resolve("/evaluations", id_or_prefix, "evaluation", server_filter=False))
 
@@ -332,71 +327,100 @@ class Methods(Generic[Transport]):
     def submit_barrier(
         self, a: Mapping[str, Any], b: Mapping[str, Any], **options: Any
     ) -> Steps[LandscapeJob]:
-        """A barrier job between two architecture references, e.g. {"search_id": S, "which": "best"}."""
+        """A landscape job computing the barrier between two architecture references, e.g.
+        {"search_id": S, "which": "best"} (options: paths, supernet)."""
         body = {"a": (yield from self._reference(a)), "b": (yield from self._reference(b)), **options}
-        return LandscapeJob.model_validate((yield from self._json("POST", "/barriers", json=body)))
+        return LandscapeJob.model_validate(
+            (yield from self._json("POST", "/landscape-jobs/barrier", json=body))
+        )
 
     @call
     def submit_barrier_matrix(self, search_ids: Sequence[str], **options: Any) -> Steps[LandscapeJob]:
-        ids = []
-        for search_id in search_ids:
-            ids.append((yield from self.resolve(search_id)))
+        """A landscape job computing the pairwise barriers of searches of one space (options:
+        which, paths, supernet)."""
+        ids = yield from self._resolve_all(search_ids)
+        body = {"search_ids": ids, **options}
         return LandscapeJob.model_validate(
-            (yield from self._json("POST", "/barriers/matrix", json={"search_ids": ids, **options}))
+            (yield from self._json("POST", "/landscape-jobs/barrier-matrix", json=body))
         )
 
     @call
     def submit_neighbourhood(self, search_id: str, **options: Any) -> Steps[LandscapeJob]:
-        """A neighbourhood job on a stored genotype (options: which, epoch, radius, samples)."""
-        full = yield from self.resolve(search_id)
-        path = f"/searches/{full}/flatness/neighbourhood"
-        return LandscapeJob.model_validate((yield from self._json("POST", path, json=options)))
+        """A landscape job computing the neighbourhood of a search's stored genotype (options:
+        which, epoch, radius, samples)."""
+        body = {"search_id": (yield from self.resolve(search_id)), **options}
+        return LandscapeJob.model_validate(
+            (yield from self._json("POST", "/landscape-jobs/neighbourhood", json=body))
+        )
 
     @call
-    def get_job(self, job_id: str, *, search_id: str | None = None) -> Steps[LandscapeJob]:
-        """A barrier job, or with `search_id` that search's neighbourhood job."""
-        if search_id is not None:
-            full = yield from self.resolve(search_id)
-            listing = f"/searches/{full}/flatness/jobs"
-            job = yield from self._resolve(listing, job_id, "neighbourhood job", server_filter=False)
-            return LandscapeJob.model_validate((yield from self._json("GET", f"{listing}/{job}")))
-        job = yield from self.resolve_job(job_id)
-        return LandscapeJob.model_validate((yield from self._json("GET", f"/barriers/{job}")))
+    def resolve_landscape_job(self, id_or_prefix: str) -> Steps[str]:
+        """The full id of the one landscape job whose id starts with `id_or_prefix`."""
+        return (yield from self._resolve("/landscape-jobs", id_or_prefix, "landscape job"))
+
+    @call
+    def get_landscape_job(self, job_id: str) -> Steps[LandscapeJob]:
+        path = f"/landscape-jobs/{(yield from self.resolve_landscape_job(job_id))}"
+        return LandscapeJob.model_validate((yield from self._json("GET", path)))
 
     @listing
-    def list_jobs(
-        self, *, search_id: str | None = None, limit: int | None = None, **filters: Any
+    def list_landscape_jobs(
+        self, *, limit: int | None = None, **filters: Any
     ) -> Steps[Listing[LandscapeJob]]:
-        """Barrier jobs, newest first (filters: kind, search_id, search_ids, id_prefix); with
-        `search_id` alone, that search's neighbourhood jobs."""
-        if search_id is not None and not filters:
-            full = yield from self.resolve(search_id)
-            return self._paginate(f"/searches/{full}/flatness/jobs", LandscapeJob, {}, limit)
-        params = {**filters, "search_id": search_id}
+        """Landscape jobs of every kind, newest first. Filters: kind (barrier | barrier_matrix |
+        neighbourhood), search_id (jobs involving it in any role), search_ids (jobs between these
+        searches), id_prefix."""
+        params = dict(filters)
+        if params.get("search_id"):
+            params["search_id"] = yield from self.resolve(params["search_id"])
         if isinstance(params.get("search_ids"), list | tuple):
-            params["search_ids"] = ",".join(params["search_ids"])
-        return self._paginate("/barriers", LandscapeJob, params, limit)
+            params["search_ids"] = ",".join((yield from self._resolve_all(params["search_ids"])))
+        return self._paginate("/landscape-jobs", LandscapeJob, params, limit)
 
     @call
-    def wait_job(
+    def wait_landscape_job(
         self,
         job_id: str,
         *,
-        search_id: str | None = None,
         timeout: float | None = None,
         interval: float = 1.0,
         on_progress: Callable[[LandscapeJob], None] | None = None,
     ) -> Steps[LandscapeJob]:
         """Poll a landscape job until it ends; returns it (its `result` when it succeeded)."""
+        full = yield from self.resolve_landscape_job(job_id)
         return (
             yield from self._wait(
-                lambda: self.get_job(job_id, search_id=search_id),
-                timeout,
-                interval,
-                on_progress,
-                f"job {job_id}",
+                lambda: self.get_landscape_job(full), timeout, interval, on_progress, f"landscape job {full}"
             )
         )
+
+    @call
+    def cancel_landscape_job(self, job_id: str) -> Steps[Cancellation]:
+        """A waiting job is cancelled at once, a running one stops before its next evaluation."""
+        path = f"/landscape-jobs/{(yield from self.resolve_landscape_job(job_id))}/cancel"
+        return Cancellation.model_validate((yield from self._json("POST", path)))
+
+    @call
+    def retry_landscape_job(self, job_id: str) -> Steps[LandscapeJob]:
+        """Queue a failed or cancelled landscape job again (it is computed from the start)."""
+        path = f"/landscape-jobs/{(yield from self.resolve_landscape_job(job_id))}/retry"
+        return LandscapeJob.model_validate((yield from self._json("POST", path)))
+
+    # Deprecated (goes in the next release): the older name of `list_landscape_jobs`.
+    list_jobs = list_landscape_jobs
+
+    @call
+    def wait_job(self, job_id: str, *, search_id: str | None = None, **options: Any) -> Steps[LandscapeJob]:
+        """Deprecated (goes in the next release): `wait_landscape_job`. `search_id` is not needed
+        any more (every landscape job has one URL) and is ignored."""
+        del search_id
+        return (yield from self.wait_landscape_job(job_id, **options))
+
+    def _resolve_all(self, search_ids: Sequence[str]) -> Steps[tuple[str, ...]]:
+        ids: tuple[str, ...] = ()
+        for search_id in search_ids:
+            ids += ((yield from self.resolve(search_id)),)
+        return ids
 
     def _reference(self, ref: Mapping[str, Any]) -> Steps[dict[str, Any]]:
         out = dict(ref)

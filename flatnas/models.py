@@ -133,7 +133,8 @@ class Evaluation(Job):
 
 
 class LandscapeJob(Job):
-    """A barrier, barrier-matrix or neighbourhood job; `result` is set once it succeeded."""
+    """A landscape job (GET /landscape-jobs/{id}) of kind barrier, barrier_matrix or neighbourhood;
+    `result` is set once it succeeded."""
 
     kind: str = Field("", description="barrier | barrier_matrix | neighbourhood")
     progress: dict[str, Any] | None = None

@@ -262,7 +262,7 @@ class LandscapeJob(LeasedRunColumns, Base):
 
 class LandscapeJobSearch(Base):
     """Which searches a landscape job involves and how (a, b, member of a matrix, supernet,
-    target of a neighbourhood job): what `GET /barriers?search_id=` filters on."""
+    target of a neighbourhood job): what `GET /landscape-jobs?search_id=` filters on."""
 
     __tablename__ = "landscape_job_search"
     __table_args__ = (

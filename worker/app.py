@@ -26,7 +26,7 @@ from store.settings import settings
 #: Queue every job goes to (settings.FLATNAS_QUEUE): concurrent test runs share one Redis safely.
 QUEUE = settings.FLATNAS_QUEUE
 TASK_NAME = "flatnas.run_search"
-#: Barrier, barrier-matrix and neighbourhood jobs (worker/landscape.py), on the same queue.
+#: Landscape jobs (barrier, barrier matrix, neighbourhood: worker/landscape.py), on the same queue.
 LANDSCAPE_TASK_NAME = "flatnas.run_landscape_job"
 #: The landscape task's name before it was named after what it runs: still registered, so a
 #: message queued by an older API (or waiting in the broker across an upgrade) is still run.

@@ -56,7 +56,7 @@ def enqueue_search(search_id: str, priority: int = 5) -> None:
 
 
 def enqueue_landscape_job(job_id: str, priority: int = 5) -> None:
-    """Queue `flatnas.run_landscape_job(job_id)` (barrier, barrier matrix or neighbourhood job)."""
+    """Queue `flatnas.run_landscape_job(job_id)`: a landscape job (barrier, barrier matrix or neighbourhood)."""
     enqueue_task(LANDSCAPE_TASK_NAME, job_id, priority)
 
 

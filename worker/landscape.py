@@ -1,10 +1,14 @@
-"""The landscape task: run one barrier, barrier-matrix or neighbourhood job (`flatnas.run_landscape_job`).
+"""The landscape task: run one landscape job, of kind barrier, barrier_matrix or neighbourhood
+(`flatnas.run_landscape_job`).
 
 Run by `run_leased` like searches and evaluations (worker/lease.py): the task gets only the job id,
 claims the job (a duplicate delivery of a job that is held or finished does nothing), keeps the
 lease with a heartbeat thread while it computes, and stores the result with a write guarded by its
-worker name, so the result is stored once. Bad input (a missing checkpoint, an unreadable genotype) fails the job
-with the reason; a database outage is retried by Celery.
+worker name, so the result is stored once. A cancel is honoured as a search's is: the computation
+asks the reporter's `should_stop` (which polls `cancel_requested`) before every architecture it
+evaluates and stops there (the job ends cancelled, nothing stored). Bad input (a missing
+checkpoint, an unreadable genotype) fails the job with the reason; a database outage is retried
+by Celery.
 
 The shared weights and the fixed validation batches come from the supernet search's checkpoint
 (nas_core.flatness.jobs.context_from_checkpoint). The α-line barrier's α's are the raw α of the
@@ -59,8 +63,10 @@ class Computed(NamedTuple):
 
 
 class LandscapeReporter(LeasedReporter):
-    """A landscape job's progress ({"phase": ...}), written under the worker's name. A job has no
-    steps at which to stop: the shutdown watchdog hands it back when the grace period ends."""
+    """A landscape job's progress ({"phase": ...}), written under the worker's name; `should_stop`
+    is asked before each architecture evaluation and stops on a cancel or a lost lease. It does not
+    stop for this worker's shutdown (a job has no checkpoint to resume from): the shutdown watchdog
+    hands it back when the grace period ends."""
 
     def phase(self, phase: str) -> None:
         self._set_progress({"phase": phase})
@@ -105,11 +111,12 @@ def execute_landscape_job(
         dev = resolve_device(device or settings.DEVICE)
         ctx = jobs.context_from_checkpoint(uri, device=dev, data_roots=roots)
         reporter.phase("evaluating")
+        stop = reporter.should_stop
         if kind == "barrier":
-            return Computed(_barrier(session_factory, ctx, params, search_id, dev), [], search_id)
+            return Computed(_barrier(session_factory, ctx, params, search_id, dev, stop), [], search_id)
         if kind == "barrier_matrix":
-            return Computed(_matrix(ctx, params), [], search_id)
-        return Computed(*_neighbourhood(ctx, params), search_id)
+            return Computed(_matrix(ctx, params, stop), [], search_id)
+        return Computed(*_neighbourhood(ctx, params, stop), search_id)
 
     def store_flatness(session: Session, computed: Computed) -> None:
         # In the result's transaction: the flatness rows and the result are written, or neither.
@@ -159,7 +166,12 @@ def _alphas(
 
 
 def _barrier(
-    session_factory: SessionFactory, ctx: Any, params: dict[str, Any], search_id: str, dev: torch.device
+    session_factory: SessionFactory,
+    ctx: Any,
+    params: dict[str, Any],
+    search_id: str,
+    dev: torch.device,
+    should_stop: jobs.StopCheck,
 ) -> dict[str, Any]:
     a = genotype_from_json(params["a"]["genotype"])
     b = genotype_from_json(params["b"]["genotype"])
@@ -171,7 +183,8 @@ def _barrier(
         alphas["alphas_a"], src_a = _alphas(session_factory, search_id, line["epoch_a"], groups, dev)
         alphas["alphas_b"], src_b = _alphas(session_factory, search_id, line["epoch_b"], groups, dev)
         source = src_a if src_a == src_b else f"{src_a}/{src_b}"
-    records = {r.kind: r for r in jobs.barrier_records(ctx, a, b, max_paths=params["paths"], **alphas)}
+    computed = jobs.barrier_records(ctx, a, b, max_paths=params["paths"], should_stop=should_stop, **alphas)
+    records = {r.kind: r for r in computed}
     path = records["barrier"]
     out: dict[str, Any] = {
         "barrier": path.value,
@@ -192,9 +205,9 @@ def _barrier(
     return out
 
 
-def _matrix(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+def _matrix(ctx: Any, params: dict[str, Any], should_stop: jobs.StopCheck) -> dict[str, Any]:
     genotypes = [genotype_from_json(m["genotype"]) for m in params["members"]]
-    record = jobs.barrier_matrix_record(ctx, genotypes, max_paths=params["paths"])
+    record = jobs.barrier_matrix_record(ctx, genotypes, max_paths=params["paths"], should_stop=should_stop)
     return {
         "search_ids": params["search_ids"],
         "matrix": record.value,
@@ -204,10 +217,12 @@ def _matrix(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _neighbourhood(ctx: Any, params: dict[str, Any]) -> tuple[dict[str, Any], list[FlatnessRecord]]:
+def _neighbourhood(
+    ctx: Any, params: dict[str, Any], should_stop: jobs.StopCheck
+) -> tuple[dict[str, Any], list[FlatnessRecord]]:
     genotype = genotype_from_json(params["genotype"])
     computed = jobs.neighbourhood_records(
-        ctx, genotype, radii=params["radius"], max_samples=params["samples"]
+        ctx, genotype, radii=params["radius"], max_samples=params["samples"], should_stop=should_stop
     )
     # Stored as the search's flatness rows at the genotype's epoch, marked on-demand, so they
     # never replace the end-of-search rows (epoch null) and a repeat of the job replaces its own.

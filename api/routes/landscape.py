@@ -1,7 +1,15 @@
-"""Barrier jobs, barrier matrices and on-demand neighbourhoods: submitted here, run by workers.
+"""Landscape jobs, one URL tree for every kind: `/landscape-jobs`. A job computes a barrier (between
+two architectures), a barrier matrix (of several searches) or a neighbourhood (of a search's
+genotype); workers run it.
 
 Like searches, the job row is committed before its id is enqueued (`flatnas.run_landscape_job` on
 the search queue); if the broker refuses, the job is marked failed and 503 returned (api/jobs.py).
+Cancel and retry work as they do for searches and evaluations (the same lease repository); a
+retried job is computed again from the start (it keeps no checkpoint).
+
+The URLs of the previous release (`/barriers`, `/barriers/matrix`, `/barriers/{id}`,
+`/searches/{id}/flatness/neighbourhood`, `/searches/{id}/flatness/jobs[/{job_id}]`) still answer,
+marked deprecated in the OpenAPI document, through the same handlers; they go in the next release.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
 from api import admission, jobs
-from api.deps import ReadKey, ReadStore, SessionDep, SettingsDep, SubmitKey
+from api.deps import ReadStore, SubmitStore, ensure_may_change
 from api.errors import BadRequest, FieldError, NotFound, problem_responses
 from api.ids import JobId, SearchId
 from api.landscape import (
@@ -21,6 +29,7 @@ from api.landscape import (
     LandscapeJobOut,
     LandscapeJobPage,
     NeighbourhoodCreate,
+    NeighbourhoodJobCreate,
     from_search,
     invalid,
     job_out,
@@ -31,22 +40,46 @@ from api.landscape import (
     vocabulary,
 )
 from api.routes.searches import ID_PREFIX, load_search
+from api.schemas import CancelOut
 from api.spec_body import BodyRoute
-from store.models import LandscapeJob
+from store.models import LANDSCAPE_KINDS, LandscapeJob
 from store.repositories import landscape
 from store.repositories.keys import Caller
+from store.settings import Settings
 
-router = APIRouter(tags=["landscape"], route_class=BodyRoute)
+router = APIRouter(tags=["landscape jobs"], route_class=BodyRoute)
 
-BARRIER_KINDS = ("barrier", "barrier_matrix")
-CREATE_ERRORS = problem_responses(401, 403, 404, 413, 422, 503)
+KindName = Literal[LANDSCAPE_KINDS]  # type: ignore[valid-type]
+CREATE_ERRORS = problem_responses(401, 403, 413, 422, 503)
 READ_ERRORS = problem_responses(400, 401, 403, 404, 422)
+# The deprecated neighbourhood URLs name their search in the path: an unknown one is 404.
+SEARCH_PATH_ERRORS = problem_responses(401, 403, 404, 413, 422, 503)
+
+
+def load_job(session: Session, job_id: str) -> LandscapeJob:
+    job = landscape.get_job(session, job_id)
+    if job is None:
+        raise NotFound(f"no landscape job with id {job_id!r}")
+    return job
+
+
+def _out(session: Session, job: LandscapeJob) -> LandscapeJobOut:
+    return job_out(job, landscape.links_of(session, [job.id])[job.id])
+
+
+def _page(session: Session, found: list[LandscapeJob]) -> LandscapeJobPage:
+    links = landscape.links_of(session, [j.id for j in found])
+    return LandscapeJobPage(items=[job_out(j, links[j.id]) for j in found])
+
+
+def _created(response: Response, out: LandscapeJobOut) -> LandscapeJobOut:
+    response.headers["Location"] = out.links["self"]
+    return out
 
 
 def _submit(
     session: Session,
-    response: Response,
-    key_id: str,
+    key: Caller,
     *,
     kind: str,
     supernet_search_id: str,
@@ -60,32 +93,33 @@ def _submit(
         supernet_search_id=supernet_search_id,
         params=params,
         links=links,
-        owner_key_id=key_id,
+        owner_key_id=key.id,
     )
     jobs.commit_and_enqueue(session, jobs.LANDSCAPE_JOB, job.id, when="submit")
-    out = _out(session, job)
-    response.headers["Location"] = out.links["self"]
-    return out
+    return _out(session, job)
 
 
-def _out(session: Session, job: LandscapeJob) -> LandscapeJobOut:
-    return job_out(job, landscape.links_of(session, [job.id])[job.id])
-
-
-def _page(session: Session, jobs: list[LandscapeJob]) -> LandscapeJobPage:
-    links = landscape.links_of(session, [j.id for j in jobs])
-    return LandscapeJobPage(items=[job_out(j, links[j.id]) for j in jobs])
+# --- creating -------------------------------------------------------------------------------------
 
 
 @router.post(
-    "/barriers",
+    "/landscape-jobs/barrier",
     status_code=201,
     summary="Barrier between two architectures (edit paths; α line when both come from one search)",
     responses=CREATE_ERRORS,
 )
-def create_barrier(
-    body: BarrierCreate, response: Response, session: SessionDep, key: SubmitKey, settings: SettingsDep
-) -> LandscapeJobOut:
+@router.post(
+    "/barriers",
+    status_code=201,
+    summary="Deprecated: POST /landscape-jobs/barrier",
+    responses=CREATE_ERRORS,
+    deprecated=True,
+)
+async def create_barrier(body: BarrierCreate, response: Response, store: SubmitStore) -> LandscapeJobOut:
+    return _created(response, await store.write(_barrier, body, store.settings))
+
+
+def _barrier(session: Session, key: Caller, body: BarrierCreate, settings: Settings) -> LandscapeJobOut:
     admission.admit_landscape_job("paths", body.paths, "edit paths", settings, key.scope)
     supernet_id = body.supernet or body.a.search_id
     if supernet_id is None:
@@ -109,25 +143,30 @@ def create_barrier(
     links = [(supernet.id, "supernet")] + [
         (ref["search_id"], side) for side, ref in (("a", a), ("b", b)) if "search_id" in ref
     ]
-    return _submit(
-        session,
-        response,
-        key.id,
-        kind="barrier",
-        supernet_search_id=supernet.id,
-        params=params,
-        links=links,
-    )
+    return _submit(session, key, kind="barrier", supernet_search_id=supernet.id, params=params, links=links)
 
 
 @router.post(
-    "/barriers/matrix",
+    "/landscape-jobs/barrier-matrix",
     status_code=201,
     summary="Pairwise barrier matrix of a set of searches of one space, as one job",
     responses=CREATE_ERRORS,
 )
-def create_barrier_matrix(
-    body: BarrierMatrixCreate, response: Response, session: SessionDep, key: SubmitKey, settings: SettingsDep
+@router.post(
+    "/barriers/matrix",
+    status_code=201,
+    summary="Deprecated: POST /landscape-jobs/barrier-matrix",
+    responses=CREATE_ERRORS,
+    deprecated=True,
+)
+async def create_barrier_matrix(
+    body: BarrierMatrixCreate, response: Response, store: SubmitStore
+) -> LandscapeJobOut:
+    return _created(response, await store.write(_barrier_matrix, body, store.settings))
+
+
+def _barrier_matrix(
+    session: Session, key: Caller, body: BarrierMatrixCreate, settings: Settings
 ) -> LandscapeJobOut:
     n = len(body.search_ids)
     pairs = n * (n - 1) // 2
@@ -151,84 +190,51 @@ def create_barrier_matrix(
     }
     links = [(supernet.id, "supernet")] + [(s, "member") for s in body.search_ids]
     return _submit(
-        session,
-        response,
-        key.id,
-        kind="barrier_matrix",
-        supernet_search_id=supernet.id,
-        params=params,
-        links=links,
+        session, key, kind="barrier_matrix", supernet_search_id=supernet.id, params=params, links=links
     )
 
 
-def _id_list(raw: str | None) -> list[str] | None:
-    if raw is None:
-        return None
-    ids = [part.strip() for part in raw.split(",") if part.strip()]
-    if not ids or len(ids) > 50 or any(len(i) > 36 for i in ids):
-        raise BadRequest(
-            f"search_ids: {raw[:80]!r} is not a comma-separated list of 1..50 search ids",
-            errors=[FieldError(field="search_ids", message="1..50 comma-separated ids", location="query")],
-        )
-    return ids
-
-
-@router.get("/barriers", summary="Barrier jobs, newest first", responses=READ_ERRORS)
-def list_barriers(
-    session: SessionDep,
-    key: ReadKey,
-    search_id: Annotated[
-        str | None, Query(max_length=36, description="jobs involving this search in any role")
-    ] = None,
-    search_ids: Annotated[
-        str | None,
-        Query(
-            max_length=2000,
-            description="comma-separated: jobs between these searches (all compared ones in it)",
-        ),
-    ] = None,
-    kind: Annotated[Literal["barrier", "barrier_matrix"] | None, Query()] = None,
-    id_prefix: Annotated[str | None, ID_PREFIX] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> LandscapeJobPage:
-    jobs = landscape.list_jobs(
-        session,
-        kinds=(kind,) if kind else BARRIER_KINDS,
-        search_id=search_id,
-        search_ids=_id_list(search_ids),
-        id_prefix=id_prefix,
-        limit=limit,
+@router.post(
+    "/landscape-jobs/neighbourhood",
+    status_code=201,
+    summary="Neighbourhood profile and cell shape of one of a search's genotypes, as a job",
+    responses=CREATE_ERRORS,
+)
+async def create_neighbourhood(
+    body: NeighbourhoodJobCreate, response: Response, store: SubmitStore
+) -> LandscapeJobOut:
+    return _created(
+        response, await store.write(_neighbourhood, body.search_id, body, store.settings, in_path=False)
     )
-    return _page(session, jobs)
-
-
-@router.get("/barriers/{job_id}", summary="One barrier job: status, progress, result", responses=READ_ERRORS)
-async def get_barrier(job_id: JobId, store: ReadStore) -> LandscapeJobOut:
-    return await store.read(_barrier_job, job_id)
-
-
-def _barrier_job(session: Session, _key: Caller, job_id: str) -> LandscapeJobOut:
-    job = landscape.get_job(session, job_id)
-    if job is None or job.kind not in BARRIER_KINDS:
-        raise NotFound(f"no barrier job with id {job_id!r}")
-    return _out(session, job)
 
 
 @router.post(
     "/searches/{search_id}/flatness/neighbourhood",
     status_code=201,
-    summary="Neighbourhood profile and cell shape of one of the search's genotypes, as a job",
-    responses=CREATE_ERRORS,
+    summary="Deprecated: POST /landscape-jobs/neighbourhood with search_id in the body",
+    responses=SEARCH_PATH_ERRORS,
+    deprecated=True,
 )
-def create_neighbourhood(
-    search_id: SearchId,
-    body: NeighbourhoodCreate,
-    response: Response,
-    session: SessionDep,
-    key: SubmitKey,
-    settings: SettingsDep,
+async def create_search_neighbourhood(
+    search_id: SearchId, body: NeighbourhoodCreate, response: Response, store: SubmitStore
 ) -> LandscapeJobOut:
-    search = load_search(session, search_id)
+    return _created(
+        response, await store.write(_neighbourhood, search_id, body, store.settings, in_path=True)
+    )
+
+
+def _neighbourhood(
+    session: Session,
+    key: Caller,
+    search_id: str,
+    body: NeighbourhoodCreate,
+    settings: Settings,
+    *,
+    in_path: bool,
+) -> LandscapeJobOut:
+    """The job of either URL; `in_path`: the search was named in the path (unknown: 404), else in
+    the body (unknown: 422 naming search_id)."""
+    search = load_search(session, search_id) if in_path else load_search_for(session, search_id, "search_id")
     samples = body.samples or int(search.spec.get("flatness", {}).get("neighbour_samples", 32))
     admission.admit_landscape_job(
         "samples",
@@ -249,8 +255,7 @@ def create_neighbourhood(
     }
     return _submit(
         session,
-        response,
-        key.id,
+        key,
         kind="neighbourhood",
         supernet_search_id=search.id,
         params=params,
@@ -258,30 +263,161 @@ def create_neighbourhood(
     )
 
 
+# --- reading --------------------------------------------------------------------------------------
+
+
+def _id_list(raw: str | None) -> list[str] | None:
+    if raw is None:
+        return None
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    if not ids or len(ids) > 50 or any(len(i) > 36 for i in ids):
+        raise BadRequest(
+            f"search_ids: {raw[:80]!r} is not a comma-separated list of 1..50 search ids",
+            errors=[FieldError(field="search_ids", message="1..50 comma-separated ids", location="query")],
+        )
+    return ids
+
+
+@router.get("/landscape-jobs", summary="Landscape jobs of every kind, newest first", responses=READ_ERRORS)
+@router.get("/barriers", summary="Deprecated: GET /landscape-jobs", responses=READ_ERRORS, deprecated=True)
+async def list_landscape_jobs(
+    store: ReadStore,
+    kind: Annotated[KindName | None, Query(description="only jobs of this kind")] = None,
+    search_id: Annotated[
+        str | None, Query(max_length=36, description="jobs involving this search in any role")
+    ] = None,
+    search_ids: Annotated[
+        str | None,
+        Query(
+            max_length=2000,
+            description="comma-separated: jobs between these searches (all compared ones in it)",
+        ),
+    ] = None,
+    id_prefix: Annotated[str | None, ID_PREFIX] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> LandscapeJobPage:
+    return await store.read(
+        _listing,
+        kinds=(kind,) if kind else LANDSCAPE_KINDS,
+        search_id=search_id,
+        search_ids=_id_list(search_ids),
+        id_prefix=id_prefix,
+        limit=limit,
+    )
+
+
+def _listing(
+    session: Session,
+    _key: Caller,
+    *,
+    kinds: tuple[str, ...],
+    search_id: str | None,
+    search_ids: list[str] | None,
+    id_prefix: str | None,
+    limit: int,
+) -> LandscapeJobPage:
+    found = landscape.list_jobs(
+        session, kinds=kinds, search_id=search_id, search_ids=search_ids, id_prefix=id_prefix, limit=limit
+    )
+    return _page(session, found)
+
+
+@router.get(
+    "/landscape-jobs/{job_id}", summary="One landscape job: status, progress, result", responses=READ_ERRORS
+)
+@router.get(
+    "/barriers/{job_id}",
+    summary="Deprecated: GET /landscape-jobs/{job_id}",
+    responses=READ_ERRORS,
+    deprecated=True,
+)
+async def get_landscape_job(job_id: JobId, store: ReadStore) -> LandscapeJobOut:
+    return await store.read(_job, job_id)
+
+
+def _job(session: Session, _key: Caller, job_id: str) -> LandscapeJobOut:
+    return _out(session, load_job(session, job_id))
+
+
 @router.get(
     "/searches/{search_id}/flatness/jobs",
-    summary="The search's on-demand neighbourhood jobs, newest first",
+    summary="Deprecated: GET /landscape-jobs?search_id=...&kind=neighbourhood",
     responses=READ_ERRORS,
+    deprecated=True,
 )
-def list_neighbourhood_jobs(
-    search_id: SearchId, session: SessionDep, key: ReadKey, limit: Annotated[int, Query(ge=1, le=200)] = 50
+async def list_search_neighbourhood_jobs(
+    search_id: SearchId, store: ReadStore, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> LandscapeJobPage:
+    return await store.read(_search_neighbourhood_jobs, search_id, limit)
+
+
+def _search_neighbourhood_jobs(session: Session, key: Caller, search_id: str, limit: int) -> LandscapeJobPage:
     load_search(session, search_id)
-    jobs = landscape.list_jobs(session, kinds=("neighbourhood",), search_id=search_id, limit=limit)
-    return _page(session, jobs)
+    return _listing(
+        session,
+        key,
+        kinds=("neighbourhood",),
+        search_id=search_id,
+        search_ids=None,
+        id_prefix=None,
+        limit=limit,
+    )
 
 
 @router.get(
     "/searches/{search_id}/flatness/jobs/{job_id}",
-    summary="One on-demand neighbourhood job",
+    summary="Deprecated: GET /landscape-jobs/{job_id}",
     responses=READ_ERRORS,
+    deprecated=True,
 )
-async def get_neighbourhood_job(search_id: SearchId, job_id: JobId, store: ReadStore) -> LandscapeJobOut:
-    return await store.read(_neighbourhood_job, search_id, job_id)
+async def get_search_neighbourhood_job(
+    search_id: SearchId, job_id: JobId, store: ReadStore
+) -> LandscapeJobOut:
+    return await store.read(_search_neighbourhood_job, search_id, job_id)
 
 
-def _neighbourhood_job(session: Session, _key: Caller, search_id: str, job_id: str) -> LandscapeJobOut:
+def _search_neighbourhood_job(session: Session, _key: Caller, search_id: str, job_id: str) -> LandscapeJobOut:
     job = landscape.get_job(session, job_id)
     if job is None or job.kind != "neighbourhood" or job.supernet_search_id != search_id:
         raise NotFound(f"search {search_id} has no neighbourhood job {job_id!r}")
     return _out(session, job)
+
+
+# --- changing -------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/landscape-jobs/{job_id}/cancel",
+    summary="Cancel: a waiting landscape job stops at once, a running one before its next evaluation",
+    responses=problem_responses(
+        401,
+        403,
+        404,
+        409,
+        extra={202: {"model": CancelOut, "description": "Running: the worker has been asked to stop"}},
+    ),
+)
+async def cancel_landscape_job(job_id: JobId, response: Response, store: SubmitStore) -> CancelOut:
+    return CancelOut.of(job_id, await store.write(_cancel, job_id), response)
+
+
+def _cancel(session: Session, key: Caller, job_id: str) -> str:
+    ensure_may_change(key, load_job(session, job_id))
+    return jobs.cancel(session, jobs.LANDSCAPE_JOB, job_id, lambda: load_job(session, job_id).status)
+
+
+@router.post(
+    "/landscape-jobs/{job_id}/retry",
+    status_code=202,
+    summary="Run a failed or cancelled landscape job again (computed from the start)",
+    responses=problem_responses(401, 403, 404, 409, 503),
+)
+async def retry_landscape_job(job_id: JobId, store: SubmitStore) -> LandscapeJobOut:
+    return await store.write(_retry, job_id)
+
+
+def _retry(session: Session, key: Caller, job_id: str) -> LandscapeJobOut:
+    job = load_job(session, job_id)
+    ensure_may_change(key, job)
+    jobs.retry(session, jobs.LANDSCAPE_JOB, job_id, lambda: load_job(session, job_id).status, job.priority)
+    return _out(session, load_job(session, job_id))

@@ -207,13 +207,14 @@ def cancel_command(method: str, id_dest: str) -> Run:
     return run
 
 
-def retry_command(method: str, id_dest: str) -> Run:
-    """`retry ID` of a job kind that resumes from its last checkpoint (searches, evaluations)."""
+def retry_command(method: str, id_dest: str, note: str = "resumes from its last checkpoint") -> Run:
+    """`retry ID` of a job kind: `client.<method>(id)`, its new state and `note` (what the run
+    starts from) on one line."""
 
     @with_client
     def run(args: argparse.Namespace, client: Client) -> int:
         job = getattr(client, method)(getattr(args, id_dest))
-        print(f"{job.id}: {job.status} (resumes from its last checkpoint)")
+        print(f"{job.id}: {job.status} ({note})")
         return 0
 
     return run

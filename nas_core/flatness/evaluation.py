@@ -9,11 +9,15 @@ activations; batch statistics give every architecture its own normalisation, the
 for one-shot evaluation. The batches are fixed (the first `val_batches` of the α half), so
 every architecture sees the same images and comparisons are fair and reproducible.
 Evaluation is fp32 and takes no gradients.
+
+A landscape job is hundreds of these evaluations; an evaluator given `should_stop` asks it before
+each one and raises SearchCancelled when it says stop, so a cancelled job ends within one
+evaluation (worker/landscape.py passes its reporter's `should_stop`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -22,6 +26,7 @@ from torch import nn
 
 from nas_core.flatness.geometry import genotype_key
 from nas_core.genotype import Genotype
+from nas_core.reporter import SearchCancelled
 from nas_core.spaces.base import SearchSpace, Supernet
 
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
@@ -109,6 +114,7 @@ class ArchitectureEvaluator:
 
     Results are cached per architecture, so a barrier matrix or overlapping paths never evaluate
     the same genotype twice. Call it like a function: `evaluator(genotype) -> Evaluation`.
+    `should_stop`, when given, is asked before each evaluation; True raises SearchCancelled.
     """
 
     def __init__(
@@ -118,6 +124,7 @@ class ArchitectureEvaluator:
         batches: Batches,
         criterion: nn.Module,
         device: torch.device | str,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.supernet = supernet
         self.space = space
@@ -125,6 +132,7 @@ class ArchitectureEvaluator:
         self.device = torch.device(device)
         self.batches = move_batches(batches, self.device)
         self._cache: dict[tuple, Evaluation] = {}
+        self._should_stop = should_stop
 
     @property
     def evaluations(self) -> int:
@@ -134,12 +142,18 @@ class ArchitectureEvaluator:
     def __call__(self, genotype: Genotype) -> Evaluation:
         key = genotype_key(genotype)
         if key not in self._cache:
+            self._stop_if_asked()
             weights = [w.to(self.device) for w in self.space.one_hot(genotype)]
             self._cache[key] = evaluate_mixing(self.supernet, weights, self.batches, self.criterion)
         return self._cache[key]
 
     def mixing(self, weights: Sequence[torch.Tensor]) -> Evaluation:
         """Evaluate arbitrary mixing weights (not cached): the continuous barrier uses this."""
+        self._stop_if_asked()
         return evaluate_mixing(
             self.supernet, [w.to(self.device) for w in weights], self.batches, self.criterion
         )
+
+    def _stop_if_asked(self) -> None:
+        if self._should_stop is not None and self._should_stop():
+            raise SearchCancelled(f"cancelled after {self.evaluations} architecture evaluations")

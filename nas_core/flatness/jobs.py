@@ -1,4 +1,4 @@
-"""On-demand flatness jobs for the service (POST /barriers, metrics of a stored genotype).
+"""On-demand flatness computations for the service's landscape jobs (POST /landscape-jobs/...).
 
 The worker rebuilds the search's state from one of its checkpoints with `context_from_checkpoint`
 (supernet weights, α, the method, the fixed validation batches: what the engine hands the hooks),
@@ -13,12 +13,14 @@ Every architecture is evaluated with `ctx.supernet`'s shared weights (for two se
 caller picks whose supernet judges both). The α-line barrier needs both α's to belong to that
 supernet (e.g. `checkpoint_alphas` of two epochs of one search), so it is computed only when the
 caller passes them. Records have epoch None and are stored like the search's own flatness rows.
+Each takes `should_stop` (the worker's cancel check), asked before every architecture evaluation:
+True stops the computation with SearchCancelled (nas_core.flatness.evaluation).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -40,6 +42,8 @@ from nas_core.loop import build_state
 from nas_core.reporter import FlatnessRecord
 from nas_core.spaces import get_space
 from nas_core.spec import SearchSpec
+
+StopCheck = Callable[[], bool]
 
 
 def context_from_checkpoint(
@@ -69,19 +73,26 @@ def checkpoint_alphas(path: str | Path, *, device: str | torch.device = "cpu") -
 
 
 def neighbourhood_records(
-    ctx: FlatnessContext, genotype: Genotype, *, radii: Sequence[int] = (1, 2), max_samples: int | None = None
+    ctx: FlatnessContext,
+    genotype: Genotype,
+    *,
+    radii: Sequence[int] = (1, 2),
+    max_samples: int | None = None,
+    should_stop: StopCheck | None = None,
 ) -> list[FlatnessRecord]:
     """kind "neighbourhood" per radius (max_samples default spec.flatness.neighbour_samples) and
     kind "cell_shape", whatever the spec's end-of-search switches say (the caller asked)."""
     samples = max_samples if max_samples is not None else ctx.spec.flatness.neighbour_samples
-    evaluator = evaluator_for(ctx)
+    evaluator = evaluator_for(ctx, should_stop)
     records = [neighbourhood_record(evaluator, genotype, r, samples, ctx.spec.seed) for r in radii]
     return [*records, cell_shape_record(genotype, ctx.spec.supernet.C)]
 
 
-def evaluator_for(ctx: FlatnessContext) -> ArchitectureEvaluator:
+def evaluator_for(ctx: FlatnessContext, should_stop: StopCheck | None = None) -> ArchitectureEvaluator:
     """An evaluator over ctx's first spec.flatness.val_batches batches (reuse it across calls: it caches)."""
-    return ArchitectureEvaluator(ctx.supernet, ctx.space, metric_batches(ctx), ctx.criterion, ctx.device)
+    return ArchitectureEvaluator(
+        ctx.supernet, ctx.space, metric_batches(ctx), ctx.criterion, ctx.device, should_stop
+    )
 
 
 def barrier_records(
@@ -94,10 +105,12 @@ def barrier_records(
     alphas_b: Sequence[torch.Tensor] | None = None,
     line_points: int = 11,
     evaluator: ArchitectureEvaluator | None = None,
+    should_stop: StopCheck | None = None,
 ) -> list[FlatnessRecord]:
     """kind "barrier": landscape.path_barrier over up to `max_paths` shortest edit paths; and,
-    when both α's are given, kind "alpha_line_barrier": landscape.alpha_line_barrier."""
-    evaluator = evaluator if evaluator is not None else evaluator_for(ctx)
+    when both α's are given, kind "alpha_line_barrier": landscape.alpha_line_barrier.
+    `should_stop` applies to the evaluator made here (a given `evaluator` brings its own)."""
+    evaluator = evaluator if evaluator is not None else evaluator_for(ctx, should_stop)
     seed = ctx.spec.seed
     params = {"max_paths": max_paths, "seed": seed, **batch_params(evaluator.batches)}
     result, seconds = timed(ctx.device, lambda: path_barrier(evaluator, a, b, max_paths, random.Random(seed)))
@@ -114,10 +127,14 @@ def barrier_records(
 
 
 def barrier_matrix_record(
-    ctx: FlatnessContext, genotypes: Sequence[Genotype], *, max_paths: int = 10
+    ctx: FlatnessContext,
+    genotypes: Sequence[Genotype],
+    *,
+    max_paths: int = 10,
+    should_stop: StopCheck | None = None,
 ) -> FlatnessRecord:
     """kind "barrier_matrix": landscape.barrier_matrix of `genotypes` (in the given order)."""
-    evaluator = evaluator_for(ctx)
+    evaluator = evaluator_for(ctx, should_stop)
     seed = ctx.spec.seed
     result, seconds = timed(ctx.device, lambda: barrier_matrix(evaluator, genotypes, max_paths, seed))
     params = {"max_paths": max_paths, "seed": seed, "size": len(genotypes), **batch_params(evaluator.batches)}

@@ -29,7 +29,7 @@ class Enqueued:
     fail_with: Exception | None = None
     # status of each search as a separate session saw it at enqueue time (proves commit-before-enqueue)
     seen_status: list[str | None] = field(default_factory=list)
-    # landscape jobs (POST /barriers, /barriers/matrix, .../flatness/neighbourhood), with their status then
+    # landscape jobs (POST /landscape-jobs/..., and their retries), with their status then
     jobs: list[str] = field(default_factory=list)
     seen_job_status: list[str | None] = field(default_factory=list)
     # evaluations (POST /evaluations, retry), with their status then

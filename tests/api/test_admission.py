@@ -124,7 +124,7 @@ def test_sampling_and_landscape_job_sizes_are_bounded(client: TestClient, keys: 
     assert "50,000" in response.text and "MAX_ARCH_EVALUATIONS" in response.text
     # A 12-search matrix at 24 paths is 66 pairs × 24 = 1,584 paths: refused before any lookup.
     matrix = {"search_ids": [f"s{i}" for i in range(12)], "paths": 24}
-    response = client.post("/barriers/matrix", json=matrix, headers=keys.submit)
+    response = client.post("/landscape-jobs/barrier-matrix", json=matrix, headers=keys.submit)
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == "paths" and "MAX_LANDSCAPE_EVALUATIONS" in response.text
 

@@ -39,10 +39,10 @@ def _only_error(resp: Any, status: int = 422) -> dict[str, Any]:
     [
         ("/searches/ab%00cd", "search_id", "path"),
         ("/searches/ab%00cd/curves", "search_id", "path"),
-        ("/barriers/x%00", "job_id", "path"),
+        ("/landscape-jobs/x%00", "job_id", "path"),
         ("/searches?q=a%00b", "q", "query"),
         ("/searches?tag=%00", "tag", "query"),
-        ("/barriers?search_id=%00", "search_id", "query"),
+        ("/landscape-jobs?search_id=%00", "search_id", "query"),
         ("/searches/some-id/flatness?kind=hessian%00", "kind", "query"),
     ],
 )
@@ -73,12 +73,14 @@ def test_nul_in_a_body_string_is_422_naming_it(
 
 def test_nul_in_landscape_bodies(client: TestClient, keys: Keys) -> None:
     body = {"a": {"search_id": "x\x00"}, "b": {"genotype": {"arch\x00": []}}}
-    error = _only_error(client.post("/barriers", json=body, headers=keys.submit))
+    error = _only_error(client.post("/landscape-jobs/barrier", json=body, headers=keys.submit))
     assert error["field"] in ("a.search_id", "b.genotype.arch\\u0000")
-    error = _only_error(
-        client.post("/barriers/matrix", json={"search_ids": ["a", "\x00"]}, headers=keys.submit)
-    )
+    matrix = {"search_ids": ["a", "\x00"]}
+    error = _only_error(client.post("/landscape-jobs/barrier-matrix", json=matrix, headers=keys.submit))
     assert error["field"] == "search_ids.1"
+    hood = {"search_id": "a\x00"}
+    error = _only_error(client.post("/landscape-jobs/neighbourhood", json=hood, headers=keys.submit))
+    assert error["field"] == "search_id"
 
 
 # --- integers beyond what an int4 column holds --------------------------------------------------
@@ -95,12 +97,12 @@ def test_epoch_beyond_int4_is_422(client: TestClient, keys: Keys) -> None:
         client.get(f"/searches/{search_id}/genotype?epoch=2147483647", headers=keys.read).status_code == 404
     )
 
-    resp = client.post(
-        f"/searches/{search_id}/flatness/neighbourhood", json={"epoch": 2**31}, headers=keys.submit
-    )
+    hood = {"search_id": search_id, "epoch": 2**31}
+    resp = client.post("/landscape-jobs/neighbourhood", json=hood, headers=keys.submit)
     assert _only_error(resp)["field"] == "epoch"
     body = {"a": {"search_id": search_id, "epoch": 2**40}, "b": {"search_id": search_id}}
-    assert _only_error(client.post("/barriers", json=body, headers=keys.submit))["field"] == "a.epoch"
+    resp = client.post("/landscape-jobs/barrier", json=body, headers=keys.submit)
+    assert _only_error(resp)["field"] == "a.epoch"
 
 
 # --- bodies that are not UTF-8 JSON, or nest too deeply -----------------------------------------
@@ -152,7 +154,7 @@ def test_reads_while_the_database_is_unreachable_are_503(api_settings: Settings)
     settings = api_settings.model_copy(update={"DATABASE_URL": closed, "RETRY_AFTER_S": 7})
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         headers = {"Authorization": "Bearer fnas_0123456789abcdef_secret"}  # well formed: looked up
-        for path in ("/searches", "/searches/abc", "/searches/abc/events", "/barriers"):
+        for path in ("/searches", "/searches/abc", "/searches/abc/events", "/landscape-jobs"):
             resp = client.get(path, headers=headers)
             body = _problem(resp, 503)
             assert resp.headers["Retry-After"] == "7"
@@ -170,9 +172,8 @@ def test_openapi_declares_the_machinery_statuses(client: TestClient) -> None:
     }
     assert {"401", "403", "404", "422", "503"} <= responses[("/searches/{search_id}", "get")]
     assert {"401", "403", "413", "422", "503"} <= responses[("/searches", "post")]
-    assert {"401", "403", "404", "413", "422", "503"} <= responses[
-        ("/searches/{search_id}/flatness/neighbourhood", "post")
-    ]
+    assert {"401", "403", "413", "422", "503"} <= responses[("/landscape-jobs/neighbourhood", "post")]
+    assert {"401", "403", "404", "409"} <= responses[("/landscape-jobs/{job_id}/cancel", "post")]
     assert "503" in responses[("/readyz", "get")]
     assert responses[("/healthz", "get")] == {"200"}  # no input, no database: nothing can go wrong
     for (path, method), statuses in responses.items():

@@ -41,6 +41,10 @@ BODY_ROUTES = {
     "/searches": "/searches",
     "/evaluations": "/evaluations",
     "/studies": "/studies",
+    "/landscape-jobs/barrier": "/landscape-jobs/barrier",
+    "/landscape-jobs/barrier-matrix": "/landscape-jobs/barrier-matrix",
+    "/landscape-jobs/neighbourhood": "/landscape-jobs/neighbourhood",
+    # the deprecated URLs of the previous release (api/routes/landscape.py)
     "/barriers": "/barriers",
     "/barriers/matrix": "/barriers/matrix",
     "/searches/{search_id}/flatness/neighbourhood": "/searches/x/flatness/neighbourhood",
@@ -141,8 +145,13 @@ def test_1000_levels_of_json_are_422_naming_the_line_and_401_without_a_key(
         ("/searches", b'{"name": "x", "epochs": ' + b"9" * 5000 + b"}", JSON, "epochs"),
         ("/searches", b'{"optim": {"w_lr": -' + b"1" * 5000 + b"}}", JSON, "optim.w_lr"),
         ("/searches", b"name: x\nepochs: " + b"9" * 5000 + b"\n", YAML, "epochs"),
-        ("/searches/x/flatness/neighbourhood", b'{"epoch": ' + b"9" * 5000 + b"}", JSON, "epoch"),
-        ("/barriers/matrix", b'{"search_ids": ["a", ' + b"7" * 4301 + b"]}", JSON, "search_ids.1"),
+        ("/landscape-jobs/neighbourhood", b'{"epoch": ' + b"9" * 5000 + b"}", JSON, "epoch"),
+        (
+            "/landscape-jobs/barrier-matrix",
+            b'{"search_ids": ["a", ' + b"7" * 4301 + b"]}",
+            JSON,
+            "search_ids.1",
+        ),
     ],
 )
 def test_a_5000_digit_integer_is_422_naming_the_field(

@@ -136,7 +136,14 @@ def test_every_creation_answers_201_with_location(client: TestClient) -> None:
     documents 201 with a required Location header (202 is only "accepted, will act": cancel, retry)."""
     paths = client.get("/openapi.json").json()["paths"]
     creations = [p for p, item in paths.items() if "post" in item and not p.endswith(("/cancel", "/retry"))]
-    assert {"/searches", "/studies", "/evaluations", "/barriers", "/barriers/matrix"} <= set(creations)
+    assert {
+        "/searches",
+        "/studies",
+        "/evaluations",
+        "/landscape-jobs/barrier",
+        "/landscape-jobs/barrier-matrix",
+        "/landscape-jobs/neighbourhood",
+    } <= set(creations)
     for path in creations:
         responses = paths[path]["post"]["responses"]
         assert "201" in responses and "202" not in responses, (path, sorted(responses))

@@ -86,7 +86,12 @@ def test_reads_while_the_database_is_gone_are_503_with_retry_after(api_service: 
         search_id = client.post("/searches", json=TINY).json()["id"]
         assert client.get(f"/searches/{search_id}").status_code == 200  # the pool holds a connection
         drop_test_database(api_service.database_url)  # terminates the API's connections too
-        for path in ("/searches", f"/searches/{search_id}", f"/searches/{search_id}/curves", "/barriers"):
+        for path in (
+            "/searches",
+            f"/searches/{search_id}",
+            f"/searches/{search_id}/curves",
+            "/landscape-jobs",
+        ):
             resp = client.get(path)
             assert resp.status_code == 503, resp.text
             assert resp.headers["content-type"] == "application/problem+json"

@@ -24,9 +24,6 @@ from store.settings import Settings
 
 # Open routes: no key, so no Store. /readyz reaches the database through the app's state.
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/", "/dashboard", "/dashboard/{route:path}"}
-# api/routes/landscape.py still uses the per-request session; it is being converted on its own.
-# Delete this exemption (and the old idiom's names in api/deps.py) once it is.
-NOT_YET_CONVERTED = {"api.routes.landscape"}
 
 
 def _app() -> FastAPI:
@@ -78,7 +75,7 @@ def _api_routes(app: FastAPI) -> Iterator[APIRoute]:
     else:
         routes = [context.original_route for context in iter_route_contexts(app.routes)]
     for route in routes:
-        if isinstance(route, APIRoute) and route.endpoint.__module__ not in NOT_YET_CONVERTED:
+        if isinstance(route, APIRoute):
             yield route
 
 

@@ -34,10 +34,12 @@ def test_submit_refuses_coercion_and_non_finite_numbers(
 
 def test_landscape_bodies_are_strict(client: TestClient, keys: Keys) -> None:
     search_id = client.post("/searches", json=TINY, headers=keys.submit).json()["id"]
-    path = f"/searches/{search_id}/flatness/neighbourhood"
+    path = "/landscape-jobs/neighbourhood"
     for body, field in (
         ({"radius": [True]}, "radius"),
         ({"samples": "5"}, "samples"),
         ({"epoch": 1.0}, "epoch"),
+        ({"search_id": 5}, "search_id"),
     ):
-        assert _only_error(client.post(path, json=body, headers=keys.submit))["field"].startswith(field)
+        resp = client.post(path, json={"search_id": search_id, **body}, headers=keys.submit)
+        assert _only_error(resp)["field"].startswith(field)

@@ -377,7 +377,7 @@ def test_submit_watch_inspect_download_compare(live_service: Any, page: Page, tm
 
 
 def compute_barrier_matrix(live_service: Any, page: Page, ids: list[str]) -> None:
-    """Compute the matrix from the compare page; the drawn cells are GET /barriers/{id}'s values."""
+    """Compute the matrix from the compare page; the drawn cells are GET /landscape-jobs/{id}'s values."""
     section = page.locator('[data-section="barriers"]')
     expect(section.locator(".empty")).to_contain_text("No barriers computed")
     # A refused request comes back as problem details, shown with the field the API names.
@@ -405,7 +405,7 @@ def compute_barrier_matrix(live_service: Any, page: Page, ids: list[str]) -> Non
     assert seen[0] == "queued" and seen[-1] == "succeeded", seen
     job_id = status.get_attribute("data-job")
     with live_service.client() as client:
-        job = client.get(f"/barriers/{job_id}").json()
+        job = client.get(f"/landscape-jobs/{job_id}").json()
     assert job["kind"] == "barrier_matrix" and job["search_ids"] == ids and job["params"]["paths"] == 2
     matrix = job["result"]["matrix"]
     expect(status).to_contain_text(f"job {job_id}")

@@ -1,6 +1,6 @@
 """flatnas.Client and the CLI's HTTP commands against the live service (PostgreSQL, Redis, uvicorn
 and a real Celery worker): submit from a YAML file, wait with a progress callback, follow events,
-curves, genotypes, id prefixes, cancel and retry, a neighbourhood job; typed answers throughout."""
+curves, genotypes, id prefixes, cancel and retry, a landscape job; typed answers throughout."""
 
 from __future__ import annotations
 
@@ -94,9 +94,9 @@ def test_submit_wait_events_curves_genotype(
 
     job = client.submit_neighbourhood(search.id[:10], radius=[1], samples=2)
     assert isinstance(job, LandscapeJob) and job.kind == "neighbourhood"
-    done = client.wait_job(job.id[:8], search_id=search.id, interval=0.2, timeout=240)
+    done = client.wait_landscape_job(job.id[:8], interval=0.2, timeout=240)
     assert done.status == "succeeded" and done.result is not None, live_service.logs()
-    assert [j.id for j in client.list_jobs(search_id=search.id)] == [job.id]
+    assert [j.id for j in client.list_landscape_jobs(search_id=search.id[:8])] == [job.id]
 
     listed = list(client.list(q="client tiny"))
     assert search.id in [s.id for s in listed]
@@ -197,9 +197,9 @@ def test_cli_groups_for_evaluations_landscape_jobs_and_studies(
     hood = ["landscape", "neighbourhood", prefix, "--radius", "1", "--samples", "2", "--wait"]
     assert flatnas(hood) == 0, live_service.logs()
     out = capsys.readouterr().out
-    assert "submitted neighbourhood job" in out and "succeeded" in out
+    assert "submitted landscape job" in out and "(neighbourhood, queued)" in out and "succeeded" in out
     job_id = out.split()[3]
-    assert flatnas(["landscape", "status", job_id[:8], "--search", prefix]) == 0
+    assert flatnas(["landscape", "status", job_id[:8]]) == 0
     assert f"{search.id} (target)" in capsys.readouterr().out
     assert flatnas(["landscape", "list", "--search", search.id]) == 0
     assert job_id in capsys.readouterr().out

@@ -1,22 +1,31 @@
 """Flatness through the whole service: a tiny A2M search's flatness rows served by the API, then a
-barrier job and an on-demand neighbourhood job run by the real worker process (`flatnas.run_landscape_job`
-on the same queue), their results served by the API. Plus the task's lease discipline in-process:
-idempotent, and a clear failure on bad input."""
+landscape job of kind barrier and one of kind neighbourhood run by the real worker process
+(`flatnas.run_landscape_job` on the same queue), their results served by the API. Plus the task's
+lease discipline in-process: idempotent, a clear failure on bad input, and a cancel that stops a
+running job before its next architecture evaluation, then a retry that computes it again."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+import nas_core.flatness.evaluation
+import worker.landscape
+from nas_core.checkpoint import checkpoint_dir
+from nas_core.reporter import NullReporter
+from nas_core.search import run_search
+from nas_core.spec import SearchSpec
 from store.db import Database
 from store.repositories import landscape, results
 from tests.fixtures.database import make_search
 from tests.fixtures.live_service import LiveService
 from tests.integration.test_end_to_end import submit, tiny_spec, wait_for, wait_for_status
 from worker.landscape import execute_landscape_job
+from worker.throttle import Throttle
 
 pytestmark = pytest.mark.integration
 
@@ -51,9 +60,8 @@ def test_a2m_search_flatness_rows_then_barrier_and_neighbourhood_jobs(live_servi
         assert sorted(radii) == [1, 2]
 
         # The barrier between the search's best and final genotypes, judged by its own weights.
-        resp = client.post(
-            "/barriers", json={"a": {"search_id": search_id, "which": "best"}, "b": {"search_id": search_id}}
-        )
+        body = {"a": {"search_id": search_id, "which": "best"}, "b": {"search_id": search_id}}
+        resp = client.post("/landscape-jobs/barrier", json=body)
         assert resp.status_code == 201, resp.text
         job = wait_for_job(client, resp.headers["Location"])
         assert job["status"] == "succeeded", (job, live_service.logs())
@@ -70,13 +78,12 @@ def test_a2m_search_flatness_rows_then_barrier_and_neighbourhood_jobs(live_servi
         assert (line["epoch_a"], line["epoch_b"]) == (job["a"]["epoch"], job["b"]["epoch"])
         assert line["t"][0] == 0.0 and line["t"][-1] == 1.0 and line["loss_barrier"] >= 0
         assert job["worker"] and job["attempts"] == 1 and job["finished_at"]
-        listed = client.get("/barriers", params={"search_id": search_id}).json()["items"]
+        listed = client.get("/landscape-jobs", params={"search_id": search_id}).json()["items"]
         assert [j["id"] for j in listed] == [job["id"]]
 
         # On demand: the best genotype's radius-1 neighbourhood, also stored as flatness rows.
-        resp = client.post(
-            f"/searches/{search_id}/flatness/neighbourhood", json={"which": "best", "radius": [1]}
-        )
+        body = {"search_id": search_id, "which": "best", "radius": [1]}
+        resp = client.post("/landscape-jobs/neighbourhood", json=body)
         assert resp.status_code == 201, resp.text
         job = wait_for_job(client, resp.headers["Location"])
         assert job["status"] == "succeeded", (job, live_service.logs())
@@ -131,5 +138,89 @@ def test_task_is_idempotent_and_fails_clearly_on_a_missing_checkpoint(
         assert execute_landscape_job("nope", worker="w1", session_factory=database.sessionmaker) == (
             "skipped: unknown landscape job"
         )
+    finally:
+        database.dispose()
+
+
+def test_cancel_stops_a_running_job_before_its_next_evaluation_and_retry_computes_it_again(
+    sqlite_url: str, tmp_path: Path, one_torch_thread: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task in-process on SQLite, on a real checkpoint of a tiny search: the cancel is
+    requested (as POST /landscape-jobs/{id}/cancel does) while the job evaluates its first
+    neighbour, and the worker stops before the next one."""
+    spec = SearchSpec.model_validate(
+        {
+            "space": "nb201",
+            "method": "darts",
+            "epochs": 1,
+            "batch_size": 8,
+            "supernet": {"C": 4, "N": 1},
+            "dataset": {"name": "synthetic", "subset": 32, "image_size": 8},
+            "flatness": {"val_batches": 1},
+        }
+    )
+    found = run_search(spec, NullReporter(), device="cpu", workdir=tmp_path)
+    database = Database(sqlite_url)
+    try:
+        with database.session() as s:
+            search_id = make_search(s).id
+            results.record_checkpoint(
+                s, search_id, epoch=0, uri=str(checkpoint_dir(tmp_path) / "epoch_0000.pt")
+            )
+            params = {
+                "which": "final",
+                "epoch": 0,
+                "genotype": found.final_genotype,
+                "radius": [1],
+                "samples": 6,
+                "supernet": {"search_id": search_id, "checkpoint_epoch": 0, "finished": True},
+            }
+            job_id = landscape.create_job(
+                s,
+                kind="neighbourhood",
+                supernet_search_id=search_id,
+                params=params,
+                links=[(search_id, "target")],
+                owner_key_id=None,
+            ).id
+
+        # Every stop check polls the row (the worker's default polls at most twice a second), and
+        # the first evaluation asks for the cancel, as the API would while the job runs.
+        monkeypatch.setattr(worker.landscape, "Throttle", lambda _interval: Throttle(0.0))
+        evaluate = nas_core.flatness.evaluation.evaluate_mixing
+        evaluated: list[str] = []
+
+        def evaluate_then_cancel(*args: Any, **kwargs: Any) -> Any:
+            if not evaluated:
+                with database.session() as other:
+                    evaluated.append(str(landscape.lease.cancel(other, job_id)))
+            else:
+                evaluated.append("evaluated")
+            return evaluate(*args, **kwargs)
+
+        monkeypatch.setattr(nas_core.flatness.evaluation, "evaluate_mixing", evaluate_then_cancel)
+        run = functools.partial(
+            execute_landscape_job, worker="w1", session_factory=database.sessionmaker, device="cpu"
+        )
+        assert run(job_id) == "cancelled"
+        assert evaluated == ["cancel_requested"]  # it was running; nothing evaluated after
+        with database.sessionmaker() as s:
+            job = landscape.get_job(s, job_id)
+            assert job is not None and (job.status, job.result, job.error) == ("cancelled", None, None)
+            assert results.list_flatness(s, search_id) == []  # nothing stored
+            assert landscape.lease.request_retry(s, job_id)  # as POST /landscape-jobs/{id}/retry does
+            s.commit()
+
+        monkeypatch.setattr(nas_core.flatness.evaluation, "evaluate_mixing", evaluate)
+        assert run(job_id) == "succeeded"
+        with database.sessionmaker() as s:
+            job = landscape.get_job(s, job_id)
+            assert job is not None and (job.status, job.attempts, job.cancel_requested) == (
+                "succeeded",
+                2,
+                False,
+            )
+            assert [r["kind"] for r in (job.result or {})["records"]] == ["neighbourhood", "cell_shape"]
+            assert {r.kind for r in results.list_flatness(s, search_id)} == {"neighbourhood", "cell_shape"}
     finally:
         database.dispose()

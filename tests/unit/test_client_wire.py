@@ -377,12 +377,11 @@ def test_async_listings_and_streams_resolve_an_id_prefix_when_iterated() -> None
     async def main() -> None:
         transport = httpx.MockTransport(service)
         async with AsyncClient("http://flatnas.test", "fnas_test", transport=transport) as client:
-            jobs = client.list_jobs(search_id="0123")
+            jobs = client.list_landscape_jobs(search_id="0123")
             assert requests == []  # nothing asked yet
             assert (await jobs.first()).kind == "neighbourhood"  # type: ignore[union-attr]
             assert [j.status for j in await jobs.to_list()] == ["queued"]
-            listed = f"/searches/{SEARCH_ID}/flatness/jobs"
-            assert requests == ["/searches", listed, listed]  # the prefix resolved once
+            assert requests == ["/searches", "/landscape-jobs", "/landscape-jobs"]  # the prefix resolved once
             with pytest.raises(FlatnasError, match="not a search id"):
                 async for _ in client.events("zz"):
                     pass

@@ -37,7 +37,10 @@ def test_help_lists_every_group_and_every_action(capsys: pytest.CaptureFixture[s
         ),
         ("study", ("submit", "list", "status", "wait", "results", "cancel", "retry")),
         ("eval", ("run", "submit", "list", "status", "wait", "curves", "cancel", "retry")),
-        ("landscape", ("barrier", "barrier-matrix", "neighbourhood", "status", "wait", "list")),
+        (
+            "landscape",
+            ("barrier", "barrier-matrix", "neighbourhood", "status", "wait", "list", "cancel", "retry"),
+        ),
         ("server", ("up", "keys", "migrate")),
     ):
         with pytest.raises(SystemExit):

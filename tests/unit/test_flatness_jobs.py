@@ -1,5 +1,5 @@
 """A tiny real search writes flatness records through the engine; on-demand jobs rebuild it from
-its checkpoints (the path the service's barrier and neighbourhood jobs take)."""
+its checkpoints (the path the service's landscape jobs take)."""
 
 from __future__ import annotations
 

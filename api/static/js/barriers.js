@@ -1,6 +1,7 @@
-// Barrier matrix on the compare page: the barriers already computed between the compared searches,
-// a form that submits POST /barriers/matrix, the job followed live (GET /barriers/{id} every second
-// until it ends), and the matrix drawn as a colour-scaled table with the exact values on each cell.
+// Barrier matrix on the compare page: the barriers already computed between the compared searches
+// (GET /landscape-jobs?search_ids=...), a form that submits a landscape job of kind barrier_matrix
+// (POST /landscape-jobs/barrier-matrix), the job followed live (GET /landscape-jobs/{id} every
+// second until it ends), and the matrix drawn as a colour-scaled table with the exact values.
 //
 // Result shapes (api/landscape.py, worker/landscape.py): a barrier_matrix job's result.matrix holds
 // n×n lists (acc_barrier_mean/max, loss_barrier_mean/max, distance) in the order of
@@ -9,7 +10,7 @@
 import { get, post, listOf } from "./api.js";
 import { h, clear } from "./dom.js";
 import { nameOf, spaceOf } from "./model.js";
-import { JOB_TERMINAL, followJob, showJobStatus, problemBox, jobErrorBox } from "./jobs.js";
+import { JOB_TERMINAL, LANDSCAPE_JOBS, followJob, landscapeJobPath, showJobStatus, problemBox, jobErrorBox } from "./jobs.js";
 
 /** What a cell can show; acc barriers are fractions of images, shown in percentage points. */
 export const METRICS = [
@@ -21,7 +22,7 @@ export const METRICS = [
 ];
 const KEYS = METRICS.map((m) => m.key);
 
-/** Cells {a|b: {metric: value, job}} from barrier jobs listed newest first: the newest value wins. */
+/** Cells {a|b: {metric: value, job}} from landscape jobs (barrier, barrier_matrix) listed newest first: the newest value wins. */
 export function cellsFromJobs(jobs) {
   const cells = new Map();
   for (const job of jobs) if (job.status === "succeeded" && job.result) addJob(cells, job, false);
@@ -114,7 +115,7 @@ export async function barrierSection(loaded) {
   const ids = loaded.map((x) => String(x.id));
   let jobs = [];
   try {
-    jobs = listOf(await get(`/barriers?search_ids=${ids.map(encodeURIComponent).join(",")}`), "items", "barriers");
+    jobs = listOf(await get(`${LANDSCAPE_JOBS}?search_ids=${ids.map(encodeURIComponent).join(",")}`), "items");
   } catch {
     jobs = [];
   }
@@ -161,12 +162,12 @@ export async function barrierSection(loaded) {
   function showJob(job) {
     showJobStatus(statusEl, job);
     clear(errorEl);
-    if (job.status === "failed") errorEl.append(jobErrorBox(job, "The barrier job failed"));
+    if (job.status === "failed") errorEl.append(jobErrorBox(job, "The landscape job failed"));
   }
 
   function follow(job) {
     stopFollowing();
-    stopFollowing = followJob(`/barriers/${encodeURIComponent(job.id)}`, job, {
+    stopFollowing = followJob(landscapeJobPath(job.id), job, {
       onUpdate: (j) => {
         showJob(j);
         button.disabled = !JOB_TERMINAL.has(j.status);
@@ -175,7 +176,7 @@ export async function barrierSection(loaded) {
           draw();
         }
       },
-      onError: (err) => clear(errorEl).append(problemBox(err, "Could not read the barrier job")),
+      onError: (err) => clear(errorEl).append(problemBox(err, "Could not read the landscape job")),
     });
   }
 
@@ -185,7 +186,7 @@ export async function barrierSection(loaded) {
     const n = Number(paths.value);
     const body = { search_ids: ids, which: which.value, paths: Number.isFinite(n) && paths.value !== "" ? n : 6 };
     try {
-      follow(await post("/barriers/matrix", body));
+      follow(await post(`${LANDSCAPE_JOBS}/barrier-matrix`, body));
     } catch (err) {
       button.disabled = false;
       statusEl.hidden = true;

@@ -1,11 +1,18 @@
-// Landscape jobs (barrier, barrier matrix, neighbourhood) as the pages show them: followed by
-// polling their GET address every second until they end, a one-line status, problem details.
+// Landscape jobs (of kind barrier, barrier_matrix or neighbourhood; all under /landscape-jobs) as
+// the pages show them: followed by polling their GET address every second until they end, a
+// one-line status, problem details.
 
 import { get, ApiError } from "./api.js";
 import { h, clear, errorText, fmtDuration } from "./dom.js";
 
 export const POLL_MS = 1000;
 export const JOB_TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+export const LANDSCAPE_JOBS = "/landscape-jobs";
+
+/** GET address of one landscape job. */
+export function landscapeJobPath(id) {
+  return `${LANDSCAPE_JOBS}/${encodeURIComponent(id)}`;
+}
 
 /**
  * Call `onUpdate(job)` with `job`, then with GET `path` every second until the job is terminal.
@@ -38,7 +45,7 @@ export function followJob(path, job, { onUpdate, onError = () => {} }) {
 
 function jobLine(job) {
   const p = job.progress || {};
-  const parts = [`job ${job.id}`];
+  const parts = [`landscape job ${job.id}`];
   if (p.phase && !JOB_TERMINAL.has(job.status)) parts.push(p.phase);
   if (job.worker && job.status === "running") parts.push(`on ${job.worker}`);
   const started = job.started_at ? new Date(job.started_at) : null;

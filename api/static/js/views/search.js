@@ -10,7 +10,7 @@ import { alphaHeatmaps } from "../heatmap.js";
 import { flatnessPanels } from "../flatness.js";
 import { statusBadge, methodCell, progressBar } from "./list.js";
 import { compareUrl } from "../router.js";
-import { JOB_TERMINAL, followJob, showJobStatus, problemBox, jobErrorBox } from "../jobs.js";
+import { JOB_TERMINAL, LANDSCAPE_JOBS, followJob, landscapeJobPath, showJobStatus, problemBox, jobErrorBox } from "../jobs.js";
 import { evaluationSection } from "../evaluations.js";
 import { groundTruthPanel } from "../groundtruth.js";
 
@@ -48,7 +48,7 @@ export async function render(root, { id }, { setLive }) {
   const genoEl = h("div", { class: "genotypes two-col" });
   const alphaEl = h("div");
   const flatEl = h("div");
-  // On-demand neighbourhood of the best genotype (POST .../flatness/neighbourhood), followed live.
+  // On-demand neighbourhood of the best genotype (a landscape job: POST /landscape-jobs/neighbourhood), followed live.
   const nbStatusEl = h("div", { class: "job-status", "data-job-kind": "neighbourhood", role: "status", "aria-live": "polite", hidden: true });
   const nbErrorEl = h("div");
   const specSamples = specOf(search).flatness?.neighbour_samples;
@@ -296,29 +296,29 @@ export async function render(root, { id }, { setLive }) {
 
   function followNeighbourhood(job) {
     stopNb();
-    stopNb = followJob(`${base}/flatness/jobs/${encodeURIComponent(job.id)}`, job, {
+    stopNb = followJob(landscapeJobPath(job.id), job, {
       onUpdate: (j) => {
         showJobStatus(nbStatusEl, j);
         nbButton.disabled = !JOB_TERMINAL.has(j.status);
         clear(nbErrorEl);
-        if (j.status === "failed") nbErrorEl.append(jobErrorBox(j, "The neighbourhood job failed"));
+        if (j.status === "failed") nbErrorEl.append(jobErrorBox(j, "The landscape job failed"));
         // Its rows are the search's flatness rows now: redraw the panel from GET .../flatness.
         if (j.status === "succeeded") refreshAll();
       },
-      onError: (err) => clear(nbErrorEl).append(problemBox(err, "Could not read the neighbourhood job")),
+      onError: (err) => clear(nbErrorEl).append(problemBox(err, "Could not read the landscape job")),
     });
   }
 
   async function computeNeighbourhood() {
     clear(nbErrorEl);
     nbButton.disabled = true;
-    const body = { which: "best" };
+    const body = { search_id: String(id), which: "best" };
     if (nbSamples.value !== "") body.samples = Number(nbSamples.value);
     try {
-      followNeighbourhood(await post(`${base}/flatness/neighbourhood`, body));
+      followNeighbourhood(await post(`${LANDSCAPE_JOBS}/neighbourhood`, body));
     } catch (err) {
       nbButton.disabled = false;
-      nbErrorEl.append(problemBox(err, "The neighbourhood job was not started"));
+      nbErrorEl.append(problemBox(err, "The landscape job was not started"));
     }
   }
 
@@ -413,7 +413,7 @@ export async function render(root, { id }, { setLive }) {
   drawSpec();
   await refreshAll();
   startStream();
-  getOptional(`${base}/flatness/jobs?limit=1`)
+  getOptional(`${LANDSCAPE_JOBS}?search_id=${encodeURIComponent(id)}&kind=neighbourhood&limit=1`)
     .then((page) => {
       const last = page?.items?.[0];
       if (!last || stopped) return;
