@@ -12,16 +12,18 @@ connection of the autocommit submit).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from api.errors import Conflict, ServiceUnavailable
+from api.deps import ensure_may_change
+from api.errors import Conflict, NotFound, ServiceUnavailable, problem_responses
+from api.schemas import CancelOut
 from store.repositories import evaluations, landscape, searches
 from store.repositories._lease import LeasedRepository
+from store.repositories.keys import Caller
 
 log = logging.getLogger(__name__)
 
@@ -65,29 +67,53 @@ EVALUATION = JobKind(
 )
 
 
-def cancel(session: Session, kind: JobKind, job_id: str, status_of: Callable[[], str]) -> str:
-    """Cancel a job whose caller may change it, committed: "cancelled" (it was waiting) or
-    "cancel_requested" (its worker stops within a step); 409 when it has already ended."""
+# What a cancel and a retry route may answer, for every job kind.
+CANCEL_RESPONSES = problem_responses(
+    401,
+    403,
+    404,
+    409,
+    extra={202: {"model": CancelOut, "description": "Running: the worker has been asked to stop"}},
+)
+RETRY_RESPONSES = problem_responses(401, 403, 404, 409, 503)
+
+
+def load(session: Session, kind: JobKind, job_id: str) -> Any:
+    """The job's row as the database holds it now, or 404."""
+    row = session.get(kind.repo.model, job_id, populate_existing=True)
+    if row is None:
+        raise NotFound(f"no {kind.noun} with id {job_id!r}")
+    return row
+
+
+def cancel(session: Session, key: Caller, kind: JobKind, job_id: str) -> str:
+    """Cancel a job for its owner or an admin (403 for anyone else), committed: "cancelled" (it
+    was waiting) or "cancel_requested" (its worker stops within a step); 409 when it has ended."""
+    ensure_may_change(key, load(session, kind, job_id))
     outcome = kind.repo.cancel(session, job_id)
     if outcome is None:
         raise Conflict(
-            f"{kind.noun} {job_id} is already {status_of()}; only queued, retrying or running "
-            f"{kind.noun}s cancel"
+            f"{kind.noun} {job_id} is already {load(session, kind, job_id).status}; only queued, "
+            f"retrying or running {kind.noun}s cancel"
         )
     session.commit()
     return outcome
 
 
-def retry(session: Session, kind: JobKind, job_id: str, status_of: Callable[[], str], priority: int) -> None:
-    """Send a failed or cancelled job back to the queue (a search or an evaluation resumes from
-    its last checkpoint, a landscape job is computed again), committed and enqueued at the job's
-    own priority; 409 for any other state."""
+def retry(session: Session, key: Caller, kind: JobKind, job_id: str) -> Any:
+    """Send a failed or cancelled job back to the queue for its owner or an admin (a search or an
+    evaluation resumes from its last checkpoint, a landscape job is computed again), committed and
+    enqueued at the job's own priority; 409 for any other state. Returns the row as it is now."""
+    row = load(session, kind, job_id)
+    ensure_may_change(key, row)
     if not kind.repo.request_retry(session, job_id):
         raise Conflict(
-            f"{kind.noun} {job_id} is {status_of()}; only failed or cancelled {kind.noun}s can be retried"
+            f"{kind.noun} {job_id} is {load(session, kind, job_id).status}; only failed or cancelled "
+            f"{kind.noun}s can be retried"
         )
     session.commit()
-    enqueue_after_commit(session, kind, job_id, priority=priority, when="retry")
+    enqueue_after_commit(session, kind, job_id, priority=row.priority, when="retry")
+    return load(session, kind, job_id)
 
 
 def commit_and_enqueue(session: Session, kind: JobKind, job_id: str, *, priority: int = 5, when: str) -> None:

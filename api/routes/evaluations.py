@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from api import idempotency, jobs
-from api.deps import ReadStore, SubmitStore, ensure_may_change
+from api.deps import ReadStore, SubmitStore
 from api.errors import NotFound, problem_responses
 from api.evaluations import (
     EVAL_CURVE_COLUMNS,
@@ -218,23 +218,11 @@ def _curve_rows(session: Session, _key: Caller, evaluation_id: str) -> list[Eval
 @router.post(
     "/evaluations/{evaluation_id}/cancel",
     summary="Cancel: a waiting evaluation stops at once, a running one within one step",
-    responses=problem_responses(
-        401,
-        403,
-        404,
-        409,
-        extra={202: {"model": CancelOut, "description": "Running: the worker has been asked to stop"}},
-    ),
+    responses=jobs.CANCEL_RESPONSES,
 )
 async def cancel_evaluation(evaluation_id: EvaluationId, response: Response, store: SubmitStore) -> CancelOut:
-    outcome = await store.write(_cancel, evaluation_id)
-    return CancelOut.of(evaluation_id, outcome, response)
-
-
-def _cancel(session: Session, key: Caller, evaluation_id: str) -> str:
-    ensure_may_change(key, load_evaluation(session, evaluation_id))
-    return jobs.cancel(
-        session, jobs.EVALUATION, evaluation_id, lambda: load_evaluation(session, evaluation_id).status
+    return CancelOut.of(
+        evaluation_id, await store.write(jobs.cancel, jobs.EVALUATION, evaluation_id), response
     )
 
 
@@ -242,7 +230,7 @@ def _cancel(session: Session, key: Caller, evaluation_id: str) -> str:
     "/evaluations/{evaluation_id}/retry",
     status_code=202,
     summary="Run a failed or cancelled evaluation again, resuming from its last checkpoint",
-    responses=problem_responses(401, 403, 404, 409, 503),
+    responses=jobs.RETRY_RESPONSES,
 )
 async def retry_evaluation(evaluation_id: EvaluationId, store: SubmitStore) -> EvaluationOut:
     return await store.write(_retry, evaluation_id)
@@ -250,16 +238,7 @@ async def retry_evaluation(evaluation_id: EvaluationId, store: SubmitStore) -> E
 
 def _retry(session: Session, key: Caller, evaluation_id: str) -> EvaluationOut:
     """Committed and enqueued (api/jobs.py); the evaluation as it is now."""
-    row = load_evaluation(session, evaluation_id)
-    ensure_may_change(key, row)
-    jobs.retry(
-        session,
-        jobs.EVALUATION,
-        evaluation_id,
-        lambda: load_evaluation(session, evaluation_id).status,
-        row.priority,
-    )
-    return _out(session, load_evaluation(session, evaluation_id))
+    return _out(session, jobs.retry(session, key, jobs.EVALUATION, evaluation_id))
 
 
 def _epochs_since(database: Database, evaluation_id: str, position: Position) -> list[tuple[str, Any, str]]:

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
 from api import admission, jobs
-from api.deps import ReadStore, SubmitStore, ensure_may_change
+from api.deps import ReadStore, SubmitStore
 from api.errors import BadRequest, FieldError, NotFound, problem_responses
 from api.ids import JobId, SearchId
 from api.landscape import (
@@ -389,35 +389,21 @@ def _search_neighbourhood_job(session: Session, _key: Caller, search_id: str, jo
 @router.post(
     "/landscape-jobs/{job_id}/cancel",
     summary="Cancel: a waiting landscape job stops at once, a running one before its next evaluation",
-    responses=problem_responses(
-        401,
-        403,
-        404,
-        409,
-        extra={202: {"model": CancelOut, "description": "Running: the worker has been asked to stop"}},
-    ),
+    responses=jobs.CANCEL_RESPONSES,
 )
 async def cancel_landscape_job(job_id: JobId, response: Response, store: SubmitStore) -> CancelOut:
-    return CancelOut.of(job_id, await store.write(_cancel, job_id), response)
-
-
-def _cancel(session: Session, key: Caller, job_id: str) -> str:
-    ensure_may_change(key, load_job(session, job_id))
-    return jobs.cancel(session, jobs.LANDSCAPE_JOB, job_id, lambda: load_job(session, job_id).status)
+    return CancelOut.of(job_id, await store.write(jobs.cancel, jobs.LANDSCAPE_JOB, job_id), response)
 
 
 @router.post(
     "/landscape-jobs/{job_id}/retry",
     status_code=202,
     summary="Run a failed or cancelled landscape job again (computed from the start)",
-    responses=problem_responses(401, 403, 404, 409, 503),
+    responses=jobs.RETRY_RESPONSES,
 )
 async def retry_landscape_job(job_id: JobId, store: SubmitStore) -> LandscapeJobOut:
     return await store.write(_retry, job_id)
 
 
 def _retry(session: Session, key: Caller, job_id: str) -> LandscapeJobOut:
-    job = load_job(session, job_id)
-    ensure_may_change(key, job)
-    jobs.retry(session, jobs.LANDSCAPE_JOB, job_id, lambda: load_job(session, job_id).status, job.priority)
-    return _out(session, load_job(session, job_id))
+    return _out(session, jobs.retry(session, key, jobs.LANDSCAPE_JOB, job_id))

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 
 from api import admission, idempotency, jobs
-from api.deps import ReadStore, SubmitStore, ensure_may_change
+from api.deps import ReadStore, SubmitStore
 from api.errors import BadRequest, FieldError, NotFound, problem_responses
 from api.ids import SearchId
 from api.schemas import CancelOut, SearchDetail, SearchLike, SearchPage, search_detail, search_summary
@@ -218,30 +218,17 @@ async def get_search(search_id: SearchId, store: ReadStore) -> SearchDetail:
 @router.post(
     "/{search_id}/cancel",
     summary="Cancel: a waiting search stops at once, a running one within one step",
-    responses=problem_responses(
-        401,
-        403,
-        404,
-        409,
-        extra={202: {"model": CancelOut, "description": "Running: the worker has been asked to stop"}},
-    ),
+    responses=jobs.CANCEL_RESPONSES,
 )
 async def cancel_search(search_id: SearchId, response: Response, store: SubmitStore) -> CancelOut:
-    outcome = await store.write(_cancel, search_id)
-    return CancelOut.of(search_id, outcome, response)
-
-
-def _cancel(session: Session, key: Caller, search_id: str) -> str:
-    search = load_search(session, search_id)
-    ensure_may_change(key, search)
-    return jobs.cancel(session, jobs.SEARCH, search_id, lambda: load_search(session, search_id).status)
+    return CancelOut.of(search_id, await store.write(jobs.cancel, jobs.SEARCH, search_id), response)
 
 
 @router.post(
     "/{search_id}/retry",
     summary="Run a failed or cancelled search again, resuming from its last checkpoint",
     status_code=202,
-    responses=problem_responses(401, 403, 404, 409, 503),
+    responses=jobs.RETRY_RESPONSES,
 )
 async def retry_search(search_id: SearchId, store: SubmitStore) -> SearchDetail:
     view = await store.write(_retry, search_id)
@@ -249,10 +236,6 @@ async def retry_search(search_id: SearchId, store: SubmitStore) -> SearchDetail:
 
 
 def _retry(session: Session, key: Caller, search_id: str) -> Row[Any]:
-    """Committed and enqueued (api/jobs.py); the search as it is now."""
-    search = load_search(session, search_id)
-    ensure_may_change(key, search)
-    jobs.retry(
-        session, jobs.SEARCH, search_id, lambda: load_search(session, search_id).status, search.priority
-    )
+    """Committed and enqueued (api/jobs.py); the search as it is now, with its best accuracy."""
+    jobs.retry(session, key, jobs.SEARCH, search_id)
     return load_view(session.connection(), key, search_id)
