@@ -16,7 +16,7 @@ prefix when the iteration starts, where Client's do when the method is called.
 from __future__ import annotations
 
 from asyncio import sleep
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -64,9 +64,9 @@ class AsyncClient(Methods[httpx.AsyncBaseTransport]):
             run.answer(await self._perform(step))
         return run.value
 
-    def _listing(self, steps: Steps[Listing[Item]]) -> AsyncPaginator[Item]:
+    def _listing(self, make: Callable[[], Steps[Listing[Item]]]) -> AsyncPaginator[Item]:
         return AsyncPaginator(
-            lambda: self._call(steps),
+            lambda: self._call(make()),
             lambda path, params: self._call(self._table._json("GET", path, params=params)),
         )
 

@@ -101,7 +101,10 @@ class Methods(Generic[Transport]):
     def _call(self, steps: Any) -> Any:
         return steps
 
-    _listing = _stream = _call
+    _stream = _call
+
+    def _listing(self, make: Callable[[], Any]) -> Any:
+        return make()
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -600,8 +603,8 @@ class Client(Methods[httpx.BaseTransport]):
             run.answer(self._perform(step))
         return run.value
 
-    def _listing(self, steps: Steps[Listing[State]]) -> Paginator[State]:
-        found = self._call(steps)  # ids resolved now, so a bad one is raised here
+    def _listing(self, make: Callable[[], Steps[Listing[State]]]) -> Paginator[State]:
+        found = self._call(make())  # ids resolved now, so a bad one is raised here
         fetch = lambda params: self._call(self._table._json("GET", found.path, params=params))  # noqa: E731
         return Paginator(fetch, found.model, found.params, limit=found.limit, page_size=found.page_size)
 

@@ -109,7 +109,7 @@ class AsyncPaginator(Generic[Item]):
         self.page_size: int | None = None  # items asked for at once; None: the method's (PAGE_SIZE)
 
     async def pages(self) -> AsyncIterator[Page[Item]]:
-        if self._resolved is None:  # the listing's steps run once, however often it is iterated
+        if self._resolved is None:  # once resolved, however often it is iterated (a failed try: again)
             self._resolved = await self._listing()
         walk = replace(self._resolved, page_size=self.page_size or self._resolved.page_size).walk()
         while (params := walk.next_params()) is not None:

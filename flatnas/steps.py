@@ -108,12 +108,16 @@ class _Marked(Generic[P, R]):
     def finisher(self, client: Methods) -> Callable[[Any], Any]:
         raise NotImplementedError
 
+    def hand_over(self, finish: Callable[[Any], Any], make: Callable[[], Steps[Any]]) -> Any:
+        """Give the client's finisher this call's steps (a listing gives the means to make them)."""
+        return finish(make())
+
     def bind(self, client: Methods) -> Callable[..., Any]:
         table, finish = client._table, self.finisher(client)
 
         @functools.wraps(self.steps)
         def bound(*args: Any, **kwargs: Any) -> Any:
-            return finish(as_steps(self.steps(table, *args, **kwargs)))
+            return self.hand_over(finish, lambda: as_steps(self.steps(table, *args, **kwargs)))
 
         bound.__signature__ = self.signature  # type: ignore[attr-defined]
         return bound
@@ -148,6 +152,11 @@ class listing(_Marked[P, Listing[Item]]):
 
     def finisher(self, client: Methods) -> Callable[[Any], Any]:
         return client._listing
+
+    def hand_over(self, finish: Callable[[Any], Any], make: Callable[[], Steps[Any]]) -> Any:
+        # A paginator may be iterated again after its first try failed (an AsyncPaginator runs the
+        # steps when first iterated): each try needs steps of its own.
+        return finish(make)
 
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> listing[P, Item]: ...

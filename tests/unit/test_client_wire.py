@@ -387,3 +387,27 @@ def test_async_listings_and_streams_resolve_an_id_prefix_when_iterated() -> None
                     pass
 
     asyncio.run(main())
+
+
+def test_an_async_listing_that_failed_can_be_iterated_again() -> None:
+    """A transport error while resolving the id prefix fails the first iteration; the same
+    paginator, iterated again once the service answers, resolves the prefix afresh."""
+    answers = iter(["down", "up", "up"])
+
+    def service(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/searches" and next(answers) == "down":
+            raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path == "/searches":
+            return httpx.Response(200, json={"items": [search()], "next_cursor": None})
+        job = {"id": "abcd0001-0000-4000-8000-000000000000", "kind": "barrier", "status": "queued"}
+        return httpx.Response(200, json={"items": [job], "next_cursor": None})
+
+    async def main() -> None:
+        transport = httpx.MockTransport(service)
+        async with AsyncClient("http://flatnas.test", "fnas_test", transport=transport, retries=0) as client:
+            jobs = client.list_landscape_jobs(search_id="0123")
+            with pytest.raises(FlatnasError):
+                await jobs.to_list()
+            assert [j.kind for j in await jobs.to_list()] == ["barrier"]
+
+    asyncio.run(main())
