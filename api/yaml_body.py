@@ -11,7 +11,7 @@ seven times slower); nodes are composed in Python so that, while the document is
 - an integer literal longer than MAX_INT_DIGITS becomes a TooLongInteger, which `check_body` then
   refuses under its field's name;
 - mapping keys become strings as JSON would write them (`1:` is the key "1"), and a key named
-  twice in one mapping is refused at its second line (flatnas.documents.refuse_repeated_keys).
+  twice in one mapping is refused at its second line (flatnas.documents.UniqueKeys).
 
 Scalars resolve as flatnas.documents.SpecLoader resolves them, so a body means what the same
 spec file means to the CLI.
@@ -24,13 +24,12 @@ from typing import Any
 
 import yaml
 from yaml.composer import Composer
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode
 from yaml.resolver import Resolver
 
 from api.errors import FieldError, ValidationProblem
 from api.request_input import MAX_INT_DIGITS, MAX_JSON_DEPTH, TooLongInteger, check_body
-from flatnas.documents import SpecFileError, SpecLoader, parse_spec_text, refuse_repeated_keys
+from flatnas.documents import SpecFileError, SpecLoader, UniqueKeys, parse_spec_text
 
 try:  # libyaml's event parser, when PyYAML was built with it
     from yaml._yaml import CParser as _Parser
@@ -83,7 +82,7 @@ def _at(mark: Any) -> str:
     return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
 
 
-class _BodyConstructor(SafeConstructor):
+class _BodyConstructor(UniqueKeys):
     def construct_bounded_int(self, node: ScalarNode) -> int | TooLongInteger:
         text = str(node.value).replace("_", "")
         digits = len(text) - text.startswith(("-", "+"))
@@ -92,7 +91,6 @@ class _BodyConstructor(SafeConstructor):
         return self.construct_yaml_int(node)  # type: ignore[no-untyped-call,no-any-return]
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-        refuse_repeated_keys(node)
         mapping = super().construct_mapping(node, deep=deep)  # type: ignore[no-untyped-call]
         if all(isinstance(key, str) for key in mapping):
             return mapping  # type: ignore[no-any-return]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.constructor import ConstructorError
+from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -42,9 +42,21 @@ def object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     raise AssertionError("unreachable: fewer keys than pairs means one repeats")
 
 
-def refuse_repeated_keys(node: MappingNode) -> None:
-    """Refuse a YAML mapping that names one key twice, at the second one (PyYAML keeps the last,
-    as json.loads does: YAML says keys are unique, so it is an error in the document)."""
+class UniqueKeys(SafeConstructor):
+    """A constructor mix-in that refuses a YAML mapping naming one key twice, at the second one
+    (PyYAML keeps the last, as json.loads does; YAML says keys are unique, so it is an error in the
+    document). Each mapping is checked as written, before merge keys (`<<: *base`) are flattened
+    into it: a key that overrides a merged one is not a repeat."""
+
+    def flatten_mapping(self, node: MappingNode) -> None:
+        checked: set[int] = self.__dict__.setdefault("_unique_keys_checked", set())
+        if id(node) not in checked:  # a merged mapping is flattened again when it is built itself
+            checked.add(id(node))
+            _refuse_repeated_keys(node)
+        super().flatten_mapping(node)  # type: ignore[no-untyped-call]
+
+
+def _refuse_repeated_keys(node: MappingNode) -> None:
     seen: set[str] = set()
     for key_node, _value in node.value:
         if isinstance(key_node, ScalarNode):  # a collection as a key has no JSON form at all
@@ -58,14 +70,10 @@ def refuse_repeated_keys(node: MappingNode) -> None:
             seen.add(key_node.value)
 
 
-class SpecLoader(yaml.SafeLoader):
+class SpecLoader(UniqueKeys, yaml.SafeLoader):
     """PyYAML's safe loader, reading numbers as YAML 1.2 does (YAML 1.1 takes `1e-2` and `1.0e5`
     for strings, and the spec's floats are strict: a string is never coerced into a number), and
-    refusing a key named twice in one mapping."""
-
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-        refuse_repeated_keys(node)
-        return super().construct_mapping(node, deep=deep)
+    refusing a key named twice in one mapping (UniqueKeys)."""
 
 
 SpecLoader.add_implicit_resolver(
