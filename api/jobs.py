@@ -106,13 +106,14 @@ def retry(session: Session, key: Caller, kind: JobKind, job_id: str) -> Any:
     enqueued at the job's own priority; 409 for any other state. Returns the row as it is now."""
     row = load(session, kind, job_id)
     ensure_may_change(key, row)
+    priority = row.priority  # the job keeps its own priority when it is queued again
     if not kind.repo.request_retry(session, job_id):
         raise Conflict(
             f"{kind.noun} {job_id} is {load(session, kind, job_id).status}; only failed or cancelled "
             f"{kind.noun}s can be retried"
         )
     session.commit()
-    enqueue_after_commit(session, kind, job_id, priority=row.priority, when="retry")
+    enqueue_after_commit(session, kind, job_id, priority=priority, when="retry")
     return load(session, kind, job_id)
 
 

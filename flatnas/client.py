@@ -451,8 +451,11 @@ class Methods(Generic[Transport]):
         return Evaluation.model_validate((yield from self._json("GET", f"/evaluations/{full}")))
 
     @listing
-    def list_evaluations(self, *, limit: int | None = None, **filters: Any) -> Listing[Evaluation]:
-        """Evaluations, newest first (filters: status, protocol, dataset, search_id, mine)."""
+    def list_evaluations(self, *, limit: int | None = None, **filters: Any) -> Steps[Listing[Evaluation]]:
+        """Evaluations, newest first (filters: status, protocol, dataset, search_id (an id or a
+        unique prefix), mine)."""
+        if filters.get("search_id"):
+            filters["search_id"] = yield from self.resolve(filters["search_id"])
         return self._paginate("/evaluations", Evaluation, filters, limit)
 
     @call

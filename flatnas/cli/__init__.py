@@ -4,7 +4,7 @@
     flatnas search run SPEC --out DIR                                           (this machine)
     flatnas study submit|list|status|wait|results|cancel|retry
     flatnas eval run GENOTYPE.json --out DIR | submit|list|status|wait|events|curves|cancel|retry
-    flatnas landscape barrier|barrier-matrix|neighbourhood|list|status|wait
+    flatnas landscape barrier|barrier-matrix|neighbourhood|list|status|wait|cancel|retry
     flatnas benchmark ARCH | flatnas methods                                    (this machine)
     flatnas server up|keys|migrate                                              (the service's side)
 

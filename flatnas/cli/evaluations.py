@@ -174,7 +174,7 @@ def add_commands(commands: Any) -> None:
     p = actions.add_parser("list", help="list evaluations, newest first")
     for name in ("status", "protocol", "dataset"):
         p.add_argument(f"--{name}")
-    p.add_argument("--search-id", help="only evaluations of this search's genotypes (full id)")
+    p.add_argument("--search-id", help="only evaluations of this search's genotypes (id or unique prefix)")
     p.add_argument("--mine", action="store_true", help="only evaluations submitted with this key")
     p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     p.set_defaults(run=list_evaluations)

@@ -18,12 +18,12 @@ import worker.landscape
 from nas_core.checkpoint import checkpoint_dir
 from nas_core.reporter import NullReporter
 from nas_core.search import run_search
-from nas_core.spec import SearchSpec
 from store.db import Database
 from store.repositories import landscape, results
 from tests.fixtures.database import make_search
 from tests.fixtures.live_service import LiveService
 from tests.integration.test_end_to_end import submit, tiny_spec, wait_for, wait_for_status
+from tests.unit import tiny
 from worker.landscape import execute_landscape_job
 from worker.throttle import Throttle
 
@@ -148,16 +148,11 @@ def test_cancel_stops_a_running_job_before_its_next_evaluation_and_retry_compute
     """The task in-process on SQLite, on a real checkpoint of a tiny search: the cancel is
     requested (as POST /landscape-jobs/{id}/cancel does) while the job evaluates its first
     neighbour, and the worker stops before the next one."""
-    spec = SearchSpec.model_validate(
-        {
-            "space": "nb201",
-            "method": "darts",
-            "epochs": 1,
-            "batch_size": 8,
-            "supernet": {"C": 4, "N": 1},
-            "dataset": {"name": "synthetic", "subset": 32, "image_size": 8},
-            "flatness": {"val_batches": 1},
-        }
+    spec = tiny.tiny_spec(
+        epochs=1,
+        batch_size=8,
+        dataset={"name": "synthetic", "subset": 32, "image_size": 8},
+        flatness={"val_batches": 1},
     )
     found = run_search(spec, NullReporter(), device="cpu", workdir=tmp_path)
     database = Database(sqlite_url)

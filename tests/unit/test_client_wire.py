@@ -411,3 +411,17 @@ def test_an_async_listing_that_failed_can_be_iterated_again() -> None:
             assert [j.kind for j in await jobs.to_list()] == ["barrier"]
 
     asyncio.run(main())
+
+
+def test_evaluations_of_a_search_take_an_id_prefix() -> None:
+    asked: list[tuple[str, dict[str, str]]] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        asked.append((request.url.path, dict(request.url.params)))
+        if request.url.path == "/searches":
+            return httpx.Response(200, json={"items": [search()], "next_cursor": None})
+        return httpx.Response(200, json={"items": [], "next_cursor": None})
+
+    with Client("http://flatnas.test", "fnas_test", transport=httpx.MockTransport(service)) as client:
+        assert client.list_evaluations(search_id="0123").to_list() == []
+    assert asked[-1][0] == "/evaluations" and asked[-1][1]["search_id"] == SEARCH_ID
