@@ -6,11 +6,31 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
+from fastapi import Header, Response
 from sqlalchemy.exc import IntegrityError
 
 from api.errors import Conflict, FieldError
+
+# The header every creating route takes.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="repeat a request safely: the same key and body return what the first request created",
+    ),
+]
+
+
+def answer_created(response: Response, location: str, *, created: bool) -> None:
+    """201 (the route's status) and Location for a new resource; 200 and the same Location for an
+    Idempotency-Key replay of an earlier request."""
+    response.headers["Location"] = location
+    if not created:
+        response.status_code = 200
 
 
 class UnitOfWork(Protocol):

@@ -86,15 +86,10 @@ async def create_evaluation(
     body: EvaluationCreate,
     response: Response,
     store: SubmitStore,
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", min_length=1, max_length=255, description="repeat a request safely"),
-    ] = None,
+    idempotency_key: idempotency.IdempotencyKey = None,
 ) -> EvaluationOut:
     out, created = await store.write(_create, body, store.settings, idempotency_key)
-    if not created:
-        response.status_code = 200
-    response.headers["Location"] = f"/evaluations/{out.id}"
+    idempotency.answer_created(response, f"/evaluations/{out.id}", created=created)
     return out
 
 

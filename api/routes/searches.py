@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any, Literal, NamedTuple
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 
@@ -64,24 +64,14 @@ async def create_search(
     spec: SearchSpec,
     response: Response,
     store: SubmitStore,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            description="repeat a request safely: the same key and body return the same search",
-        ),
-    ] = None,
+    idempotency_key: idempotency.IdempotencyKey = None,
 ) -> SearchDetail:
     settings = store.settings
     spec_json = spec.model_dump(mode="json")
     submitted = await store.autocommit(
         _admit_and_submit, spec, settings, spec_json, idempotency.request_hash(spec_json), idempotency_key
     )
-    response.headers["Location"] = f"/searches/{submitted.search.id}"
-    if not submitted.created:
-        response.status_code = 200
+    idempotency.answer_created(response, f"/searches/{submitted.search.id}", created=submitted.created)
     return detail_of(submitted.search, settings, best_val_acc=submitted.best_val_acc)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
 from api import admission, idempotency, jobs
@@ -117,20 +117,10 @@ async def create_study(
     body: StudyCreate,
     response: Response,
     store: SubmitStore,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            description="repeat a request safely: the same key and body return the same study",
-        ),
-    ] = None,
+    idempotency_key: idempotency.IdempotencyKey = None,
 ) -> StudyDetail:
     detail, created = await store.write(_create, body, store.settings, idempotency_key)
-    if not created:
-        response.status_code = 200
-    response.headers["Location"] = f"/studies/{detail.id}"
+    idempotency.answer_created(response, f"/studies/{detail.id}", created=created)
     return detail
 
 
