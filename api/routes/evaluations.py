@@ -37,6 +37,7 @@ from api.routes.events import Position, app_hub, stream_job
 from api.routes.searches import StatusName, load_search
 from api.schemas import CancelOut
 from api.spec_body import BodyRoute
+from nas_core.evaluation.protocol import ProtocolName
 from store.db import Database
 from store.models import Evaluation
 from store.repositories import evaluations as repo
@@ -128,7 +129,9 @@ def _create(
 async def list_evaluations(
     store: ReadStore,
     status: Annotated[StatusName | None, Query(description="only evaluations in this state")] = None,
-    protocol: Annotated[Literal["darts", "nb201"] | None, Query()] = None,
+    protocol: Annotated[
+        ProtocolName | None, Query(description="only evaluations under this protocol")
+    ] = None,
     dataset: Annotated[str | None, Query(max_length=32)] = None,
     search_id: Annotated[str | None, Query(max_length=36, description="genotypes of this search")] = None,
     mine: Annotated[bool, Query(description="only evaluations submitted with this key")] = False,

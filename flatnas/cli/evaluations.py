@@ -154,7 +154,9 @@ def add_commands(commands: Any) -> None:
         "--which", choices=("best", "final"), help="the search's best or final genotype (best)"
     )
     which.add_argument("--epoch", type=int, help="the search's genotype of this epoch (from 0)")
-    p.add_argument("--protocol", choices=("darts", "nb201"), help="default: the genotype's space")
+    # Not checked here (the client does not know the engine's registry): the service answers 422
+    # naming the protocols it has, as GET /catalog lists them.
+    p.add_argument("--protocol", help="darts, nb201, ... (GET /catalog); default: the genotype's space")
     p.add_argument("--dataset", help="data set name (default cifar10)")
     p.add_argument("--subset", type=int, help="train on only the first N training images")
     p.add_argument("--seed", type=int)

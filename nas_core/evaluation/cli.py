@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from flatnas.labels import epoch_label
 from nas_core.cli import claim_out_dir, first_ctrl_c_stops, local_data_roots, release_out_dir
 from nas_core.console_run import ConsoleRun, write_json
-from nas_core.evaluation.protocol import EvalSpec, set_field
+from nas_core.evaluation.protocol import PROTOCOLS, EvalSpec, set_field
 from nas_core.evaluation.reporter import EvalEpochRecord, EvalInfo
 from nas_core.genotype import Genotype, GenotypeError, genotype_from_json
 from nas_core.reporter import Progress
@@ -42,7 +42,7 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("genotype", help="genotype JSON (API download) or a search's genotype.json")
-    p.add_argument("--protocol", choices=("darts", "nb201"), help="default: the genotype's space")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), help="default: the genotype's space")
     p.add_argument("--out", required=True, help="output directory (created; holds checkpoints too)")
     p.add_argument(
         "--set",

@@ -78,6 +78,7 @@ def test_a_searchs_genotype_and_its_evaluations(
     ("changes", "field"),
     [
         ({"protocol": "darts"}, "protocol"),
+        ({"protocol": "imagenet"}, "protocol"),
         ({"overrides": {**TINY, "epochs": 100000}}, "overrides.epochs"),
         ({"overrides": {**TINY, "C": 4096}}, "overrides.C"),
         ({"overrides": {**TINY, "learning_rate": 1}}, "overrides.learning_rate"),
