@@ -21,6 +21,7 @@ from store.db import Database
 from store.repositories import evaluations
 from tests.fixtures.live_service import LiveService
 from tests.integration.test_end_to_end import sse_events, wait_for_status
+from tests.wait import wait_until
 from worker.evaluation import execute_evaluation
 
 pytestmark = pytest.mark.integration
@@ -84,10 +85,15 @@ def test_killed_worker_evaluation_resumes_to_the_uninterrupted_curves(live_servi
     body["dataset"]["subset"] = 320
     with live_service.client() as client:
         interrupted = submit(client, body)
-        deadline = time.monotonic() + 120
-        while not client.get(f"/evaluations/{interrupted}/curves").json()["epochs"]:
-            assert time.monotonic() < deadline, f"no epoch yet:\n{live_service.logs()}"
-            time.sleep(0.05)
+        # An epoch's row is stored before its checkpoint is written, so only once the second epoch
+        # shows is the first one's checkpoint surely on disk to resume from.
+        wait_until(
+            lambda: len(client.get(f"/evaluations/{interrupted}/curves").json()["epochs"]) >= 2,
+            120,
+            "the evaluation's second epoch",
+            every=0.05,
+            detail=live_service.logs,
+        )
         first = client.get(f"/evaluations/{interrupted}").json()
         live_service.kill_worker()
         assert first["status"] == "running", "it ended before the worker could be killed; make it longer"
