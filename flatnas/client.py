@@ -332,6 +332,7 @@ class Methods(Generic[Transport]):
     ) -> Steps[LandscapeJob]:
         """A landscape job computing the barrier between two architecture references, e.g.
         {"search_id": S, "which": "best"} (options: paths, supernet)."""
+        options = yield from self._supernet_resolved(options)
         body = {"a": (yield from self._reference(a)), "b": (yield from self._reference(b)), **options}
         return LandscapeJob.model_validate(
             (yield from self._json("POST", "/landscape-jobs/barrier", json=body))
@@ -342,7 +343,7 @@ class Methods(Generic[Transport]):
         """A landscape job computing the pairwise barriers of searches of one space (options:
         which, paths, supernet)."""
         ids = yield from self._resolve_all(search_ids)
-        body = {"search_ids": ids, **options}
+        body = {"search_ids": ids, **(yield from self._supernet_resolved(options))}
         return LandscapeJob.model_validate(
             (yield from self._json("POST", "/landscape-jobs/barrier-matrix", json=body))
         )
@@ -424,6 +425,12 @@ class Methods(Generic[Transport]):
         for search_id in search_ids:
             ids += ((yield from self.resolve(search_id)),)
         return ids
+
+    def _supernet_resolved(self, options: dict[str, Any]) -> Steps[dict[str, Any]]:
+        """`options` with its `supernet` (a search id or unique prefix) resolved to the full id."""
+        if options.get("supernet"):
+            return {**options, "supernet": (yield from self.resolve(options["supernet"]))}
+        return options
 
     def _reference(self, ref: Mapping[str, Any]) -> Steps[dict[str, Any]]:
         out = dict(ref)

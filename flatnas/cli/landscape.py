@@ -110,7 +110,7 @@ def _which(p: argparse.ArgumentParser) -> None:
 
 def _barrier_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paths", type=int, help="shortest edit paths evaluated at most")
-    p.add_argument("--supernet", help="the search whose supernet evaluates the paths (full id)")
+    p.add_argument("--supernet", help="the search whose supernet evaluates the paths (id or unique prefix)")
     p.add_argument("--wait", action="store_true", help="then wait for the result")
 
 

@@ -425,3 +425,19 @@ def test_evaluations_of_a_search_take_an_id_prefix() -> None:
     with Client("http://flatnas.test", "fnas_test", transport=httpx.MockTransport(service)) as client:
         assert client.list_evaluations(search_id="0123").to_list() == []
     assert asked[-1][0] == "/evaluations" and asked[-1][1]["search_id"] == SEARCH_ID
+
+
+def test_a_barriers_supernet_takes_an_id_prefix() -> None:
+    sent: list[dict[str, Any]] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/searches":
+            return httpx.Response(200, json={"items": [search()], "next_cursor": None})
+        sent.append(json.loads(request.content))
+        job = {"id": "abcd0001-0000-4000-8000-000000000000", "kind": "barrier", "status": "queued"}
+        return httpx.Response(201, json=job)
+
+    with Client("http://flatnas.test", "fnas_test", transport=httpx.MockTransport(service)) as client:
+        client.submit_barrier({"genotype": {}}, {"genotype": {}}, supernet="0123", paths=2)
+        client.submit_barrier_matrix(["0123", "0123"], supernet="0123")
+    assert [body["supernet"] for body in sent] == [SEARCH_ID, SEARCH_ID] and sent[0]["paths"] == 2
