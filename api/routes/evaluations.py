@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from api import idempotency, jobs
 from api.deps import ReadStore, SubmitStore
-from api.errors import NotFound, problem_responses
+from api.errors import problem_responses
 from api.evaluations import (
     EVAL_CURVE_COLUMNS,
     EvaluationCreate,
@@ -52,9 +52,7 @@ READ_ERRORS = problem_responses(401, 403, 404, 422)
 
 
 def load_evaluation(session: Session, evaluation_id: str) -> Evaluation:
-    row = repo.get_evaluation(session, evaluation_id)
-    if row is None:
-        raise NotFound(f"no evaluation with id {evaluation_id!r}")
+    row: Evaluation = jobs.load(session, jobs.EVALUATION, evaluation_id)
     return row
 
 

@@ -57,9 +57,7 @@ SEARCH_PATH_ERRORS = problem_responses(401, 403, 404, 413, 422, 503)
 
 
 def load_job(session: Session, job_id: str) -> LandscapeJob:
-    job = landscape.get_job(session, job_id)
-    if job is None:
-        raise NotFound(f"no landscape job with id {job_id!r}")
+    job: LandscapeJob = jobs.load(session, jobs.LANDSCAPE_JOB, job_id)
     return job
 
 

@@ -35,9 +35,7 @@ ID_PREFIX = Query(
 
 
 def load_search(session: Session, search_id: str) -> Search:
-    search = searches.get_search(session, search_id)
-    if search is None:
-        raise NotFound(f"no search with id {search_id!r}")
+    search: Search = jobs.load(session, jobs.SEARCH, search_id)
     return search
 
 
